@@ -1,0 +1,25 @@
+/* Public API of libmidge: error codes shared by every module (the client API grows in its own issue). */
+#ifndef MIDGE_H
+#define MIDGE_H
+
+#define MIDGE_VERSION "0.1.0"
+
+/* One error enum for the whole code base: 0 is success, failures are negative. */
+enum midge_err {
+	MIDGE_OK = 0,
+	MIDGE_ERR_NOMEM = -1,
+	MIDGE_ERR_INVAL = -2,
+	MIDGE_ERR_IO = -3,
+	MIDGE_ERR_CLOSED = -4,
+	MIDGE_ERR_MALFORMED = -5,
+	MIDGE_ERR_PROTOCOL = -6,
+	MIDGE_ERR_TOO_LARGE = -7,
+	MIDGE_ERR_NOT_FOUND = -8,
+	MIDGE_ERR_EXISTS = -9,
+	MIDGE_ERR_AGAIN = -10,
+};
+
+/* Returns a static English description of err; never NULL. */
+const char *midge_strerror(int err);
+
+#endif

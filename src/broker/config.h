@@ -1,0 +1,92 @@
+/* The broker's configuration: Mosquitto-compatible file syntax, defaults, and validation. */
+#ifndef MIDGE_CONFIG_H
+#define MIDGE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* log_dest bits */
+enum {
+	LOG_DEST_NONE = 0,
+	LOG_DEST_STDOUT = 1 << 0,
+	LOG_DEST_STDERR = 1 << 1,
+	LOG_DEST_SYSLOG = 1 << 2,
+	LOG_DEST_FILE = 1 << 3,
+	LOG_DEST_TOPIC = 1 << 4,
+	LOG_DEST_DLT = 1 << 5,
+};
+
+/* log_type bits (Mosquitto's names) */
+enum {
+	LOG_T_ERR = 1 << 0,
+	LOG_T_WARNING = 1 << 1,
+	LOG_T_NOTICE = 1 << 2,
+	LOG_T_INFO = 1 << 3,
+	LOG_T_SUBSCRIBE = 1 << 4,
+	LOG_T_UNSUBSCRIBE = 1 << 5,
+	LOG_T_WEBSOCKETS = 1 << 6,
+	LOG_T_DEBUG = 1 << 7,
+	LOG_T_ALL = 0xff,
+};
+
+/* One `listener` block (or the default listener made by `port`). Strings are owned (malloc'd). */
+struct listener_conf {
+	uint16_t port;
+	char *bind_address;   /* NULL = all addresses */
+	char *bind_interface; /* NULL = any interface */
+	int socket_domain;    /* AF_UNSPEC, AF_INET or AF_INET6 */
+	int max_connections;  /* -1 = unlimited */
+	const char *file;     /* where it was declared, for messages (points into config's file names) */
+	int line;
+};
+
+/* Everything the config file can set. config__defaults gives Mosquitto's defaults.
+ * Owns every string and the listeners array; config__fini frees them. */
+struct config {
+	struct listener_conf *listeners;
+	size_t nlisteners;
+
+	int threads; /* 0 = one per core */
+	bool allow_zero_length_clientid;
+	uint16_t max_keepalive;
+	uint32_t max_packet_size;    /* 0 = protocol maximum */
+	uint32_t message_size_limit; /* 0 = no limit */
+	uint32_t max_inflight_messages;
+	uint32_t max_queued_messages; /* 0 = no limit */
+	uint64_t max_queued_bytes;    /* 0 = no limit */
+	bool queue_qos0_messages;
+	bool retain_available;
+	uint32_t sys_interval;               /* seconds; 0 = no $SYS */
+	int64_t persistent_client_expiration; /* seconds; 0 = never */
+	bool upgrade_outgoing_qos;
+	unsigned log_dest;
+	char *log_file;
+	unsigned log_type;
+	bool log_timestamp;
+	char *log_timestamp_format;
+	bool connection_messages;
+	char *pid_file;
+	char *user;
+	bool per_listener_settings;
+	/* Midge's own options, not Mosquitto's */
+	int listen_backlog;      /* `listen_backlog`, default 1024 */
+	uint32_t connect_timeout; /* `connect_timeout` seconds before a silent socket is closed; default 10 */
+	uint64_t max_output_bytes; /* `max_output_bytes` per-connection output cap; default 1 MiB */
+
+	char **files; /* every file read, for listener_conf.file */
+	size_t nfiles;
+};
+
+/* Fills c with defaults (no listeners). c need not be initialised. */
+void config__defaults(struct config *c);
+/* Reads path (and any include_dir) into c, which holds defaults or earlier values.
+ * On error returns MIDGE_ERR_INVAL and writes "FILE:LINE: message" into err (errlen bytes). */
+int config__load(struct config *c, const char *path, char *err, size_t errlen);
+/* Parses config text from memory; name is used in messages and for relative include_dir.
+ * Same contract as config__load. Used by the fuzzer and unit tests. */
+int config__parse(struct config *c, const char *name, const char *text, size_t len, char *err, size_t errlen);
+/* Frees everything c owns; c is then as after config__defaults without listeners. */
+void config__fini(struct config *c);
+
+#endif

@@ -1,0 +1,28 @@
+/* The retained-message store: at most one message per topic name, found by topic filter.
+ * Thread-safe: lookups take a read lock, changes the write lock. */
+#ifndef MIDGE_RETAIN_H
+#define MIDGE_RETAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct message;
+struct retain_store;
+
+typedef void (*retain_match_cb)(void *arg, struct message *m);
+
+/* A new, empty store or NULL. Free with retain__free (drops every stored reference). */
+struct retain_store *retain__new(void);
+void retain__free(struct retain_store *r);
+/* Stores m under its topic, replacing what was there; the store takes its own reference (msg__ref).
+ * A message with an empty payload clears the topic and is not stored.
+ * Returns 0 or MIDGE_ERR_NOMEM. */
+int retain__set(struct retain_store *r, struct message *m);
+/* Calls cb for every retained message whose topic matches filter (assumed valid), under the read lock.
+ * cb takes its own reference if it keeps m. '$' topics are not matched by a leading '+' or '#'.
+ * Returns the number of calls. */
+size_t retain__match(struct retain_store *r, const uint8_t *filter, size_t len, retain_match_cb cb, void *arg);
+/* Number of retained messages. */
+size_t retain__count(struct retain_store *r);
+
+#endif
