@@ -1,0 +1,91 @@
+/* The broker context: configuration, shared stores, workers and listeners. Passed down everywhere
+ * instead of globals. */
+#ifndef MIDGE_BROKER_H
+#define MIDGE_BROKER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "config.h"
+#include "net/loop.h"
+#include "session.h"
+
+struct worker;
+struct message;
+struct sub_tree;
+struct retain_store;
+struct accept_io;
+
+#define LISTENER_MAX_FDS 8
+
+/* A configured listener at run time. */
+struct listener_rt {
+	const struct listener_conf *conf;
+	int fds[LISTENER_MAX_FDS];
+	struct accept_io *accept[LISTENER_MAX_FDS]; /* loop registrations, owned */
+	int nfds;
+	atomic_int nconns; /* for max_connections */
+	struct broker *broker;
+};
+
+/* Broker-wide counters that are not per worker. */
+struct broker_stats {
+	atomic_uint_fast64_t clients_total_ever; /* connections accepted */
+	atomic_int clients_connected;
+	atomic_int clients_persistent_offline;
+	atomic_uint_fast64_t pub_dropped;
+	atomic_long heap_current; /* approximate: bytes of messages alive */
+};
+
+struct broker {
+	struct config conf;
+	struct logger log;
+	struct sub_tree *subs;
+	struct retain_store *retained;
+	struct session_table sessions;
+	struct worker *workers;
+	int nworkers;
+	int workers_started;
+	atomic_uint next_worker;
+	struct listener_rt *listeners;
+	size_t nlisteners;
+	struct loop loop; /* main thread: accept, signals, $SYS, session expiry */
+	struct broker_stats stats;
+	uint64_t start_ms;
+	time_t start_time;
+	atomic_bool shutting_down;
+	const char *config_path; /* for SIGHUP reload; NULL without -c */
+	void *sys;               /* $SYS state (sys.c) */
+};
+
+/* Sets up b from the configuration in b->conf (already loaded): logging, stores, workers.
+ * Returns 0 or MIDGE_ERR_* with a message in err. A zeroed broker after failure is safe to fini. */
+int broker__init(struct broker *b, char *err, size_t errlen);
+/* Opens every listener and starts the workers. 0 or MIDGE_ERR_* with a message in err. */
+int broker__start(struct broker *b, char *err, size_t errlen);
+/* Runs the main thread's loop (accept, signals, $SYS, session expiry) until SIGINT/SIGTERM. */
+void broker__run(struct broker *b);
+/* Stops the workers (no wills are sent) and frees everything. */
+void broker__fini(struct broker *b);
+/* Re-reads the configuration file and applies what can change at run time (SIGHUP). */
+void broker__reload(struct broker *b);
+
+/* $SYS (sys.c): starts the periodic publication; stops and frees it. */
+int sys__start(struct broker *b);
+void sys__stop(struct broker *b);
+
+/* Routes m (reference kept by the caller) to every matching subscriber and, when m->retain is set,
+ * stores or clears it in the retained store. w is the calling worker or NULL (main thread).
+ * Returns the number of sessions it was delivered or queued to. */
+size_t broker__publish(struct broker *b, struct worker *w, struct message *m);
+/* Picks a worker for a new connection, round-robin. */
+struct worker *broker__pick_worker(struct broker *b);
+/* Sum of one per-worker counter (offset of the field in struct worker_stats). */
+uint64_t broker__stat_sum(struct broker *b, size_t offset);
+#define BROKER_STAT(b, field) broker__stat_sum((b), offsetof(struct worker_stats, field))
+
+#endif

@@ -1,0 +1,185 @@
+/* Client connections: output queue with shared payloads, batched writev, lifetime. See conn.h. */
+#include "conn.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+#include "message.h"
+#include "midge/midge.h"
+#include "proto/proto.h"
+#include "session.h"
+#include "worker.h"
+
+struct conn *conn__new(struct broker *b, struct listener_rt *l, int fd, const char *addr)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	if (!c) return NULL;
+	c->broker = b;
+	c->listener = l;
+	c->tp.ops = &tcp__ops;
+	c->tp.fd = fd;
+	c->io.fd = fd;
+	atomic_init(&c->refs, 1);
+	atomic_init(&c->kick, false);
+	c->state = CONN_NEW;
+	list__init(&c->node);
+	list__init(&c->flush_node);
+	list__init(&c->pending_node);
+	list__init(&c->out);
+	list__init(&c->timer.node);
+	pthread_mutex_init(&c->out_lock, NULL);
+	snprintf(c->addr, sizeof(c->addr), "%s", addr);
+	return c;
+}
+
+void conn__unref(struct conn *c)
+{
+	if (!c) return;
+	if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1) return;
+	struct list *n;
+	while ((n = list__pop(&c->out))) {
+		struct out_item *it = list_entry(n, struct out_item, node);
+		msg__unref(it->msg);
+		free(it);
+	}
+	if (c->tp.fd >= 0 && c->tp.ops) c->tp.ops->close(&c->tp);
+	buf__fini(&c->in);
+	msg__unref(c->will);
+	session__unref(c->session);
+	pthread_mutex_destroy(&c->out_lock);
+	free(c->client_id);
+	free(c);
+}
+
+static void push(struct conn *c, struct out_item *it)
+{
+	pthread_mutex_lock(&c->out_lock);
+	list__add_tail(&c->out, &it->node);
+	c->out_bytes += it->len;
+	pthread_mutex_unlock(&c->out_lock);
+}
+
+int conn__queue_publish(struct conn *c, struct message *m, uint8_t qos, uint16_t pid, bool dup, bool retain)
+{
+	struct out_item *it = malloc(sizeof(*it));
+	if (!it) return MIDGE_ERR_NOMEM;
+	uint32_t remaining = 2 + m->topic_len + (qos ? 2 : 0) + m->payload_len;
+	it->msg = msg__ref(m);
+	it->hdr_len = (uint8_t)proto__publish_fixed_header(it->hdr, qos, dup, retain, remaining);
+	it->has_pid = qos > 0;
+	it->pid[0] = (uint8_t)(pid >> 8);
+	it->pid[1] = (uint8_t)pid;
+	it->len = it->hdr_len + remaining;
+	it->sent = 0;
+	push(c, it);
+	return 0;
+}
+
+int conn__queue_bytes(struct conn *c, const void *p, size_t n)
+{
+	struct out_item *it = malloc(sizeof(*it) + n);
+	if (!it) return MIDGE_ERR_NOMEM;
+	it->msg = NULL;
+	it->len = n;
+	it->sent = 0;
+	it->hdr_len = 0;
+	it->has_pid = false;
+	memcpy(it->data, p, n);
+	push(c, it);
+	return 0;
+}
+
+size_t conn__out_bytes(struct conn *c)
+{
+	pthread_mutex_lock(&c->out_lock);
+	size_t n = c->out_bytes;
+	pthread_mutex_unlock(&c->out_lock);
+	return n;
+}
+
+void conn__schedule(struct conn *c, struct worker *w)
+{
+	if (w && c->worker == w) {
+		/* The owner batches: one writev per connection per loop turn. */
+		if (!list__linked(&c->flush_node)) list__add_tail(&w->flush, &c->flush_node);
+		return;
+	}
+	worker__post(c->worker, c);
+}
+
+/* Appends the iovecs of it, skipping the first `skip` bytes. Returns the new count. */
+static int item_iov(struct out_item *it, struct iovec *iov, int cnt, int max)
+{
+	const uint8_t *seg[4];
+	size_t len[4];
+	int ns = 0;
+	if (it->msg) {
+		seg[ns] = it->hdr, len[ns++] = it->hdr_len;
+		seg[ns] = it->msg->data, len[ns++] = 2 + it->msg->topic_len;
+		if (it->has_pid) seg[ns] = it->pid, len[ns++] = 2;
+		seg[ns] = it->msg->payload, len[ns++] = it->msg->payload_len;
+	} else {
+		seg[ns] = it->data, len[ns++] = it->len;
+	}
+	size_t skip = it->sent;
+	for (int i = 0; i < ns && cnt < max; i++) {
+		if (skip >= len[i]) {
+			skip -= len[i];
+			continue;
+		}
+		iov[cnt].iov_base = (void *)(seg[i] + skip);
+		iov[cnt].iov_len = len[i] - skip;
+		skip = 0;
+		if (iov[cnt].iov_len) cnt++;
+	}
+	return cnt;
+}
+
+int conn__flush(struct conn *c)
+{
+	struct worker_stats *st = &c->worker->stats;
+	int rc = 0;
+	pthread_mutex_lock(&c->out_lock);
+	while (!list__empty(&c->out)) {
+		struct iovec iov[64];
+		int cnt = 0;
+		struct list *pos;
+		for (pos = c->out.next; pos != &c->out && cnt < 60; pos = pos->next)
+			cnt = item_iov(list_entry(pos, struct out_item, node), iov, cnt, 64);
+		ssize_t w = c->tp.ops->writev(&c->tp, iov, cnt);
+		if (w < 0) {
+			if (errno == EINTR) continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK) rc = MIDGE_ERR_IO;
+			break;
+		}
+		atomic_fetch_add_explicit(&st->bytes_sent, (uint64_t)w, memory_order_relaxed);
+		size_t left = (size_t)w;
+		while (left && !list__empty(&c->out)) {
+			struct out_item *it = list_entry(c->out.next, struct out_item, node);
+			size_t take = it->len - it->sent < left ? it->len - it->sent : left;
+			it->sent += take;
+			left -= take;
+			c->out_bytes -= take;
+			if (it->sent == it->len) {
+				list__del(&it->node);
+				atomic_fetch_add_explicit(&st->msgs_sent, 1, memory_order_relaxed);
+				if (it->msg) atomic_fetch_add_explicit(&st->pub_sent, 1, memory_order_relaxed);
+				msg__unref(it->msg);
+				free(it);
+			}
+		}
+	}
+	bool more = !list__empty(&c->out);
+	pthread_mutex_unlock(&c->out_lock);
+	if (rc == 0 && c->state != CONN_CLOSED) {
+		/* Only ask for EPOLLOUT while output is stuck, so idle sockets cost no wake-ups. */
+		if (more != c->writable_wait) {
+			c->writable_wait = more;
+			loop__mod(&c->worker->loop, &c->io, EPOLLIN | (more ? EPOLLOUT : 0));
+		}
+	}
+	return rc;
+}

@@ -1,0 +1,102 @@
+/* A client connection: its transport, input buffer, output queue and MQTT connection state.
+ * Owned by one worker; other threads may only queue output (under out_lock, while holding the
+ * session lock of the session the connection is attached to) and schedule a flush. */
+#ifndef MIDGE_CONN_H
+#define MIDGE_CONN_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/list.h"
+#include "net/loop.h"
+#include "net/transport.h"
+
+struct broker;
+struct worker;
+struct session;
+struct message;
+struct listener_rt;
+
+enum conn_state {
+	CONN_NEW,    /* accepted, not yet registered with its worker's loop */
+	CONN_OPEN,   /* waiting for CONNECT */
+	CONN_ACTIVE, /* CONNECT accepted */
+	CONN_CLOSED, /* closed; freed when the last reference goes */
+};
+
+/* One queued outgoing packet: either bytes of its own (data, len) or a PUBLISH made of a small header,
+ * the message's shared topic bytes, an optional packet id and the message's shared payload. */
+struct out_item {
+	struct list node;
+	struct message *msg; /* reference; NULL for a packet of its own bytes */
+	size_t len;          /* total bytes of the packet */
+	size_t sent;         /* bytes already written */
+	uint8_t hdr_len;
+	uint8_t hdr[5];
+	uint8_t pid[2];
+	bool has_pid;
+	uint8_t data[]; /* own bytes when msg is NULL */
+};
+
+struct conn {
+	struct loop_io io;
+	struct transport tp;
+	struct broker *broker;
+	struct worker *worker;
+	struct listener_rt *listener;
+	atomic_uint refs;
+	enum conn_state state;
+	struct list node;         /* worker's list of connections */
+	struct list flush_node;   /* worker's local flush list (owner thread only) */
+	struct list pending_node; /* worker's inbox (worker inbox lock) */
+	bool pending;             /* on the inbox (worker inbox lock) */
+	atomic_bool kick;         /* taken over: close it (set by another thread) */
+
+	uint8_t version;
+	uint16_t keepalive;
+	uint64_t last_rx_ms;
+	struct timer timer; /* connect timeout, then keepalive */
+	struct buf in;
+	bool clean_disconnect;
+
+	pthread_mutex_t out_lock;
+	struct list out;     /* struct out_item, guarded by out_lock */
+	size_t out_bytes;    /* bytes queued, guarded by out_lock */
+	bool writable_wait;  /* EPOLLOUT armed (owner only) */
+
+	struct session *session; /* reference, from CONNECT on */
+	struct message *will;    /* reference or NULL */
+	uint8_t will_qos;
+	bool will_retain;
+	char *client_id; /* copy, for logs */
+	char addr[64];
+};
+
+/* A new connection for an accepted fd, with one reference (the worker's). NULL when out of memory. */
+struct conn *conn__new(struct broker *b, struct listener_rt *l, int fd, const char *addr);
+static inline struct conn *conn__ref(struct conn *c)
+{
+	atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+	return c;
+}
+/* Drops a reference; the last one frees everything the connection holds. */
+void conn__unref(struct conn *c);
+
+/* Queues a PUBLISH of m (shared, not copied) at qos with packet id pid. Caller holds the session lock
+ * when c is attached to a session. Returns 0 or MIDGE_ERR_NOMEM. */
+int conn__queue_publish(struct conn *c, struct message *m, uint8_t qos, uint16_t pid, bool dup, bool retain);
+/* Queues n bytes of a packet (copied). 0 or MIDGE_ERR_NOMEM. */
+int conn__queue_bytes(struct conn *c, const void *p, size_t n);
+/* Bytes queued for output (racy read is fine for cap decisions taken under the session lock). */
+size_t conn__out_bytes(struct conn *c);
+/* Asks the owning worker to write c's output: immediately batched when w is the owner, else through
+ * the owner's inbox and a wake-up. Any thread. */
+void conn__schedule(struct conn *c, struct worker *w);
+/* Writes as much queued output as the socket takes; arms EPOLLOUT for the rest. Owner only.
+ * Returns 0, or MIDGE_ERR_IO when the connection failed (caller closes it). */
+int conn__flush(struct conn *c);
+
+#endif

@@ -1,0 +1,29 @@
+/* The dispatcher: one decoded frame to its handler; codec errors become the protocol's reaction. */
+#ifndef MIDGE_DISPATCH_H
+#define MIDGE_DISPATCH_H
+
+#include "proto/proto.h"
+
+struct worker;
+struct conn;
+
+/* Handles one whole packet from c. Returns 0, or a negative MIDGE_ERR_* after which the caller closes
+ * the connection (MIDGE_ERR_CLOSED: an orderly close, e.g. DISCONNECT or a refused CONNECT). */
+int dispatch__packet(struct worker *w, struct conn *c, const struct mqtt_frame *f);
+/* Words for the log when a connection is closed for err. */
+const char *dispatch__reason(int err);
+
+/* Maps a negative codec result (enum proto_res) to the MIDGE_ERR_* the connection is closed with. */
+int dispatch__codec_err(int proto_rc);
+
+/* One handler per packet (handle_<packet>.c); same return contract as dispatch__packet. */
+int handle__connect(struct worker *w, struct conn *c, const struct mqtt_frame *f);
+int handle__publish(struct worker *w, struct conn *c, const struct mqtt_frame *f);
+int handle__ack(struct worker *w, struct conn *c, const struct mqtt_frame *f);    /* PUBACK, PUBREC, PUBCOMP */
+int handle__pubrel(struct worker *w, struct conn *c, const struct mqtt_frame *f);
+int handle__subscribe(struct worker *w, struct conn *c, const struct mqtt_frame *f);
+int handle__unsubscribe(struct worker *w, struct conn *c, const struct mqtt_frame *f);
+int handle__pingreq(struct worker *w, struct conn *c, const struct mqtt_frame *f);
+int handle__disconnect(struct worker *w, struct conn *c, const struct mqtt_frame *f);
+
+#endif

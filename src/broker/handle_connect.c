@@ -1,0 +1,164 @@
+/* CONNECT: version checks, client id rules, session creation or takeover, will, CONNACK. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+#include "common/clock.h"
+#include "conn.h"
+#include "dispatch.h"
+#include "message.h"
+#include "midge/midge.h"
+#include "session.h"
+#include "worker.h"
+
+/* Queues a CONNACK in the client's protocol version. */
+static int queue_connack(struct conn *c, uint8_t version, bool present, uint8_t rc)
+{
+	struct buf b = {0};
+	struct mqtt_connack a = {.session_present = present, .rc = rc};
+	int r = proto__encode_connack(&b, version, &a);
+	if (!r) r = conn__queue_bytes(c, buf__head(&b), buf__len(&b));
+	buf__fini(&b);
+	return r;
+}
+
+/* Refuses the connection: CONNACK with rc, then an orderly close. */
+static int refuse(struct conn *c, uint8_t version, uint8_t rc)
+{
+	queue_connack(c, version, false, rc);
+	return MIDGE_ERR_CLOSED;
+}
+
+/* An identifier for a client that sent none, as Mosquitto's "auto-" ids. */
+static void make_client_id(char *out, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	uint64_t a = ((uint64_t)rand() << 32) ^ (uint64_t)rand() ^ clock__ms();
+	uint64_t b2 = ((uint64_t)rand() << 32) ^ (uint64_t)rand();
+	char *p = out + snprintf(out, n, "auto-");
+	for (int i = 0; i < 16 && (size_t)(p - out) + 1 < n; i++, a >>= 4) *p++ = hex[a & 15];
+	for (int i = 0; i < 16 && (size_t)(p - out) + 1 < n; i++, b2 >>= 4) *p++ = hex[b2 & 15];
+	*p = 0;
+}
+
+/* Finds or makes the session for id and attaches c to it, taking over any connection that holds it.
+ * The CONNACK is queued under the session lock before attaching, so it precedes every delivery.
+ * Returns 0 and sets *present, or MIDGE_ERR_NOMEM. */
+static int attach_session(struct worker *w, struct conn *c, const char *id, size_t len, bool clean, bool *present)
+{
+	struct broker *b = w->broker;
+	struct conn *old = NULL;
+	struct session *ended = NULL;
+	int rc = 0;
+	pthread_mutex_lock(&b->sessions.lock);
+	struct session *s = sessions__find_locked(&b->sessions, id, len);
+	if (s) {
+		pthread_mutex_lock(&s->lock);
+		if (s->conn) {
+			old = conn__ref(s->conn);
+			atomic_store(&old->kick, true);
+			s->conn = NULL;
+		} else {
+			atomic_fetch_sub(&b->stats.clients_persistent_offline, 1);
+		}
+		bool keep = !clean && !s->clean;
+		pthread_mutex_unlock(&s->lock);
+		if (!keep) {
+			ended = session__ref(s);
+			sessions__remove_locked(&b->sessions, s);
+			s = NULL;
+		}
+	}
+	*present = s != NULL;
+	if (!s) {
+		s = session__new(id, len, clean);
+		if (!s) {
+			rc = MIDGE_ERR_NOMEM;
+			goto out;
+		}
+		sessions__insert_locked(&b->sessions, s);
+		session__unref(s); /* the table holds it */
+	}
+	pthread_mutex_lock(&s->lock);
+	s->clean = clean;
+	rc = queue_connack(c, c->version, *present, MQTT_CONNACK_ACCEPTED);
+	if (!rc) {
+		s->conn = c;
+		c->session = session__ref(s);
+	}
+	pthread_mutex_unlock(&s->lock);
+out:
+	pthread_mutex_unlock(&b->sessions.lock);
+	if (ended) {
+		session__end(b, ended);
+		session__unref(ended);
+	}
+	if (old) {
+		worker__post(old->worker, old);
+		conn__unref(old);
+	}
+	return rc;
+}
+
+int handle__connect(struct worker *w, struct conn *c, const struct mqtt_frame *f)
+{
+	struct broker *b = w->broker;
+	struct mqtt_connect ct;
+	int r = proto__decode_connect(f, &ct);
+	if (r == PROTO_BAD_VERSION) {
+		log__printf(&b->log, LOG_INFO, "Client from %s refused: unsupported protocol version %u.", c->addr,
+			    ct.version);
+		return refuse(c, ct.version == MQTT_V5 ? MQTT_V5 : MQTT_V311,
+			      ct.version == MQTT_V5 ? MQTT_RC_UNSUPPORTED_PROTOCOL_VERSION : MQTT_CONNACK_BAD_VERSION);
+	}
+	if (r) return dispatch__codec_err(r);
+	if (ct.version == MQTT_V5) {
+		/* MQTT 5 lands in its own release; tell the client in its own format. */
+		log__printf(&b->log, LOG_INFO, "Client from %s refused: MQTT 5 not supported yet.", c->addr);
+		return refuse(c, MQTT_V5, MQTT_RC_UNSUPPORTED_PROTOCOL_VERSION);
+	}
+	c->version = ct.version;
+
+	char idbuf[64];
+	const char *id = (const char *)ct.client_id.p;
+	size_t idlen = ct.client_id.len;
+	if (idlen == 0) {
+		/* 3.1 needs an id; 3.1.1 allows none only with a clean session [MQTT-3.1.3-7]. */
+		if (ct.version == MQTT_V31 || !ct.clean || !b->conf.allow_zero_length_clientid)
+			return refuse(c, c->version, MQTT_CONNACK_ID_REJECTED);
+		make_client_id(idbuf, sizeof(idbuf));
+		id = idbuf;
+		idlen = strlen(idbuf);
+	}
+	if (b->conf.max_keepalive && ct.keepalive > b->conf.max_keepalive)
+		return refuse(c, c->version, MQTT_CONNACK_ID_REJECTED);
+
+	c->client_id = malloc(idlen + 1);
+	if (!c->client_id) return MIDGE_ERR_NOMEM;
+	memcpy(c->client_id, id, idlen);
+	c->client_id[idlen] = 0;
+	c->keepalive = ct.keepalive;
+
+	if (ct.will) {
+		c->will = msg__new(ct.will_topic.p, ct.will_topic.len, ct.will_payload.p, ct.will_payload.len,
+				   ct.will_qos, ct.will_retain);
+		if (!c->will) return MIDGE_ERR_NOMEM;
+		c->will_qos = ct.will_qos;
+		c->will_retain = ct.will_retain;
+	}
+
+	bool present = false;
+	r = attach_session(w, c, id, idlen, ct.clean, &present);
+	if (r) return r;
+	c->state = CONN_ACTIVE;
+	atomic_fetch_add(&b->stats.clients_connected, 1);
+	atomic_fetch_add(&b->stats.clients_total_ever, 1);
+	worker__arm_keepalive(w, c);
+	if (b->conf.connection_messages)
+		log__printf(&b->log, LOG_NOTICE, "New client connected from %s as %s (p%u, c%d, k%u).", c->addr,
+			    c->client_id, c->version == MQTT_V31 ? 1 : 2, ct.clean ? 1 : 0, ct.keepalive);
+	if (present) session__resume(b, w, c->session);
+	else conn__schedule(c, w);
+	return 0;
+}

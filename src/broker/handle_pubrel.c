@@ -1,0 +1,20 @@
+/* PUBREL from a client: releases an incoming QoS 2 packet id and answers PUBCOMP. */
+#include "conn.h"
+#include "dispatch.h"
+#include "session.h"
+#include "worker.h"
+
+int handle__pubrel(struct worker *w, struct conn *c, const struct mqtt_frame *f)
+{
+	struct mqtt_ack a;
+	int r = proto__decode_ack(f, c->version, &a);
+	if (r) return dispatch__codec_err(r);
+	pthread_mutex_lock(&c->session->lock);
+	session__qos2_remove(c->session, a.packet_id);
+	pthread_mutex_unlock(&c->session->lock);
+	/* PUBCOMP even for an unknown id: the client may be resending after our PUBCOMP was lost. */
+	uint8_t out[4];
+	r = conn__queue_bytes(c, out, proto__encode_ack(out, MQTT_PUBCOMP, a.packet_id));
+	conn__schedule(c, w);
+	return r;
+}

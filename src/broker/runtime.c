@@ -1,0 +1,285 @@
+/* The broker's life: set-up from the configuration, listeners and accept, signals, session expiry,
+ * reload and shutdown. Runs in the main thread. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "common/clock.h"
+#include "conn.h"
+#include "message.h"
+#include "midge/midge.h"
+#include "net/listener.h"
+#include "retain.h"
+#include "session.h"
+#include "subs.h"
+#include "worker.h"
+
+/* Main-thread state that is not part of the shared context. */
+struct runtime {
+	struct broker *b;
+	int sigfd;
+	struct loop_io sig_io;
+	struct timer expiry;
+	bool stop;
+};
+
+static int open_log(struct broker *b)
+{
+	const struct config *cf = &b->conf;
+	/* LOG_DEST_* and LOG_T_* share their bit values with the logger's. */
+	return log__open(&b->log, cf->log_type, cf->log_dest, cf->log_timestamp, cf->log_timestamp_format,
+			 cf->log_file);
+}
+
+int broker__init(struct broker *b, char *err, size_t errlen)
+{
+	if (open_log(b)) {
+		snprintf(err, errlen, "cannot open log file '%s': %s", b->conf.log_file, strerror(errno));
+		return MIDGE_ERR_IO;
+	}
+	b->subs = subs__new();
+	b->retained = retain__new();
+	if (!b->subs || !b->retained || sessions__init(&b->sessions)) {
+		snprintf(err, errlen, "out of memory");
+		return MIDGE_ERR_NOMEM;
+	}
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	b->nworkers = b->conf.threads > 0 ? b->conf.threads : (ncpu > 0 ? (int)ncpu : 1);
+	b->workers = calloc((size_t)b->nworkers, sizeof(*b->workers));
+	if (!b->workers) {
+		snprintf(err, errlen, "out of memory");
+		return MIDGE_ERR_NOMEM;
+	}
+	for (int i = 0; i < b->nworkers; i++) {
+		if (worker__init(&b->workers[i], b, i)) {
+			snprintf(err, errlen, "cannot create event loop: %s", strerror(errno));
+			return MIDGE_ERR_IO;
+		}
+	}
+	if (loop__init(&b->loop, NULL, NULL)) {
+		snprintf(err, errlen, "cannot create event loop: %s", strerror(errno));
+		return MIDGE_ERR_IO;
+	}
+	b->start_ms = clock__ms();
+	b->start_time = time(NULL);
+	return 0;
+}
+
+/* A listening socket's loop registration and its listener. */
+struct accept_io {
+	struct loop_io io;
+	struct listener_rt *l;
+};
+
+static void on_accept(struct loop_io *io, uint32_t events)
+{
+	struct listener_rt *l = container_of(io, struct accept_io, io)->l;
+	struct broker *b = l->broker;
+	for (int i = 0; i < 64; i++) {
+		char addr[64];
+		int fd = listener__accept(io->fd, addr, sizeof(addr));
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE)
+				log__printf(&b->log, LOG_ERR, "Out of file descriptors: cannot accept new connections.");
+			return;
+		}
+		int limit = l->conf->max_connections;
+		if (limit >= 0 && atomic_load(&l->nconns) >= limit) {
+			log__printf(&b->log, LOG_NOTICE, "Connection from %s refused: max_connections (%d) reached.", addr,
+				    limit);
+			close(fd);
+			continue;
+		}
+		struct conn *c = conn__new(b, l, fd, addr);
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		atomic_fetch_add(&l->nconns, 1);
+		if (b->conf.connection_messages) log__printf(&b->log, LOG_NOTICE, "New connection from %s on port %u.", addr, l->conf->port);
+		worker__adopt(broker__pick_worker(b), c);
+	}
+}
+
+int broker__start(struct broker *b, char *err, size_t errlen)
+{
+	b->nlisteners = b->conf.nlisteners;
+	b->listeners = calloc(b->nlisteners, sizeof(*b->listeners));
+	if (!b->listeners) return MIDGE_ERR_NOMEM;
+	for (size_t i = 0; i < b->nlisteners; i++) {
+		struct listener_rt *l = &b->listeners[i];
+		const struct listener_conf *lc = &b->conf.listeners[i];
+		l->conf = lc;
+		l->broker = b;
+		char msg[256];
+		int n = listener__open(lc->bind_address, lc->bind_interface, lc->port, lc->socket_domain,
+				       b->conf.listen_backlog, l->fds, LISTENER_MAX_FDS, msg, sizeof(msg));
+		if (n < 0) {
+			snprintf(err, errlen, "%s", msg);
+			return n;
+		}
+		l->nfds = n;
+		for (int k = 0; k < n; k++) {
+			struct accept_io *aio = calloc(1, sizeof(*aio));
+			if (!aio) return MIDGE_ERR_NOMEM;
+			aio->l = l;
+			l->accept[k] = aio;
+			loop__add(&b->loop, &aio->io, l->fds[k], EPOLLIN, on_accept);
+		}
+		log__printf(&b->log, LOG_NOTICE, "Opening listener on port %u%s%s.", lc->port,
+			    lc->bind_address ? " bound to " : "", lc->bind_address ? lc->bind_address : "");
+	}
+	for (int i = 0; i < b->nworkers; i++) {
+		if (worker__start(&b->workers[i])) {
+			snprintf(err, errlen, "cannot start worker thread");
+			return MIDGE_ERR_NOMEM;
+		}
+		b->workers_started = i + 1;
+	}
+	return sys__start(b);
+}
+
+/* Ends persistent sessions offline for longer than persistent_client_expiration. */
+static void expire_sessions(struct broker *b)
+{
+	int64_t limit = b->conf.persistent_client_expiration;
+	if (limit <= 0) return;
+	uint64_t now = clock__ms();
+	struct session *ended[64];
+	size_t n = 0;
+	pthread_mutex_lock(&b->sessions.lock);
+	for (size_t i = 0; i < b->sessions.nbuckets && n < 64; i++) {
+		for (struct session *s = b->sessions.buckets[i]; s && n < 64;) {
+			struct session *next = s->hash_next;
+			pthread_mutex_lock(&s->lock);
+			bool expired = !s->conn && !s->clean && now - s->offline_since_ms >= (uint64_t)limit * 1000u;
+			pthread_mutex_unlock(&s->lock);
+			if (expired) {
+				ended[n++] = session__ref(s);
+				sessions__remove_locked(&b->sessions, s);
+				atomic_fetch_sub(&b->stats.clients_persistent_offline, 1);
+			}
+			s = next;
+		}
+	}
+	pthread_mutex_unlock(&b->sessions.lock);
+	for (size_t i = 0; i < n; i++) {
+		log__printf(&b->log, LOG_NOTICE, "Expiring client %s, its session has been offline too long.",
+			    ended[i]->client_id);
+		session__end(b, ended[i]);
+		session__unref(ended[i]);
+	}
+}
+
+static void on_expiry_timer(struct timer *t)
+{
+	struct runtime *rt = container_of(t, struct runtime, expiry);
+	struct broker *b = rt->b;
+	expire_sessions(b);
+	timer__arm(&b->loop.timers, t, clock__ms() + 1000, on_expiry_timer);
+}
+
+static void on_signal(struct loop_io *io, uint32_t events)
+{
+	struct runtime *rt = container_of(io, struct runtime, sig_io);
+	struct broker *b = rt->b;
+	struct signalfd_siginfo si;
+	while (read(rt->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			log__printf(&b->log, LOG_NOTICE, "Reloading config (SIGHUP).");
+			broker__reload(b);
+		} else if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM) {
+			log__printf(&b->log, LOG_NOTICE, "midge version %s terminating", MIDGE_VERSION);
+			rt->stop = true;
+		}
+	}
+}
+
+void broker__run(struct broker *b)
+{
+	struct runtime st = {.b = b};
+	struct runtime *rt = &st;
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	rt->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (rt->sigfd >= 0) loop__add(&b->loop, &rt->sig_io, rt->sigfd, EPOLLIN, on_signal);
+	list__init(&rt->expiry.node);
+	timer__arm(&b->loop.timers, &rt->expiry, clock__ms() + 1000, on_expiry_timer);
+	log__printf(&b->log, LOG_NOTICE, "midge version %s running", MIDGE_VERSION);
+	while (!rt->stop) loop__run_once(&b->loop);
+	timer__cancel(&b->loop.timers, &rt->expiry);
+	if (rt->sigfd >= 0) {
+		loop__del(&b->loop, &rt->sig_io);
+		close(rt->sigfd);
+	}
+}
+
+void broker__reload(struct broker *b)
+{
+	if (!b->config_path) return;
+	struct config nc;
+	config__defaults(&nc);
+	char err[512];
+	if (config__load(&nc, b->config_path, err, sizeof(err))) {
+		log__printf(&b->log, LOG_ERR, "Error in configuration, not reloaded: %s", err);
+		config__fini(&nc);
+		return;
+	}
+	/* Limits and log settings change in place; listeners and threads need a restart. */
+	struct config *c = &b->conf;
+	c->max_inflight_messages = nc.max_inflight_messages;
+	c->max_queued_messages = nc.max_queued_messages;
+	c->max_queued_bytes = nc.max_queued_bytes;
+	c->queue_qos0_messages = nc.queue_qos0_messages;
+	c->message_size_limit = nc.message_size_limit;
+	c->max_packet_size = nc.max_packet_size;
+	c->max_keepalive = nc.max_keepalive;
+	c->allow_zero_length_clientid = nc.allow_zero_length_clientid;
+	c->persistent_client_expiration = nc.persistent_client_expiration;
+	c->upgrade_outgoing_qos = nc.upgrade_outgoing_qos;
+	c->connection_messages = nc.connection_messages;
+	c->max_output_bytes = nc.max_output_bytes;
+	c->log_type = nc.log_type;
+	c->log_dest = nc.log_dest;
+	c->log_timestamp = nc.log_timestamp;
+	char *tmp = c->log_file;
+	c->log_file = nc.log_file;
+	nc.log_file = tmp;
+	tmp = c->log_timestamp_format;
+	c->log_timestamp_format = nc.log_timestamp_format;
+	nc.log_timestamp_format = tmp;
+	if (open_log(b)) fprintf(stderr, "midge: cannot reopen log file after reload\n");
+	config__fini(&nc);
+}
+
+void broker__fini(struct broker *b)
+{
+	atomic_store(&b->shutting_down, true);
+	sys__stop(b);
+	for (int i = 0; i < b->workers_started; i++) worker__stop(&b->workers[i]);
+	for (int i = 0; b->workers && i < b->nworkers; i++) worker__fini(&b->workers[i]);
+	for (size_t i = 0; i < b->nlisteners; i++) {
+		for (int k = 0; k < b->listeners[i].nfds; k++) {
+			close(b->listeners[i].fds[k]);
+			free(b->listeners[i].accept[k]);
+		}
+	}
+	free(b->listeners);
+	b->listeners = NULL;
+	if (b->sessions.buckets) sessions__fini(&b->sessions);
+	subs__free(b->subs);
+	retain__free(b->retained);
+	free(b->workers);
+	b->workers = NULL;
+	loop__fini(&b->loop);
+	log__close(&b->log);
+	config__fini(&b->conf);
+}

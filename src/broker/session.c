@@ -1,0 +1,226 @@
+/* Session objects and the client-id table: see session.h. */
+#include "session.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+#include "message.h"
+#include "midge/midge.h"
+#include "subs.h"
+
+struct session *session__new(const char *client_id, size_t id_len, bool clean)
+{
+	struct session *s = calloc(1, sizeof(*s));
+	if (!s) return NULL;
+	s->client_id = malloc(id_len + 1);
+	if (!s->client_id) {
+		free(s);
+		return NULL;
+	}
+	memcpy(s->client_id, client_id, id_len);
+	s->client_id[id_len] = 0;
+	s->id_len = id_len;
+	atomic_init(&s->refs, 1);
+	pthread_mutex_init(&s->lock, NULL);
+	s->clean = clean;
+	list__init(&s->subs);
+	list__init(&s->inflight);
+	list__init(&s->queue);
+	return s;
+}
+
+/* Drops every queued and inflight message. Session lock held (or last reference). */
+static void drop_messages(struct session *s)
+{
+	struct list *n;
+	while ((n = list__pop(&s->inflight))) {
+		struct inflight *f = list_entry(n, struct inflight, node);
+		msg__unref(f->msg);
+		free(f);
+	}
+	while ((n = list__pop(&s->queue))) {
+		struct queued *q = list_entry(n, struct queued, node);
+		msg__unref(q->msg);
+		free(q);
+	}
+	s->inflight_count = s->queued_count = 0;
+	s->queued_bytes = 0;
+}
+
+void session__unref(struct session *s)
+{
+	if (!s) return;
+	if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1) return;
+	drop_messages(s);
+	struct list *n;
+	while ((n = list__pop(&s->subs))) free(list_entry(n, struct sess_sub, node));
+	free(s->in_qos2);
+	pthread_mutex_destroy(&s->lock);
+	free(s->client_id);
+	free(s);
+}
+
+void session__end(struct broker *b, struct session *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->dead = true;
+	struct list *n;
+	while ((n = list__pop(&s->subs))) {
+		struct sess_sub *ss = list_entry(n, struct sess_sub, node);
+		subs__remove(b->subs, (const uint8_t *)ss->filter, ss->len, s);
+		free(ss);
+	}
+	drop_messages(s);
+	s->n_in_qos2 = 0;
+	pthread_mutex_unlock(&s->lock);
+}
+
+int session__remember_sub(struct session *s, const uint8_t *filter, size_t len, uint8_t options)
+{
+	struct list *pos, *n;
+	list_for_each_safe(pos, n, &s->subs)
+	{
+		struct sess_sub *ss = list_entry(pos, struct sess_sub, node);
+		if (ss->len == len && memcmp(ss->filter, filter, len) == 0) {
+			ss->options = options;
+			return 0;
+		}
+	}
+	struct sess_sub *ss = malloc(sizeof(*ss) + len + 1);
+	if (!ss) return MIDGE_ERR_NOMEM;
+	ss->options = options;
+	ss->len = (uint16_t)len;
+	memcpy(ss->filter, filter, len);
+	ss->filter[len] = 0;
+	list__add_tail(&s->subs, &ss->node);
+	return 0;
+}
+
+bool session__forget_sub(struct session *s, const uint8_t *filter, size_t len)
+{
+	struct list *pos, *n;
+	list_for_each_safe(pos, n, &s->subs)
+	{
+		struct sess_sub *ss = list_entry(pos, struct sess_sub, node);
+		if (ss->len == len && memcmp(ss->filter, filter, len) == 0) {
+			list__del(&ss->node);
+			free(ss);
+			return true;
+		}
+	}
+	return false;
+}
+
+bool session__qos2_add(struct session *s, uint16_t pid)
+{
+	for (uint32_t i = 0; i < s->n_in_qos2; i++)
+		if (s->in_qos2[i] == pid) return false;
+	if (s->n_in_qos2 == s->cap_in_qos2) {
+		uint32_t cap = s->cap_in_qos2 ? s->cap_in_qos2 * 2 : 8;
+		uint16_t *p = realloc(s->in_qos2, cap * sizeof(*p));
+		if (!p) return true; /* deliver anyway; a resend could then be delivered twice */
+		s->in_qos2 = p;
+		s->cap_in_qos2 = cap;
+	}
+	s->in_qos2[s->n_in_qos2++] = pid;
+	return true;
+}
+
+bool session__qos2_remove(struct session *s, uint16_t pid)
+{
+	for (uint32_t i = 0; i < s->n_in_qos2; i++) {
+		if (s->in_qos2[i] == pid) {
+			s->in_qos2[i] = s->in_qos2[--s->n_in_qos2];
+			return true;
+		}
+	}
+	return false;
+}
+
+/* ---- the table ---- */
+
+static size_t hash_id(const char *p, size_t len)
+{
+	/* FNV-1a: client ids are short and this spreads them well enough. */
+	uint64_t h = 1469598103934665603ull;
+	for (size_t i = 0; i < len; i++) h = (h ^ (uint8_t)p[i]) * 1099511628211ull;
+	return (size_t)h;
+}
+
+int sessions__init(struct session_table *t)
+{
+	pthread_mutex_init(&t->lock, NULL);
+	t->nbuckets = 1024;
+	t->count = 0;
+	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
+	return t->buckets ? 0 : MIDGE_ERR_NOMEM;
+}
+
+void sessions__fini(struct session_table *t)
+{
+	for (size_t i = 0; i < t->nbuckets && t->buckets; i++) {
+		struct session *s = t->buckets[i];
+		while (s) {
+			struct session *next = s->hash_next;
+			s->in_table = false;
+			session__unref(s);
+			s = next;
+		}
+	}
+	free(t->buckets);
+	t->buckets = NULL;
+	t->count = 0;
+	pthread_mutex_destroy(&t->lock);
+}
+
+struct session *sessions__find_locked(struct session_table *t, const char *id, size_t len)
+{
+	for (struct session *s = t->buckets[hash_id(id, len) % t->nbuckets]; s; s = s->hash_next)
+		if (s->id_len == len && memcmp(s->client_id, id, len) == 0) return s;
+	return NULL;
+}
+
+static void grow(struct session_table *t)
+{
+	size_t nb = t->nbuckets * 2;
+	struct session **b = calloc(nb, sizeof(*b));
+	if (!b) return; /* keep the longer chains */
+	for (size_t i = 0; i < t->nbuckets; i++) {
+		struct session *s = t->buckets[i];
+		while (s) {
+			struct session *next = s->hash_next;
+			size_t h = hash_id(s->client_id, s->id_len) % nb;
+			s->hash_next = b[h];
+			b[h] = s;
+			s = next;
+		}
+	}
+	free(t->buckets);
+	t->buckets = b;
+	t->nbuckets = nb;
+}
+
+int sessions__insert_locked(struct session_table *t, struct session *s)
+{
+	if (t->count >= t->nbuckets) grow(t);
+	size_t h = hash_id(s->client_id, s->id_len) % t->nbuckets;
+	s->hash_next = t->buckets[h];
+	t->buckets[h] = session__ref(s);
+	s->in_table = true;
+	t->count++;
+	return 0;
+}
+
+void sessions__remove_locked(struct session_table *t, struct session *s)
+{
+	if (!s->in_table) return;
+	struct session **pp = &t->buckets[hash_id(s->client_id, s->id_len) % t->nbuckets];
+	while (*pp && *pp != s) pp = &(*pp)->hash_next;
+	if (!*pp) return;
+	*pp = s->hash_next;
+	s->hash_next = NULL;
+	s->in_table = false;
+	t->count--;
+	session__unref(s);
+}

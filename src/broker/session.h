@@ -1,0 +1,130 @@
+/* Sessions: the state of one client id that outlives its connections (subscriptions, QoS 1/2 messages
+ * in flight and queued), and the table that finds them by client id.
+ * Locking: session->lock guards every field below it; lock order is table -> session -> conn out_lock. */
+#ifndef MIDGE_SESSION_H
+#define MIDGE_SESSION_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/list.h"
+
+struct conn;
+struct message;
+struct broker;
+struct worker;
+
+enum inflight_state {
+	IF_WAIT_PUBACK,  /* QoS 1 sent */
+	IF_WAIT_PUBREC,  /* QoS 2 sent */
+	IF_WAIT_PUBCOMP, /* QoS 2, PUBREL sent */
+};
+
+/* An outgoing QoS 1/2 message sent and not yet acknowledged. Holds a message reference. */
+struct inflight {
+	struct list node;
+	struct message *msg;
+	uint16_t pid;
+	uint8_t qos;
+	uint8_t state;
+	bool retain;
+};
+
+/* A message waiting for room in the inflight window or for the client to come back. */
+struct queued {
+	struct list node;
+	struct message *msg;
+	uint8_t qos;
+	bool retain;
+};
+
+/* One subscription as the session remembers it, to remove it from the tree when the session ends. */
+struct sess_sub {
+	struct list node;
+	uint8_t options;
+	uint16_t len;
+	char filter[];
+};
+
+struct session {
+	atomic_uint refs;
+	struct session *hash_next; /* table chain; guarded by the table lock */
+	char *client_id;
+	size_t id_len;
+	bool in_table;
+
+	pthread_mutex_t lock;
+	bool clean;     /* discarded when its connection ends */
+	bool dead;      /* ended: deliveries are dropped */
+	struct conn *conn; /* attached connection or NULL (offline) */
+	uint64_t offline_since_ms;
+	struct list subs; /* struct sess_sub */
+	struct list inflight;
+	uint32_t inflight_count;
+	struct list queue;
+	uint32_t queued_count;
+	uint64_t queued_bytes;
+	uint16_t last_pid;
+	uint16_t *in_qos2; /* packet ids of incoming QoS 2 messages awaiting PUBREL */
+	uint32_t n_in_qos2, cap_in_qos2;
+};
+
+struct session_table {
+	pthread_mutex_t lock;
+	struct session **buckets;
+	size_t nbuckets;
+	size_t count;
+};
+
+/* A new session for client_id with one reference held by the caller; NULL when out of memory. */
+struct session *session__new(const char *client_id, size_t id_len, bool clean);
+static inline struct session *session__ref(struct session *s)
+{
+	atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+	return s;
+}
+/* Drops a reference; the last one frees the session and every message it holds. NULL is ignored. */
+void session__unref(struct session *s);
+
+int sessions__init(struct session_table *t);
+/* Frees the table, ending and dropping every session in it. */
+void sessions__fini(struct session_table *t);
+/* With t->lock held: the session for client_id or NULL (no reference taken). */
+struct session *sessions__find_locked(struct session_table *t, const char *id, size_t len);
+/* With t->lock held: adds s (the table takes a reference). 0 or MIDGE_ERR_NOMEM. */
+int sessions__insert_locked(struct session_table *t, struct session *s);
+/* With t->lock held: removes s and drops the table's reference. */
+void sessions__remove_locked(struct session_table *t, struct session *s);
+
+/* Ends a session for good: marks it dead, removes its subscriptions from the broker's tree and drops its
+ * queued and inflight messages. Caller holds a reference; the session is not in the table any more. */
+void session__end(struct broker *b, struct session *s);
+
+/* Records a subscription in the session (replacing the same filter). Session lock held. 0 or NOMEM. */
+int session__remember_sub(struct session *s, const uint8_t *filter, size_t len, uint8_t options);
+/* Forgets a subscription. Session lock held. Returns true when it existed. */
+bool session__forget_sub(struct session *s, const uint8_t *filter, size_t len);
+
+/* Incoming QoS 2 packet ids (session lock held): add returns false when already present. */
+bool session__qos2_add(struct session *s, uint16_t pid);
+bool session__qos2_remove(struct session *s, uint16_t pid);
+
+/* ---- delivery (deliver.c) ---- */
+
+/* Delivers m to s at qos with the given retain flag, from any thread (w = the caller's worker or NULL):
+ * sends now when online with room in the inflight window and output cap, else queues within the
+ * session limits, else drops and counts. Takes its own message references. */
+void session__deliver(struct broker *b, struct worker *w, struct session *s, struct message *m, uint8_t qos,
+		      bool retain);
+/* Handles an acknowledgement for an outgoing message (type PUBACK, PUBREC or PUBCOMP) and refills the
+ * window from the queue. Returns 0, or MIDGE_ERR_NOT_FOUND for an unknown packet id (ignored by
+ * the caller in 3.1.1). Runs in the owning worker. */
+int session__ack(struct broker *b, struct worker *w, struct session *s, uint8_t type, uint16_t pid);
+/* After a reconnect to an existing session: resends every inflight message (DUP set, or PUBREL for those
+ * waiting for PUBCOMP) in order, then sends from the queue. Session lock NOT held by the caller. */
+void session__resume(struct broker *b, struct worker *w, struct session *s);
+
+#endif

@@ -1,0 +1,151 @@
+/* $SYS: broker statistics published as retained messages every sys_interval seconds, with Mosquitto's
+ * topic names, so existing dashboards keep working. */
+#include <malloc.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+#include "common/clock.h"
+#include "message.h"
+#include "midge/midge.h"
+#include "retain.h"
+#include "subs.h"
+#include "worker.h"
+
+/* One rate with its 1, 5 and 15 minute moving averages (per minute, as Mosquitto reports them). */
+struct load {
+	const char *name;
+	uint64_t last;
+	double avg[3];
+};
+
+enum { L_MSG_RX, L_MSG_TX, L_PUB_RX, L_PUB_TX, L_PUB_DROP, L_BYTES_RX, L_BYTES_TX, L_CONNECTIONS, L_COUNT };
+
+struct sys_state {
+	struct broker *b;
+	struct timer timer;
+	uint64_t last_ms;
+	struct load load[L_COUNT];
+	size_t heap_max;
+	int clients_max;
+};
+
+static void pub(struct broker *b, const char *topic, const char *fmt, ...)
+{
+	char payload[128];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(payload, sizeof(payload), fmt, ap);
+	va_end(ap);
+	if (n < 0) return;
+	struct message *m = msg__new((const uint8_t *)topic, strlen(topic), (const uint8_t *)payload, (size_t)n, 0, true);
+	if (!m) return;
+	broker__publish(b, NULL, m);
+	msg__unref(m);
+}
+
+static uint64_t load_value(struct broker *b, int i)
+{
+	switch (i) {
+	case L_MSG_RX: return BROKER_STAT(b, msgs_received);
+	case L_MSG_TX: return BROKER_STAT(b, msgs_sent);
+	case L_PUB_RX: return BROKER_STAT(b, pub_received);
+	case L_PUB_TX: return BROKER_STAT(b, pub_sent);
+	case L_PUB_DROP: return atomic_load(&b->stats.pub_dropped);
+	case L_BYTES_RX: return BROKER_STAT(b, bytes_received);
+	case L_BYTES_TX: return BROKER_STAT(b, bytes_sent);
+	default: return atomic_load(&b->stats.clients_total_ever);
+	}
+}
+
+static void publish_all(struct sys_state *st)
+{
+	struct broker *b = st->b;
+	uint64_t now = clock__ms();
+	double interval = (double)(now - st->last_ms) / 1000.0;
+	st->last_ms = now;
+
+	pub(b, "$SYS/broker/uptime", "%lld seconds", (long long)((now - b->start_ms) / 1000));
+
+	int connected = atomic_load(&b->stats.clients_connected);
+	int offline = atomic_load(&b->stats.clients_persistent_offline);
+	if (connected > st->clients_max) st->clients_max = connected;
+	pub(b, "$SYS/broker/clients/connected", "%d", connected);
+	pub(b, "$SYS/broker/clients/active", "%d", connected);
+	pub(b, "$SYS/broker/clients/disconnected", "%d", offline);
+	pub(b, "$SYS/broker/clients/inactive", "%d", offline);
+	pub(b, "$SYS/broker/clients/total", "%d", connected + offline);
+	pub(b, "$SYS/broker/clients/maximum", "%d", st->clients_max);
+
+	pub(b, "$SYS/broker/messages/received", "%llu", (unsigned long long)BROKER_STAT(b, msgs_received));
+	pub(b, "$SYS/broker/messages/sent", "%llu", (unsigned long long)BROKER_STAT(b, msgs_sent));
+	pub(b, "$SYS/broker/publish/messages/received", "%llu", (unsigned long long)BROKER_STAT(b, pub_received));
+	pub(b, "$SYS/broker/publish/messages/sent", "%llu", (unsigned long long)BROKER_STAT(b, pub_sent));
+	pub(b, "$SYS/broker/publish/messages/dropped", "%llu", (unsigned long long)atomic_load(&b->stats.pub_dropped));
+	pub(b, "$SYS/broker/bytes/received", "%llu", (unsigned long long)BROKER_STAT(b, bytes_received));
+	pub(b, "$SYS/broker/bytes/sent", "%llu", (unsigned long long)BROKER_STAT(b, bytes_sent));
+	pub(b, "$SYS/broker/subscriptions/count", "%zu", subs__count(b->subs));
+	pub(b, "$SYS/broker/retained messages/count", "%zu", retain__count(b->retained));
+
+	struct mallinfo2 mi = mallinfo2();
+	size_t heap = mi.uordblks + mi.hblkhd;
+	if (heap > st->heap_max) st->heap_max = heap;
+	pub(b, "$SYS/broker/heap/current", "%zu", heap);
+	pub(b, "$SYS/broker/heap/maximum", "%zu", st->heap_max);
+
+	/* Exponentially weighted per-minute rates, like Unix load averages. */
+	static const double window[3] = {60.0, 300.0, 900.0};
+	static const char *suffix[3] = {"1min", "5min", "15min"};
+	for (int i = 0; i < L_COUNT && interval > 0; i++) {
+		struct load *l = &st->load[i];
+		uint64_t v = load_value(b, i);
+		double rate = (double)(v - l->last) * 60.0 / interval;
+		l->last = v;
+		for (int k = 0; k < 3; k++) {
+			double e = exp(-interval / window[k]);
+			l->avg[k] = l->avg[k] * e + rate * (1.0 - e);
+			char topic[96];
+			snprintf(topic, sizeof(topic), "$SYS/broker/load/%s/%s", l->name, suffix[k]);
+			pub(b, topic, "%.2f", l->avg[k]);
+		}
+	}
+}
+
+static void on_sys_timer(struct timer *t)
+{
+	struct sys_state *st = container_of(t, struct sys_state, timer);
+	publish_all(st);
+	timer__arm(&st->b->loop.timers, &st->timer, clock__ms() + (uint64_t)st->b->conf.sys_interval * 1000u,
+		   on_sys_timer);
+}
+
+int sys__start(struct broker *b)
+{
+	if (b->conf.sys_interval == 0) return 0;
+	struct sys_state *st = calloc(1, sizeof(*st));
+	if (!st) return MIDGE_ERR_NOMEM;
+	static const char *names[L_COUNT] = {"messages/received", "messages/sent", "publish/received",
+					     "publish/sent", "publish/dropped", "bytes/received",
+					     "bytes/sent", "connections"};
+	for (int i = 0; i < L_COUNT; i++) st->load[i].name = names[i];
+	st->b = b;
+	st->last_ms = clock__ms();
+	list__init(&st->timer.node);
+	b->sys = st;
+	pub(b, "$SYS/broker/version", "midge version %s", MIDGE_VERSION);
+	publish_all(st);
+	timer__arm(&b->loop.timers, &st->timer, clock__ms() + (uint64_t)b->conf.sys_interval * 1000u, on_sys_timer);
+	return 0;
+}
+
+void sys__stop(struct broker *b)
+{
+	struct sys_state *st = b->sys;
+	if (!st) return;
+	timer__cancel(&b->loop.timers, &st->timer);
+	free(st);
+	b->sys = NULL;
+}

@@ -1,0 +1,271 @@
+/* Worker threads: the epoll loop, reading and framing input, the inbox from other threads, closing. */
+#include "worker.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+#include "common/clock.h"
+#include "conn.h"
+#include "dispatch.h"
+#include "message.h"
+#include "midge/midge.h"
+#include "session.h"
+
+#define READ_CHUNK 16384
+
+static void on_wake(void *arg);
+static void on_conn_io(struct loop_io *io, uint32_t events);
+
+int worker__init(struct worker *w, struct broker *b, int id)
+{
+	memset(w, 0, sizeof(*w));
+	w->broker = b;
+	w->id = id;
+	pthread_mutex_init(&w->inbox_lock, NULL);
+	list__init(&w->inbox);
+	list__init(&w->conns);
+	list__init(&w->flush);
+	list__init(&w->closing);
+	return loop__init(&w->loop, on_wake, w);
+}
+
+static void on_conn_timer(struct timer *t)
+{
+	struct conn *c = container_of(t, struct conn, timer);
+	struct worker *w = c->worker;
+	if (c->state == CONN_OPEN) {
+		worker__close(w, c, "no CONNECT in time");
+		return;
+	}
+	/* Keepalive: 1.5 times the interval of silence, checked lazily so traffic never re-arms the timer. */
+	uint64_t deadline = c->last_rx_ms + (uint64_t)c->keepalive * 1500u;
+	uint64_t now = clock__ms();
+	if (now >= deadline) worker__close(w, c, "exceeded timeout");
+	else timer__arm(&w->loop.timers, &c->timer, deadline, on_conn_timer);
+}
+
+/* Starts the keepalive check for an accepted CONNECT (called by handle__connect via worker). */
+void worker__arm_keepalive(struct worker *w, struct conn *c)
+{
+	timer__cancel(&w->loop.timers, &c->timer);
+	if (c->keepalive)
+		timer__arm(&w->loop.timers, &c->timer, c->last_rx_ms + (uint64_t)c->keepalive * 1500u, on_conn_timer);
+}
+
+static void register_conn(struct worker *w, struct conn *c)
+{
+	c->worker = w;
+	if (loop__add(&w->loop, &c->io, c->tp.fd, EPOLLIN, on_conn_io)) {
+		c->state = CONN_OPEN;
+		list__add_tail(&w->conns, &c->node);
+		w->nconns++;
+		worker__close(w, c, "cannot watch socket");
+		return;
+	}
+	c->state = CONN_OPEN;
+	c->last_rx_ms = clock__ms();
+	list__add_tail(&w->conns, &c->node);
+	w->nconns++;
+	timer__arm(&w->loop.timers, &c->timer, c->last_rx_ms + (uint64_t)w->broker->conf.connect_timeout * 1000u,
+		   on_conn_timer);
+}
+
+static void on_wake(void *arg)
+{
+	struct worker *w = arg;
+	struct list local;
+	list__init(&local);
+	pthread_mutex_lock(&w->inbox_lock);
+	list__splice_tail(&local, &w->inbox);
+	struct list *pos, *n;
+	list_for_each_safe(pos, n, &local) list_entry(pos, struct conn, pending_node)->pending = false;
+	pthread_mutex_unlock(&w->inbox_lock);
+
+	struct list *node;
+	while ((node = list__pop(&local))) {
+		struct conn *c = list_entry(node, struct conn, pending_node);
+		if (c->state == CONN_NEW) {
+			register_conn(w, c); /* the inbox carried the worker's own reference */
+			continue;
+		}
+		if (atomic_load(&c->kick)) worker__close(w, c, "session taken over");
+		else if (c->state != CONN_CLOSED && !list__linked(&c->flush_node)) list__add_tail(&w->flush, &c->flush_node);
+		conn__unref(c);
+	}
+}
+
+void worker__post(struct worker *w, struct conn *c)
+{
+	bool wake = false;
+	pthread_mutex_lock(&w->inbox_lock);
+	if (!c->pending) {
+		c->pending = true;
+		if (c->state != CONN_NEW) conn__ref(c);
+		wake = list__empty(&w->inbox);
+		list__add_tail(&w->inbox, &c->pending_node);
+	}
+	pthread_mutex_unlock(&w->inbox_lock);
+	/* One wake-up per batch: later posts find the inbox non-empty and the wake still pending. */
+	if (wake) loop__wake(&w->loop);
+}
+
+void worker__adopt(struct worker *w, struct conn *c)
+{
+	c->worker = w;
+	worker__post(w, c);
+}
+
+/* Reads what the socket has and handles every whole packet in it. */
+static void read_input(struct worker *w, struct conn *c)
+{
+	struct broker *b = w->broker;
+	if (buf__reserve(&c->in, READ_CHUNK)) {
+		worker__close(w, c, "out of memory");
+		return;
+	}
+	ssize_t n = c->tp.ops->read(&c->tp, buf__tail(&c->in), buf__space(&c->in));
+	if (n == 0) {
+		worker__close(w, c, "closed by client");
+		return;
+	}
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) worker__close(w, c, "socket error");
+		return;
+	}
+	buf__produce(&c->in, (size_t)n);
+	c->last_rx_ms = clock__ms();
+	atomic_fetch_add_explicit(&w->stats.bytes_received, (uint64_t)n, memory_order_relaxed);
+
+	while (buf__len(&c->in) > 0 && c->state != CONN_CLOSED) {
+		struct mqtt_frame f;
+		int r = proto__frame(buf__head(&c->in), buf__len(&c->in), b->conf.max_packet_size, &f);
+		if (r == PROTO_NEED_MORE) break;
+		if (r != PROTO_OK) {
+			worker__close(w, c, r == PROTO_TOO_LARGE ? "packet too large" : "malformed packet");
+			return;
+		}
+		r = dispatch__packet(w, c, &f);
+		if (r) {
+			worker__close(w, c, dispatch__reason(r));
+			return;
+		}
+		buf__consume(&c->in, f.total_len);
+	}
+	/* Give back a large buffer left by one big packet rather than hold it for the connection's life. */
+	if (buf__len(&c->in) == 0 && c->in.cap > 4 * READ_CHUNK) buf__fini(&c->in);
+}
+
+static void on_conn_io(struct loop_io *io, uint32_t events)
+{
+	struct conn *c = container_of(io, struct conn, io);
+	struct worker *w = c->worker;
+	if (c->state == CONN_CLOSED) return;
+	if (events & EPOLLIN) read_input(w, c);
+	else if (events & (EPOLLERR | EPOLLHUP)) worker__close(w, c, "socket error");
+	if (c->state != CONN_CLOSED && (events & EPOLLOUT) && !list__linked(&c->flush_node))
+		list__add_tail(&w->flush, &c->flush_node);
+}
+
+void worker__close(struct worker *w, struct conn *c, const char *reason)
+{
+	struct broker *b = w->broker;
+	if (c->state == CONN_CLOSED) return;
+	bool was_active = c->state == CONN_ACTIVE;
+	if (c->state != CONN_NEW) conn__flush(c); /* last words: a refusing CONNACK, say */
+	c->state = CONN_CLOSED;
+	timer__cancel(&w->loop.timers, &c->timer);
+	loop__del(&w->loop, &c->io);
+	c->tp.ops->close(&c->tp);
+	c->io.fd = -1;
+	if (list__linked(&c->node)) {
+		list__del(&c->node);
+		w->nconns--;
+	}
+	if (list__linked(&c->flush_node)) list__del(&c->flush_node);
+	if (c->listener) atomic_fetch_sub(&c->listener->nconns, 1);
+
+	if (c->session) {
+		struct session *s = c->session;
+		bool ended = false;
+		pthread_mutex_lock(&b->sessions.lock);
+		pthread_mutex_lock(&s->lock);
+		bool attached = s->conn == c;
+		if (attached) {
+			s->conn = NULL;
+			s->offline_since_ms = clock__ms();
+		}
+		pthread_mutex_unlock(&s->lock);
+		if (attached && s->clean) {
+			sessions__remove_locked(&b->sessions, s);
+			ended = true;
+		} else if (attached) {
+			atomic_fetch_add(&b->stats.clients_persistent_offline, 1);
+		}
+		pthread_mutex_unlock(&b->sessions.lock);
+		if (ended) session__end(b, s);
+	}
+	if (was_active) atomic_fetch_sub(&b->stats.clients_connected, 1);
+
+	if (c->will && !c->clean_disconnect && !atomic_load(&b->shutting_down)) {
+		c->will->retain = c->will_retain;
+		broker__publish(b, w, c->will);
+	}
+	msg__unref(c->will);
+	c->will = NULL;
+
+	if (was_active && b->conf.connection_messages) {
+		if (c->clean_disconnect) log__printf(&b->log, LOG_NOTICE, "Client %s disconnected.", c->client_id);
+		else log__printf(&b->log, LOG_NOTICE, "Client %s closed its connection (%s).", c->client_id, reason);
+	} else if (!was_active) {
+		log__printf(&b->log, LOG_INFO, "Connection from %s closed before CONNECT completed (%s).", c->addr,
+			    reason);
+	}
+	/* Freed after this loop turn: events for it may still be in the current epoll batch. */
+	list__add_tail(&w->closing, &c->node);
+}
+
+static void end_of_turn(struct worker *w)
+{
+	struct list *n;
+	while ((n = list__pop(&w->flush))) {
+		struct conn *c = list_entry(n, struct conn, flush_node);
+		if (c->state != CONN_CLOSED && conn__flush(c)) worker__close(w, c, "write error");
+	}
+	while ((n = list__pop(&w->closing))) conn__unref(list_entry(n, struct conn, node));
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	while (!atomic_load_explicit(&w->stop, memory_order_acquire)) {
+		loop__run_once(&w->loop);
+		end_of_turn(w);
+	}
+	return NULL;
+}
+
+int worker__start(struct worker *w)
+{
+	return pthread_create(&w->thread, NULL, worker_main, w) ? MIDGE_ERR_NOMEM : 0;
+}
+
+void worker__stop(struct worker *w)
+{
+	atomic_store_explicit(&w->stop, true, memory_order_release);
+	loop__wake(&w->loop);
+	pthread_join(w->thread, NULL);
+	on_wake(w); /* adopt or release what is still in the inbox */
+	struct list *n;
+	while ((n = w->conns.next) != &w->conns) worker__close(w, list_entry(n, struct conn, node), "broker shutting down");
+	end_of_turn(w);
+}
+
+void worker__fini(struct worker *w)
+{
+	loop__fini(&w->loop);
+	free(w->recv);
+	w->recv = NULL;
+	pthread_mutex_destroy(&w->inbox_lock);
+}

@@ -1,0 +1,68 @@
+/* Worker threads: each runs one epoll loop over its share of the connections. */
+#ifndef MIDGE_WORKER_H
+#define MIDGE_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/list.h"
+#include "net/loop.h"
+
+struct broker;
+struct conn;
+struct session;
+
+/* Counters written by the worker that owns the event, read by $SYS from another thread. */
+struct worker_stats {
+	atomic_uint_fast64_t msgs_received;     /* every packet */
+	atomic_uint_fast64_t msgs_sent;
+	atomic_uint_fast64_t pub_received;      /* PUBLISH only */
+	atomic_uint_fast64_t pub_sent;
+	atomic_uint_fast64_t pub_dropped;
+	atomic_uint_fast64_t bytes_received;
+	atomic_uint_fast64_t bytes_sent;
+};
+
+/* A receiver found by matching, collected before delivery (see broker__publish). */
+struct receiver {
+	struct session *s; /* reference */
+	uint8_t qos;       /* highest QoS among the matching subscriptions */
+};
+
+struct worker {
+	struct broker *broker;
+	int id;
+	pthread_t thread;
+	struct loop loop;
+	pthread_mutex_t inbox_lock;
+	struct list inbox;   /* conns with work from other threads (new, flush, kick) */
+	struct list conns;   /* open connections */
+	struct list flush;   /* conns to flush at the end of this loop turn */
+	struct list closing; /* closed this turn; unreferenced after the turn */
+	size_t nconns;
+	atomic_bool stop;
+	struct worker_stats stats;
+	struct receiver *recv; /* scratch array for broker__publish */
+	size_t recv_cap;
+};
+
+/* Sets up w (loop, lists); 0 or MIDGE_ERR_*. */
+int worker__init(struct worker *w, struct broker *b, int id);
+int worker__start(struct worker *w);
+/* Stops the loop, joins the thread, closes every connection without wills. */
+void worker__stop(struct worker *w);
+void worker__fini(struct worker *w);
+/* Hands a new connection to w (any thread); w takes over the reference. */
+void worker__adopt(struct worker *w, struct conn *c);
+/* Adds c to w's inbox (any thread) and wakes w; takes a reference while queued. */
+void worker__post(struct worker *w, struct conn *c);
+/* Closes c in its owner worker: publishes the will unless disconnected cleanly or shutting down,
+ * detaches or ends the session. reason is logged. */
+void worker__close(struct worker *w, struct conn *c, const char *reason);
+/* (Re)starts c's keepalive check after CONNECT: closes c after 1.5 x keepalive of silence. */
+void worker__arm_keepalive(struct worker *w, struct conn *c);
+
+#endif

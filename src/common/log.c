@@ -1,0 +1,80 @@
+/* Logging to stdout, stderr, syslog or a file: see log.h. */
+#include "log.h"
+
+#include <stdarg.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+
+#include "midge/midge.h"
+
+int log__open(struct logger *lg, unsigned types, unsigned dests, bool timestamp, const char *ts_format,
+	      const char *path)
+{
+	static const pthread_mutex_t init = PTHREAD_MUTEX_INITIALIZER;
+	if (!lg->types && !lg->dests && !lg->file) memcpy(&lg->lock, &init, sizeof(init));
+	pthread_mutex_lock(&lg->lock);
+	if (lg->file) fclose(lg->file);
+	lg->file = NULL;
+	lg->types = types;
+	lg->dests = dests;
+	lg->timestamp = timestamp;
+	snprintf(lg->ts_format, sizeof(lg->ts_format), "%s", ts_format ? ts_format : "");
+	int rc = 0;
+	if ((dests & LOGD_FILE) && path) {
+		lg->file = fopen(path, "a");
+		if (!lg->file) rc = MIDGE_ERR_IO;
+		else setvbuf(lg->file, NULL, _IOLBF, 0);
+	}
+	if (dests & LOGD_SYSLOG) openlog("midge", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	pthread_mutex_unlock(&lg->lock);
+	return rc;
+}
+
+void log__close(struct logger *lg)
+{
+	if (lg->file) fclose(lg->file);
+	lg->file = NULL;
+	lg->dests = 0;
+	lg->types = 0;
+}
+
+static int syslog_priority(unsigned type)
+{
+	if (type & LOG_ERR) return LOG_ERR;
+	if (type & LOG_WARNING) return LOG_WARNING;
+	if (type & LOG_NOTICE) return LOG_NOTICE;
+	if (type & LOG_DEBUG) return LOG_DEBUG;
+	return LOG_INFO;
+}
+
+void log__printf(struct logger *lg, unsigned type, const char *fmt, ...)
+{
+	if (!(lg->types & type) || !lg->dests) return;
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+
+	char ts[80] = "";
+	if (lg->timestamp) {
+		time_t now = time(NULL);
+		if (lg->ts_format[0]) {
+			struct tm tm;
+			localtime_r(&now, &tm);
+			size_t n = strftime(ts, sizeof(ts) - 2, lg->ts_format, &tm);
+			ts[n] = ':';
+			ts[n + 1] = ' ';
+			ts[n + 2] = 0;
+		} else {
+			snprintf(ts, sizeof(ts), "%lld: ", (long long)now);
+		}
+	}
+	pthread_mutex_lock(&lg->lock);
+	if (lg->dests & LOGD_STDOUT) fprintf(stdout, "%s%s\n", ts, msg), fflush(stdout);
+	if (lg->dests & LOGD_STDERR) fprintf(stderr, "%s%s\n", ts, msg);
+	if ((lg->dests & LOGD_FILE) && lg->file) fprintf(lg->file, "%s%s\n", ts, msg);
+	if (lg->dests & LOGD_SYSLOG) syslog(syslog_priority(type), "%s", msg);
+	pthread_mutex_unlock(&lg->lock);
+}

@@ -1,0 +1,48 @@
+/* Logging with Mosquitto's log_type classes and log_dest destinations; safe from any thread. */
+#ifndef MIDGE_LOG_H
+#define MIDGE_LOG_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+/* Classes (same bits as config.h LOG_T_*). */
+enum {
+	LOG_ERR = 1 << 0,
+	LOG_WARNING = 1 << 1,
+	LOG_NOTICE = 1 << 2,
+	LOG_INFO = 1 << 3,
+	LOG_SUBSCRIBE = 1 << 4,
+	LOG_UNSUBSCRIBE = 1 << 5,
+	LOG_WEBSOCKETS = 1 << 6,
+	LOG_DEBUG = 1 << 7,
+};
+
+/* Destinations (same bits as config.h LOG_DEST_*). */
+enum {
+	LOGD_STDOUT = 1 << 0,
+	LOGD_STDERR = 1 << 1,
+	LOGD_SYSLOG = 1 << 2,
+	LOGD_FILE = 1 << 3,
+};
+
+/* A zeroed logger logs nothing. The logger owns file (opened by log__open). */
+struct logger {
+	pthread_mutex_t lock;
+	unsigned types;
+	unsigned dests;
+	bool timestamp;
+	char ts_format[64]; /* strftime format; empty = seconds since the epoch, as Mosquitto */
+	FILE *file;
+};
+
+/* Sets up lg; opens path for appending when dests has LOGD_FILE. Returns 0 or MIDGE_ERR_IO.
+ * Re-callable (SIGHUP): the previous file is closed. */
+int log__open(struct logger *lg, unsigned types, unsigned dests, bool timestamp, const char *ts_format,
+	      const char *path);
+void log__close(struct logger *lg);
+/* Writes one line when type is enabled. */
+void log__printf(struct logger *lg, unsigned type, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static inline bool log__enabled(const struct logger *lg, unsigned type) { return (lg->types & type) != 0; }
+
+#endif

@@ -1,0 +1,84 @@
+/* Listening sockets and accept: see listener.h. */
+#include "listener.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "midge/midge.h"
+
+int listener__open(const char *bind_address, const char *iface, uint16_t port, int domain, int backlog, int *fds,
+		   int maxfds, char *err, size_t errlen)
+{
+	struct addrinfo hints = {.ai_family = domain, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+	struct addrinfo *res = NULL;
+	char portstr[8];
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	int rc = getaddrinfo(bind_address, portstr, &hints, &res);
+	if (rc) {
+		snprintf(err, errlen, "cannot resolve '%s': %s", bind_address ? bind_address : "*", gai_strerror(rc));
+		return MIDGE_ERR_INVAL;
+	}
+	int n = 0;
+	int last_errno = 0;
+	for (struct addrinfo *ai = res; ai && n < maxfds; ai = ai->ai_next) {
+		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd < 0) {
+			last_errno = errno;
+			continue;
+		}
+		int one = 1;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		/* Separate v4 and v6 sockets, as getaddrinfo returns both for a wildcard address. */
+		if (ai->ai_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		if (iface && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, iface, (socklen_t)strlen(iface))) {
+			last_errno = errno;
+			close(fd);
+			continue;
+		}
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, backlog)) {
+			last_errno = errno;
+			close(fd);
+			continue;
+		}
+		fds[n++] = fd;
+	}
+	freeaddrinfo(res);
+	if (n == 0) {
+		snprintf(err, errlen, "cannot listen on %s port %u: %s", bind_address ? bind_address : "*", port,
+			 strerror(last_errno ? last_errno : EADDRNOTAVAIL));
+		return MIDGE_ERR_IO;
+	}
+	return n;
+}
+
+int listener__accept(int lfd, char *addr, size_t addrlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0) return -1;
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+		port = ntohs(s4->sin_port);
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+		port = ntohs(s6->sin6_port);
+	}
+	snprintf(addr, addrlen, "%s:%u", host, port);
+	return fd;
+}

@@ -1,0 +1,18 @@
+/* Listening sockets: resolve, bind and listen, for IPv4 and IPv6, optionally on one interface. */
+#ifndef MIDGE_LISTENER_H
+#define MIDGE_LISTENER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Opens listening sockets for bind_address (NULL = every address) and port, limited to domain
+ * (AF_UNSPEC, AF_INET, AF_INET6) and, when iface is set, bound to that interface.
+ * Writes up to maxfds non-blocking descriptors into fds and returns how many (>0), or a negative
+ * MIDGE_ERR_* with a message in err. The caller owns and closes the descriptors. */
+int listener__open(const char *bind_address, const char *iface, uint16_t port, int domain, int backlog, int *fds,
+		   int maxfds, char *err, size_t errlen);
+/* Accepts one connection from a listening fd: non-blocking, close-on-exec, TCP_NODELAY set.
+ * Returns the fd or -1 with errno. addr receives "ip:port" of the peer (addrlen bytes). */
+int listener__accept(int lfd, char *addr, size_t addrlen);
+
+#endif
