@@ -16,13 +16,15 @@ enum proto_res {
 	PROTO_OK = 0,
 	PROTO_NEED_MORE = 1,         /* frame: not a whole packet yet */
 	PROTO_MALFORMED = -1,        /* bytes break the encoding rules */
-	PROTO_PROTOCOL_ERROR = -2,   /* well-formed but not allowed (e.g. bad flags for the type) */
+	PROTO_PROTOCOL_ERROR = -2,   /* well-formed but not allowed (e.g. a SUBSCRIBE with no filters) */
 	PROTO_TOO_LARGE = -3,        /* frame: packet larger than the limit given */
 	PROTO_BAD_VERSION = -4,      /* CONNECT: known protocol name, unsupported level */
 	PROTO_BAD_PROTOCOL_NAME = -5 /* CONNECT: unknown protocol name */
 };
 
-/* A view of bytes inside a packet. p is never dereferenced when len is 0. */
+/* A view of bytes inside a packet. p is never dereferenced when len is 0.
+ * A v5 properties field ("props") holds the property bytes after their varint length, uninterpreted;
+ * encoders write the length back in front of them. */
 struct mqtt_str {
 	const uint8_t *p;
 	uint32_t len;
@@ -41,6 +43,10 @@ struct mqtt_frame {
  * Returns PROTO_OK (f filled), PROTO_NEED_MORE, PROTO_MALFORMED (varint longer than 4 bytes or
  * type 0), or PROTO_TOO_LARGE as soon as the header shows the packet would exceed max_size. */
 int proto__frame(const uint8_t *data, size_t len, uint32_t max_size, struct mqtt_frame *f);
+
+/* True when flags (low nibble of the first byte) are the ones fixed for type: PUBREL, SUBSCRIBE and
+ * UNSUBSCRIBE 0x2, PUBLISH any QoS but 3, every other type 0. Decoders answer PROTO_MALFORMED otherwise. */
+bool proto__valid_flags(uint8_t type, uint8_t flags);
 
 /* Variable byte integer. encode writes 1..4 bytes to out and returns the count (0 if v too big).
  * decode returns PROTO_OK with *v and *used set, PROTO_NEED_MORE, or PROTO_MALFORMED. */
@@ -101,7 +107,8 @@ int proto__decode_publish(const struct mqtt_frame *f, uint8_t version, struct mq
 /* Encodes a whole PUBLISH. 0 or MIDGE_ERR_NOMEM/INVAL. */
 int proto__encode_publish(struct buf *b, uint8_t version, const struct mqtt_publish *p);
 /* Writes the fixed header of a PUBLISH with the given flags and remaining length into out.
- * Returns its length (2..5). Used by the broker to send a shared payload without copying it. */
+ * Returns its length (2..5), or 0 when qos > 2 or remaining > MQTT_MAX_REMAINING.
+ * Used by the broker to send a shared payload without copying it. */
 size_t proto__publish_fixed_header(uint8_t out[5], uint8_t qos, bool dup, bool retain, uint32_t remaining);
 
 /* ---- PUBACK, PUBREC, PUBREL, PUBCOMP ---- */
@@ -111,7 +118,7 @@ struct mqtt_ack {
 	struct mqtt_str props;
 };
 /* Decodes any of the four acks (type from f). Checks flags (PUBREL 0x2, others 0), packet id != 0,
- * length (exactly 2 in 3.x). PROTO_OK, PROTO_MALFORMED or PROTO_PROTOCOL_ERROR. */
+ * length (exactly 2 in 3.x; in v5 reason and properties optional). PROTO_OK or PROTO_MALFORMED. */
 int proto__decode_ack(const struct mqtt_frame *f, uint8_t version, struct mqtt_ack *a);
 /* Encodes an ack of the given type into out (at most 4 bytes in 3.x); returns its length.
  * For v5 with reason 0 and no props, the short form is used. Use proto__encode_ack_buf for props. */
@@ -166,7 +173,11 @@ struct mqtt_disconnect {
 	uint8_t reason;
 	struct mqtt_str props;
 };
+/* Decodes a DISCONNECT: 3.x as proto__decode_empty; v5 with optional reason code and properties. */
 int proto__decode_disconnect(const struct mqtt_frame *f, uint8_t version, struct mqtt_disconnect *d);
+/* Encodes a DISCONNECT in its shortest form: no body in 3.x or for a v5 reason 0 without properties.
+ * 0 or MIDGE_ERR_NOMEM/INVAL. */
+int proto__encode_disconnect(struct buf *b, uint8_t version, const struct mqtt_disconnect *d);
 /* Encodes a two-byte packet of type (PINGREQ, PINGRESP, DISCONNECT 3.x) into out; returns 2. */
 size_t proto__encode_empty(uint8_t out[2], uint8_t type);
 

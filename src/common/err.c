@@ -1,0 +1,20 @@
+/* English descriptions of enum midge_err for logs and tools. */
+#include "midge/midge.h"
+
+const char *midge_strerror(int err)
+{
+	switch (err) {
+	case MIDGE_OK: return "success";
+	case MIDGE_ERR_NOMEM: return "out of memory";
+	case MIDGE_ERR_INVAL: return "invalid argument";
+	case MIDGE_ERR_IO: return "I/O error";
+	case MIDGE_ERR_CLOSED: return "connection closed";
+	case MIDGE_ERR_MALFORMED: return "malformed packet";
+	case MIDGE_ERR_PROTOCOL: return "protocol error";
+	case MIDGE_ERR_TOO_LARGE: return "packet too large";
+	case MIDGE_ERR_NOT_FOUND: return "not found";
+	case MIDGE_ERR_EXISTS: return "already exists";
+	case MIDGE_ERR_AGAIN: return "try again";
+	}
+	return "unknown error";
+}
