@@ -24,5 +24,8 @@ int retain__set(struct retain_store *r, struct message *m);
 size_t retain__match(struct retain_store *r, const uint8_t *filter, size_t len, retain_match_cb cb, void *arg);
 /* Number of retained messages. */
 size_t retain__count(struct retain_store *r);
+/* Number of topic-level nodes (root excluded): 0 once every message is cleared. For memory statistics
+ * and for tests of pruning. */
+size_t retain__node_count(struct retain_store *r);
 
 #endif

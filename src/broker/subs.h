@@ -31,5 +31,8 @@ int subs__remove(struct sub_tree *t, const uint8_t *filter, size_t len, struct s
 size_t subs__match(struct sub_tree *t, const uint8_t *topic, size_t len, subs_match_cb cb, void *arg);
 /* Number of subscriptions in the tree. */
 size_t subs__count(struct sub_tree *t);
+/* Number of filter-level nodes (root excluded): 0 once every subscription is removed. For memory
+ * statistics and for tests of pruning. */
+size_t subs__node_count(struct sub_tree *t);
 
 #endif
