@@ -39,6 +39,9 @@ struct listener_conf {
 	int max_connections;  /* -1 = unlimited */
 	const char *file;     /* where it was declared, for messages (points into config's file names) */
 	int line;
+	bool is_default;      /* the default listener, made by `port`, `bind_address` or a
+	                       * listener option before any `listener` line (Mosquitto's rules) */
+	bool allow_zero_length_clientid; /* used when per_listener_settings is true; default true */
 };
 
 /* Everything the config file can set. config__defaults gives Mosquitto's defaults.
@@ -52,7 +55,7 @@ struct config {
 	uint16_t max_keepalive;
 	uint32_t max_packet_size;    /* 0 = protocol maximum */
 	uint32_t message_size_limit; /* 0 = no limit */
-	uint32_t max_inflight_messages;
+	uint32_t max_inflight_messages; /* 0 = no limit (`max_inflight_messages 65535` is stored as 0) */
 	uint32_t max_queued_messages; /* 0 = no limit */
 	uint64_t max_queued_bytes;    /* 0 = no limit */
 	bool queue_qos0_messages;
@@ -61,13 +64,13 @@ struct config {
 	int64_t persistent_client_expiration; /* seconds; 0 = never */
 	bool upgrade_outgoing_qos;
 	unsigned log_dest;
-	char *log_file;
+	char *log_file; /* the path of `log_dest file PATH` */
 	unsigned log_type;
 	bool log_timestamp;
 	char *log_timestamp_format;
 	bool connection_messages;
 	char *pid_file;
-	char *user;
+	char *user; /* NULL = the default, "mosquitto"; read it with config__user() */
 	bool per_listener_settings;
 	/* Midge's own options, not Mosquitto's */
 	int listen_backlog;      /* `listen_backlog`, default 1024 */
@@ -76,17 +79,31 @@ struct config {
 
 	char **files; /* every file read, for listener_conf.file */
 	size_t nfiles;
+	/* Non-fatal "FILE:LINE: message" notes (deprecated or ignored options) for the broker to log
+	 * once logging is up. Owned. */
+	char **warnings;
+	size_t nwarnings;
 };
 
 /* Fills c with defaults (no listeners). c need not be initialised. */
 void config__defaults(struct config *c);
 /* Reads path (and any include_dir) into c, which holds defaults or earlier values.
- * On error returns MIDGE_ERR_INVAL and writes "FILE:LINE: message" into err (errlen bytes). */
+ * On error returns MIDGE_ERR_INVAL and writes "FILE:LINE: message" into err (errlen bytes),
+ * or MIDGE_ERR_NOMEM; c then holds what was read before the error and config__fini frees it.
+ * Call config__validate once every file is read. */
 int config__load(struct config *c, const char *path, char *err, size_t errlen);
-/* Parses config text from memory; name is used in messages and for relative include_dir.
+/* Parses config text from memory (len bytes, need not be NUL-terminated); name is used in
+ * messages. A relative include_dir is relative to the current directory, as in Mosquitto.
  * Same contract as config__load. Used by the fuzzer and unit tests. */
 int config__parse(struct config *c, const char *name, const char *text, size_t len, char *err, size_t errlen);
 /* Frees everything c owns; c is then as after config__defaults without listeners. */
 void config__fini(struct config *c);
+/* Cross-option checks to run once every file is read: duplicate listeners (same port, address
+ * and overlapping socket_domain). Returns 0, or MIDGE_ERR_INVAL with "FILE:LINE: message" in err. */
+int config__validate(const struct config *c, char *err, size_t errlen);
+/* The user to drop privileges to: c->user, or "mosquitto" when unset. Never NULL. */
+const char *config__user(const struct config *c);
+/* allow_zero_length_clientid as it applies to clients of listener l (per_listener_settings aware). */
+bool config__allow_zero_length_clientid(const struct config *c, const struct listener_conf *l);
 
 #endif

@@ -1,0 +1,381 @@
+/* Reads Mosquitto-style configuration files: lines, comments, include_dir, defaults, validation. */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "config_options.h"
+#include "midge/midge.h"
+
+/* More warnings than this from one configuration are dropped: the first ones tell the story. */
+#define MAX_WARNINGS 256
+
+void config__defaults(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->threads = 0;
+	c->allow_zero_length_clientid = true;
+	c->max_keepalive = 65535;
+	c->max_inflight_messages = 20;
+	c->max_queued_messages = 1000;
+	c->retain_available = true;
+	c->sys_interval = 10;
+	c->log_dest = LOG_DEST_STDERR;
+	c->log_type = LOG_T_ERR | LOG_T_WARNING | LOG_T_NOTICE | LOG_T_INFO;
+	c->log_timestamp = true;
+	c->connection_messages = true;
+	c->listen_backlog = 1024;
+	c->connect_timeout = 10;
+	c->max_output_bytes = 1048576;
+}
+
+void config__fini(struct config *c)
+{
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		free(c->listeners[i].bind_address);
+		free(c->listeners[i].bind_interface);
+	}
+	free(c->listeners);
+	free(c->log_file);
+	free(c->log_timestamp_format);
+	free(c->pid_file);
+	free(c->user);
+	for (size_t i = 0; i < c->nfiles; i++)
+		free(c->files[i]);
+	free(c->files);
+	for (size_t i = 0; i < c->nwarnings; i++)
+		free(c->warnings[i]);
+	free(c->warnings);
+	config__defaults(c);
+}
+
+const char *config__user(const struct config *c)
+{
+	return c->user ? c->user : "mosquitto";
+}
+
+bool config__allow_zero_length_clientid(const struct config *c, const struct listener_conf *l)
+{
+	if (c->per_listener_settings && l) return l->allow_zero_length_clientid;
+	return c->allow_zero_length_clientid;
+}
+
+int config__error(struct cfg_state *st, const struct cfg_line *ln, const char *fmt, ...)
+{
+	if (!st->err || st->errlen == 0) return MIDGE_ERR_INVAL;
+	int n = snprintf(st->err, st->errlen, "%s:%d: ", ln->file, ln->line);
+	if (n < 0 || (size_t)n >= st->errlen) return MIDGE_ERR_INVAL;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(st->err + n, st->errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+	return MIDGE_ERR_INVAL;
+}
+
+int config__warn(struct cfg_state *st, const struct cfg_line *ln, const char *fmt, ...)
+{
+	struct config *c = st->c;
+	if (c->nwarnings >= MAX_WARNINGS) return 0;
+	char msg[512];
+	int n = snprintf(msg, sizeof(msg), "%s:%d: ", ln->file, ln->line);
+	if (n < 0 || (size_t)n >= sizeof(msg)) n = 0;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+	va_end(ap);
+	char **w = realloc(c->warnings, (c->nwarnings + 1) * sizeof(*w));
+	if (!w) return MIDGE_ERR_NOMEM;
+	c->warnings = w;
+	if (!(w[c->nwarnings] = strdup(msg))) return MIDGE_ERR_NOMEM;
+	c->nwarnings++;
+	return 0;
+}
+
+/* Writes "message" (no file:line) into err. Returns code. */
+static int plain_error(char *err, size_t errlen, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int plain_error(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+	if (err && errlen) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
+/* Records name in c->files; returns the stored copy (owned by c) or NULL when out of memory. */
+static const char *add_file(struct config *c, const char *name)
+{
+	char **f = realloc(c->files, (c->nfiles + 1) * sizeof(*f));
+	if (!f) return NULL;
+	c->files = f;
+	if (!(f[c->nfiles] = strdup(name))) return NULL;
+	return f[c->nfiles++];
+}
+
+static bool is_blank(char ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\v' || ch == '\f';
+}
+
+/* Parses one file's text. Listener options at the top of each file apply to the default listener,
+ * as in Mosquitto, so the current listener is saved and restored around it. */
+static int parse_text(struct cfg_state *st, const char *file, const char *text, size_t len)
+{
+	int saved_listener = st->cur_listener;
+	char *buf = NULL;
+	char **argv = NULL;
+	size_t pos = 0;
+	int rc = 0;
+	struct cfg_line ln = {.file = file};
+
+	st->cur_listener = -1;
+	if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) pos = 3; /* a UTF-8 byte order mark */
+	while (pos < len) {
+		const char *s = text + pos;
+		const char *nl = memchr(s, '\n', len - pos);
+		size_t n = nl ? (size_t)(nl - s) : len - pos;
+		pos += n + (nl ? 1 : 0);
+		ln.line++;
+		while (n && is_blank(*s))
+			s++, n--;
+		while (n && is_blank(s[n - 1]))
+			n--;
+		if (n == 0 || s[0] == '#') continue;
+		if (memchr(s, '\0', n)) {
+			rc = config__error(st, &ln, "line contains a NUL byte");
+			goto out;
+		}
+		/* Two copies: one kept whole for values that may contain blanks, one split into words. */
+		free(buf);
+		free(argv);
+		argv = NULL;
+		if (!(buf = malloc(2 * n + 2)) || !(argv = malloc((n / 2 + 2) * sizeof(*argv)))) {
+			rc = MIDGE_ERR_NOMEM;
+			goto out;
+		}
+		char *whole = buf, *words = buf + n + 1;
+		memcpy(whole, s, n);
+		whole[n] = '\0';
+		memcpy(words, s, n);
+		words[n] = '\0';
+		int argc = 0;
+		for (char *p = words; *p;) {
+			while (*p && is_blank(*p))
+				*p++ = '\0';
+			if (!*p) break;
+			argv[argc++] = p;
+			while (*p && !is_blank(*p))
+				p++;
+		}
+		const char *rest = whole + strlen(argv[0]);
+		while (*rest && is_blank(*rest))
+			rest++;
+		ln.name = argv[0];
+		ln.argv = argv + 1;
+		ln.argc = argc - 1;
+		ln.rest = rest;
+		if ((rc = config__apply_line(st, &ln))) goto out;
+	}
+out:
+	free(buf);
+	free(argv);
+	st->cur_listener = saved_listener;
+	return rc;
+}
+
+/* Reads a whole file into a malloc'd buffer. Returns 0, or an errno value. */
+static int slurp(const char *path, char **out, size_t *outlen)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) return errno;
+	struct stat sb;
+	if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		fclose(f);
+		return EISDIR;
+	}
+	char *data = NULL;
+	size_t len = 0, cap = 0;
+	int e = 0;
+	for (;;) {
+		if (cap - len < 4096) {
+			size_t ncap = cap ? cap * 2 : 8192;
+			char *p = realloc(data, ncap);
+			if (!p) {
+				e = ENOMEM;
+				break;
+			}
+			data = p;
+			cap = ncap;
+		}
+		size_t got = fread(data + len, 1, cap - len, f);
+		len += got;
+		if (got == 0) {
+			if (ferror(f)) e = errno ? errno : EIO;
+			break;
+		}
+	}
+	fclose(f);
+	if (e) {
+		free(data);
+		return e;
+	}
+	*out = data;
+	*outlen = len;
+	return 0;
+}
+
+/* Reads the file at path into st. from is the include_dir line, NULL for the main file. */
+static int load_file(struct cfg_state *st, const char *path, const struct cfg_line *from)
+{
+	const char *name = add_file(st->c, path);
+	if (!name) return MIDGE_ERR_NOMEM;
+	char *text = NULL;
+	size_t len = 0;
+	int e = slurp(path, &text, &len);
+	if (e == ENOMEM) return MIDGE_ERR_NOMEM;
+	if (e) {
+		if (from) return config__error(st, from, "cannot read '%s': %s", path, strerror(e));
+		return plain_error(st->err, st->errlen, MIDGE_ERR_INVAL, "%s: cannot read: %s", path, strerror(e));
+	}
+	int rc = parse_text(st, name, text, len);
+	free(text);
+	return rc;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* True when d names a regular file (or a link to one) whose name ends in ".conf". */
+static bool wanted(const char *dir, const struct dirent *d)
+{
+	size_t n = strlen(d->d_name);
+	if (n <= 5 || strcmp(d->d_name + n - 5, ".conf") != 0) return false;
+	if (d->d_type == DT_REG) return true;
+	if (d->d_type != DT_LNK && d->d_type != DT_UNKNOWN) return false;
+	char path[4096];
+	struct stat sb;
+	if (snprintf(path, sizeof(path), "%s/%s", dir, d->d_name) >= (int)sizeof(path)) return false;
+	return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+int config__include_dir(struct cfg_state *st, const struct cfg_line *ln, const char *dir)
+{
+	if (st->level > 0) {
+		/* Mosquitto only honours include_dir in the main file; it ignores it elsewhere. */
+		return config__warn(st, ln, "include_dir is ignored in an included file");
+	}
+	DIR *d = opendir(dir);
+	if (!d) return config__error(st, ln, "cannot open include_dir '%s': %s", dir, strerror(errno));
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	int rc = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!wanted(dir, de)) continue;
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			char **p = realloc(names, ncap * sizeof(*p));
+			if (!p) {
+				rc = MIDGE_ERR_NOMEM;
+				goto out;
+			}
+			names = p;
+			cap = ncap;
+		}
+		if (!(names[n] = strdup(de->d_name))) {
+			rc = MIDGE_ERR_NOMEM;
+			goto out;
+		}
+		n++;
+	}
+	if (n) qsort(names, n, sizeof(*names), cmp_names);
+	size_t dlen = strlen(dir);
+	bool slash = dlen > 0 && dir[dlen - 1] == '/';
+	st->level++;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		size_t plen = dlen + 1 + strlen(names[i]) + 1;
+		char *path = malloc(plen);
+		if (!path) {
+			rc = MIDGE_ERR_NOMEM;
+			break;
+		}
+		snprintf(path, plen, "%s%s%s", dir, slash ? "" : "/", names[i]);
+		rc = load_file(st, path, ln);
+		free(path);
+	}
+	st->level--;
+out:
+	closedir(d);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return rc;
+}
+
+static void state_init(struct cfg_state *st, struct config *c, char *err, size_t errlen)
+{
+	memset(st, 0, sizeof(*st));
+	st->c = c;
+	st->cur_listener = -1;
+	st->err = err;
+	st->errlen = errlen;
+	if (err && errlen) err[0] = '\0';
+}
+
+int config__load(struct config *c, const char *path, char *err, size_t errlen)
+{
+	struct cfg_state st;
+	state_init(&st, c, err, errlen);
+	int rc = load_file(&st, path, NULL);
+	if (rc == MIDGE_ERR_NOMEM) plain_error(err, errlen, rc, "%s: out of memory", path);
+	return rc;
+}
+
+int config__parse(struct config *c, const char *name, const char *text, size_t len, char *err, size_t errlen)
+{
+	struct cfg_state st;
+	state_init(&st, c, err, errlen);
+	const char *stored = add_file(c, name);
+	int rc = stored ? parse_text(&st, stored, text, len) : MIDGE_ERR_NOMEM;
+	if (rc == MIDGE_ERR_NOMEM) plain_error(err, errlen, rc, "%s: out of memory", name);
+	return rc;
+}
+
+static bool same_address(const char *a, const char *b)
+{
+	if (!a || !b) return a == b;
+	return strcmp(a, b) == 0;
+}
+
+static bool domains_overlap(int a, int b)
+{
+	return a == AF_UNSPEC || b == AF_UNSPEC || a == b;
+}
+
+int config__validate(const struct config *c, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		const struct listener_conf *a = &c->listeners[i];
+		for (size_t j = 0; j < i; j++) {
+			const struct listener_conf *b = &c->listeners[j];
+			if (a->port != b->port || !same_address(a->bind_address, b->bind_address)) continue;
+			if (!domains_overlap(a->socket_domain, b->socket_domain)) continue;
+			return plain_error(err, errlen, MIDGE_ERR_INVAL,
+			                   "%s:%d: duplicate listener on port %u%s%s (first declared at %s:%d)",
+			                   a->file ? a->file : "?", a->line, (unsigned)a->port,
+			                   a->bind_address ? " address " : "", a->bind_address ? a->bind_address : "",
+			                   b->file ? b->file : "?", b->line);
+		}
+	}
+	return 0;
+}

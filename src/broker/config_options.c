@@ -1,0 +1,708 @@
+/* The configuration options: one table naming every Mosquitto 2 option (supported, accepted
+ * because Midge already behaves that way, or refused as not supported yet) plus Midge's own. */
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "config.h"
+#include "config_options.h"
+#include "midge/midge.h"
+
+struct option;
+typedef int (*option_fn)(struct cfg_state *st, const struct cfg_line *ln, const struct option *o);
+
+/* One option. The generic setters use off/min/max; refused options use why and accept. */
+struct option {
+	const char *name;
+	option_fn fn;
+	size_t off;         /* field in struct config */
+	long long min, max; /* inclusive range of integer values */
+	const char *why;    /* refused: what is missing, shown in parentheses */
+	const char *accept; /* refused: the one value still accepted, because Midge already does it */
+};
+
+#define WHY_TLS "TLS arrives in a later release"
+#define WHY_AUTH "authentication and access control arrive in a later release"
+#define WHY_WS "WebSocket listeners arrive in a later release"
+#define WHY_STORE "persistence arrives in a later release"
+#define WHY_BRIDGE "bridges arrive in a later release"
+#define WHY_LATER "it arrives in a later release"
+
+/* ---- value helpers ---- */
+
+/* Checks the number of values: at least min, at most max. */
+static int want(struct cfg_state *st, const struct cfg_line *ln, int min, int max)
+{
+	if (ln->argc < min) return config__error(st, ln, "missing value for '%s'", ln->name);
+	if (ln->argc > max) {
+		return config__error(st, ln, "unexpected extra argument '%s' for '%s' (comments must start a line)",
+		                     ln->argv[max], ln->name);
+	}
+	return 0;
+}
+
+/* Parses a decimal integer (optional leading '-') in [min, max]. Returns false when it is not. */
+static bool parse_ll(const char *s, long long min, long long max, long long *out)
+{
+	bool neg = *s == '-';
+	if (neg) s++;
+	if (!*s) return false;
+	unsigned long long v = 0;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9') return false;
+		if (v > (ULLONG_MAX - 9) / 10) return false;
+		v = v * 10 + (unsigned)(*s - '0');
+	}
+	if (v > (unsigned long long)LLONG_MAX) return false;
+	long long r = neg ? -(long long)v : (long long)v;
+	if (r < min || r > max) return false;
+	*out = r;
+	return true;
+}
+
+/* The single integer value of ln in [min, max]; expect says what was wanted, for the message. */
+static int get_int(struct cfg_state *st, const struct cfg_line *ln, long long min, long long max, const char *expect,
+                   long long *out)
+{
+	int rc = want(st, ln, 1, 1);
+	if (rc) return rc;
+	if (parse_ll(ln->argv[0], min, max, out)) return 0;
+	if (expect) return config__error(st, ln, "invalid value '%s' for '%s' (%s)", ln->argv[0], ln->name, expect);
+	return config__error(st, ln, "invalid value '%s' for '%s' (expected an integer %lld..%lld)", ln->argv[0],
+	                     ln->name, min, max);
+}
+
+/* Mosquitto takes 0 and 1 as well as the words. Returns false when s is neither. */
+static bool parse_bool(const char *s, bool *out)
+{
+	if (!strcmp(s, "true") || !strcmp(s, "1")) return *out = true, true;
+	if (!strcmp(s, "false") || !strcmp(s, "0")) return *out = false, true;
+	return false;
+}
+
+static int get_bool(struct cfg_state *st, const struct cfg_line *ln, bool *out)
+{
+	int rc = want(st, ln, 1, 1);
+	if (rc) return rc;
+	if (parse_bool(ln->argv[0], out)) return 0;
+	return config__error(st, ln, "invalid value '%s' for '%s' (expected true or false)", ln->argv[0], ln->name);
+}
+
+/* Replaces *dst with a copy of s. */
+static int set_string(char **dst, const char *s)
+{
+	char *p = strdup(s);
+	if (!p) return MIDGE_ERR_NOMEM;
+	free(*dst);
+	*dst = p;
+	return 0;
+}
+
+/* The whole rest of the line (may contain blanks), which must not be empty. */
+static int get_rest(struct cfg_state *st, const struct cfg_line *ln, char **dst)
+{
+	if (!*ln->rest) return config__error(st, ln, "missing value for '%s'", ln->name);
+	return set_string(dst, ln->rest);
+}
+
+#define FIELD(st, o, type) ((type *)((char *)(st)->c + (o)->off))
+
+/* ---- generic setters ---- */
+
+static int set_bool(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+{
+	return get_bool(st, ln, FIELD(st, o, bool));
+}
+
+static int set_int(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+{
+	long long v;
+	int rc = get_int(st, ln, o->min, o->max, NULL, &v);
+	if (!rc) *FIELD(st, o, int) = (int)v;
+	return rc;
+}
+
+static int set_u16(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+{
+	long long v;
+	int rc = get_int(st, ln, o->min, o->max, NULL, &v);
+	if (!rc) *FIELD(st, o, uint16_t) = (uint16_t)v;
+	return rc;
+}
+
+static int set_u32(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+{
+	long long v;
+	int rc = get_int(st, ln, o->min, o->max, NULL, &v);
+	if (!rc) *FIELD(st, o, uint32_t) = (uint32_t)v;
+	return rc;
+}
+
+static int set_u64(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+{
+	long long v;
+	int rc = get_int(st, ln, o->min, o->max, NULL, &v);
+	if (!rc) *FIELD(st, o, uint64_t) = (uint64_t)v;
+	return rc;
+}
+
+/* A string that is one word (an address, an interface, a user name). */
+static int set_word(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+{
+	int rc = want(st, ln, 1, 1);
+	return rc ? rc : set_string(FIELD(st, o, char *), ln->argv[0]);
+}
+
+/* A string that is the rest of the line (a path or format that may contain blanks). */
+static int set_rest(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+{
+	return get_rest(st, ln, FIELD(st, o, char *));
+}
+
+/* Recognised, not supported yet, unless it is given the one value Midge already behaves as. */
+static int refuse(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+{
+	if (o->accept && ln->argc == 1) {
+		bool a, b;
+		if (!strcmp(ln->argv[0], o->accept)) return 0;
+		if (parse_bool(ln->argv[0], &a) && parse_bool(o->accept, &b) && a == b) return 0;
+	}
+	if (o->accept) {
+		return config__error(st, ln, "option '%s' is only supported as '%s %s' for now (%s)", ln->name,
+		                     ln->name, o->accept, o->why);
+	}
+	return config__error(st, ln, "option '%s' is not supported yet (%s)", ln->name, o->why);
+}
+
+/* Mosquitto accepts it and no longer acts on it; so does Midge, with a note. */
+static int obsolete(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+{
+	int rc = want(st, ln, 1, 1);
+	return rc ? rc : config__warn(st, ln, "option '%s' is obsolete and ignored", ln->name);
+}
+
+/* ---- listeners ---- */
+
+/* Appends a listener with Mosquitto's defaults; returns its index or -1 when out of memory. */
+static int add_listener(struct cfg_state *st, const struct cfg_line *ln, uint16_t port, bool is_default)
+{
+	struct config *c = st->c;
+	struct listener_conf *l = realloc(c->listeners, (c->nlisteners + 1) * sizeof(*l));
+	if (!l) return -1;
+	c->listeners = l;
+	l += c->nlisteners;
+	memset(l, 0, sizeof(*l));
+	l->port = port;
+	l->socket_domain = AF_UNSPEC;
+	l->max_connections = -1;
+	l->file = ln->file;
+	l->line = ln->line;
+	l->is_default = is_default;
+	l->allow_zero_length_clientid = true;
+	return (int)c->nlisteners++;
+}
+
+/* The default listener (port 1883 unless `port` says otherwise); made when create is set. */
+static int default_listener(struct cfg_state *st, const struct cfg_line *ln, bool create, struct listener_conf **out)
+{
+	struct config *c = st->c;
+	*out = NULL;
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		if (c->listeners[i].is_default) return *out = &c->listeners[i], 0;
+	}
+	if (!create) return 0;
+	int i = add_listener(st, ln, 1883, true);
+	if (i < 0) return MIDGE_ERR_NOMEM;
+	*out = &c->listeners[i];
+	return 0;
+}
+
+/* The listener that listener options on this line apply to: the latest `listener` of this file,
+ * or else the default listener, made only when create is set (a value other than its default). */
+static int cur_listener(struct cfg_state *st, const struct cfg_line *ln, bool create, struct listener_conf **out)
+{
+	if (st->cur_listener >= 0) return *out = &st->c->listeners[st->cur_listener], 0;
+	return default_listener(st, ln, create, out);
+}
+
+static int opt_listener(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+{
+	int rc = want(st, ln, 1, 2);
+	if (rc) return rc;
+	long long port;
+	if (!parse_ll(ln->argv[0], 0, 65535, &port)) {
+		return config__error(st, ln, "invalid value '%s' for 'listener' (expected a port 1..65535)",
+		                     ln->argv[0]);
+	}
+	if (port == 0) {
+		if (ln->argc == 2) {
+			return config__error(
+			    st, ln, "option 'listener' with a Unix socket path is not supported yet (%s)", WHY_LATER);
+		}
+		return config__error(st, ln, "invalid value '0' for 'listener' (expected a port 1..65535)");
+	}
+	int i = add_listener(st, ln, (uint16_t)port, false);
+	if (i < 0) return MIDGE_ERR_NOMEM;
+	if (ln->argc == 2 && set_string(&st->c->listeners[i].bind_address, ln->argv[1])) return MIDGE_ERR_NOMEM;
+	st->cur_listener = i;
+	return 0;
+}
+
+static int opt_port(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+{
+	long long port;
+	int rc = get_int(st, ln, 1, 65535, "expected a port 1..65535", &port);
+	struct listener_conf *l;
+	if (rc || (rc = default_listener(st, ln, true, &l))) return rc;
+	l->port = (uint16_t)port;
+	return config__warn(st, ln, "option 'port' is deprecated, use 'listener %lld' instead", port);
+}
+
+static int opt_bind_address(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+{
+	struct listener_conf *l;
+	int rc = want(st, ln, 1, 1);
+	if (rc || (rc = default_listener(st, ln, true, &l))) return rc;
+	if (set_string(&l->bind_address, ln->argv[0])) return MIDGE_ERR_NOMEM;
+	return config__warn(st, ln, "option 'bind_address' is deprecated, use 'listener PORT %s' instead", ln->argv[0]);
+}
+
+static int opt_bind_interface(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+{
+	struct listener_conf *l;
+	int rc = want(st, ln, 1, 1);
+	if (rc || (rc = cur_listener(st, ln, true, &l))) return rc;
+	return set_string(&l->bind_interface, ln->argv[0]);
+}
+
+static int opt_socket_domain(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+{
+	int rc = want(st, ln, 1, 1);
+	if (rc) return rc;
+	int dom;
+	if (!strcmp(ln->argv[0], "ipv4")) {
+		dom = AF_INET;
+	} else if (!strcmp(ln->argv[0], "ipv6")) {
+		dom = AF_INET6;
+	} else {
+		return config__error(st, ln, "invalid value '%s' for 'socket_domain' (expected ipv4 or ipv6)",
+		                     ln->argv[0]);
+	}
+	struct listener_conf *l;
+	if ((rc = cur_listener(st, ln, true, &l))) return rc;
+	l->socket_domain = dom;
+	return 0;
+}
+
+static int opt_max_connections(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+{
+	long long v;
+	int rc = get_int(st, ln, -1, INT_MAX, "expected -1 for no limit or an integer 0..2147483647", &v);
+	struct listener_conf *l;
+	if (rc || (rc = cur_listener(st, ln, v != -1, &l))) return rc;
+	if (l) l->max_connections = (int)v;
+	return 0;
+}
+
+static int opt_protocol(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+{
+	int rc = want(st, ln, 1, 1);
+	if (rc) return rc;
+	if (!strcmp(ln->argv[0], "mqtt")) return 0; /* every listener speaks MQTT */
+	if (!strcmp(ln->argv[0], "websockets")) {
+		return config__error(st, ln, "option 'protocol websockets' is not supported yet (%s)", WHY_WS);
+	}
+	if (!strcmp(ln->argv[0], "quic")) {
+		return config__error(st, ln, "option 'protocol quic' is not supported yet (%s)", WHY_LATER);
+	}
+	return config__error(st, ln, "invalid value '%s' for 'protocol' (expected mqtt or websockets)", ln->argv[0]);
+}
+
+/* ---- security (global, or per listener with per_listener_settings) ---- */
+
+static int opt_allow_zero_length_clientid(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+{
+	bool v;
+	int rc = get_bool(st, ln, &v);
+	if (rc) return rc;
+	st->security_set = true;
+	if (!st->c->per_listener_settings) {
+		st->c->allow_zero_length_clientid = v;
+		return 0;
+	}
+	struct listener_conf *l;
+	if ((rc = cur_listener(st, ln, !v, &l))) return rc;
+	if (l) l->allow_zero_length_clientid = v;
+	return 0;
+}
+
+static int opt_allow_anonymous(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+{
+	st->security_set = true;
+	return refuse(st, ln, o);
+}
+
+static int opt_per_listener_settings(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+{
+	bool v;
+	int rc = get_bool(st, ln, &v);
+	if (rc || st->c->per_listener_settings) return rc; /* once set it stays set, as in Mosquitto */
+	if (v && st->security_set) {
+		return config__error(st, ln, "option 'per_listener_settings' must come before any security option");
+	}
+	st->c->per_listener_settings = v;
+	return 0;
+}
+
+/* ---- logging ---- */
+
+static int opt_log_dest(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+{
+	struct config *c = st->c;
+	int rc = want(st, ln, 1, INT_MAX);
+	if (rc) return rc;
+	const char *v = ln->argv[0];
+	if (strcmp(v, "file") != 0 && (rc = want(st, ln, 1, 1))) return rc;
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} dests[] = {{"stdout", LOG_DEST_STDOUT}, {"stderr", LOG_DEST_STDERR}, {"syslog", LOG_DEST_SYSLOG},
+	             {"topic", LOG_DEST_TOPIC},   {"dlt", LOG_DEST_DLT},       {"none", LOG_DEST_NONE},
+	             {"file", LOG_DEST_FILE}};
+	size_t i;
+	for (i = 0; i < sizeof(dests) / sizeof(dests[0]); i++) {
+		if (!strcmp(v, dests[i].name)) break;
+	}
+	if (i == sizeof(dests) / sizeof(dests[0])) {
+		return config__error(st, ln,
+		                     "invalid value '%s' for 'log_dest' (expected stdout, stderr, syslog, file PATH, "
+		                     "topic, dlt or none)",
+		                     v);
+	}
+	if (!st->log_dest_set) {
+		/* The first log_dest replaces the default; later ones add to it. */
+		st->log_dest_set = true;
+		c->log_dest = 0;
+	}
+	if (dests[i].bit == LOG_DEST_NONE) {
+		c->log_dest = 0;
+		return 0;
+	}
+	if (dests[i].bit == LOG_DEST_FILE) {
+		const char *path = ln->rest + 4;
+		while (*path == ' ' || *path == '\t')
+			path++;
+		if (!*path) return config__error(st, ln, "missing file name for 'log_dest file'");
+		if (st->log_file_set) return config__error(st, ln, "option 'log_dest file' given twice");
+		if (set_string(&c->log_file, path)) return MIDGE_ERR_NOMEM;
+		st->log_file_set = true;
+	}
+	c->log_dest |= dests[i].bit;
+	return 0;
+}
+
+static int opt_log_type(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+{
+	static const struct {
+		const char *name;
+		unsigned bits;
+	} types[] = {{"error", LOG_T_ERR},
+	             {"warning", LOG_T_WARNING},
+	             {"notice", LOG_T_NOTICE},
+	             {"information", LOG_T_INFO},
+	             {"subscribe", LOG_T_SUBSCRIBE},
+	             {"unsubscribe", LOG_T_UNSUBSCRIBE},
+	             {"websockets", LOG_T_WEBSOCKETS},
+	             {"debug", LOG_T_DEBUG},
+	             {"all", LOG_T_ALL},
+	             {"none", 0}};
+	int rc = want(st, ln, 1, 1);
+	if (rc) return rc;
+	size_t i;
+	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		if (!strcmp(ln->argv[0], types[i].name)) break;
+	}
+	if (i == sizeof(types) / sizeof(types[0])) {
+		return config__error(st, ln,
+		                     "invalid value '%s' for 'log_type' (expected error, warning, notice, information, "
+		                     "subscribe, unsubscribe, websockets, debug, all or none)",
+		                     ln->argv[0]);
+	}
+	if (!st->log_type_set) {
+		st->log_type_set = true;
+		st->c->log_type = 0;
+	}
+	if (types[i].bits == 0) st->c->log_type = 0;
+	st->c->log_type |= types[i].bits;
+	return 0;
+}
+
+/* ---- the rest ---- */
+
+static int opt_max_inflight_messages(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+{
+	long long v;
+	int rc = get_int(st, ln, 0, 65535, NULL, &v);
+	/* 65535 is the MQTT maximum, which Mosquitto stores as 0: no limit. */
+	if (!rc) st->c->max_inflight_messages = v == 65535 ? 0 : (uint32_t)v;
+	return rc;
+}
+
+static int opt_max_packet_size(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+{
+	long long v;
+	int rc = get_int(st, ln, 0, 268435460, "expected 0 for no limit or an integer 20..268435460", &v);
+	if (rc) return rc;
+	if (v > 0 && v < 20) {
+		return config__error(st, ln,
+		                     "invalid value '%s' for 'max_packet_size' (expected 0 for no limit or an "
+		                     "integer 20..268435460)",
+		                     ln->argv[0]);
+	}
+	st->c->max_packet_size = (uint32_t)v;
+	return 0;
+}
+
+static int opt_persistent_client_expiration(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+{
+	int rc = want(st, ln, 1, 1);
+	if (rc) return rc;
+	const char *s = ln->argv[0];
+	size_t n = strlen(s);
+	int64_t mult = 0;
+	switch (s[n - 1]) {
+	case 's': /* Midge's own: seconds, for short expiries (and tests) */
+		mult = 1;
+		break;
+	case 'h':
+		mult = 3600;
+		break;
+	case 'd':
+		mult = 86400;
+		break;
+	case 'w':
+		mult = 86400 * 7;
+		break;
+	case 'm':
+		mult = 86400 * 30;
+		break;
+	case 'y':
+		mult = 86400 * 365;
+		break;
+	}
+	char num[24];
+	long long v = 0;
+	bool ok = mult && n > 1 && n - 1 < sizeof(num);
+	if (ok) {
+		memcpy(num, s, n - 1);
+		num[n - 1] = '\0';
+		ok = parse_ll(num, 1, INT64_MAX / mult, &v);
+	}
+	if (!ok) {
+		return config__error(
+		    st, ln,
+		    "invalid value '%s' for 'persistent_client_expiration' (expected a positive number "
+		    "followed by s, h, d, w, m or y, e.g. 2d)",
+		    s);
+	}
+	st->c->persistent_client_expiration = v * mult;
+	return 0;
+}
+
+static int opt_include_dir(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+{
+	if (!*ln->rest) return config__error(st, ln, "missing value for 'include_dir'");
+	return config__include_dir(st, ln, ln->rest);
+}
+
+/* Accepted in either sense; Midge always sets TCP_NODELAY. */
+static int opt_set_tcp_nodelay(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+{
+	bool v;
+	int rc = get_bool(st, ln, &v);
+	if (rc || v) return rc;
+	return config__warn(st, ln, "'set_tcp_nodelay false' is ignored: Midge always sets TCP_NODELAY");
+}
+
+/* Deprecated in Mosquitto 2, which behaves as true; so does Midge. */
+static int opt_allow_duplicate_messages(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+{
+	bool v;
+	int rc = get_bool(st, ln, &v);
+	if (rc) return rc;
+	return config__warn(st, ln, "option 'allow_duplicate_messages' is deprecated%s",
+	                    v ? "" : "; 'false' is ignored, duplicates are allowed");
+}
+
+/* clang-format off */
+#define OFF(f) offsetof(struct config, f)
+#define INT(n, set, f, lo, hi) {.name = n, .fn = set, .off = OFF(f), .min = lo, .max = hi}
+#define BOOL(n, f) {.name = n, .fn = set_bool, .off = OFF(f)}
+#define STR(n, set, f) {.name = n, .fn = set, .off = OFF(f)}
+#define FN(n, f) {.name = n, .fn = f}
+#define NO(n, w) {.name = n, .fn = refuse, .why = w}
+#define NO_BUT(n, w, a) {.name = n, .fn = refuse, .why = w, .accept = a}
+/* clang-format on */
+
+static const struct option options[] = {
+    /* listeners */
+    FN("listener", opt_listener),
+    FN("port", opt_port),
+    FN("bind_address", opt_bind_address),
+    FN("bind_interface", opt_bind_interface),
+    FN("socket_domain", opt_socket_domain),
+    FN("max_connections", opt_max_connections),
+    FN("protocol", opt_protocol),
+    /* general */
+    FN("allow_zero_length_clientid", opt_allow_zero_length_clientid),
+    INT("max_keepalive", set_u16, max_keepalive, 0, 65535),
+    FN("max_packet_size", opt_max_packet_size),
+    INT("message_size_limit", set_u32, message_size_limit, 0, 268435455),
+    FN("max_inflight_messages", opt_max_inflight_messages),
+    INT("max_queued_messages", set_u32, max_queued_messages, 0, INT32_MAX),
+    INT("max_queued_bytes", set_u64, max_queued_bytes, 0, INT64_MAX),
+    BOOL("queue_qos0_messages", queue_qos0_messages),
+    BOOL("retain_available", retain_available),
+    INT("sys_interval", set_u32, sys_interval, 0, 65535),
+    FN("persistent_client_expiration", opt_persistent_client_expiration),
+    BOOL("upgrade_outgoing_qos", upgrade_outgoing_qos),
+    FN("log_dest", opt_log_dest),
+    FN("log_type", opt_log_type),
+    BOOL("log_timestamp", log_timestamp),
+    STR("log_timestamp_format", set_rest, log_timestamp_format),
+    BOOL("connection_messages", connection_messages),
+    FN("include_dir", opt_include_dir),
+    STR("pid_file", set_rest, pid_file),
+    STR("user", set_word, user),
+    FN("per_listener_settings", opt_per_listener_settings),
+    FN("set_tcp_nodelay", opt_set_tcp_nodelay),
+    FN("allow_duplicate_messages", opt_allow_duplicate_messages),
+    FN("retry_interval", obsolete),
+    /* Midge's own */
+    INT("threads", set_int, threads, 0, 1024),
+    INT("listen_backlog", set_int, listen_backlog, 1, 65535),
+    INT("connect_timeout", set_u32, connect_timeout, 1, 65535),
+    INT("max_output_bytes", set_u64, max_output_bytes, 1024, INT64_MAX),
+    /* TLS */
+    NO("cafile", WHY_TLS),
+    NO("capath", WHY_TLS),
+    NO("certfile", WHY_TLS),
+    NO("keyfile", WHY_TLS),
+    NO("tls_version", WHY_TLS),
+    NO_BUT("require_certificate", WHY_TLS, "false"),
+    NO_BUT("use_identity_as_username", WHY_TLS, "false"),
+    NO_BUT("use_subject_as_username", WHY_TLS, "false"),
+    NO("crlfile", WHY_TLS),
+    NO("ciphers", WHY_TLS),
+    NO("ciphers_tls1.3", WHY_TLS),
+    NO("dhparamfile", WHY_TLS),
+    NO("psk_hint", WHY_TLS),
+    NO("psk_file", WHY_TLS),
+    NO("tls_engine", WHY_TLS),
+    NO("tls_engine_kpass_sha1", WHY_TLS),
+    NO("tls_keyform", WHY_TLS),
+    NO("disable_client_cert_date_checks", WHY_TLS),
+    /* authentication and access control */
+    {.name = "allow_anonymous", .fn = opt_allow_anonymous, .why = WHY_AUTH, .accept = "true"},
+    NO("password_file", WHY_AUTH),
+    NO("acl_file", WHY_AUTH),
+    NO("plugin", WHY_AUTH),
+    NO("auth_plugin", WHY_AUTH),
+    NO("global_plugin", WHY_AUTH),
+    NO("auth_plugin_deny_special_chars", WHY_AUTH),
+    /* WebSockets */
+    NO("http_dir", WHY_WS),
+    NO("websockets_log_level", WHY_WS),
+    NO("websockets_headers_size", WHY_WS),
+    NO("websockets_origin", WHY_WS),
+    /* persistence */
+    NO_BUT("persistence", WHY_STORE, "false"),
+    NO_BUT("retained_persistence", WHY_STORE, "false"),
+    NO("persistence_file", WHY_STORE),
+    NO("persistence_location", WHY_STORE),
+    NO("autosave_interval", WHY_STORE),
+    NO("autosave_on_changes", WHY_STORE),
+    /* bridges */
+    NO("connection", WHY_BRIDGE),
+    NO("address", WHY_BRIDGE),
+    NO("addresses", WHY_BRIDGE),
+    NO("topic", WHY_BRIDGE),
+    NO("bridge_attempt_unsubscribe", WHY_BRIDGE),
+    NO("bridge_alpn", WHY_BRIDGE),
+    NO("bridge_bind_address", WHY_BRIDGE),
+    NO("bridge_cafile", WHY_BRIDGE),
+    NO("bridge_capath", WHY_BRIDGE),
+    NO("bridge_certfile", WHY_BRIDGE),
+    NO("bridge_ciphers", WHY_BRIDGE),
+    NO("bridge_ciphers_tls1.3", WHY_BRIDGE),
+    NO("bridge_identity", WHY_BRIDGE),
+    NO("bridge_insecure", WHY_BRIDGE),
+    NO("bridge_keyfile", WHY_BRIDGE),
+    NO("bridge_max_packet_size", WHY_BRIDGE),
+    NO("bridge_max_topic_alias", WHY_BRIDGE),
+    NO("bridge_outgoing_retain", WHY_BRIDGE),
+    NO("bridge_protocol_version", WHY_BRIDGE),
+    NO("bridge_psk", WHY_BRIDGE),
+    NO("bridge_receive_maximum", WHY_BRIDGE),
+    NO("bridge_reload_type", WHY_BRIDGE),
+    NO("bridge_require_ocsp", WHY_BRIDGE),
+    NO("bridge_session_expiry_interval", WHY_BRIDGE),
+    NO("bridge_tcp_keepalive", WHY_BRIDGE),
+    NO("bridge_tcp_user_timeout", WHY_BRIDGE),
+    NO("bridge_tls_version", WHY_BRIDGE),
+    NO("cleansession", WHY_BRIDGE),
+    NO("local_cleansession", WHY_BRIDGE),
+    NO("clientid", WHY_BRIDGE),
+    NO("remote_clientid", WHY_BRIDGE),
+    NO("local_clientid", WHY_BRIDGE),
+    NO("username", WHY_BRIDGE),
+    NO("remote_username", WHY_BRIDGE),
+    NO("local_username", WHY_BRIDGE),
+    NO("password", WHY_BRIDGE),
+    NO("remote_password", WHY_BRIDGE),
+    NO("local_password", WHY_BRIDGE),
+    NO("idle_timeout", WHY_BRIDGE),
+    NO("keepalive_interval", WHY_BRIDGE),
+    NO("notifications", WHY_BRIDGE),
+    NO("notifications_local_only", WHY_BRIDGE),
+    NO("notification_topic", WHY_BRIDGE),
+    NO("restart_timeout", WHY_BRIDGE),
+    NO("round_robin", WHY_BRIDGE),
+    NO("start_type", WHY_BRIDGE),
+    NO("threshold", WHY_BRIDGE),
+    NO("try_private", WHY_BRIDGE),
+    /* other Mosquitto options Midge does not act on yet */
+    NO("mount_point", WHY_LATER),
+    NO_BUT("max_qos", WHY_LATER, "2"),
+    NO_BUT("maximum_qos", WHY_LATER, "2"),
+    NO_BUT("check_retain_source", WHY_LATER, "true"),
+    NO_BUT("memory_limit", WHY_LATER, "0"),
+    NO("clientid_prefixes", WHY_LATER),
+    NO("auto_id_prefix", WHY_LATER),
+    NO_BUT("use_username_as_clientid", WHY_LATER, "false"),
+    NO("max_topic_alias", WHY_LATER),
+    NO("max_topic_alias_broker", WHY_LATER),
+    NO_BUT("global_max_clients", WHY_LATER, "-1"),
+    NO_BUT("global_max_connections", WHY_LATER, "-1"),
+    NO_BUT("max_inflight_bytes", WHY_LATER, "0"),
+    NO("log_facility", WHY_LATER),
+    NO("accept_protocol_versions", WHY_LATER),
+    NO_BUT("enable_control_api", WHY_LATER, "false"),
+    NO("quic_log_level", WHY_LATER),
+};
+
+static const struct option plugin_opt = NO("plugin_opt_*", WHY_AUTH);
+
+int config__apply_line(struct cfg_state *st, const struct cfg_line *ln)
+{
+	for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++) {
+		if (!strcmp(ln->name, options[i].name)) return options[i].fn(st, ln, &options[i]);
+	}
+	if (!strncmp(ln->name, "plugin_opt_", 11) || !strncmp(ln->name, "auth_opt_", 9)) {
+		return refuse(st, ln, &plugin_opt);
+	}
+	return config__error(st, ln, "unknown option '%s'", ln->name);
+}

@@ -1,0 +1,47 @@
+/* Internal to the config module: the line and parse-state types shared by config.c (reading
+ * files) and config_options.c (the option table). Not for use outside src/broker/config*.c. */
+#ifndef MIDGE_CONFIG_OPTIONS_H
+#define MIDGE_CONFIG_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+
+/* One non-blank, non-comment line, split. All strings point into a buffer owned by the reader
+ * and live only while the line is applied. */
+struct cfg_line {
+	const char *file; /* file name as given (points into config.files) */
+	int line;         /* 1-based */
+	const char *name; /* the option name */
+	char **argv;      /* the values after the name, split on blanks */
+	int argc;
+	const char *rest; /* everything after the name, trimmed: for values that may hold blanks */
+};
+
+/* State of one config__load / config__parse call, shared by the files it includes. */
+struct cfg_state {
+	struct config *c;
+	int cur_listener;  /* index of the listener the file's listener options apply to; -1 = default */
+	bool log_dest_set; /* the first log_dest / log_type replaces the default, later ones add */
+	bool log_type_set;
+	bool log_file_set;
+	bool security_set; /* a security option was seen, so per_listener_settings is too late */
+	int level;         /* 0 for the main file, 1 inside include_dir */
+	char *err;
+	size_t errlen;
+};
+
+/* Applies one line to st->c. Returns 0, MIDGE_ERR_NOMEM, or MIDGE_ERR_INVAL with the message
+ * in st->err. */
+int config__apply_line(struct cfg_state *st, const struct cfg_line *ln);
+/* Reads every *.conf in dir (sorted by strcmp) into st->c; defined in config.c. Same returns. */
+int config__include_dir(struct cfg_state *st, const struct cfg_line *ln, const char *dir);
+/* Writes "FILE:LINE: message" into st->err; returns MIDGE_ERR_INVAL. */
+int config__error(struct cfg_state *st, const struct cfg_line *ln, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Appends "FILE:LINE: message" to st->c->warnings. Returns 0 or MIDGE_ERR_NOMEM. */
+int config__warn(struct cfg_state *st, const struct cfg_line *ln, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif
