@@ -125,7 +125,7 @@ int handle__connect(struct worker *w, struct conn *c, const struct mqtt_frame *f
 	size_t idlen = ct.client_id.len;
 	if (idlen == 0) {
 		/* 3.1 needs an id; 3.1.1 allows none only with a clean session [MQTT-3.1.3-7]. */
-		if (ct.version == MQTT_V31 || !ct.clean || !b->conf.allow_zero_length_clientid)
+		if (ct.version == MQTT_V31 || !ct.clean || !config__allow_zero_length_clientid(&b->conf, c->listener->conf))
 			return refuse(c, c->version, MQTT_CONNACK_ID_REJECTED);
 		make_client_id(idbuf, sizeof(idbuf));
 		id = idbuf;

@@ -76,15 +76,15 @@ static int parse_port(const char *s, uint16_t *out)
 /* Drops root privileges to `user` when running as root, as Mosquitto does. */
 static int drop_privileges(struct broker *b)
 {
-	if (getuid() != 0 || !b->conf.user || !*b->conf.user || strcmp(b->conf.user, "root") == 0) return 0;
-	struct passwd *pw = getpwnam(b->conf.user);
+	const char *user = config__user(&b->conf);
+	if (getuid() != 0 || !*user || strcmp(user, "root") == 0) return 0;
+	struct passwd *pw = getpwnam(user);
 	if (!pw) {
-		log__printf(&b->log, LOG_WARNING, "Warning: user '%s' does not exist; still running as root.",
-			    b->conf.user);
+		log__printf(&b->log, LOG_WARNING, "Warning: user '%s' does not exist; still running as root.", user);
 		return 0;
 	}
 	if (initgroups(pw->pw_name, pw->pw_gid) || setgid(pw->pw_gid) || setuid(pw->pw_uid)) {
-		log__printf(&b->log, LOG_ERR, "Error: cannot change to user '%s': %s.", b->conf.user, strerror(errno));
+		log__printf(&b->log, LOG_ERR, "Error: cannot change to user '%s': %s.", user, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -151,7 +151,8 @@ int main(int argc, char **argv)
 	config__defaults(&b->conf);
 	char err[1024];
 	if (config_file) {
-		if (config__load(&b->conf, config_file, err, sizeof(err))) {
+		if (config__load(&b->conf, config_file, err, sizeof(err)) ||
+		    config__validate(&b->conf, err, sizeof(err))) {
 			fprintf(stderr, "Error: %s\n", err);
 			config__fini(&b->conf);
 			return 3;
@@ -194,6 +195,8 @@ int main(int argc, char **argv)
 		log__printf(&b->log, LOG_NOTICE, "midge version %s starting", MIDGE_VERSION);
 		if (config_file) log__printf(&b->log, LOG_NOTICE, "Config loaded from %s.", config_file);
 		else log__printf(&b->log, LOG_NOTICE, "Starting in local only mode. Connections will only be possible from clients running on this machine.");
+		for (size_t i = 0; i < b->conf.nwarnings; i++)
+			log__printf(&b->log, LOG_WARNING, "Warning: %s", b->conf.warnings[i]);
 	}
 	if (!rc && b->conf.pid_file && write_pid_file(b->conf.pid_file)) {
 		snprintf(err, sizeof(err), "cannot write pid file '%s': %s", b->conf.pid_file, strerror(errno));

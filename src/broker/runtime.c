@@ -228,7 +228,7 @@ void broker__reload(struct broker *b)
 	struct config nc;
 	config__defaults(&nc);
 	char err[512];
-	if (config__load(&nc, b->config_path, err, sizeof(err))) {
+	if (config__load(&nc, b->config_path, err, sizeof(err)) || config__validate(&nc, err, sizeof(err))) {
 		log__printf(&b->log, LOG_ERR, "Error in configuration, not reloaded: %s", err);
 		config__fini(&nc);
 		return;

@@ -139,6 +139,14 @@ static void read_input(struct worker *w, struct conn *c)
 	atomic_fetch_add_explicit(&w->stats.bytes_received, (uint64_t)n, memory_order_relaxed);
 
 	while (buf__len(&c->in) > 0 && c->state != CONN_CLOSED) {
+		/* Judge the first byte at once: a stream that does not start with CONNECT (an HTTP request,
+		 * say) is closed without waiting for the rest of a packet that will never come. */
+		uint8_t first = buf__head(&c->in)[0];
+		if ((c->state == CONN_OPEN && first >> 4 != MQTT_CONNECT) || first >> 4 == 0 ||
+		    !proto__valid_flags(first >> 4, first & 15)) {
+			worker__close(w, c, c->state == CONN_OPEN ? "protocol error" : "malformed packet");
+			return;
+		}
 		struct mqtt_frame f;
 		int r = proto__frame(buf__head(&c->in), buf__len(&c->in), b->conf.max_packet_size, &f);
 		if (r == PROTO_NEED_MORE) break;

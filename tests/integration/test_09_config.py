@@ -1,0 +1,213 @@
+"""09 Configuration file and command line: errors with file:line, include_dir, -p, -h, --version,
+--test-config, unsupported TLS options, signals (SIGHUP keeps running, SIGTERM exits 0 without
+sending wills)."""
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+import mqttraw as m
+from conftest import IS_MOSQUITTO, broker_bin, free_port, run_config_check, wait_for
+
+
+def run_once(tmp_path, text, args=(), timeout=5):
+    """Runs the broker on a config text expecting it to exit by itself; returns (rc, output).
+    A broker still running after `timeout` is killed and the test fails."""
+    path = os.path.join(str(tmp_path), "once-%d.conf" % time.monotonic_ns())
+    with open(path, "w") as f:
+        f.write(text)
+    proc = subprocess.Popen([broker_bin(), "-c", path] + list(args), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+        raise AssertionError("broker kept running on a config it should reject:\n%s"
+                             % out.decode(errors="replace"))
+    return proc.returncode, out.decode(errors="replace"), path
+
+
+def listener_line():
+    return "listener %d 127.0.0.1\nallow_anonymous true\n" % free_port()
+
+
+# ---------------------------------------------------------------- config errors (both brokers)
+
+def test_unknown_option_rejected(tmp_path):
+    rc, out, path = run_once(tmp_path, listener_line() + "\nfrobnicate_widgets true\n")
+    assert rc != 0
+    assert "frobnicate_widgets" in out
+    assert "%s:4" % path in out, out
+
+
+@pytest.mark.parametrize("line", [
+    "allow_anonymous maybe",
+    "sys_interval -5",
+    "max_keepalive 70000",
+    "persistent_client_expiration 5x",
+    pytest.param("max_inflight_messages abc", marks=pytest.mark.midge_only),
+    pytest.param("max_packet_size 12x", marks=pytest.mark.midge_only),
+    pytest.param("max_queued_messages -3", marks=pytest.mark.midge_only),
+])
+# Mosquitto reads integers with atoi(), so "abc" is 0 and "12x" is 12 without complaint; Midge
+# rejects a number with trailing junk or a sign where none belongs.
+def test_bad_value_rejected(tmp_path, line):
+    rc, out, path = run_once(tmp_path, listener_line() + line + "\n")
+    assert rc != 0
+    assert "%s:3" % path in out, out
+    if not IS_MOSQUITTO:
+        assert line.split()[0] in out, out
+
+
+def test_missing_config_file(tmp_path):
+    proc = subprocess.run([broker_bin(), "-c", str(tmp_path / "nope.conf")], capture_output=True,
+                          text=True, timeout=5, stdin=subprocess.DEVNULL)
+    assert proc.returncode != 0
+
+
+# ---------------------------------------------------------------- include_dir, -p, -h
+
+def test_include_dir(broker, raw, tmp_path):
+    inc = tmp_path / "conf.d"
+    inc.mkdir()
+    port2 = free_port()
+    (inc / "extra.conf").write_text("listener %d 127.0.0.1\n" % port2)
+    (inc / "ignored.txt").write_text("this_would_be_an_error 1\n")  # only *.conf files are read
+    b = broker("include_dir %s" % inc)
+    wait_for(lambda: __import__("conftest").port_listening(port2), 5, what="included listener")
+    c = raw(port2)
+    assert c.connect("via-include").rc == 0
+    c2 = raw(b.port)
+    c2.connect("main")
+    c2.subscribe("inc")
+    c.publish("inc", b"both listeners share one broker", qos=1)
+    assert c2.recv_publish().payload == b"both listeners share one broker"
+
+
+def test_port_option_without_config(broker, raw):
+    port = free_port()
+    b = broker(config=False, args=["-p", str(port)], port=port)
+    c = raw(b.port)
+    assert c.connect("dash-p").rc == 0  # no config: anonymous local clients are allowed
+    c.subscribe("p")
+    c.publish("p", b"ok", qos=1)
+    assert c.recv_publish().payload == b"ok"
+
+
+def test_help_prints_usage():
+    proc = subprocess.run([broker_bin(), "-h"], capture_output=True, text=True, timeout=5,
+                          stdin=subprocess.DEVNULL)
+    out = proc.stdout + proc.stderr
+    assert "usage" in out.lower()
+    assert "-c" in out and "-p" in out
+
+
+# ---------------------------------------------------------------- signals (both brokers)
+
+def test_sighup_keeps_running(broker, raw):
+    b = broker()
+    c = raw(b.port)
+    c.connect("through-hup")
+    c.subscribe("hup")
+    os.kill(b.pid, signal.SIGHUP)
+    # still alive, existing client still connected, new clients welcome
+    assert c.is_open(2)
+    assert b.running()
+    c.publish("hup", b"after", qos=1)
+    assert c.recv_publish().payload == b"after"
+    n = raw(b.port)
+    assert n.connect("new-after-hup").rc == 0
+
+
+# Mosquitto 2.0.11 publishes the wills of all connected clients while shutting down on SIGTERM;
+# Midge treats an orderly broker shutdown as not the clients' failure and sends no wills.
+@pytest.mark.midge_only
+def test_sigterm_exits_0_without_wills(broker, raw):
+    b = broker()
+    w = raw(b.port)
+    w.connect("watcher")
+    w.subscribe("will/#", qos=1)
+    dying = [raw(b.port) for _ in range(3)]
+    for i, d in enumerate(dying):
+        d.connect("d%d" % i, will=("will/%d" % i, b"should not be sent", 1, False))
+    assert w.is_open()
+    b.proc.send_signal(signal.SIGTERM)
+    got = w.expect_closed(10)
+    assert [p for p in got if p.type == m.PUBLISH] == []
+    b.proc.wait(10)
+    assert b.proc.returncode == 0
+
+
+def test_sigterm_exits_0_with_clients(broker, raw):
+    b = broker()
+    clients = [raw(b.port) for _ in range(5)]
+    for i, c in enumerate(clients):
+        c.connect("c%d" % i, clean=bool(i % 2))
+        c.subscribe("x/#", qos=1)
+    b.proc.send_signal(signal.SIGTERM)
+    for c in clients:
+        c.expect_closed(10)
+    b.proc.wait(10)
+    assert b.proc.returncode == 0
+
+
+def test_sigterm_idle_exits_0(broker):
+    b = broker()
+    assert b.stop() == 0
+
+
+# ---------------------------------------------------------------- Midge's own CLI and options
+
+@pytest.mark.midge_only  # Mosquitto 2.0.11 has no --version (it prints its version with -h)
+def test_version_option():
+    proc = subprocess.run([broker_bin(), "--version"], capture_output=True, text=True, timeout=5,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0
+    out = proc.stdout + proc.stderr
+    assert "midge" in out.lower()
+    assert any(ch.isdigit() for ch in out)
+
+
+@pytest.mark.midge_only  # --test-config is Midge's (Mosquitto 2.0.11 has none)
+def test_test_config_good(tmp_path):
+    r = run_config_check(tmp_path, listener_line() + "sys_interval 5\nmax_inflight_messages 10\n")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.mark.midge_only
+def test_test_config_bad(tmp_path):
+    r = run_config_check(tmp_path, listener_line() + "max_inflight_messages 10\nno_such_thing 1\n")
+    assert r.returncode != 0
+    out = r.stdout + r.stderr
+    assert "no_such_thing" in out and "%s:4" % r.conf_path in out, out
+
+
+@pytest.mark.midge_only
+def test_test_config_does_not_listen(tmp_path):
+    port = free_port()
+    r = run_config_check(tmp_path, "listener %d 127.0.0.1\n" % port)
+    assert r.returncode == 0
+    # it returned, and nothing is left listening on the port
+    from conftest import port_listening
+    assert not port_listening(port)
+
+
+@pytest.mark.midge_only  # TLS is not implemented yet in Midge; Mosquitto supports it
+@pytest.mark.parametrize("line", ["cafile /nonexistent/ca.pem", "certfile /x.pem",
+                                  "keyfile /x.key"])
+def test_tls_options_not_supported_yet(tmp_path, line):
+    rc, out, path = run_once(tmp_path, listener_line() + line + "\n")
+    assert rc != 0
+    assert "not supported yet" in out, out
+    assert line.split()[0] in out
+
+
+@pytest.mark.midge_only  # Midge's own options must be accepted
+@pytest.mark.parametrize("line", ["connect_timeout 5", "max_output_bytes 65536",
+                                  "listen_backlog 64"])
+def test_midge_options_accepted(tmp_path, line):
+    r = run_config_check(tmp_path, listener_line() + line + "\n")
+    assert r.returncode == 0, r.stdout + r.stderr
