@@ -387,6 +387,8 @@ static int opt_log_dest(struct cfg_state *st, const struct cfg_line *ln, const s
 		st->log_dest_set = true;
 		c->log_dest = 0;
 	}
+	if (dests[i].bit == LOG_DEST_DLT)
+		return config__error(st, ln, "'log_dest dlt' is not supported: Midge has no DLT support (use syslog or file)");
 	if (dests[i].bit == LOG_DEST_NONE) {
 		c->log_dest = 0;
 		return 0;

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "broker.h"
 #include "common/clock.h"
@@ -30,16 +31,23 @@ static int refuse(struct conn *c, uint8_t version, uint8_t rc)
 	return MIDGE_ERR_CLOSED;
 }
 
-/* An identifier for a client that sent none, as Mosquitto's "auto-" ids. */
+/* An identifier for a client that sent none, as Mosquitto's "auto-" ids: 128 random bits. */
 static void make_client_id(char *out, size_t n)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	uint64_t a = ((uint64_t)rand() << 32) ^ (uint64_t)rand() ^ clock__ms();
-	uint64_t b2 = ((uint64_t)rand() << 32) ^ (uint64_t)rand();
-	char *p = out + snprintf(out, n, "auto-");
-	for (int i = 0; i < 16 && (size_t)(p - out) + 1 < n; i++, a >>= 4) *p++ = hex[a & 15];
-	for (int i = 0; i < 16 && (size_t)(p - out) + 1 < n; i++, b2 >>= 4) *p++ = hex[b2 & 15];
-	*p = 0;
+	uint8_t rnd[16];
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+		/* No entropy: fall back to time and address, still unique within this process. */
+		uint64_t a = clock__ms(), p = (uint64_t)(uintptr_t)out;
+		memcpy(rnd, &a, 8);
+		memcpy(rnd + 8, &p, 8);
+	}
+	char *o = out + snprintf(out, n, "auto-");
+	for (size_t i = 0; i < sizeof(rnd) && (size_t)(o - out) + 2 < n; i++) {
+		*o++ = hex[rnd[i] >> 4];
+		*o++ = hex[rnd[i] & 15];
+	}
+	*o = 0;
 }
 
 /* Finds or makes the session for id and attaches c to it, taking over any connection that holds it.

@@ -36,6 +36,25 @@ static int open_log(struct broker *b)
 			 cf->log_file);
 }
 
+/* log_dest topic: each line goes to $SYS/broker/log/<class>, Mosquitto's topics. */
+static void log_to_topic(void *arg, unsigned type, const char *line)
+{
+	struct broker *b = arg;
+	const char *topic = type & LOG_ERR           ? "$SYS/broker/log/E"
+			    : type & LOG_WARNING     ? "$SYS/broker/log/W"
+			    : type & LOG_NOTICE      ? "$SYS/broker/log/N"
+			    : type & LOG_INFO        ? "$SYS/broker/log/I"
+			    : type & LOG_SUBSCRIBE   ? "$SYS/broker/log/M/subscribe"
+			    : type & LOG_UNSUBSCRIBE ? "$SYS/broker/log/M/unsubscribe"
+			    : type & LOG_WEBSOCKETS  ? "$SYS/broker/log/WS"
+						     : "$SYS/broker/log/D";
+	if (!b->subs || atomic_load(&b->shutting_down)) return;
+	struct message *m = msg__new((const uint8_t *)topic, strlen(topic), (const uint8_t *)line, strlen(line), 0, false);
+	if (!m) return;
+	broker__publish(b, NULL, m);
+	msg__unref(m);
+}
+
 int broker__init(struct broker *b, char *err, size_t errlen)
 {
 	if (open_log(b)) {
@@ -48,6 +67,8 @@ int broker__init(struct broker *b, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return MIDGE_ERR_NOMEM;
 	}
+	b->log.topic_arg = b;
+	b->log.topic_fn = log_to_topic;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	b->nworkers = b->conf.threads > 0 ? b->conf.threads : (ncpu > 0 ? (int)ncpu : 1);
 	b->workers = calloc((size_t)b->nworkers, sizeof(*b->workers));

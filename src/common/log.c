@@ -77,4 +77,11 @@ void log__printf(struct logger *lg, unsigned type, const char *fmt, ...)
 	if ((lg->dests & LOGD_FILE) && lg->file) fprintf(lg->file, "%s%s\n", ts, msg);
 	if (lg->dests & LOGD_SYSLOG) syslog(syslog_priority(type), "%s", msg);
 	pthread_mutex_unlock(&lg->lock);
+	/* Publishing may itself log (a drop, say): the guard keeps that from recursing. */
+	static _Thread_local bool in_topic;
+	if ((lg->dests & LOGD_TOPIC) && lg->topic_fn && !in_topic) {
+		in_topic = true;
+		lg->topic_fn(lg->topic_arg, type, msg);
+		in_topic = false;
+	}
 }

@@ -24,7 +24,11 @@ enum {
 	LOGD_STDERR = 1 << 1,
 	LOGD_SYSLOG = 1 << 2,
 	LOGD_FILE = 1 << 3,
+	LOGD_TOPIC = 1 << 4,
 };
+
+/* Publishes a log line as an MQTT message (log_dest topic); set by the broker. */
+typedef void (*log_topic_fn)(void *arg, unsigned type, const char *line);
 
 /* A zeroed logger logs nothing. The logger owns file (opened by log__open). */
 struct logger {
@@ -34,6 +38,8 @@ struct logger {
 	bool timestamp;
 	char ts_format[64]; /* strftime format; empty = seconds since the epoch, as Mosquitto */
 	FILE *file;
+	log_topic_fn topic_fn; /* called for LOGD_TOPIC, outside the lock; never re-entered per thread */
+	void *topic_arg;
 };
 
 /* Sets up lg; opens path for appending when dests has LOGD_FILE. Returns 0 or MIDGE_ERR_IO.
