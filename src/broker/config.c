@@ -32,7 +32,7 @@ void config__defaults(struct config *c)
 	c->connection_messages = true;
 	c->listen_backlog = 1024;
 	c->connect_timeout = 10;
-	c->max_output_bytes = 1048576;
+	c->max_output_bytes = 16777216;
 }
 
 void config__fini(struct config *c)

@@ -75,7 +75,7 @@ struct config {
 	/* Midge's own options, not Mosquitto's */
 	int listen_backlog;      /* `listen_backlog`, default 1024 */
 	uint32_t connect_timeout; /* `connect_timeout` seconds before a silent socket is closed; default 10 */
-	uint64_t max_output_bytes; /* `max_output_bytes` per-connection output cap; default 1 MiB */
+	uint64_t max_output_bytes; /* `max_output_bytes` per-connection output cap; default 16 MiB */
 
 	char **files; /* every file read, for listener_conf.file */
 	size_t nfiles;

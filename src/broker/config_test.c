@@ -68,7 +68,7 @@ static void test_defaults(void)
 	CHECK(!c.per_listener_settings);
 	CHECK_EQ(c.listen_backlog, 1024);
 	CHECK_EQ(c.connect_timeout, 10);
-	CHECK_EQ(c.max_output_bytes, 1048576);
+	CHECK_EQ(c.max_output_bytes, 16777216);
 	config__fini(&c);
 	/* An empty file and one of comments and blanks change nothing. */
 	CHECK_EQ(parse(&c, ""), 0);
@@ -298,6 +298,7 @@ static void test_per_listener_settings(void)
 	CHECK_EQ(parse(&c, "per_listener_settings true\nper_listener_settings false\n"), 0);
 	CHECK(c.per_listener_settings);
 	config__fini(&c);
+	expect_err("log_dest dlt", "t.conf:1: 'log_dest dlt' is not supported: Midge has no DLT support (use syslog or file)");
 	expect_err("allow_anonymous true\nper_listener_settings true",
 	           "t.conf:2: option 'per_listener_settings' must come before any security option");
 }
@@ -307,9 +308,9 @@ static void test_logging(void)
 	struct config c;
 	/* The first log_dest replaces the default; later ones (and repeats) accumulate. */
 	CHECK_EQ(parse(&c, "log_dest stdout\nlog_dest syslog\nlog_dest stdout\nlog_dest file /var/log/midge log.txt\n"
-	                   "log_dest topic\nlog_dest dlt\n"),
+	                   "log_dest topic\n"),
 	         0);
-	CHECK_EQ(c.log_dest, LOG_DEST_STDOUT | LOG_DEST_SYSLOG | LOG_DEST_FILE | LOG_DEST_TOPIC | LOG_DEST_DLT);
+	CHECK_EQ(c.log_dest, LOG_DEST_STDOUT | LOG_DEST_SYSLOG | LOG_DEST_FILE | LOG_DEST_TOPIC);
 	CHECK(c.log_file && strcmp(c.log_file, "/var/log/midge log.txt") == 0);
 	config__fini(&c);
 	CHECK_EQ(parse(&c, "log_dest stderr\nlog_dest none\n"), 0);

@@ -174,12 +174,15 @@ int conn__flush(struct conn *c)
 	}
 	bool more = !list__empty(&c->out);
 	pthread_mutex_unlock(&c->out_lock);
-	if (rc == 0 && c->state != CONN_CLOSED) {
-		/* Only ask for EPOLLOUT while output is stuck, so idle sockets cost no wake-ups. */
-		if (more != c->writable_wait) {
-			c->writable_wait = more;
-			loop__mod(&c->worker->loop, &c->io, EPOLLIN | (more ? EPOLLOUT : 0));
-		}
+	if (rc == 0 && c->state != CONN_CLOSED && more != c->writable_wait) {
+		c->writable_wait = more;
+		conn__update_events(c);
 	}
 	return rc;
+}
+
+void conn__update_events(struct conn *c)
+{
+	/* EPOLLOUT only while output is stuck, so idle sockets cost no wake-ups; EPOLLIN unless paused. */
+	loop__mod(&c->worker->loop, &c->io, (c->read_paused ? 0 : EPOLLIN) | (c->writable_wait ? EPOLLOUT : 0));
 }

@@ -53,7 +53,10 @@ struct conn {
 	struct list flush_node;   /* worker's local flush list (owner thread only) */
 	struct list pending_node; /* worker's inbox (worker inbox lock) */
 	bool pending;             /* on the inbox (worker inbox lock) */
+	bool adopting;            /* new, not yet registered with the worker (worker inbox lock) */
 	atomic_bool kick;         /* taken over: close it (set by another thread) */
+	atomic_bool need_pump;    /* its session queued messages while online: pump after a flush */
+	bool read_paused;         /* output over the cap: input is not read until it drains (owner) */
 
 	uint8_t version;
 	uint16_t keepalive;
@@ -98,5 +101,7 @@ void conn__schedule(struct conn *c, struct worker *w);
 /* Writes as much queued output as the socket takes; arms EPOLLOUT for the rest. Owner only.
  * Returns 0, or MIDGE_ERR_IO when the connection failed (caller closes it). */
 int conn__flush(struct conn *c);
+/* Sets the epoll interest from read_paused and writable_wait. Owner only. */
+void conn__update_events(struct conn *c);
 
 #endif

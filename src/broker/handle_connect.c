@@ -94,6 +94,7 @@ static int attach_session(struct worker *w, struct conn *c, const char *id, size
 	if (!rc) {
 		s->conn = c;
 		c->session = session__ref(s);
+		if (*present) session__resume_locked(b, s);
 	}
 	pthread_mutex_unlock(&s->lock);
 out:
@@ -166,7 +167,6 @@ int handle__connect(struct worker *w, struct conn *c, const struct mqtt_frame *f
 	if (b->conf.connection_messages)
 		log__printf(&b->log, LOG_NOTICE, "New client connected from %s as %s (p%u, c%d, k%u).", c->addr,
 			    c->client_id, c->version == MQTT_V31 ? 1 : 2, ct.clean ? 1 : 0, ct.keepalive);
-	if (present) session__resume(b, w, c->session);
-	else conn__schedule(c, w);
+	conn__schedule(c, w);
 	return 0;
 }

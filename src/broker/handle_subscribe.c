@@ -75,8 +75,6 @@ int handle__subscribe(struct worker *w, struct conn *c, const struct mqtt_frame 
 			}
 			pthread_mutex_unlock(&s->lock);
 		}
-		log__printf(&b->log, LOG_SUBSCRIBE, "%s %u %.*s", c->client_id, codes[i], (int)filter.len,
-			    (const char *)filter.p);
 		i++;
 	}
 
@@ -85,10 +83,13 @@ int handle__subscribe(struct worker *w, struct conn *c, const struct mqtt_frame 
 	if (!r) r = conn__queue_bytes(c, buf__head(&out), buf__len(&out));
 	buf__fini(&out);
 
-	/* Retained messages follow the SUBACK, for every accepted filter, repeated subscriptions included. */
+	/* Retained messages follow the SUBACK, for every accepted filter, repeated subscriptions included.
+	 * So do the log lines, which may themselves be published to this client (log_dest topic). */
 	i = 0;
 	pos = 0;
 	while (r == 0 && proto__subscribe_next(&sub, &pos, &filter, &opts)) {
+		log__printf(&b->log, LOG_SUBSCRIBE, "%s %u %.*s", c->client_id, codes[i], (int)filter.len,
+			    (const char *)filter.p);
 		if (codes[i] != MQTT_SUBACK_FAILURE) send_retained(w, c, filter.p, filter.len, codes[i]);
 		i++;
 	}

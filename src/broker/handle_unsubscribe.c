@@ -20,12 +20,14 @@ int handle__unsubscribe(struct worker *w, struct conn *c, const struct mqtt_fram
 		if (session__forget_sub(c->session, filter.p, filter.len))
 			subs__remove(b->subs, filter.p, filter.len, c->session);
 		pthread_mutex_unlock(&c->session->lock);
-		log__printf(&b->log, LOG_UNSUBSCRIBE, "%s %.*s", c->client_id, (int)filter.len, (const char *)filter.p);
 	}
 	struct buf out = {0};
 	r = proto__encode_suback(&out, MQTT_UNSUBACK, c->version, u.packet_id, NULL, 0, NULL);
 	if (!r) r = conn__queue_bytes(c, buf__head(&out), buf__len(&out));
 	buf__fini(&out);
+	/* Logged after the UNSUBACK is queued: the line may be published to this very client. */
+	for (pos = 0; log__enabled(&b->log, LOG_UNSUBSCRIBE) && proto__unsubscribe_next(&u, &pos, &filter);)
+		log__printf(&b->log, LOG_UNSUBSCRIBE, "%s %.*s", c->client_id, (int)filter.len, (const char *)filter.p);
 	conn__schedule(c, w);
 	return r;
 }

@@ -95,7 +95,31 @@ int broker__init(struct broker *b, char *err, size_t errlen)
 struct accept_io {
 	struct loop_io io;
 	struct listener_rt *l;
+	struct timer resume; /* re-enables accepting after running out of descriptors */
+	uint64_t last_log_ms;
 };
+
+static void on_accept(struct loop_io *io, uint32_t events);
+
+static void on_accept_resume(struct timer *t)
+{
+	struct accept_io *aio = container_of(t, struct accept_io, resume);
+	loop__mod(&aio->l->broker->loop, &aio->io, EPOLLIN);
+}
+
+/* Out of file descriptors: the pending connection stays readable on the listening socket, so stop
+ * watching it for a moment instead of spinning, and say so at most once a second. */
+static void pause_accept(struct broker *b, struct accept_io *aio)
+{
+	uint64_t now = clock__ms();
+	if (now - aio->last_log_ms >= 1000) {
+		aio->last_log_ms = now;
+		log__printf(&b->log, LOG_ERR, "Out of file descriptors: cannot accept new connections on port %u.",
+			    aio->l->conf->port);
+	}
+	loop__mod(&b->loop, &aio->io, 0);
+	timer__arm(&b->loop.timers, &aio->resume, now + 100, on_accept_resume);
+}
 
 static void on_accept(struct loop_io *io, uint32_t events)
 {
@@ -105,8 +129,8 @@ static void on_accept(struct loop_io *io, uint32_t events)
 		char addr[64];
 		int fd = listener__accept(io->fd, addr, sizeof(addr));
 		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE)
-				log__printf(&b->log, LOG_ERR, "Out of file descriptors: cannot accept new connections.");
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				pause_accept(b, container_of(io, struct accept_io, io));
 			return;
 		}
 		int limit = l->conf->max_connections;
@@ -149,6 +173,7 @@ int broker__start(struct broker *b, char *err, size_t errlen)
 			struct accept_io *aio = calloc(1, sizeof(*aio));
 			if (!aio) return MIDGE_ERR_NOMEM;
 			aio->l = l;
+			list__init(&aio->resume.node);
 			l->accept[k] = aio;
 			loop__add(&b->loop, &aio->io, l->fds[k], EPOLLIN, on_accept);
 		}
@@ -285,11 +310,13 @@ void broker__fini(struct broker *b)
 {
 	atomic_store(&b->shutting_down, true);
 	sys__stop(b);
-	for (int i = 0; i < b->workers_started; i++) worker__stop(&b->workers[i]);
+	for (int i = 0; i < b->workers_started; i++) worker__halt(&b->workers[i]);
+	for (int i = 0; i < b->workers_started; i++) worker__drain(&b->workers[i]);
 	for (int i = 0; b->workers && i < b->nworkers; i++) worker__fini(&b->workers[i]);
 	for (size_t i = 0; i < b->nlisteners; i++) {
 		for (int k = 0; k < b->listeners[i].nfds; k++) {
 			close(b->listeners[i].fds[k]);
+			if (b->listeners[i].accept[k]) timer__cancel(&b->loop.timers, &b->listeners[i].accept[k]->resume);
 			free(b->listeners[i].accept[k]);
 		}
 	}

@@ -46,6 +46,7 @@ static void drop_messages(struct session *s)
 	}
 	s->inflight_count = s->queued_count = 0;
 	s->queued_bytes = 0;
+	idset__fini(&s->out_pids);
 }
 
 void session__unref(struct session *s)
@@ -55,7 +56,7 @@ void session__unref(struct session *s)
 	drop_messages(s);
 	struct list *n;
 	while ((n = list__pop(&s->subs))) free(list_entry(n, struct sess_sub, node));
-	free(s->in_qos2);
+	idset__fini(&s->in_qos2);
 	pthread_mutex_destroy(&s->lock);
 	free(s->client_id);
 	free(s);
@@ -72,7 +73,7 @@ void session__end(struct broker *b, struct session *s)
 		free(ss);
 	}
 	drop_messages(s);
-	s->n_in_qos2 = 0;
+	idset__fini(&s->in_qos2);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -114,29 +115,11 @@ bool session__forget_sub(struct session *s, const uint8_t *filter, size_t len)
 
 bool session__qos2_add(struct session *s, uint16_t pid)
 {
-	for (uint32_t i = 0; i < s->n_in_qos2; i++)
-		if (s->in_qos2[i] == pid) return false;
-	if (s->n_in_qos2 == s->cap_in_qos2) {
-		uint32_t cap = s->cap_in_qos2 ? s->cap_in_qos2 * 2 : 8;
-		uint16_t *p = realloc(s->in_qos2, cap * sizeof(*p));
-		if (!p) return true; /* deliver anyway; a resend could then be delivered twice */
-		s->in_qos2 = p;
-		s->cap_in_qos2 = cap;
-	}
-	s->in_qos2[s->n_in_qos2++] = pid;
-	return true;
+	/* Out of memory counts as new: a resend might then be delivered twice, never lost. */
+	return idset__add(&s->in_qos2, pid) != 0;
 }
 
-bool session__qos2_remove(struct session *s, uint16_t pid)
-{
-	for (uint32_t i = 0; i < s->n_in_qos2; i++) {
-		if (s->in_qos2[i] == pid) {
-			s->in_qos2[i] = s->in_qos2[--s->n_in_qos2];
-			return true;
-		}
-	}
-	return false;
-}
+bool session__qos2_remove(struct session *s, uint16_t pid) { return idset__remove(&s->in_qos2, pid); }
 
 /* ---- the table ---- */
 

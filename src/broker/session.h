@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/idset.h"
 #include "common/list.h"
 
 struct conn;
@@ -68,8 +69,8 @@ struct session {
 	uint32_t queued_count;
 	uint64_t queued_bytes;
 	uint16_t last_pid;
-	uint16_t *in_qos2; /* packet ids of incoming QoS 2 messages awaiting PUBREL */
-	uint32_t n_in_qos2, cap_in_qos2;
+	struct idset out_pids; /* packet ids of the inflight list */
+	struct idset in_qos2;  /* packet ids of incoming QoS 2 messages awaiting PUBREL */
 };
 
 struct session_table {
@@ -123,8 +124,12 @@ void session__deliver(struct broker *b, struct worker *w, struct session *s, str
  * window from the queue. Returns 0, or MIDGE_ERR_NOT_FOUND for an unknown packet id (ignored by
  * the caller in 3.1.1). Runs in the owning worker. */
 int session__ack(struct broker *b, struct worker *w, struct session *s, uint8_t type, uint16_t pid);
-/* After a reconnect to an existing session: resends every inflight message (DUP set, or PUBREL for those
- * waiting for PUBCOMP) in order, then sends from the queue. Session lock NOT held by the caller. */
-void session__resume(struct broker *b, struct worker *w, struct session *s);
+/* With the session lock held, right after attaching a connection to an existing session: resends every
+ * inflight message (DUP set, or PUBREL for those waiting for PUBCOMP) in order, then sends from the
+ * queue. Doing it under the same lock as the attach keeps new deliveries behind the resends. */
+void session__resume_locked(struct broker *b, struct session *s);
+/* Sends queued messages if the window and the output cap allow (after the cap made them wait).
+ * Runs in the owner of c; takes the session lock. Returns true while messages still wait. */
+bool session__pump(struct broker *b, struct worker *w, struct session *s, struct conn *c);
 
 #endif

@@ -79,14 +79,22 @@ static void on_wake(void *arg)
 	list__init(&local);
 	pthread_mutex_lock(&w->inbox_lock);
 	list__splice_tail(&local, &w->inbox);
-	struct list *pos, *n;
-	list_for_each_safe(pos, n, &local) list_entry(pos, struct conn, pending_node)->pending = false;
 	pthread_mutex_unlock(&w->inbox_lock);
 
-	struct list *node;
-	while ((node = list__pop(&local))) {
-		struct conn *c = list_entry(node, struct conn, pending_node);
-		if (c->state == CONN_NEW) {
+	/* Entries stay marked pending until popped, so a post meanwhile cannot link them into the
+	 * inbox while they are still on this local list; work it asked for is done below anyway. */
+	for (;;) {
+		pthread_mutex_lock(&w->inbox_lock);
+		struct list *node = list__pop(&local);
+		struct conn *c = node ? list_entry(node, struct conn, pending_node) : NULL;
+		bool is_new = c && c->adopting;
+		if (c) {
+			c->pending = false;
+			c->adopting = false;
+		}
+		pthread_mutex_unlock(&w->inbox_lock);
+		if (!c) break;
+		if (is_new) {
 			register_conn(w, c); /* the inbox carried the worker's own reference */
 			continue;
 		}
@@ -96,13 +104,15 @@ static void on_wake(void *arg)
 	}
 }
 
-void worker__post(struct worker *w, struct conn *c)
+/* Links c into w's inbox unless it is there already. take_ref: a reference for the inbox. */
+static void inbox_push(struct worker *w, struct conn *c, bool adopting)
 {
 	bool wake = false;
 	pthread_mutex_lock(&w->inbox_lock);
+	if (adopting) c->adopting = true;
 	if (!c->pending) {
 		c->pending = true;
-		if (c->state != CONN_NEW) conn__ref(c);
+		if (!adopting) conn__ref(c);
 		wake = list__empty(&w->inbox);
 		list__add_tail(&w->inbox, &c->pending_node);
 	}
@@ -111,34 +121,36 @@ void worker__post(struct worker *w, struct conn *c)
 	if (wake) loop__wake(&w->loop);
 }
 
+void worker__post(struct worker *w, struct conn *c) { inbox_push(w, c, false); }
+
 void worker__adopt(struct worker *w, struct conn *c)
 {
 	c->worker = w;
-	worker__post(w, c);
+	inbox_push(w, c, true);
 }
 
-/* Reads what the socket has and handles every whole packet in it. */
-static void read_input(struct worker *w, struct conn *c)
+static bool over_cap(struct broker *b, struct conn *c)
+{
+	return b->conf.max_output_bytes && conn__out_bytes(c) >= b->conf.max_output_bytes;
+}
+
+/* Handles every whole packet in c's input buffer, unless its output is over the cap: a client that
+ * does not read its acks does not get more requests served (input waits, memory stays bounded). */
+static void process_input(struct worker *w, struct conn *c)
 {
 	struct broker *b = w->broker;
-	if (buf__reserve(&c->in, READ_CHUNK)) {
-		worker__close(w, c, "out of memory");
-		return;
-	}
-	ssize_t n = c->tp.ops->read(&c->tp, buf__tail(&c->in), buf__space(&c->in));
-	if (n == 0) {
-		worker__close(w, c, "closed by client");
-		return;
-	}
-	if (n < 0) {
-		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) worker__close(w, c, "socket error");
-		return;
-	}
-	buf__produce(&c->in, (size_t)n);
-	c->last_rx_ms = clock__ms();
-	atomic_fetch_add_explicit(&w->stats.bytes_received, (uint64_t)n, memory_order_relaxed);
-
 	while (buf__len(&c->in) > 0 && c->state != CONN_CLOSED) {
+		if (atomic_load_explicit(&c->kick, memory_order_relaxed)) {
+			/* Its session went to a newer connection: serve this one no more. */
+			worker__close(w, c, "session taken over");
+			return;
+		}
+		if (over_cap(b, c)) {
+			c->read_paused = true;
+			loop__mod(&w->loop, &c->io, EPOLLOUT);
+			c->writable_wait = true;
+			return;
+		}
 		/* Judge the first byte at once: a stream that does not start with CONNECT (an HTTP request,
 		 * say) is closed without waiting for the rest of a packet that will never come. */
 		uint8_t first = buf__head(&c->in)[0];
@@ -163,6 +175,28 @@ static void read_input(struct worker *w, struct conn *c)
 	}
 	/* Give back a large buffer left by one big packet rather than hold it for the connection's life. */
 	if (buf__len(&c->in) == 0 && c->in.cap > 4 * READ_CHUNK) buf__fini(&c->in);
+}
+
+/* Reads what the socket has, then handles the whole packets in it. */
+static void read_input(struct worker *w, struct conn *c)
+{
+	if (buf__reserve(&c->in, READ_CHUNK)) {
+		worker__close(w, c, "out of memory");
+		return;
+	}
+	ssize_t n = c->tp.ops->read(&c->tp, buf__tail(&c->in), buf__space(&c->in));
+	if (n == 0) {
+		worker__close(w, c, "closed by client");
+		return;
+	}
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) worker__close(w, c, "socket error");
+		return;
+	}
+	buf__produce(&c->in, (size_t)n);
+	c->last_rx_ms = clock__ms();
+	atomic_fetch_add_explicit(&w->stats.bytes_received, (uint64_t)n, memory_order_relaxed);
+	process_input(w, c);
 }
 
 static void on_conn_io(struct loop_io *io, uint32_t events)
@@ -234,12 +268,30 @@ void worker__close(struct worker *w, struct conn *c, const char *reason)
 	list__add_tail(&w->closing, &c->node);
 }
 
+/* After a flush: refills from the session queue and resumes reading once output is under the cap. */
+static void after_flush(struct worker *w, struct conn *c)
+{
+	struct broker *b = w->broker;
+	if (c->session && atomic_load_explicit(&c->need_pump, memory_order_relaxed) && !over_cap(b, c)) {
+		atomic_store_explicit(&c->need_pump, false, memory_order_relaxed);
+		if (session__pump(b, w, c->session, c)) atomic_store_explicit(&c->need_pump, true, memory_order_relaxed);
+	}
+	if (c->read_paused && !over_cap(b, c)) {
+		c->read_paused = false;
+		conn__update_events(c);
+		process_input(w, c);
+	}
+}
+
 static void end_of_turn(struct worker *w)
 {
 	struct list *n;
+	/* Connections scheduled while this runs (by pumping, say) are flushed in the same pass. */
 	while ((n = list__pop(&w->flush))) {
 		struct conn *c = list_entry(n, struct conn, flush_node);
-		if (c->state != CONN_CLOSED && conn__flush(c)) worker__close(w, c, "write error");
+		if (c->state == CONN_CLOSED) continue;
+		if (conn__flush(c)) worker__close(w, c, "write error");
+		else after_flush(w, c);
 	}
 	while ((n = list__pop(&w->closing))) conn__unref(list_entry(n, struct conn, node));
 }
@@ -259,11 +311,15 @@ int worker__start(struct worker *w)
 	return pthread_create(&w->thread, NULL, worker_main, w) ? MIDGE_ERR_NOMEM : 0;
 }
 
-void worker__stop(struct worker *w)
+void worker__halt(struct worker *w)
 {
 	atomic_store_explicit(&w->stop, true, memory_order_release);
 	loop__wake(&w->loop);
 	pthread_join(w->thread, NULL);
+}
+
+void worker__drain(struct worker *w)
+{
 	on_wake(w); /* adopt or release what is still in the inbox */
 	struct list *n;
 	while ((n = w->conns.next) != &w->conns) worker__close(w, list_entry(n, struct conn, node), "broker shutting down");

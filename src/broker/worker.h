@@ -52,8 +52,11 @@ struct worker {
 /* Sets up w (loop, lists); 0 or MIDGE_ERR_*. */
 int worker__init(struct worker *w, struct broker *b, int id);
 int worker__start(struct worker *w);
-/* Stops the loop, joins the thread, closes every connection without wills. */
-void worker__stop(struct worker *w);
+/* Stops the loop and joins the thread. */
+void worker__halt(struct worker *w);
+/* After every worker is halted (so none can post any more): releases the inbox and closes every
+ * connection, without wills. */
+void worker__drain(struct worker *w);
 void worker__fini(struct worker *w);
 /* Hands a new connection to w (any thread); w takes over the reference. */
 void worker__adopt(struct worker *w, struct conn *c);

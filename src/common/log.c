@@ -57,6 +57,8 @@ void log__printf(struct logger *lg, unsigned type, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 
+	/* The timestamp settings are read under the lock: a reload (SIGHUP) may be rewriting them. */
+	pthread_mutex_lock(&lg->lock);
 	char ts[80] = "";
 	if (lg->timestamp) {
 		time_t now = time(NULL);
@@ -71,7 +73,6 @@ void log__printf(struct logger *lg, unsigned type, const char *fmt, ...)
 			snprintf(ts, sizeof(ts), "%lld: ", (long long)now);
 		}
 	}
-	pthread_mutex_lock(&lg->lock);
 	if (lg->dests & LOGD_STDOUT) fprintf(stdout, "%s%s\n", ts, msg), fflush(stdout);
 	if (lg->dests & LOGD_STDERR) fprintf(stderr, "%s%s\n", ts, msg);
 	if ((lg->dests & LOGD_FILE) && lg->file) fprintf(lg->file, "%s%s\n", ts, msg);

@@ -264,6 +264,13 @@ def broker(request, tmp_path):
         pytest.fail("broker teardown: " + "\n".join(errors), pytrace=False)
 
 
+def check_sanitizer_text(text):
+    """With MIDGE_SANITIZE=1, fails on a sanitizer report in a short-lived process's output."""
+    if SANITIZE and not IS_MOSQUITTO:
+        for t in SANITIZER_TEXT:
+            assert t not in text, "sanitizer report:\n%s" % text[-10000:]
+
+
 def run_config_check(tmp_path, text, args=("--test-config",), timeout=10):
     """Runs `midge -c FILE --test-config` (or other args) on a config text; returns CompletedProcess
     with .stdout/.stderr text. Midge only."""
@@ -273,6 +280,8 @@ def run_config_check(tmp_path, text, args=("--test-config",), timeout=10):
     r = subprocess.run([broker_bin(), "-c", path] + list(args), capture_output=True, text=True,
                        timeout=timeout, stdin=subprocess.DEVNULL)
     r.conf_path = path
+    check_sanitizer_text(r.stdout + r.stderr)
+    assert r.returncode not in (66, 67) or not SANITIZE, "sanitizer exit code %d" % r.returncode
     return r
 
 

@@ -1,7 +1,6 @@
 """Raw MQTT 3.1 / 3.1.1 over plain sockets: packet builders, a packet reader with timeouts,
 and a small client that lets a test send exactly the bytes it wants and check exactly the
 bytes it gets back. No third-party code: socket and struct only."""
-import errno
 import socket
 import struct
 import time

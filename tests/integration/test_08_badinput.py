@@ -1,14 +1,12 @@
 """08 Bad input on raw sockets: every malformed or forbidden packet ends with the server closing
 that connection, and the broker keeps serving everyone else. Also: partial writes, pipelined
 packets, max_packet_size, connections that never send CONNECT, slow subscribers."""
-import socket
-import subprocess
 import time
 
 import pytest
 
 import mqttraw as m
-from conftest import IS_MOSQUITTO, rss_kb
+from conftest import SANITIZE, rss_kb
 
 
 def assert_serving(raw, port):
@@ -321,20 +319,23 @@ def test_connect_timeout_partial_connect(broker, raw):
 @pytest.mark.midge_only
 def test_slow_subscriber_bounded_memory(broker, raw):
     b = broker("max_output_bytes 1048576", verbose=False)
-    slow = raw(b.port)
+    slow = raw(b.port)  # (default socket buffers: a tiny SO_RCVBUF makes the final drain crawl)
     slow.connect("slow")
     slow.subscribe("flood")
-    slow.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    pub = raw(b.port, timeout=30)
+    pub = raw(b.port, timeout=60)
     pub.connect("flooder")
+    base = rss_kb(b.pid)
     chunk = b"".join(m.publish("flood", b"z" * 65536) for _ in range(16))  # ~1 MiB per send
-    peak = 0
-    for i in range(50):  # 50 MiB of QoS 0 that the slow subscriber never reads
+    peak = base
+    for i in range(100):  # 100 MiB of QoS 0 that the slow subscriber never reads
         pub.send(chunk)
         if i % 5 == 0:
             peak = max(peak, rss_kb(b.pid))
-    pub.publish("flood/done", b"", qos=1, mid=1)  # processed everything sent before
+    pub.publish("flood/done", b"", qos=1, mid=1)  # acknowledged: everything before was processed
     peak = max(peak, rss_kb(b.pid))
-    assert peak < 200 * 1024, "broker RSS reached %d kB" % peak
+    # buffering it all would grow by 100 MiB; AddressSanitizer's quarantine keeps up to 256 MiB
+    # of freed memory, so only a gross leak can be told apart there
+    limit = 350 * 1024 if SANITIZE else 40 * 1024
+    assert peak - base < limit, "broker RSS grew by %d kB (from %d kB)" % (peak - base, base)
     assert_serving(raw, b.port)
-    assert rss_kb(b.pid) < 200 * 1024
+    assert slow.is_open(5)  # the slow client is still connected (its QoS 0 backlog was dropped)

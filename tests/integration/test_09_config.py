@@ -9,7 +9,8 @@ import time
 import pytest
 
 import mqttraw as m
-from conftest import IS_MOSQUITTO, broker_bin, free_port, run_config_check, wait_for
+from conftest import (IS_MOSQUITTO, broker_bin, check_sanitizer_text, free_port, port_listening,
+                      run_config_check, wait_for)
 
 
 def run_once(tmp_path, text, args=(), timeout=5):
@@ -27,7 +28,9 @@ def run_once(tmp_path, text, args=(), timeout=5):
         out, _ = proc.communicate()
         raise AssertionError("broker kept running on a config it should reject:\n%s"
                              % out.decode(errors="replace"))
-    return proc.returncode, out.decode(errors="replace"), path
+    text = out.decode(errors="replace")
+    check_sanitizer_text(text)
+    return proc.returncode, text, path
 
 
 def listener_line():
@@ -43,17 +46,17 @@ def test_unknown_option_rejected(tmp_path):
     assert "%s:4" % path in out, out
 
 
+# Mosquitto reads integers with atoi(), so "abc" is 0 and "1000x" is 1000 without complaint; Midge
+# rejects a number with trailing junk or a sign where none belongs.
 @pytest.mark.parametrize("line", [
     "allow_anonymous maybe",
     "sys_interval -5",
     "max_keepalive 70000",
     "persistent_client_expiration 5x",
     pytest.param("max_inflight_messages abc", marks=pytest.mark.midge_only),
-    pytest.param("max_packet_size 12x", marks=pytest.mark.midge_only),
+    pytest.param("max_packet_size 1000x", marks=pytest.mark.midge_only),
     pytest.param("max_queued_messages -3", marks=pytest.mark.midge_only),
 ])
-# Mosquitto reads integers with atoi(), so "abc" is 0 and "12x" is 12 without complaint; Midge
-# rejects a number with trailing junk or a sign where none belongs.
 def test_bad_value_rejected(tmp_path, line):
     rc, out, path = run_once(tmp_path, listener_line() + line + "\n")
     assert rc != 0
@@ -66,6 +69,7 @@ def test_missing_config_file(tmp_path):
     proc = subprocess.run([broker_bin(), "-c", str(tmp_path / "nope.conf")], capture_output=True,
                           text=True, timeout=5, stdin=subprocess.DEVNULL)
     assert proc.returncode != 0
+    check_sanitizer_text(proc.stdout + proc.stderr)
 
 
 # ---------------------------------------------------------------- include_dir, -p, -h
@@ -77,7 +81,7 @@ def test_include_dir(broker, raw, tmp_path):
     (inc / "extra.conf").write_text("listener %d 127.0.0.1\n" % port2)
     (inc / "ignored.txt").write_text("this_would_be_an_error 1\n")  # only *.conf files are read
     b = broker("include_dir %s" % inc)
-    wait_for(lambda: __import__("conftest").port_listening(port2), 5, what="included listener")
+    wait_for(lambda: port_listening(port2), 5, what="included listener")
     c = raw(port2)
     assert c.connect("via-include").rc == 0
     c2 = raw(b.port)
@@ -101,6 +105,7 @@ def test_help_prints_usage():
     proc = subprocess.run([broker_bin(), "-h"], capture_output=True, text=True, timeout=5,
                           stdin=subprocess.DEVNULL)
     out = proc.stdout + proc.stderr
+    check_sanitizer_text(out)
     assert "usage" in out.lower()
     assert "-c" in out and "-p" in out
 
@@ -154,6 +159,19 @@ def test_sigterm_exits_0_with_clients(broker, raw):
     assert b.proc.returncode == 0
 
 
+def test_restart_same_port(broker, raw):
+    b = broker()
+    c = raw(b.port)
+    c.connect("before")
+    b.restart()  # SIGTERM, exit code 0 asserted, started again with the same config and port
+    c.expect_closed(3)
+    c2 = raw(b.port)
+    assert c2.connect("after").rc == 0
+    c2.subscribe("rs")
+    c2.publish("rs", b"back", qos=1)
+    assert c2.recv_publish().payload == b"back"
+
+
 def test_sigterm_idle_exits_0(broker):
     b = broker()
     assert b.stop() == 0
@@ -191,7 +209,6 @@ def test_test_config_does_not_listen(tmp_path):
     r = run_config_check(tmp_path, "listener %d 127.0.0.1\n" % port)
     assert r.returncode == 0
     # it returned, and nothing is left listening on the port
-    from conftest import port_listening
     assert not port_listening(port)
 
 

@@ -3,11 +3,12 @@ paho-mqtt; many messages, large payloads, QoS 0/1/2, both protocol versions."""
 import os
 import random
 import string
+import subprocess
 
 import pytest
 
 import mqttraw as m
-from conftest import mosquitto_pub
+from conftest import MOSQUITTO_SUB, mosquitto_pub
 
 MB = 1024 * 1024
 
@@ -99,8 +100,6 @@ def test_wildcards_and_multiple_topics(broker, mosq_sub):
 
 def test_persistent_session_mosquitto_sub(broker):
     b = broker()
-    from conftest import MOSQUITTO_SUB
-    import subprocess
     base = [MOSQUITTO_SUB, "-h", "127.0.0.1", "-p", str(b.port), "-i", "cli-durable", "-c",
             "-q", "1", "-t", "dur/#"]
     # -E: subscribe and exit once SUBACK arrives, leaving a persistent session behind
