@@ -78,11 +78,14 @@ void log__printf(struct logger *lg, unsigned type, const char *fmt, ...)
 	if ((lg->dests & LOGD_FILE) && lg->file) fprintf(lg->file, "%s%s\n", ts, msg);
 	if (lg->dests & LOGD_SYSLOG) syslog(syslog_priority(type), "%s", msg);
 	pthread_mutex_unlock(&lg->lock);
-	/* Publishing may itself log (a drop, say): the guard keeps that from recursing. */
+	/* Publishing may itself log (a drop, say): the guard keeps that from recursing. The payload is the
+	 * whole line, timestamp included, as Mosquitto publishes it. */
 	static _Thread_local bool in_topic;
 	if ((lg->dests & LOGD_TOPIC) && lg->topic_fn && !in_topic) {
+		char line[sizeof(ts) + sizeof(msg)];
+		snprintf(line, sizeof(line), "%s%s", ts, msg);
 		in_topic = true;
-		lg->topic_fn(lg->topic_arg, type, msg);
+		lg->topic_fn(lg->topic_arg, type, line);
 		in_topic = false;
 	}
 }
