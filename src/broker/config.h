@@ -6,29 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* log_dest bits */
-enum {
-	LOG_DEST_NONE = 0,
-	LOG_DEST_STDOUT = 1 << 0,
-	LOG_DEST_STDERR = 1 << 1,
-	LOG_DEST_SYSLOG = 1 << 2,
-	LOG_DEST_FILE = 1 << 3,
-	LOG_DEST_TOPIC = 1 << 4,
-	LOG_DEST_DLT = 1 << 5,
-};
-
-/* log_type bits (Mosquitto's names) */
-enum {
-	LOG_T_ERR = 1 << 0,
-	LOG_T_WARNING = 1 << 1,
-	LOG_T_NOTICE = 1 << 2,
-	LOG_T_INFO = 1 << 3,
-	LOG_T_SUBSCRIBE = 1 << 4,
-	LOG_T_UNSUBSCRIBE = 1 << 5,
-	LOG_T_WEBSOCKETS = 1 << 6,
-	LOG_T_DEBUG = 1 << 7,
-	LOG_T_ALL = 0xff,
-};
+#include "common/log.h"
 
 /* One `listener` block (or the default listener made by `port`). Strings are owned (malloc'd). */
 struct listener_conf {

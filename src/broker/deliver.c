@@ -36,7 +36,7 @@ static bool count_drop(struct broker *b)
 static void log_drop(struct broker *b, struct session *s, const char *why)
 {
 	if (why)
-		log__printf(&b->log, LOG_NOTICE,
+		log__printf(&b->log, LOG_T_NOTICE,
 			    "Outgoing messages are being dropped for client %s (%s); %llu dropped in all so far.",
 			    s->client_id, why, (unsigned long long)atomic_load(&b->stats.pub_dropped));
 }

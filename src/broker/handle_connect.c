@@ -116,7 +116,7 @@ int handle__connect(struct worker *w, struct conn *c, const struct mqtt_frame *f
 	struct mqtt_connect ct;
 	int r = proto__decode_connect(f, &ct);
 	if (r == PROTO_BAD_VERSION) {
-		log__printf(&b->log, LOG_INFO, "Client from %s refused: unsupported protocol version %u.", c->addr,
+		log__printf(&b->log, LOG_T_INFO, "Client from %s refused: unsupported protocol version %u.", c->addr,
 			    ct.version);
 		return refuse(c, ct.version == MQTT_V5 ? MQTT_V5 : MQTT_V311,
 			      ct.version == MQTT_V5 ? MQTT_RC_UNSUPPORTED_PROTOCOL_VERSION : MQTT_CONNACK_BAD_VERSION);
@@ -124,7 +124,7 @@ int handle__connect(struct worker *w, struct conn *c, const struct mqtt_frame *f
 	if (r) return dispatch__codec_err(r);
 	if (ct.version == MQTT_V5) {
 		/* MQTT 5 lands in its own release; tell the client in its own format. */
-		log__printf(&b->log, LOG_INFO, "Client from %s refused: MQTT 5 not supported yet.", c->addr);
+		log__printf(&b->log, LOG_T_INFO, "Client from %s refused: MQTT 5 not supported yet.", c->addr);
 		return refuse(c, MQTT_V5, MQTT_RC_UNSUPPORTED_PROTOCOL_VERSION);
 	}
 	c->version = ct.version;
@@ -165,7 +165,7 @@ int handle__connect(struct worker *w, struct conn *c, const struct mqtt_frame *f
 	atomic_fetch_add(&b->stats.clients_total_ever, 1);
 	worker__arm_keepalive(w, c);
 	if (b->conf.connection_messages)
-		log__printf(&b->log, LOG_NOTICE, "New client connected from %s as %s (p%u, c%d, k%u).", c->addr,
+		log__printf(&b->log, LOG_T_NOTICE, "New client connected from %s as %s (p%u, c%d, k%u).", c->addr,
 			    c->client_id, c->version == MQTT_V31 ? 1 : 2, ct.clean ? 1 : 0, ct.keepalive);
 	conn__schedule(c, w);
 	return 0;

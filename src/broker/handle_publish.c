@@ -25,14 +25,14 @@ int handle__publish(struct worker *w, struct conn *c, const struct mqtt_frame *f
 
 	if (p.retain && !b->conf.retain_available) {
 		/* 3.x has no reason code for it: the connection is closed, as Mosquitto does. */
-		log__printf(&b->log, LOG_NOTICE, "Client %s sent a retained message but retain is not available.",
+		log__printf(&b->log, LOG_T_NOTICE, "Client %s sent a retained message but retain is not available.",
 			    c->client_id);
 		return MIDGE_ERR_PROTOCOL;
 	}
 	bool deliver = true;
 	if (b->conf.message_size_limit && p.payload.len > b->conf.message_size_limit) {
 		/* Dropped, but still acknowledged so the client does not resend it forever. */
-		log__printf(&b->log, LOG_NOTICE, "Dropped too large PUBLISH from %s (%u bytes).", c->client_id,
+		log__printf(&b->log, LOG_T_NOTICE, "Dropped too large PUBLISH from %s (%u bytes).", c->client_id,
 			    p.payload.len);
 		deliver = false;
 	}

@@ -88,7 +88,7 @@ int handle__subscribe(struct worker *w, struct conn *c, const struct mqtt_frame 
 	i = 0;
 	pos = 0;
 	while (r == 0 && proto__subscribe_next(&sub, &pos, &filter, &opts)) {
-		log__printf(&b->log, LOG_SUBSCRIBE, "%s %u %.*s", c->client_id, codes[i], (int)filter.len,
+		log__printf(&b->log, LOG_T_SUBSCRIBE, "%s %u %.*s", c->client_id, codes[i], (int)filter.len,
 			    (const char *)filter.p);
 		if (codes[i] != MQTT_SUBACK_FAILURE) send_retained(w, c, filter.p, filter.len, codes[i]);
 		i++;

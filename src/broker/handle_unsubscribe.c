@@ -26,8 +26,8 @@ int handle__unsubscribe(struct worker *w, struct conn *c, const struct mqtt_fram
 	if (!r) r = conn__queue_bytes(c, buf__head(&out), buf__len(&out));
 	buf__fini(&out);
 	/* Logged after the UNSUBACK is queued: the line may be published to this very client. */
-	for (pos = 0; log__enabled(&b->log, LOG_UNSUBSCRIBE) && proto__unsubscribe_next(&u, &pos, &filter);)
-		log__printf(&b->log, LOG_UNSUBSCRIBE, "%s %.*s", c->client_id, (int)filter.len, (const char *)filter.p);
+	for (pos = 0; log__enabled(&b->log, LOG_T_UNSUBSCRIBE) && proto__unsubscribe_next(&u, &pos, &filter);)
+		log__printf(&b->log, LOG_T_UNSUBSCRIBE, "%s %.*s", c->client_id, (int)filter.len, (const char *)filter.p);
 	conn__schedule(c, w);
 	return r;
 }

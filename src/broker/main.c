@@ -80,11 +80,11 @@ static int drop_privileges(struct broker *b)
 	if (getuid() != 0 || !*user || strcmp(user, "root") == 0) return 0;
 	struct passwd *pw = getpwnam(user);
 	if (!pw) {
-		log__printf(&b->log, LOG_WARNING, "Warning: user '%s' does not exist; still running as root.", user);
+		log__printf(&b->log, LOG_T_WARNING, "Warning: user '%s' does not exist; still running as root.", user);
 		return 0;
 	}
 	if (initgroups(pw->pw_name, pw->pw_gid) || setgid(pw->pw_gid) || setuid(pw->pw_uid)) {
-		log__printf(&b->log, LOG_ERR, "Error: cannot change to user '%s': %s.", user, strerror(errno));
+		log__printf(&b->log, LOG_T_ERR, "Error: cannot change to user '%s': %s.", user, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -192,11 +192,11 @@ int main(int argc, char **argv)
 	}
 	int rc = broker__init(b, err, sizeof(err));
 	if (!rc) {
-		log__printf(&b->log, LOG_NOTICE, "midge version %s starting", MIDGE_VERSION);
-		if (config_file) log__printf(&b->log, LOG_NOTICE, "Config loaded from %s.", config_file);
-		else log__printf(&b->log, LOG_NOTICE, "Starting in local only mode. Connections will only be possible from clients running on this machine.");
+		log__printf(&b->log, LOG_T_NOTICE, "midge version %s starting", MIDGE_VERSION);
+		if (config_file) log__printf(&b->log, LOG_T_NOTICE, "Config loaded from %s.", config_file);
+		else log__printf(&b->log, LOG_T_NOTICE, "Starting in local only mode. Connections will only be possible from clients running on this machine.");
 		for (size_t i = 0; i < b->conf.nwarnings; i++)
-			log__printf(&b->log, LOG_WARNING, "Warning: %s", b->conf.warnings[i]);
+			log__printf(&b->log, LOG_T_WARNING, "Warning: %s", b->conf.warnings[i]);
 	}
 	if (!rc && b->conf.pid_file && write_pid_file(b->conf.pid_file)) {
 		snprintf(err, sizeof(err), "cannot write pid file '%s': %s", b->conf.pid_file, strerror(errno));
@@ -205,8 +205,8 @@ int main(int argc, char **argv)
 	if (!rc) rc = broker__start(b, err, sizeof(err));
 	if (!rc && drop_privileges(b)) rc = MIDGE_ERR_IO, snprintf(err, sizeof(err), "cannot drop privileges");
 	if (rc) {
-		log__printf(&b->log, LOG_ERR, "Error: %s", err);
-		if (!(b->log.dests & LOGD_STDERR)) fprintf(stderr, "Error: %s\n", err);
+		log__printf(&b->log, LOG_T_ERR, "Error: %s", err);
+		if (!(b->log.dests & LOG_DEST_STDERR)) fprintf(stderr, "Error: %s\n", err);
 		broker__fini(b);
 		return 1;
 	}

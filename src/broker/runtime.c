@@ -31,7 +31,7 @@ struct runtime {
 static int open_log(struct broker *b)
 {
 	const struct config *cf = &b->conf;
-	/* LOG_DEST_* and LOG_T_* share their bit values with the logger's. */
+	/* The configuration holds the logger's own LOG_DEST_* and LOG_T_* bits. */
 	return log__open(&b->log, cf->log_type, cf->log_dest, cf->log_timestamp, cf->log_timestamp_format,
 			 cf->log_file);
 }
@@ -40,13 +40,13 @@ static int open_log(struct broker *b)
 static void log_to_topic(void *arg, unsigned type, const char *line)
 {
 	struct broker *b = arg;
-	const char *topic = type & LOG_ERR           ? "$SYS/broker/log/E"
-			    : type & LOG_WARNING     ? "$SYS/broker/log/W"
-			    : type & LOG_NOTICE      ? "$SYS/broker/log/N"
-			    : type & LOG_INFO        ? "$SYS/broker/log/I"
-			    : type & LOG_SUBSCRIBE   ? "$SYS/broker/log/M/subscribe"
-			    : type & LOG_UNSUBSCRIBE ? "$SYS/broker/log/M/unsubscribe"
-			    : type & LOG_WEBSOCKETS  ? "$SYS/broker/log/WS"
+	const char *topic = type & LOG_T_ERR           ? "$SYS/broker/log/E"
+			    : type & LOG_T_WARNING     ? "$SYS/broker/log/W"
+			    : type & LOG_T_NOTICE      ? "$SYS/broker/log/N"
+			    : type & LOG_T_INFO        ? "$SYS/broker/log/I"
+			    : type & LOG_T_SUBSCRIBE   ? "$SYS/broker/log/M/subscribe"
+			    : type & LOG_T_UNSUBSCRIBE ? "$SYS/broker/log/M/unsubscribe"
+			    : type & LOG_T_WEBSOCKETS  ? "$SYS/broker/log/WS"
 						     : "$SYS/broker/log/D";
 	if (!b->subs || atomic_load(&b->shutting_down)) return;
 	struct message *m = msg__new((const uint8_t *)topic, strlen(topic), (const uint8_t *)line, strlen(line), 0, false);
@@ -114,7 +114,7 @@ static void pause_accept(struct broker *b, struct accept_io *aio)
 	uint64_t now = clock__ms();
 	if (now - aio->last_log_ms >= 1000) {
 		aio->last_log_ms = now;
-		log__printf(&b->log, LOG_ERR, "Out of file descriptors: cannot accept new connections on port %u.",
+		log__printf(&b->log, LOG_T_ERR, "Out of file descriptors: cannot accept new connections on port %u.",
 			    aio->l->conf->port);
 	}
 	loop__mod(&b->loop, &aio->io, 0);
@@ -135,7 +135,7 @@ static void on_accept(struct loop_io *io, uint32_t events)
 		}
 		int limit = l->conf->max_connections;
 		if (limit >= 0 && atomic_load(&l->nconns) >= limit) {
-			log__printf(&b->log, LOG_NOTICE, "Connection from %s refused: max_connections (%d) reached.", addr,
+			log__printf(&b->log, LOG_T_NOTICE, "Connection from %s refused: max_connections (%d) reached.", addr,
 				    limit);
 			close(fd);
 			continue;
@@ -146,7 +146,7 @@ static void on_accept(struct loop_io *io, uint32_t events)
 			continue;
 		}
 		atomic_fetch_add(&l->nconns, 1);
-		if (b->conf.connection_messages) log__printf(&b->log, LOG_NOTICE, "New connection from %s on port %u.", addr, l->conf->port);
+		if (b->conf.connection_messages) log__printf(&b->log, LOG_T_NOTICE, "New connection from %s on port %u.", addr, l->conf->port);
 		worker__adopt(broker__pick_worker(b), c);
 	}
 }
@@ -177,7 +177,7 @@ int broker__start(struct broker *b, char *err, size_t errlen)
 			l->accept[k] = aio;
 			loop__add(&b->loop, &aio->io, l->fds[k], EPOLLIN, on_accept);
 		}
-		log__printf(&b->log, LOG_NOTICE, "Opening listener on port %u%s%s.", lc->port,
+		log__printf(&b->log, LOG_T_NOTICE, "Opening listener on port %u%s%s.", lc->port,
 			    lc->bind_address ? " bound to " : "", lc->bind_address ? lc->bind_address : "");
 	}
 	for (int i = 0; i < b->nworkers; i++) {
@@ -215,7 +215,7 @@ static void expire_sessions(struct broker *b)
 	}
 	pthread_mutex_unlock(&b->sessions.lock);
 	for (size_t i = 0; i < n; i++) {
-		log__printf(&b->log, LOG_NOTICE, "Expiring client %s, its session has been offline too long.",
+		log__printf(&b->log, LOG_T_NOTICE, "Expiring client %s, its session has been offline too long.",
 			    ended[i]->client_id);
 		session__end(b, ended[i]);
 		session__unref(ended[i]);
@@ -237,10 +237,10 @@ static void on_signal(struct loop_io *io, uint32_t events)
 	struct signalfd_siginfo si;
 	while (read(rt->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		if (si.ssi_signo == SIGHUP) {
-			log__printf(&b->log, LOG_NOTICE, "Reloading config (SIGHUP).");
+			log__printf(&b->log, LOG_T_NOTICE, "Reloading config (SIGHUP).");
 			broker__reload(b);
 		} else if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM) {
-			log__printf(&b->log, LOG_NOTICE, "midge version %s terminating", MIDGE_VERSION);
+			log__printf(&b->log, LOG_T_NOTICE, "midge version %s terminating", MIDGE_VERSION);
 			rt->stop = true;
 		}
 	}
@@ -259,7 +259,7 @@ void broker__run(struct broker *b)
 	if (rt->sigfd >= 0) loop__add(&b->loop, &rt->sig_io, rt->sigfd, EPOLLIN, on_signal);
 	list__init(&rt->expiry.node);
 	timer__arm(&b->loop.timers, &rt->expiry, clock__ms() + 1000, on_expiry_timer);
-	log__printf(&b->log, LOG_NOTICE, "midge version %s running", MIDGE_VERSION);
+	log__printf(&b->log, LOG_T_NOTICE, "midge version %s running", MIDGE_VERSION);
 	while (!rt->stop) loop__run_once(&b->loop);
 	timer__cancel(&b->loop.timers, &rt->expiry);
 	if (rt->sigfd >= 0) {
@@ -275,7 +275,7 @@ void broker__reload(struct broker *b)
 	config__defaults(&nc);
 	char err[512];
 	if (config__load(&nc, b->config_path, err, sizeof(err)) || config__validate(&nc, err, sizeof(err))) {
-		log__printf(&b->log, LOG_ERR, "Error in configuration, not reloaded: %s", err);
+		log__printf(&b->log, LOG_T_ERR, "Error in configuration, not reloaded: %s", err);
 		config__fini(&nc);
 		return;
 	}

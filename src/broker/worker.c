@@ -258,10 +258,10 @@ void worker__close(struct worker *w, struct conn *c, const char *reason)
 	c->will = NULL;
 
 	if (was_active && b->conf.connection_messages) {
-		if (c->clean_disconnect) log__printf(&b->log, LOG_NOTICE, "Client %s disconnected.", c->client_id);
-		else log__printf(&b->log, LOG_NOTICE, "Client %s closed its connection (%s).", c->client_id, reason);
+		if (c->clean_disconnect) log__printf(&b->log, LOG_T_NOTICE, "Client %s disconnected.", c->client_id);
+		else log__printf(&b->log, LOG_T_NOTICE, "Client %s closed its connection (%s).", c->client_id, reason);
 	} else if (!was_active) {
-		log__printf(&b->log, LOG_INFO, "Connection from %s closed before CONNECT completed (%s).", c->addr,
+		log__printf(&b->log, LOG_T_INFO, "Connection from %s closed before CONNECT completed (%s).", c->addr,
 			    reason);
 	}
 	/* Freed after this loop turn: events for it may still be in the current epoll batch. */

@@ -21,12 +21,12 @@ int log__open(struct logger *lg, unsigned types, unsigned dests, bool timestamp,
 	lg->timestamp = timestamp;
 	snprintf(lg->ts_format, sizeof(lg->ts_format), "%s", ts_format ? ts_format : "");
 	int rc = 0;
-	if ((dests & LOGD_FILE) && path) {
+	if ((dests & LOG_DEST_FILE) && path) {
 		lg->file = fopen(path, "a");
 		if (!lg->file) rc = MIDGE_ERR_IO;
 		else setvbuf(lg->file, NULL, _IOLBF, 0);
 	}
-	if (dests & LOGD_SYSLOG) openlog("midge", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	if (dests & LOG_DEST_SYSLOG) openlog("midge", LOG_PID | LOG_NDELAY, LOG_DAEMON);
 	pthread_mutex_unlock(&lg->lock);
 	return rc;
 }
@@ -41,10 +41,10 @@ void log__close(struct logger *lg)
 
 static int syslog_priority(unsigned type)
 {
-	if (type & LOG_ERR) return LOG_ERR;
-	if (type & LOG_WARNING) return LOG_WARNING;
-	if (type & LOG_NOTICE) return LOG_NOTICE;
-	if (type & LOG_DEBUG) return LOG_DEBUG;
+	if (type & LOG_T_ERR) return LOG_ERR;
+	if (type & LOG_T_WARNING) return LOG_WARNING;
+	if (type & LOG_T_NOTICE) return LOG_NOTICE;
+	if (type & LOG_T_DEBUG) return LOG_DEBUG;
 	return LOG_INFO;
 }
 
@@ -73,15 +73,15 @@ void log__printf(struct logger *lg, unsigned type, const char *fmt, ...)
 			snprintf(ts, sizeof(ts), "%lld: ", (long long)now);
 		}
 	}
-	if (lg->dests & LOGD_STDOUT) fprintf(stdout, "%s%s\n", ts, msg), fflush(stdout);
-	if (lg->dests & LOGD_STDERR) fprintf(stderr, "%s%s\n", ts, msg);
-	if ((lg->dests & LOGD_FILE) && lg->file) fprintf(lg->file, "%s%s\n", ts, msg);
-	if (lg->dests & LOGD_SYSLOG) syslog(syslog_priority(type), "%s", msg);
+	if (lg->dests & LOG_DEST_STDOUT) fprintf(stdout, "%s%s\n", ts, msg), fflush(stdout);
+	if (lg->dests & LOG_DEST_STDERR) fprintf(stderr, "%s%s\n", ts, msg);
+	if ((lg->dests & LOG_DEST_FILE) && lg->file) fprintf(lg->file, "%s%s\n", ts, msg);
+	if (lg->dests & LOG_DEST_SYSLOG) syslog(syslog_priority(type), "%s", msg);
 	pthread_mutex_unlock(&lg->lock);
 	/* Publishing may itself log (a drop, say): the guard keeps that from recursing. The payload is the
 	 * whole line, timestamp included, as Mosquitto publishes it. */
 	static _Thread_local bool in_topic;
-	if ((lg->dests & LOGD_TOPIC) && lg->topic_fn && !in_topic) {
+	if ((lg->dests & LOG_DEST_TOPIC) && lg->topic_fn && !in_topic) {
 		char line[sizeof(ts) + sizeof(msg)];
 		snprintf(line, sizeof(line), "%s%s", ts, msg);
 		in_topic = true;

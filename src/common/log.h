@@ -6,25 +6,28 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-/* Classes (same bits as config.h LOG_T_*). */
+/* Classes: Mosquitto's log_type names. */
 enum {
-	LOG_ERR = 1 << 0,
-	LOG_WARNING = 1 << 1,
-	LOG_NOTICE = 1 << 2,
-	LOG_INFO = 1 << 3,
-	LOG_SUBSCRIBE = 1 << 4,
-	LOG_UNSUBSCRIBE = 1 << 5,
-	LOG_WEBSOCKETS = 1 << 6,
-	LOG_DEBUG = 1 << 7,
+	LOG_T_ERR = 1 << 0,
+	LOG_T_WARNING = 1 << 1,
+	LOG_T_NOTICE = 1 << 2,
+	LOG_T_INFO = 1 << 3,
+	LOG_T_SUBSCRIBE = 1 << 4,
+	LOG_T_UNSUBSCRIBE = 1 << 5,
+	LOG_T_WEBSOCKETS = 1 << 6,
+	LOG_T_DEBUG = 1 << 7,
+	LOG_T_ALL = 0xff,
 };
 
-/* Destinations (same bits as config.h LOG_DEST_*). */
+/* Destinations: Mosquitto's log_dest names. */
 enum {
-	LOGD_STDOUT = 1 << 0,
-	LOGD_STDERR = 1 << 1,
-	LOGD_SYSLOG = 1 << 2,
-	LOGD_FILE = 1 << 3,
-	LOGD_TOPIC = 1 << 4,
+	LOG_DEST_NONE = 0,
+	LOG_DEST_STDOUT = 1 << 0,
+	LOG_DEST_STDERR = 1 << 1,
+	LOG_DEST_SYSLOG = 1 << 2,
+	LOG_DEST_FILE = 1 << 3,
+	LOG_DEST_TOPIC = 1 << 4,
+	LOG_DEST_DLT = 1 << 5,
 };
 
 /* Publishes a log line as an MQTT message (log_dest topic); set by the broker. */
@@ -38,11 +41,11 @@ struct logger {
 	bool timestamp;
 	char ts_format[64]; /* strftime format; empty = seconds since the epoch, as Mosquitto */
 	FILE *file;
-	log_topic_fn topic_fn; /* called for LOGD_TOPIC, outside the lock; never re-entered per thread */
+	log_topic_fn topic_fn; /* called for LOG_DEST_TOPIC, outside the lock; never re-entered per thread */
 	void *topic_arg;
 };
 
-/* Sets up lg; opens path for appending when dests has LOGD_FILE. Returns 0 or MIDGE_ERR_IO.
+/* Sets up lg; opens path for appending when dests has LOG_DEST_FILE. Returns 0 or MIDGE_ERR_IO.
  * Re-callable (SIGHUP): the previous file is closed. */
 int log__open(struct logger *lg, unsigned types, unsigned dests, bool timestamp, const char *ts_format,
 	      const char *path);
