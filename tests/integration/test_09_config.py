@@ -2,8 +2,11 @@
 --test-config, unsupported TLS options, signals (SIGHUP keeps running, SIGTERM exits 0 without
 sending wills)."""
 import os
+import socket
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -125,6 +128,50 @@ def test_sighup_keeps_running(broker, raw):
     assert c.recv_publish().payload == b"after"
     n = raw(b.port)
     assert n.connect("new-after-hup").rc == 0
+
+
+# Mosquitto 2.0.11 keeps the max_queued_messages it started with across SIGHUP.
+@pytest.mark.midge_only
+def test_sighup_applies_new_limits(broker, raw, request):
+    """SIGHUP re-reads the file: a lowered max_queued_messages holds for the next offline queue."""
+    b = broker("max_queued_messages 100", start=False)
+    # Started as root, the broker drops privileges to `user` (mosquitto), as Mosquitto does: the file
+    # must stay readable for that user to reload it, so it lives in a world-readable directory.
+    shared = tempfile.mkdtemp(prefix="midge-hup-")
+    request.addfinalizer(lambda: shutil.rmtree(shared, ignore_errors=True))
+    os.chmod(shared, 0o755)
+    b.conf_path = os.path.join(shared, "broker.conf")
+    b.write_config()
+    os.chmod(b.conf_path, 0o644)
+    b.start()
+    s = raw(b.port)
+    s.connect("hup-queue", clean=False)
+    s.subscribe("hupq/t", qos=1)
+    s.disconnect()
+    b.conf_text += "\nmax_queued_messages 2\n"
+    b.write_config()
+    os.kill(b.pid, signal.SIGHUP)
+    p = raw(b.port)
+    p.connect("hup-pub")
+    deadline = time.monotonic() + 5
+    # The reload happens in the broker's main loop: publish batches until the new limit shows.
+    got = []
+    while time.monotonic() < deadline:
+        for i in range(5):
+            p.publish("hupq/t", b"m%d" % i, qos=1)
+        s2 = raw(b.port)
+        s2.connect("hup-queue", clean=False)
+        got = []
+        try:
+            while True:
+                got.append(s2.recv_publish(timeout=0.5))
+        except (socket.timeout, AssertionError):
+            pass
+        s2.disconnect()
+        if len(got) <= 2:
+            break
+    assert 1 <= len(got) <= 2, "after SIGHUP, %d messages were queued (limit 2)" % len(got)
+    assert b.running()
 
 
 # Mosquitto 2.0.11 publishes the wills of all connected clients while shutting down on SIGTERM;
