@@ -34,7 +34,9 @@ struct listener_rt {
 
 /* Broker-wide counters that are not per worker. */
 struct broker_stats {
-	atomic_uint_fast64_t clients_total_ever; /* connections accepted */
+	atomic_uint_fast64_t clients_total_ever; /* CONNECTs accepted */
+	atomic_uint_fast64_t sockets_total_ever; /* TCP connections accepted */
+	atomic_uint_fast64_t clients_expired;    /* persistent sessions ended by persistent_client_expiration */
 	atomic_int clients_connected;
 	atomic_int clients_persistent_offline;
 	atomic_uint_fast64_t pub_dropped;

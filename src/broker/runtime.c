@@ -146,6 +146,7 @@ static void on_accept(struct loop_io *io, uint32_t events)
 			continue;
 		}
 		atomic_fetch_add(&l->nconns, 1);
+		atomic_fetch_add_explicit(&b->stats.sockets_total_ever, 1, memory_order_relaxed);
 		if (b->conf.connection_messages) log__printf(&b->log, LOG_T_NOTICE, "New connection from %s on port %u.", addr, l->conf->port);
 		worker__adopt(broker__pick_worker(b), c);
 	}
@@ -209,6 +210,7 @@ static void expire_sessions(struct broker *b)
 				ended[n++] = session__ref(s);
 				sessions__remove_locked(&b->sessions, s);
 				atomic_fetch_sub(&b->stats.clients_persistent_offline, 1);
+				atomic_fetch_add(&b->stats.clients_expired, 1);
 			}
 			s = next;
 		}

@@ -22,7 +22,7 @@ struct load {
 	double avg[3];
 };
 
-enum { L_MSG_RX, L_MSG_TX, L_PUB_RX, L_PUB_TX, L_PUB_DROP, L_BYTES_RX, L_BYTES_TX, L_CONNECTIONS, L_COUNT };
+enum { L_MSG_RX, L_MSG_TX, L_PUB_RX, L_PUB_TX, L_PUB_DROP, L_BYTES_RX, L_BYTES_TX, L_CONNECTIONS, L_SOCKETS, L_COUNT };
 
 struct sys_state {
 	struct broker *b;
@@ -57,7 +57,8 @@ static uint64_t load_value(struct broker *b, int i)
 	case L_PUB_DROP: return atomic_load(&b->stats.pub_dropped);
 	case L_BYTES_RX: return BROKER_STAT(b, bytes_received);
 	case L_BYTES_TX: return BROKER_STAT(b, bytes_sent);
-	default: return atomic_load(&b->stats.clients_total_ever);
+	case L_CONNECTIONS: return atomic_load(&b->stats.clients_total_ever);
+	default: return atomic_load(&b->stats.sockets_total_ever);
 	}
 }
 
@@ -79,6 +80,7 @@ static void publish_all(struct sys_state *st)
 	pub(b, "$SYS/broker/clients/inactive", "%d", offline);
 	pub(b, "$SYS/broker/clients/total", "%d", connected + offline);
 	pub(b, "$SYS/broker/clients/maximum", "%d", st->clients_max);
+	pub(b, "$SYS/broker/clients/expired", "%llu", (unsigned long long)atomic_load(&b->stats.clients_expired));
 
 	pub(b, "$SYS/broker/messages/received", "%llu", (unsigned long long)BROKER_STAT(b, msgs_received));
 	pub(b, "$SYS/broker/messages/sent", "%llu", (unsigned long long)BROKER_STAT(b, msgs_sent));
@@ -129,7 +131,7 @@ int sys__start(struct broker *b)
 	if (!st) return MIDGE_ERR_NOMEM;
 	static const char *names[L_COUNT] = {"messages/received", "messages/sent", "publish/received",
 					     "publish/sent", "publish/dropped", "bytes/received",
-					     "bytes/sent", "connections"};
+					     "bytes/sent", "connections", "sockets"};
 	for (int i = 0; i < L_COUNT; i++) st->load[i].name = names[i];
 	st->b = b;
 	st->last_ms = clock__ms();

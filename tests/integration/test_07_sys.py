@@ -72,6 +72,21 @@ SHAPES = {
     "$SYS/broker/load/messages/sent/1min": FLOAT,
     "$SYS/broker/load/bytes/received/1min": FLOAT,
     "$SYS/broker/heap/current": INT,
+    "$SYS/broker/heap/maximum": INT,
+    "$SYS/broker/clients/disconnected": INT,
+    "$SYS/broker/clients/maximum": INT,
+    "$SYS/broker/clients/expired": INT,
+    "$SYS/broker/publish/messages/received": INT,
+    "$SYS/broker/publish/messages/sent": INT,
+    "$SYS/broker/publish/messages/dropped": INT,
+    "$SYS/broker/load/messages/received/5min": FLOAT,
+    "$SYS/broker/load/messages/received/15min": FLOAT,
+    "$SYS/broker/load/publish/received/1min": FLOAT,
+    "$SYS/broker/load/publish/sent/1min": FLOAT,
+    "$SYS/broker/load/publish/dropped/1min": FLOAT,
+    "$SYS/broker/load/bytes/sent/15min": FLOAT,
+    "$SYS/broker/load/connections/1min": FLOAT,
+    "$SYS/broker/load/sockets/1min": FLOAT,
 }
 
 
