@@ -58,7 +58,7 @@ static void push(struct conn *c, struct out_item *it)
 {
 	pthread_mutex_lock(&c->out_lock);
 	list__add_tail(&c->out, &it->node);
-	c->out_bytes += it->len;
+	c->out_bytes += it->charge;
 	pthread_mutex_unlock(&c->out_lock);
 }
 
@@ -74,19 +74,41 @@ int conn__queue_publish(struct conn *c, struct message *m, uint8_t qos, uint16_t
 	it->pid[1] = (uint8_t)pid;
 	it->len = it->hdr_len + remaining;
 	it->sent = 0;
+	it->cap = 0;
+	it->charge = sizeof(*it) + it->len;
+	it->packets = 1;
 	push(c, it);
 	return 0;
 }
 
+#define OWN_BYTES_MIN 256
+
 int conn__queue_bytes(struct conn *c, const void *p, size_t n)
 {
-	struct out_item *it = malloc(sizeof(*it) + n);
+	pthread_mutex_lock(&c->out_lock);
+	if (!list__empty(&c->out)) {
+		/* Append to the last item of own bytes when it has room: consecutive acks share one. */
+		struct out_item *last = list_entry(c->out.prev, struct out_item, node);
+		if (!last->msg && last->cap - last->len >= n) {
+			memcpy(last->data + last->len, p, n);
+			last->len += n;
+			last->packets++;
+			pthread_mutex_unlock(&c->out_lock);
+			return 0;
+		}
+	}
+	pthread_mutex_unlock(&c->out_lock);
+	size_t cap = n > OWN_BYTES_MIN ? n : OWN_BYTES_MIN;
+	struct out_item *it = malloc(sizeof(*it) + cap);
 	if (!it) return MIDGE_ERR_NOMEM;
 	it->msg = NULL;
 	it->len = n;
+	it->cap = cap;
 	it->sent = 0;
 	it->hdr_len = 0;
 	it->has_pid = false;
+	it->charge = sizeof(*it) + cap;
+	it->packets = 1;
 	memcpy(it->data, p, n);
 	push(c, it);
 	return 0;
@@ -162,10 +184,10 @@ int conn__flush(struct conn *c)
 			size_t take = it->len - it->sent < left ? it->len - it->sent : left;
 			it->sent += take;
 			left -= take;
-			c->out_bytes -= take;
 			if (it->sent == it->len) {
 				list__del(&it->node);
-				atomic_fetch_add_explicit(&st->msgs_sent, 1, memory_order_relaxed);
+				c->out_bytes -= it->charge;
+				atomic_fetch_add_explicit(&st->msgs_sent, it->packets, memory_order_relaxed);
 				if (it->msg) atomic_fetch_add_explicit(&st->pub_sent, 1, memory_order_relaxed);
 				msg__unref(it->msg);
 				free(it);

@@ -32,8 +32,11 @@ enum conn_state {
 struct out_item {
 	struct list node;
 	struct message *msg; /* reference; NULL for a packet of its own bytes */
-	size_t len;          /* total bytes of the packet */
+	size_t len;          /* bytes to write: one packet, or several small ones of their own bytes */
 	size_t sent;         /* bytes already written */
+	size_t cap;          /* room in data (own bytes only) */
+	size_t charge;       /* memory it holds, counted against max_output_bytes */
+	uint32_t packets;    /* packets in it, for $SYS messages/sent */
 	uint8_t hdr_len;
 	uint8_t hdr[5];
 	uint8_t pid[2];
@@ -67,7 +70,7 @@ struct conn {
 
 	pthread_mutex_t out_lock;
 	struct list out;     /* struct out_item, guarded by out_lock */
-	size_t out_bytes;    /* bytes queued, guarded by out_lock */
+	size_t out_bytes;    /* memory held by queued output (items and bytes), guarded by out_lock */
 	bool writable_wait;  /* EPOLLOUT armed (owner only) */
 
 	struct session *session; /* reference, from CONNECT on */
@@ -91,9 +94,10 @@ void conn__unref(struct conn *c);
 /* Queues a PUBLISH of m (shared, not copied) at qos with packet id pid. Caller holds the session lock
  * when c is attached to a session. Returns 0 or MIDGE_ERR_NOMEM. */
 int conn__queue_publish(struct conn *c, struct message *m, uint8_t qos, uint16_t pid, bool dup, bool retain);
-/* Queues n bytes of a packet (copied). 0 or MIDGE_ERR_NOMEM. */
+/* Queues n bytes of a packet (copied). Small packets (acks) share one item, so a client that never
+ * reads its acks costs bytes, not an allocation per packet. 0 or MIDGE_ERR_NOMEM. */
 int conn__queue_bytes(struct conn *c, const void *p, size_t n);
-/* Bytes queued for output (racy read is fine for cap decisions taken under the session lock). */
+/* Memory held by queued output, what max_output_bytes bounds: wire bytes plus per-item overhead. */
 size_t conn__out_bytes(struct conn *c);
 /* Asks the owning worker to write c's output: immediately batched when w is the owner, else through
  * the owner's inbox and a wake-up. Any thread. */
