@@ -275,3 +275,132 @@ def test_tls_options_not_supported_yet(tmp_path, line):
 def test_midge_options_accepted(tmp_path, line):
     r = run_config_check(tmp_path, listener_line() + line + "\n")
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+# ---------------------------------------------------------------- listeners and limits (both brokers)
+
+def test_max_connections(broker, raw):
+    """max_connections on a listener: connections past the limit are closed at once."""
+    b = broker("max_connections 2")
+    a = raw(b.port)
+    a.connect("mc-1")
+    c = raw(b.port)
+    c.connect("mc-2")
+    third = raw(b.port)
+    third.send(m.connect("mc-3"))
+    third.expect_closed(3)
+    a.disconnect()
+    # A freed slot is usable again (the broker sees the close first: retry briefly).
+    deadline = time.monotonic() + 5
+    while True:
+        n = raw(b.port)
+        n.send(m.connect("mc-4"))
+        try:
+            assert n.expect(m.CONNACK, 1).rc == 0
+            break
+        except (AssertionError, socket.timeout, OSError):
+            if time.monotonic() > deadline:
+                raise
+
+
+def test_socket_domain_ipv4_only(broker, raw):
+    """socket_domain ipv4 on a wildcard listener: reachable over 127.0.0.1, not over ::1."""
+    port = free_port()
+    b = broker("listener %d\nsocket_domain ipv4\nallow_anonymous true" % port, listener=False, port=port)
+    c = raw(b.port)
+    assert c.connect("v4").rc == 0
+    with pytest.raises(OSError):
+        socket.create_connection(("::1", port), timeout=2).close()
+
+
+def test_bind_address_ipv6(broker):
+    """A listener bound to ::1 serves IPv6 clients."""
+    port = free_port()
+    b = broker("listener %d ::1\nallow_anonymous true" % port, listener=False, port=port, start=False)
+    b.start(wait=False)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            s = socket.create_connection(("::1", port), timeout=2)
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "no IPv6 listener on [::1]:%d" % port
+            time.sleep(0.05)
+    s.sendall(m.connect("v6"))
+    s.settimeout(3)
+    assert s.recv(4) == b"\x20\x02\x00\x00"
+    s.close()
+
+
+def test_message_size_limit(broker, raw):
+    """message_size_limit: a larger payload is acknowledged (QoS 1) but not delivered."""
+    b = broker("message_size_limit 10")
+    sub = raw(b.port)
+    sub.connect("msl-sub")
+    sub.subscribe("msl", qos=1)
+    pub = raw(b.port)
+    pub.connect("msl-pub")
+    pub.publish("msl", b"x" * 20, qos=1)      # waits for its PUBACK
+    pub.publish("msl", b"small", qos=1)
+    assert sub.recv_publish(3).payload == b"small"
+
+
+def test_max_keepalive_v311_rejected(broker, raw):
+    """max_keepalive: a 3.1.1 client asking for longer is refused with 'identifier rejected' (0x02),
+    as Mosquitto documents for clients that cannot be told a server keepalive."""
+    if IS_MOSQUITTO:
+        pytest.skip("Mosquitto 2.0.11 accepts the longer keepalive, unlike its documentation")
+    b = broker("max_keepalive 10")
+    c = raw(b.port)
+    c.send(m.connect("mk", keepalive=60))
+    assert c.expect(m.CONNACK, 3).rc == 2
+    ok = raw(b.port)
+    assert ok.connect("mk2", keepalive=10).rc == 0
+
+
+def test_log_dest_file_and_log_type(broker, raw, request):
+    """log_dest file writes there; log_type limits what is written."""
+    # Mosquitto opens the file after dropping root privileges: use a directory anyone may write.
+    shared = tempfile.mkdtemp(prefix="midge-log-")
+    os.chmod(shared, 0o777)
+    request.addfinalizer(lambda: shutil.rmtree(shared, ignore_errors=True))
+    path = os.path.join(shared, "broker-file.log")
+    b = broker("log_dest file %s\nlog_type subscribe\nconnection_messages true" % path, verbose=False)
+    c = raw(b.port)
+    c.connect("logfile-client")
+    c.subscribe("logged/topic")
+    text = wait_for(lambda: open(path).read() if os.path.exists(path) and
+                    "logged/topic" in open(path).read() else None, 5)
+    assert text and "logfile-client" in text
+    assert "New client connected" not in text  # notice is not among the chosen types
+
+
+@pytest.mark.midge_only
+def test_daemon_and_pid_file(tmp_path):
+    """-d puts the broker in the background, pid_file holds its pid, SIGTERM stops it."""
+    port = free_port()
+    pidf = str(tmp_path / "midge.pid")
+    os.chmod(str(tmp_path), 0o755)
+    conf = str(tmp_path / "d.conf")
+    with open(conf, "w") as f:
+        f.write("listener %d 127.0.0.1\nallow_anonymous true\npid_file %s\nlog_dest none\n" % (port, pidf))
+    rc = subprocess.run([broker_bin(), "-c", conf, "-d"], timeout=10, stdin=subprocess.DEVNULL).returncode
+    assert rc == 0
+    pid = None
+    try:
+        pid = int(wait_for(lambda: open(pidf).read().strip() if os.path.exists(pidf) else None, 5))
+        assert wait_for(lambda: port_listening(port), 5)
+        os.kill(pid, 0)  # alive
+    finally:
+        if pid:
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                try:
+                    os.kill(pid, 0)
+                    time.sleep(0.05)
+                except ProcessLookupError:
+                    break
+            else:
+                os.kill(pid, signal.SIGKILL)
+                raise AssertionError("daemon did not exit on SIGTERM")
