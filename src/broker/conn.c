@@ -24,6 +24,8 @@ struct conn *conn__new(struct broker *b, struct listener_rt *l, int fd, const ch
 	c->io.fd = fd;
 	atomic_init(&c->refs, 1);
 	atomic_init(&c->kick, false);
+	atomic_init(&c->takeover_ready, false);
+	atomic_init(&c->need_pump, false);
 	c->state = CONN_NEW;
 	list__init(&c->node);
 	list__init(&c->flush_node);
@@ -48,6 +50,7 @@ void conn__unref(struct conn *c)
 	if (c->tp.fd >= 0 && c->tp.ops) c->tp.ops->close(&c->tp);
 	buf__fini(&c->in);
 	msg__unref(c->will);
+	conn__unref(c->successor);
 	session__unref(c->session);
 	pthread_mutex_destroy(&c->out_lock);
 	free(c->client_id);

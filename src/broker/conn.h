@@ -57,7 +57,11 @@ struct conn {
 	struct list pending_node; /* worker's inbox (worker inbox lock) */
 	bool pending;             /* on the inbox (worker inbox lock) */
 	bool adopting;            /* new, not yet registered with the worker (worker inbox lock) */
-	atomic_bool kick;         /* taken over: close it (set by another thread) */
+	atomic_bool kick;         /* taken over: finish what was received, then close (set by another thread) */
+	atomic_bool takeover_ready; /* the connection it took over is gone: complete the CONNECT */
+	struct conn *successor;   /* reference: the connection taking over its session (session lock) */
+	bool waiting_takeover;    /* CONNECT received, waiting for the old connection to close (owner) */
+	bool clean_start;         /* the CONNECT's clean session flag */
 	atomic_bool need_pump;    /* its session queued messages while online: pump after a flush */
 	bool read_paused;         /* output over the cap: input is not read until it drains (owner) */
 

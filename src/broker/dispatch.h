@@ -18,6 +18,9 @@ int dispatch__codec_err(int proto_rc);
 
 /* One handler per packet (handle_<packet>.c); same return contract as dispatch__packet. */
 int handle__connect(struct worker *w, struct conn *c, const struct mqtt_frame *f);
+/* Completes a CONNECT that waited for the previous connection of its client id to close (takeover).
+ * Same return contract; a no-op for a connection not waiting. */
+int handle__connect_resume(struct worker *w, struct conn *c);
 int handle__publish(struct worker *w, struct conn *c, const struct mqtt_frame *f);
 int handle__ack(struct worker *w, struct conn *c, const struct mqtt_frame *f);    /* PUBACK, PUBREC, PUBCOMP */
 int handle__pubrel(struct worker *w, struct conn *c, const struct mqtt_frame *f);

@@ -50,13 +50,19 @@ static void make_client_id(char *out, size_t n)
 	*o = 0;
 }
 
-/* Finds or makes the session for id and attaches c to it, taking over any connection that holds it.
+/* Finds or makes the session for c's client id and attaches c to it. When another connection holds
+ * the session, that one is asked to finish what it already sent and close; c then waits (returns 1)
+ * and handle__connect_resume completes the attach once the old connection is gone, so packets of
+ * the old connection always come before those of the new one.
  * The CONNACK is queued under the session lock before attaching, so it precedes every delivery.
- * Returns 0 and sets *present, or MIDGE_ERR_NOMEM. */
-static int attach_session(struct worker *w, struct conn *c, const char *id, size_t len, bool clean, bool *present)
+ * Returns 0 (attached, *present set), 1 (waiting) or MIDGE_ERR_NOMEM. */
+static int attach_session(struct worker *w, struct conn *c, bool *present)
 {
 	struct broker *b = w->broker;
-	struct conn *old = NULL;
+	const char *id = c->client_id;
+	size_t len = strlen(id);
+	bool clean = c->clean_start;
+	struct conn *old = NULL, *dropped = NULL;
 	struct session *ended = NULL;
 	int rc = 0;
 	pthread_mutex_lock(&b->sessions.lock);
@@ -64,12 +70,23 @@ static int attach_session(struct worker *w, struct conn *c, const char *id, size
 	if (s) {
 		pthread_mutex_lock(&s->lock);
 		if (s->conn) {
+			/* Take over: c becomes the successor; an earlier successor still waiting is dropped. */
 			old = conn__ref(s->conn);
+			dropped = old->successor;
+			old->successor = conn__ref(c);
 			atomic_store(&old->kick, true);
-			s->conn = NULL;
-		} else {
-			atomic_fetch_sub(&b->stats.clients_persistent_offline, 1);
+			pthread_mutex_unlock(&s->lock);
+			pthread_mutex_unlock(&b->sessions.lock);
+			if (dropped) {
+				atomic_store(&dropped->kick, true);
+				worker__post(dropped->worker, dropped);
+				conn__unref(dropped);
+			}
+			worker__post(old->worker, old);
+			conn__unref(old);
+			return 1;
 		}
+		atomic_fetch_sub(&b->stats.clients_persistent_offline, 1);
 		bool keep = !clean && !s->clean;
 		pthread_mutex_unlock(&s->lock);
 		if (!keep) {
@@ -103,11 +120,39 @@ out:
 		session__end(b, ended);
 		session__unref(ended);
 	}
-	if (old) {
-		worker__post(old->worker, old);
-		conn__unref(old);
-	}
 	return rc;
+}
+
+/* Attaches the session and, once attached, makes c an active client. */
+static int finish_connect(struct worker *w, struct conn *c)
+{
+	struct broker *b = w->broker;
+	bool present = false;
+	int r = attach_session(w, c, &present);
+	if (r < 0) return r;
+	if (r == 1) {
+		/* Nothing more is read from c until the old connection is gone. */
+		c->waiting_takeover = true;
+		c->read_paused = true;
+		conn__update_events(c);
+		return 0;
+	}
+	c->waiting_takeover = false;
+	c->state = CONN_ACTIVE;
+	atomic_fetch_add(&b->stats.clients_connected, 1);
+	atomic_fetch_add(&b->stats.clients_total_ever, 1);
+	worker__arm_keepalive(w, c);
+	if (b->conf.connection_messages)
+		log__printf(&b->log, LOG_T_NOTICE, "New client connected from %s as %s (p%u, c%d, k%u).", c->addr,
+			    c->client_id, c->version == MQTT_V31 ? 1 : 2, c->clean_start ? 1 : 0, c->keepalive);
+	conn__schedule(c, w);
+	return 0;
+}
+
+int handle__connect_resume(struct worker *w, struct conn *c)
+{
+	if (c->state != CONN_OPEN || !c->waiting_takeover) return 0;
+	return finish_connect(w, c);
 }
 
 int handle__connect(struct worker *w, struct conn *c, const struct mqtt_frame *f)
@@ -142,12 +187,14 @@ int handle__connect(struct worker *w, struct conn *c, const struct mqtt_frame *f
 	}
 	if (b->conf.max_keepalive && ct.keepalive > b->conf.max_keepalive)
 		return refuse(c, c->version, MQTT_CONNACK_ID_REJECTED);
+	if (memchr(id, 0, idlen)) return MIDGE_ERR_MALFORMED; /* U+0000 is refused by the codec; be sure */
 
 	c->client_id = malloc(idlen + 1);
 	if (!c->client_id) return MIDGE_ERR_NOMEM;
 	memcpy(c->client_id, id, idlen);
 	c->client_id[idlen] = 0;
 	c->keepalive = ct.keepalive;
+	c->clean_start = ct.clean;
 
 	if (ct.will) {
 		c->will = msg__new(ct.will_topic.p, ct.will_topic.len, ct.will_payload.p, ct.will_payload.len,
@@ -156,17 +203,5 @@ int handle__connect(struct worker *w, struct conn *c, const struct mqtt_frame *f
 		c->will_qos = ct.will_qos;
 		c->will_retain = ct.will_retain;
 	}
-
-	bool present = false;
-	r = attach_session(w, c, id, idlen, ct.clean, &present);
-	if (r) return r;
-	c->state = CONN_ACTIVE;
-	atomic_fetch_add(&b->stats.clients_connected, 1);
-	atomic_fetch_add(&b->stats.clients_total_ever, 1);
-	worker__arm_keepalive(w, c);
-	if (b->conf.connection_messages)
-		log__printf(&b->log, LOG_T_NOTICE, "New client connected from %s as %s (p%u, c%d, k%u).", c->addr,
-			    c->client_id, c->version == MQTT_V31 ? 1 : 2, ct.clean ? 1 : 0, ct.keepalive);
-	conn__schedule(c, w);
-	return 0;
+	return finish_connect(w, c);
 }

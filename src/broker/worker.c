@@ -17,6 +17,8 @@
 
 static void on_wake(void *arg);
 static void on_conn_io(struct loop_io *io, uint32_t events);
+static void drain_and_close(struct worker *w, struct conn *c);
+static void resume_reading(struct worker *w, struct conn *c);
 
 int worker__init(struct worker *w, struct broker *b, int id)
 {
@@ -98,8 +100,15 @@ static void on_wake(void *arg)
 			register_conn(w, c); /* the inbox carried the worker's own reference */
 			continue;
 		}
-		if (atomic_load(&c->kick)) worker__close(w, c, "session taken over");
-		else if (c->state != CONN_CLOSED && !list__linked(&c->flush_node)) list__add_tail(&w->flush, &c->flush_node);
+		if (atomic_load(&c->kick)) {
+			drain_and_close(w, c);
+		} else if (atomic_exchange(&c->takeover_ready, false)) {
+			int r = handle__connect_resume(w, c);
+			if (r) worker__close(w, c, dispatch__reason(r));
+			else if (!c->waiting_takeover) resume_reading(w, c);
+		} else if (c->state != CONN_CLOSED && !list__linked(&c->flush_node)) {
+			list__add_tail(&w->flush, &c->flush_node);
+		}
 		conn__unref(c);
 	}
 }
@@ -140,11 +149,7 @@ static void process_input(struct worker *w, struct conn *c)
 {
 	struct broker *b = w->broker;
 	while (buf__len(&c->in) > 0 && c->state != CONN_CLOSED) {
-		if (atomic_load_explicit(&c->kick, memory_order_relaxed)) {
-			/* Its session went to a newer connection: serve this one no more. */
-			worker__close(w, c, "session taken over");
-			return;
-		}
+		if (c->waiting_takeover) return; /* the rest waits for the CONNECT to complete */
 		if (over_cap(b, c)) {
 			c->read_paused = true;
 			loop__mod(&w->loop, &c->io, EPOLLOUT);
@@ -177,25 +182,44 @@ static void process_input(struct worker *w, struct conn *c)
 	if (buf__len(&c->in) == 0 && c->in.cap > 4 * READ_CHUNK) buf__fini(&c->in);
 }
 
-/* Reads what the socket has, then handles the whole packets in it. */
-static void read_input(struct worker *w, struct conn *c)
+/* Reads what the socket has, then handles the whole packets in it. Returns true when bytes came. */
+static bool read_input(struct worker *w, struct conn *c)
 {
 	if (buf__reserve(&c->in, READ_CHUNK)) {
 		worker__close(w, c, "out of memory");
-		return;
+		return false;
 	}
 	ssize_t n = c->tp.ops->read(&c->tp, buf__tail(&c->in), buf__space(&c->in));
 	if (n == 0) {
 		worker__close(w, c, "closed by client");
-		return;
+		return false;
 	}
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) worker__close(w, c, "socket error");
-		return;
+		return false;
 	}
 	buf__produce(&c->in, (size_t)n);
 	c->last_rx_ms = clock__ms();
 	atomic_fetch_add_explicit(&w->stats.bytes_received, (uint64_t)n, memory_order_relaxed);
+	process_input(w, c);
+	return true;
+}
+
+/* A newer connection takes over this one's session: first handle what this client had already sent
+ * (its acks, say, so they are not resent to the new connection), at most 1 MiB, then close. */
+static void drain_and_close(struct worker *w, struct conn *c)
+{
+	for (int i = 0; i < 64 && c->state == CONN_ACTIVE && !c->read_paused; i++)
+		if (!read_input(w, c)) break;
+	worker__close(w, c, "session taken over");
+}
+
+/* Reading resumes after a pause (output cap, takeover): handle what is buffered, watch the socket. */
+static void resume_reading(struct worker *w, struct conn *c)
+{
+	if (c->state == CONN_CLOSED || !c->read_paused) return;
+	c->read_paused = false;
+	conn__update_events(c);
 	process_input(w, c);
 }
 
@@ -228,6 +252,7 @@ void worker__close(struct worker *w, struct conn *c, const char *reason)
 	if (list__linked(&c->flush_node)) list__del(&c->flush_node);
 	if (c->listener) atomic_fetch_sub(&c->listener->nconns, 1);
 
+	struct conn *successor = NULL;
 	if (c->session) {
 		struct session *s = c->session;
 		bool ended = false;
@@ -237,6 +262,8 @@ void worker__close(struct worker *w, struct conn *c, const char *reason)
 		if (attached) {
 			s->conn = NULL;
 			s->offline_since_ms = clock__ms();
+			successor = c->successor;
+			c->successor = NULL;
 		}
 		pthread_mutex_unlock(&s->lock);
 		if (attached && s->clean) {
@@ -250,7 +277,15 @@ void worker__close(struct worker *w, struct conn *c, const char *reason)
 	}
 	if (was_active) atomic_fetch_sub(&b->stats.clients_connected, 1);
 
-	if (c->will && !c->clean_disconnect && !atomic_load(&b->shutting_down)) {
+	/* The connection taking over the session may attach now (its worker completes its CONNECT). */
+	if (successor) {
+		atomic_store(&successor->takeover_ready, true);
+		worker__post(successor->worker, successor);
+		conn__unref(successor);
+	}
+
+	/* A will belongs to an accepted connection: one still waiting in CONNECT leaves none. */
+	if (was_active && c->will && !c->clean_disconnect && !atomic_load(&b->shutting_down)) {
 		c->will->retain = c->will_retain;
 		broker__publish(b, w, c->will);
 	}
@@ -276,11 +311,7 @@ static void after_flush(struct worker *w, struct conn *c)
 		atomic_store_explicit(&c->need_pump, false, memory_order_relaxed);
 		if (session__pump(b, w, c->session, c)) atomic_store_explicit(&c->need_pump, true, memory_order_relaxed);
 	}
-	if (c->read_paused && !over_cap(b, c)) {
-		c->read_paused = false;
-		conn__update_events(c);
-		process_input(w, c);
-	}
+	if (c->read_paused && !c->waiting_takeover && !over_cap(b, c)) resume_reading(w, c);
 }
 
 static void end_of_turn(struct worker *w)

@@ -298,7 +298,7 @@ def test_max_connections(broker, raw):
         try:
             assert n.expect(m.CONNACK, 1).rc == 0
             break
-        except (AssertionError, socket.timeout, OSError):
+        except (AssertionError, socket.timeout, OSError, m.Closed):
             if time.monotonic() > deadline:
                 raise
 
