@@ -53,7 +53,8 @@ int listener__open(const char *bind_address, const char *iface, uint16_t port, i
 	}
 	freeaddrinfo(res);
 	if (n == 0) {
-		snprintf(err, errlen, "cannot listen on %s port %u: %s", bind_address ? bind_address : "*", port,
+		snprintf(err, errlen, "cannot listen on %s port %u%s%s%s: %s", bind_address ? bind_address : "*", port,
+			 iface ? " (interface " : "", iface ? iface : "", iface ? ")" : "",
 			 strerror(last_errno ? last_errno : EADDRNOTAVAIL));
 		return MIDGE_ERR_IO;
 	}

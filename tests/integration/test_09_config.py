@@ -404,3 +404,20 @@ def test_daemon_and_pid_file(tmp_path):
             else:
                 os.kill(pid, signal.SIGKILL)
                 raise AssertionError("daemon did not exit on SIGTERM")
+
+
+def test_bind_interface_lo(broker, raw):
+    """bind_interface: a wildcard listener tied to the loopback interface serves 127.0.0.1."""
+    port = free_port()
+    b = broker("listener %d\nbind_interface lo\nsocket_domain ipv4\nallow_anonymous true" % port,
+               listener=False, port=port)
+    assert raw(b.port).connect("on-lo").rc == 0
+
+
+def test_bind_interface_unknown_fails_to_start(tmp_path):
+    """A listener on an interface that does not exist: the broker says so and exits non-zero."""
+    rc, out, _ = run_once(tmp_path, "listener %d\nbind_interface no-such-if0\nallow_anonymous true\n"
+                          % free_port())
+    assert rc != 0
+    if not IS_MOSQUITTO:
+        assert "interface no-such-if0" in out, out
