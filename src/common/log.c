@@ -11,8 +11,10 @@
 int log__open(struct logger *lg, unsigned types, unsigned dests, bool timestamp, const char *ts_format,
 	      const char *path)
 {
-	static const pthread_mutex_t init = PTHREAD_MUTEX_INITIALIZER;
-	if (!lg->types && !lg->dests && !lg->file) memcpy(&lg->lock, &init, sizeof(init));
+	if (!lg->lock_ready) {
+		pthread_mutex_init(&lg->lock, NULL);
+		lg->lock_ready = true;
+	}
 	pthread_mutex_lock(&lg->lock);
 	if (lg->file) fclose(lg->file);
 	lg->file = NULL;
@@ -50,7 +52,8 @@ static int syslog_priority(unsigned type)
 
 void log__printf(struct logger *lg, unsigned type, const char *fmt, ...)
 {
-	if (!(lg->types & type) || !lg->dests) return;
+	unsigned dests = atomic_load_explicit(&lg->dests, memory_order_relaxed);
+	if (!log__enabled(lg, type) || !dests) return;
 	char msg[1024];
 	va_list ap;
 	va_start(ap, fmt);
@@ -73,15 +76,16 @@ void log__printf(struct logger *lg, unsigned type, const char *fmt, ...)
 			snprintf(ts, sizeof(ts), "%lld: ", (long long)now);
 		}
 	}
-	if (lg->dests & LOG_DEST_STDOUT) fprintf(stdout, "%s%s\n", ts, msg), fflush(stdout);
-	if (lg->dests & LOG_DEST_STDERR) fprintf(stderr, "%s%s\n", ts, msg);
-	if ((lg->dests & LOG_DEST_FILE) && lg->file) fprintf(lg->file, "%s%s\n", ts, msg);
-	if (lg->dests & LOG_DEST_SYSLOG) syslog(syslog_priority(type), "%s", msg);
+	dests = lg->dests;
+	if (dests & LOG_DEST_STDOUT) fprintf(stdout, "%s%s\n", ts, msg), fflush(stdout);
+	if (dests & LOG_DEST_STDERR) fprintf(stderr, "%s%s\n", ts, msg);
+	if ((dests & LOG_DEST_FILE) && lg->file) fprintf(lg->file, "%s%s\n", ts, msg);
+	if (dests & LOG_DEST_SYSLOG) syslog(syslog_priority(type), "%s", msg);
 	pthread_mutex_unlock(&lg->lock);
 	/* Publishing may itself log (a drop, say): the guard keeps that from recursing. The payload is the
 	 * whole line, timestamp included, as Mosquitto publishes it. */
 	static _Thread_local bool in_topic;
-	if ((lg->dests & LOG_DEST_TOPIC) && lg->topic_fn && !in_topic) {
+	if ((dests & LOG_DEST_TOPIC) && lg->topic_fn && !in_topic) {
 		char line[sizeof(ts) + sizeof(msg)];
 		snprintf(line, sizeof(line), "%s%s", ts, msg);
 		in_topic = true;

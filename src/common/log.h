@@ -3,6 +3,7 @@
 #define MIDGE_LOG_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -36,8 +37,9 @@ typedef void (*log_topic_fn)(void *arg, unsigned type, const char *line);
 /* A zeroed logger logs nothing. The logger owns file (opened by log__open). */
 struct logger {
 	pthread_mutex_t lock;
-	unsigned types;
-	unsigned dests;
+	bool lock_ready; /* set by the first log__open, from the main thread before any other starts */
+	_Atomic unsigned types; /* read without the lock on every call: a reload may change them */
+	_Atomic unsigned dests;
 	bool timestamp;
 	char ts_format[64]; /* strftime format; empty = seconds since the epoch, as Mosquitto */
 	FILE *file;
@@ -52,6 +54,9 @@ int log__open(struct logger *lg, unsigned types, unsigned dests, bool timestamp,
 void log__close(struct logger *lg);
 /* Writes one line when type is enabled. */
 void log__printf(struct logger *lg, unsigned type, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static inline bool log__enabled(const struct logger *lg, unsigned type) { return (lg->types & type) != 0; }
+static inline bool log__enabled(const struct logger *lg, unsigned type)
+{
+	return (atomic_load_explicit(&lg->types, memory_order_relaxed) & type) != 0;
+}
 
 #endif
