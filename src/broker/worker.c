@@ -113,7 +113,8 @@ static void on_wake(void *arg)
 	}
 }
 
-/* Links c into w's inbox unless it is there already. take_ref: a reference for the inbox. */
+/* Links c into w's inbox unless it is there already, with a reference for the inbox; a new connection
+ * (adopting) brings the worker's own reference instead. */
 static void inbox_push(struct worker *w, struct conn *c, bool adopting)
 {
 	bool wake = false;
