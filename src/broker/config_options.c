@@ -37,10 +37,10 @@ struct option {
 static int want(struct cfg_state *st, const struct cfg_line *ln, int min, int max)
 {
 	if (ln->argc < min) return config__error(st, ln, "missing value for '%s'", ln->name);
-	if (ln->argc > max) {
-		return config__error(st, ln, "unexpected extra argument '%s' for '%s' (comments must start a line)",
-		                     ln->argv[max], ln->name);
-	}
+	/* Mosquitto ignores what follows the values, so a file it accepts loads here too: a trailing
+	 * comment silently, anything else with a warning. */
+	if (ln->argc > max && ln->argv[max][0] != '#')
+		return config__warn(st, ln, "ignored extra argument '%s' for '%s'", ln->argv[max], ln->name);
 	return 0;
 }
 

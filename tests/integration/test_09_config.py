@@ -421,3 +421,11 @@ def test_bind_interface_unknown_fails_to_start(tmp_path):
     assert rc != 0
     if not IS_MOSQUITTO:
         assert "interface no-such-if0" in out, out
+
+
+def test_trailing_comment_and_extra_words_accepted(broker, raw):
+    """What Mosquitto accepts after an option's values (a comment, stray words) loads here too."""
+    b = broker("retain_available true # we keep retained messages\nmax_inflight_messages 20 30")
+    assert raw(b.port).connect("after-comments").rc == 0
+    if not IS_MOSQUITTO:
+        assert "ignored extra argument '30' for 'max_inflight_messages'" in b.log()
