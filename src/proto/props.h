@@ -86,9 +86,9 @@ int props__validate(const struct mqtt_str *props, uint8_t packet_type, bool will
 
 /* One decoded property. Strings and binaries are views into the span. */
 struct mqtt_prop {
-	uint8_t id;      /* enum mqtt_prop_id */
-	uint8_t type;    /* enum mqtt_prop_type */
-	uint32_t u32;    /* BYTE, U16, U32, VARINT */
+	uint8_t id;           /* enum mqtt_prop_id */
+	uint8_t type;         /* enum mqtt_prop_type */
+	uint32_t u32;         /* BYTE, U16, U32, VARINT */
 	struct mqtt_str str;  /* UTF8, BINARY; the name of a PAIR */
 	struct mqtt_str str2; /* the value of a PAIR */
 };

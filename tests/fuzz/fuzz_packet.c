@@ -10,6 +10,7 @@
 #include "common/topic.h"
 #include "common/utf8.h"
 #include "proto/proto.h"
+#include "proto/props.h"
 
 #define MAX_PACKET 8192
 /* Each (un)subscribe entry takes at least three bytes. */
@@ -228,6 +229,19 @@ static void trip(const struct mqtt_frame *f, uint8_t v, struct buf *b1, struct b
 	REQUIRE(proto__type_name(f->type) != NULL);
 }
 
+/* A packet body taken as an MQTT 5 property span: validation must stay inside it, and a span that
+ * validates must iterate to its exact end. */
+static void props_walk(const struct mqtt_frame *f)
+{
+	struct mqtt_str s = {f->body, f->remaining};
+	if (props__validate(&s, f->type, f->flags & 1) != PROTO_OK) return;
+	size_t pos = 0;
+	struct mqtt_prop pr;
+	while (props__next(&s, &pos, &pr)) {
+	}
+	REQUIRE(pos == s.len);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1) return 0;
@@ -239,6 +253,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (len > 0 && proto__frame(p, len, MAX_PACKET, &f) == PROTO_OK) {
 		REQUIRE(f.total_len <= len && f.type != 0 && f.body + f.remaining == p + f.total_len);
 		trip(&f, version, &b1, &b2);
+		props_walk(&f);
 		p += f.total_len;
 		len -= f.total_len;
 	}
