@@ -117,6 +117,12 @@ int conn__queue_bytes(struct conn *c, const void *p, size_t n)
 	return 0;
 }
 
+int conn__queue_ack(struct conn *c, uint8_t type, uint16_t pid)
+{
+	uint8_t out[4];
+	return conn__queue_bytes(c, out, proto__encode_ack(out, type, pid));
+}
+
 size_t conn__out_bytes(struct conn *c)
 {
 	pthread_mutex_lock(&c->out_lock);

@@ -101,6 +101,8 @@ int conn__queue_publish(struct conn *c, struct message *m, uint8_t qos, uint16_t
 /* Queues n bytes of a packet (copied). Small packets (acks) share one item, so a client that never
  * reads its acks costs bytes, not an allocation per packet. 0 or MIDGE_ERR_NOMEM. */
 int conn__queue_bytes(struct conn *c, const void *p, size_t n);
+/* Queues a PUBACK, PUBREC, PUBREL or PUBCOMP for packet id pid. 0 or MIDGE_ERR_NOMEM. */
+int conn__queue_ack(struct conn *c, uint8_t type, uint16_t pid);
 /* Memory held by queued output, what max_output_bytes bounds: wire bytes plus per-item overhead. */
 size_t conn__out_bytes(struct conn *c);
 /* Asks the owning worker to write c's output: immediately batched when w is the owner, else through

@@ -184,9 +184,7 @@ int session__ack(struct broker *b, struct worker *w, struct session *s, uint8_t 
 		f->state = IF_WAIT_PUBCOMP;
 		msg__unref(f->msg);
 		f->msg = NULL;
-		uint8_t rel[4];
-		size_t n = proto__encode_ack(rel, MQTT_PUBREL, pid);
-		if (s->conn && conn__queue_bytes(s->conn, rel, n) == 0) flush = conn__ref(s->conn);
+		if (s->conn && conn__queue_ack(s->conn, MQTT_PUBREL, pid) == 0) flush = conn__ref(s->conn);
 	} else if (type == MQTT_PUBCOMP && f->state == IF_WAIT_PUBCOMP) {
 		remove_inflight(s, f);
 	} else {
@@ -206,9 +204,7 @@ void session__resume_locked(struct broker *b, struct session *s)
 	{
 		struct inflight *f = list_entry(pos, struct inflight, node);
 		if (f->state == IF_WAIT_PUBCOMP) {
-			uint8_t rel[4];
-			size_t len = proto__encode_ack(rel, MQTT_PUBREL, f->pid);
-			conn__queue_bytes(c, rel, len);
+			conn__queue_ack(c, MQTT_PUBREL, f->pid);
 		} else {
 			conn__queue_publish(c, f->msg, f->qos, f->pid, true, f->retain);
 		}

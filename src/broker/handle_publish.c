@@ -9,8 +9,7 @@
 
 static int ack(struct worker *w, struct conn *c, uint8_t type, uint16_t pid)
 {
-	uint8_t out[4];
-	int r = conn__queue_bytes(c, out, proto__encode_ack(out, type, pid));
+	int r = conn__queue_ack(c, type, pid);
 	conn__schedule(c, w);
 	return r;
 }

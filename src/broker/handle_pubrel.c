@@ -13,8 +13,7 @@ int handle__pubrel(struct worker *w, struct conn *c, const struct mqtt_frame *f)
 	session__qos2_remove(c->session, a.packet_id);
 	pthread_mutex_unlock(&c->session->lock);
 	/* PUBCOMP even for an unknown id: the client may be resending after our PUBCOMP was lost. */
-	uint8_t out[4];
-	r = conn__queue_bytes(c, out, proto__encode_ack(out, MQTT_PUBCOMP, a.packet_id));
+	r = conn__queue_ack(c, MQTT_PUBCOMP, a.packet_id);
 	conn__schedule(c, w);
 	return r;
 }
