@@ -2,6 +2,7 @@
 #include "broker.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "message.h"
 #include "retain.h"
@@ -76,6 +77,14 @@ size_t broker__publish(struct broker *b, struct worker *w, struct message *m)
 		free(col.r);
 	}
 	return n;
+}
+
+void broker__publish_text(struct broker *b, const char *topic, const char *text, size_t len, bool retain)
+{
+	struct message *m = msg__new((const uint8_t *)topic, strlen(topic), (const uint8_t *)text, len, 0, retain);
+	if (!m) return;
+	broker__publish(b, NULL, m);
+	msg__unref(m);
 }
 
 struct worker *broker__pick_worker(struct broker *b)

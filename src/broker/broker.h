@@ -84,6 +84,8 @@ void sys__stop(struct broker *b);
  * stores or clears it in the retained store. w is the calling worker or NULL (main thread).
  * Returns the number of sessions it was delivered or queued to. */
 size_t broker__publish(struct broker *b, struct worker *w, struct message *m);
+/* Publishes a QoS 0 message the broker makes itself ($SYS values, log lines), from any thread. */
+void broker__publish_text(struct broker *b, const char *topic, const char *text, size_t len, bool retain);
 /* Picks a worker for a new connection, round-robin. */
 struct worker *broker__pick_worker(struct broker *b);
 /* Sum of one per-worker counter (offset of the field in struct worker_stats). */

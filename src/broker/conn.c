@@ -2,7 +2,6 @@
 #include "conn.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -11,7 +11,6 @@
 #include "broker.h"
 #include "common/clock.h"
 #include "conn.h"
-#include "message.h"
 #include "midge/midge.h"
 #include "net/listener.h"
 #include "retain.h"
@@ -49,10 +48,7 @@ static void log_to_topic(void *arg, unsigned type, const char *line)
 			    : type & LOG_T_WEBSOCKETS  ? "$SYS/broker/log/WS"
 						     : "$SYS/broker/log/D";
 	if (!b->subs || atomic_load(&b->shutting_down)) return;
-	struct message *m = msg__new((const uint8_t *)topic, strlen(topic), (const uint8_t *)line, strlen(line), 0, false);
-	if (!m) return;
-	broker__publish(b, NULL, m);
-	msg__unref(m);
+	broker__publish_text(b, topic, line, strlen(line), false);
 }
 
 int broker__init(struct broker *b, char *err, size_t errlen)

@@ -9,7 +9,6 @@
 
 #include "broker.h"
 #include "common/clock.h"
-#include "message.h"
 #include "midge/midge.h"
 #include "retain.h"
 #include "subs.h"
@@ -41,10 +40,9 @@ static void pub(struct broker *b, const char *topic, const char *fmt, ...)
 	int n = vsnprintf(payload, sizeof(payload), fmt, ap);
 	va_end(ap);
 	if (n < 0) return;
-	struct message *m = msg__new((const uint8_t *)topic, strlen(topic), (const uint8_t *)payload, (size_t)n, 0, true);
-	if (!m) return;
-	broker__publish(b, NULL, m);
-	msg__unref(m);
+	/* vsnprintf returns the untruncated length: never send past the buffer. */
+	size_t len = (size_t)n < sizeof(payload) ? (size_t)n : sizeof(payload) - 1;
+	broker__publish_text(b, topic, payload, len, true);
 }
 
 static uint64_t load_value(struct broker *b, int i)

@@ -153,8 +153,8 @@ static void process_input(struct worker *w, struct conn *c)
 		if (c->waiting_takeover) return; /* the rest waits for the CONNECT to complete */
 		if (over_cap(b, c)) {
 			c->read_paused = true;
-			loop__mod(&w->loop, &c->io, EPOLLOUT);
-			c->writable_wait = true;
+			c->writable_wait = true; /* output is queued: wait for the socket to take it */
+			conn__update_events(c);
 			return;
 		}
 		/* Judge the first byte at once: a stream that does not start with CONNECT (an HTTP request,
