@@ -35,4 +35,40 @@ size_t subs__count(struct sub_tree *t);
  * statistics and for tests of pruning. */
 size_t subs__node_count(struct sub_tree *t);
 
+/* ---- shared subscriptions ($share/{group}/{filter}, MQTT 5.0 4.8.2) ----
+ * Kept apart from ordinary subscriptions: subs__match never reports them and subs__count does not count
+ * them. A group is identified by its name and filter; its members are sessions. */
+
+/* One member of a shared subscription group. */
+struct sub_member {
+	struct session *s;
+	uint8_t options;
+	uint32_t sub_id;
+};
+
+/* Called once per group, under the tree's read lock (same rules as subs_match_cb): members[0..n) with
+ * n >= 1, in a stable order (join order), and start, a per-group counter that each call advances
+ * atomically, so that successive messages begin their search for a receiver at successive members
+ * (the callback picks one, typically the first acceptable one from start % n). */
+typedef void (*subs_share_cb)(void *arg, const struct sub_member *members, size_t n, size_t start);
+
+/* Adds s to the group (group name, filter) with options and subscription identifier; a member already
+ * there gets the new options. group and filter are assumed valid (topic__parse_share). Returns 1 when
+ * added, 0 when replaced, MIDGE_ERR_NOMEM. Copies what it keeps. */
+int subs__add_shared(struct sub_tree *t, const uint8_t *group, size_t glen, const uint8_t *filter, size_t flen,
+		     struct session *s, uint8_t options, uint32_t sub_id);
+/* Removes s from the group; the group goes when its last member does. 0 or MIDGE_ERR_NOT_FOUND. */
+int subs__remove_shared(struct sub_tree *t, const uint8_t *group, size_t glen, const uint8_t *filter, size_t flen,
+			struct session *s);
+/* Calls cb once for every group whose filter matches the topic name (same matching rules as
+ * subs__match, '$' rule included). Returns the number of calls. Costs one atomic load when the tree
+ * holds no shared subscription. */
+size_t subs__match_shared(struct sub_tree *t, const uint8_t *topic, size_t len, subs_share_cb cb, void *arg);
+/* Calls cb once for the members of one group (to redeliver a message of a member that left).
+ * Returns 0, or MIDGE_ERR_NOT_FOUND when the group does not exist (cb not called). */
+int subs__shared_group(struct sub_tree *t, const uint8_t *group, size_t glen, const uint8_t *filter, size_t flen,
+		       subs_share_cb cb, void *arg);
+/* Number of shared memberships in the tree (a session in two groups counts twice). */
+size_t subs__shared_count(struct sub_tree *t);
+
 #endif

@@ -181,6 +181,18 @@ int proto__encode_disconnect(struct buf *b, uint8_t version, const struct mqtt_d
 /* Encodes a two-byte packet of type (PINGREQ, PINGRESP, DISCONNECT 3.x) into out; returns 2. */
 size_t proto__encode_empty(uint8_t out[2], uint8_t type);
 
+/* ---- AUTH (MQTT 5 only) ---- */
+struct mqtt_auth {
+	uint8_t reason; /* 0x00 success, 0x18 continue authentication, 0x19 re-authenticate */
+	struct mqtt_str props;
+};
+/* Decodes an AUTH: flags 0; an empty body means reason 0 without properties (spec 3.15.2.1); otherwise
+ * a reason code (one of the three above, else PROTO_PROTOCOL_ERROR) and, when more bytes follow, the
+ * properties (validated as the other decoders do). Only for version 5 (PROTO_PROTOCOL_ERROR otherwise). */
+int proto__decode_auth(const struct mqtt_frame *f, uint8_t version, struct mqtt_auth *a);
+/* Encodes an AUTH in its shortest form (empty body for reason 0 without properties). */
+int proto__encode_auth(struct buf *b, const struct mqtt_auth *a);
+
 /* Name of a packet type for logs ("PUBLISH"), "UNKNOWN" otherwise. */
 const char *proto__type_name(uint8_t type);
 
