@@ -38,6 +38,12 @@ enum mqtt_connack_rc {
 	MQTT_CONNACK_NOT_AUTHORIZED = 5,
 };
 
+/* The options byte of a SUBSCRIBE entry: QoS in 3.x, and in MQTT 5 (3.8.3.1) also these. */
+#define MQTT_SUBOPT_QOS 0x03
+#define MQTT_SUBOPT_NO_LOCAL 0x04
+#define MQTT_SUBOPT_RAP 0x08 /* Retain As Published */
+#define MQTT_SUBOPT_RH(o) (((o) >> 4) & 3) /* Retain Handling */
+
 /* SUBACK return code for a refused filter in 3.1.1. */
 #define MQTT_SUBACK_FAILURE 0x80
 
@@ -49,6 +55,8 @@ enum mqtt_reason {
 	MQTT_RC_DISCONNECT_WITH_WILL = 0x04,
 	MQTT_RC_NO_MATCHING_SUBSCRIBERS = 0x10,
 	MQTT_RC_NO_SUBSCRIPTION_EXISTED = 0x11,
+	MQTT_RC_CONTINUE_AUTHENTICATION = 0x18,
+	MQTT_RC_REAUTHENTICATE = 0x19,
 	MQTT_RC_UNSPECIFIED = 0x80,
 	MQTT_RC_MALFORMED_PACKET = 0x81,
 	MQTT_RC_PROTOCOL_ERROR = 0x82,

@@ -9,6 +9,25 @@
 
 static bool is_ack(uint8_t type) { return type >= MQTT_PUBACK && type <= MQTT_PUBCOMP; }
 
+/* Reason codes a v5 ack of type may carry: PUBACK 3.4.2.1, PUBREC 3.5.2.1, PUBREL 3.6.2.1, PUBCOMP 3.7.2.1. */
+static bool valid_reason(uint8_t type, uint8_t rc)
+{
+	if (type == MQTT_PUBREL || type == MQTT_PUBCOMP)
+		return rc == MQTT_RC_SUCCESS || rc == MQTT_RC_PACKET_ID_NOT_FOUND;
+	switch (rc) {
+	case MQTT_RC_SUCCESS:
+	case MQTT_RC_NO_MATCHING_SUBSCRIBERS:
+	case MQTT_RC_UNSPECIFIED:
+	case MQTT_RC_IMPLEMENTATION_SPECIFIC:
+	case MQTT_RC_NOT_AUTHORIZED:
+	case MQTT_RC_TOPIC_NAME_INVALID:
+	case MQTT_RC_PACKET_ID_IN_USE:
+	case MQTT_RC_QUOTA_EXCEEDED:
+	case MQTT_RC_PAYLOAD_FORMAT_INVALID: return true;
+	}
+	return false;
+}
+
 int proto__decode_ack(const struct mqtt_frame *f, uint8_t version, struct mqtt_ack *a)
 {
 	memset(a, 0, sizeof(*a));
@@ -18,9 +37,14 @@ int proto__decode_ack(const struct mqtt_frame *f, uint8_t version, struct mqtt_a
 	reader__init(&r, f->body, f->remaining);
 	if (reader__u16(&r, &a->packet_id) || a->packet_id == 0) return PROTO_MALFORMED;
 	/* v5 3.4.2.1: reason and properties may each be left off, reason 0 and none being implied. */
+	int verdict = PROTO_OK;
 	if (reader__left(&r) >= 1) reader__u8(&r, &a->reason);
-	if (reader__left(&r) >= 1 && reader__props(&r, &a->props)) return PROTO_MALFORMED;
-	return reader__left(&r) ? PROTO_MALFORMED : PROTO_OK;
+	if (reader__left(&r) >= 1 && reader__props_valid(&r, &a->props, f->type, false, &verdict))
+		return PROTO_MALFORMED;
+	if (reader__left(&r)) return PROTO_MALFORMED;
+	/* The spec names no answer to an unknown reason code; the packet is well formed, so: protocol error. */
+	if (!verdict && !valid_reason(f->type, a->reason)) verdict = PROTO_PROTOCOL_ERROR;
+	return verdict;
 }
 
 size_t proto__encode_ack(uint8_t out[4], uint8_t type, uint16_t packet_id)

@@ -63,17 +63,19 @@ int proto__decode_connect(const struct mqtt_frame *f, struct mqtt_connect *c)
 	rc = apply_flags(c, flags);
 	if (rc) return rc;
 	if (reader__u16(&r, &c->keepalive)) return PROTO_MALFORMED;
-	if (c->version == MQTT_V5 && reader__props(&r, &c->props)) return PROTO_MALFORMED;
+	bool v5 = c->version == MQTT_V5;
+	int verdict = PROTO_OK;
+	if (v5 && reader__props_valid(&r, &c->props, MQTT_CONNECT, false, &verdict)) return PROTO_MALFORMED;
 	if (reader__utf8(&r, &c->client_id)) return PROTO_MALFORMED;
 	if (c->will) {
-		if (c->version == MQTT_V5 && reader__props(&r, &c->will_props)) return PROTO_MALFORMED;
+		if (v5 && reader__props_valid(&r, &c->will_props, MQTT_CONNECT, true, &verdict)) return PROTO_MALFORMED;
 		if (reader__utf8(&r, &c->will_topic)) return PROTO_MALFORMED;
 		if (!topic__valid_name(c->will_topic.p, c->will_topic.len)) return PROTO_MALFORMED;
 		if (reader__binary(&r, &c->will_payload)) return PROTO_MALFORMED;
 	}
 	if (c->has_username && reader__utf8(&r, &c->username)) return PROTO_MALFORMED;
 	if (c->has_password && reader__binary(&r, &c->password)) return PROTO_MALFORMED;
-	return reader__left(&r) ? PROTO_MALFORMED : PROTO_OK;
+	return reader__left(&r) ? PROTO_MALFORMED : verdict;
 }
 
 int proto__encode_connect(struct buf *b, const struct mqtt_connect *c)
@@ -136,8 +138,10 @@ int proto__decode_connack(const struct mqtt_frame *f, uint8_t version, struct mq
 	if (ack_flags & 0xFE) return PROTO_MALFORMED; /* [MQTT-3.2.2-1]: bits 7-1 reserved */
 	a->session_present = ack_flags & 1;
 	/* v5 3.2.2.3: the property length is always present in a CONNACK. */
-	if (version == MQTT_V5 && reader__props(&r, &a->props)) return PROTO_MALFORMED;
-	return reader__left(&r) ? PROTO_MALFORMED : PROTO_OK;
+	int verdict = PROTO_OK;
+	if (version == MQTT_V5 && reader__props_valid(&r, &a->props, MQTT_CONNACK, false, &verdict))
+		return PROTO_MALFORMED;
+	return reader__left(&r) ? PROTO_MALFORMED : verdict;
 }
 
 int proto__encode_connack(struct buf *b, uint8_t version, const struct mqtt_connack *a)

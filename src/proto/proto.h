@@ -1,4 +1,4 @@
-/* The MQTT codec: frames, decoders and encoders for every packet of MQTT 3.1, 3.1.1 (and 5.0 as it lands).
+/* The MQTT codec: frames, decoders and encoders for every packet of MQTT 3.1, 3.1.1 and 5.0.
  * Pure: no sockets, no globals, no allocation of its own except into a caller's struct buf.
  * Decoded strings and binaries are views into the caller's packet bytes: valid only as long as those bytes. */
 #ifndef MIDGE_PROTO_H
@@ -23,8 +23,12 @@ enum proto_res {
 };
 
 /* A view of bytes inside a packet. p is never dereferenced when len is 0.
- * A v5 properties field ("props") holds the property bytes after their varint length, uninterpreted;
- * encoders write the length back in front of them. */
+ * A v5 properties field ("props") holds the property bytes after their varint length. Every v5 decoder has
+ * checked them with props__validate (props.h) for its packet type, so props__next walks them; a span a decoder
+ * rejects may have been filled anyway and is then unchecked. Encoders write the bytes as given (not checked)
+ * with their length in front.
+ * Where a v5 packet breaks a rule of each kind, PROTO_MALFORMED wins over PROTO_PROTOCOL_ERROR whichever comes
+ * first in the packet, as it does inside one property span. */
 struct mqtt_str {
 	const uint8_t *p;
 	uint32_t len;
@@ -75,7 +79,8 @@ struct mqtt_connect {
 };
 /* Decodes a CONNECT. Checks: flags 0, protocol name/level pair, reserved connect-flag bit,
  * will QoS/retain without will, will QoS 3, password without username (3.x), UTF-8 of strings,
- * will topic a valid topic name, no trailing bytes.
+ * will topic a valid topic name, no trailing bytes; v5: props for CONNECT and will_props for a will
+ * (props__validate: e.g. Receive Maximum 0 is PROTO_PROTOCOL_ERROR, Will Delay Interval in props PROTO_MALFORMED).
  * Returns PROTO_OK, PROTO_BAD_VERSION (c->version set: caller answers CONNACK 0x01),
  * PROTO_BAD_PROTOCOL_NAME, PROTO_MALFORMED or PROTO_PROTOCOL_ERROR. */
 int proto__decode_connect(const struct mqtt_frame *f, struct mqtt_connect *c);
@@ -87,6 +92,9 @@ struct mqtt_connack {
 	uint8_t rc; /* 3.x return code or v5 reason code */
 	struct mqtt_str props;
 };
+/* Decodes a CONNACK: flags 0, reserved acknowledge flags 0, length 2 in 3.x; v5: the property length present and
+ * props checked for CONNACK. The return/reason code is not checked. PROTO_OK, PROTO_MALFORMED or
+ * PROTO_PROTOCOL_ERROR (v5 properties). */
 int proto__decode_connack(const struct mqtt_frame *f, uint8_t version, struct mqtt_connack *a);
 int proto__encode_connack(struct buf *b, uint8_t version, const struct mqtt_connack *a);
 
@@ -101,7 +109,9 @@ struct mqtt_publish {
 	struct mqtt_str payload;
 };
 /* Decodes a PUBLISH. Checks: QoS 3, DUP with QoS 0, packet id 0 with QoS > 0, topic UTF-8
- * and a valid topic name (no wildcards, no U+0000, non-empty in 3.x).
+ * and a valid topic name (no wildcards, no U+0000, non-empty in 3.x); v5: props checked for PUBLISH.
+ * Left to the caller: Topic Alias 0 or past the maximum, an empty topic without a Topic Alias, and a
+ * Subscription Identifier from a client, which all depend on the connection.
  * Returns PROTO_OK or PROTO_MALFORMED / PROTO_PROTOCOL_ERROR. */
 int proto__decode_publish(const struct mqtt_frame *f, uint8_t version, struct mqtt_publish *p);
 /* Encodes a whole PUBLISH. 0 or MIDGE_ERR_NOMEM/INVAL. */
@@ -118,7 +128,9 @@ struct mqtt_ack {
 	struct mqtt_str props;
 };
 /* Decodes any of the four acks (type from f). Checks flags (PUBREL 0x2, others 0), packet id != 0,
- * length (exactly 2 in 3.x; in v5 reason and properties optional). PROTO_OK or PROTO_MALFORMED. */
+ * length (exactly 2 in 3.x; in v5 reason and properties optional), and in v5 props for that type and the
+ * reason code: PUBACK/PUBREC 0x00 0x10 0x80 0x83 0x87 0x90 0x91 0x97 0x99, PUBREL/PUBCOMP 0x00 0x92 (3.4.2.1,
+ * 3.5.2.1, 3.6.2.1, 3.7.2.1), any other PROTO_PROTOCOL_ERROR. PROTO_OK, PROTO_MALFORMED or PROTO_PROTOCOL_ERROR. */
 int proto__decode_ack(const struct mqtt_frame *f, uint8_t version, struct mqtt_ack *a);
 /* Encodes an ack of the given type into out (at most 4 bytes in 3.x); returns its length.
  * For v5 with reason 0 and no props, the short form is used. Use proto__encode_ack_buf for props. */
@@ -131,9 +143,11 @@ struct mqtt_subscribe {
 	struct mqtt_str props;
 	struct mqtt_str entries; /* the payload; walk it with proto__subscribe_next */
 };
-/* Decodes a SUBSCRIBE and validates every entry (UTF-8, non-empty filter, option bits, QoS 3).
+/* Decodes a SUBSCRIBE and validates every entry (UTF-8, non-empty filter, option bits, QoS 3): a bad options
+ * byte is PROTO_MALFORMED, in v5 too (reserved bits 6-7 set, Retain Handling 3; see subscribe.c for why not a
+ * protocol error). v5: props checked for SUBSCRIBE (Subscription Identifier 0 or twice: PROTO_PROTOCOL_ERROR).
  * A SUBSCRIBE with no entries is PROTO_PROTOCOL_ERROR (3.1.1 [MQTT-3.8.3-3]). Wildcard placement is
- * not checked here: that is the broker's SUBACK decision. */
+ * not checked here: that is the broker's SUBACK decision; nor is No Local on a shared subscription. */
 int proto__decode_subscribe(const struct mqtt_frame *f, uint8_t version, struct mqtt_subscribe *s);
 /* Iterates the entries of a decoded SUBSCRIBE. *pos starts at 0. Returns true and fills filter and
  * options (QoS in bits 0-1; v5 option bits above) while entries remain. */
@@ -147,6 +161,8 @@ struct mqtt_suback {
 	struct mqtt_str props;
 	struct mqtt_str codes; /* one return/reason code per filter */
 };
+/* Decodes a SUBACK: flags 0, packet id != 0, at least one code (else PROTO_PROTOCOL_ERROR), each one the version
+ * allows (else PROTO_MALFORMED); v5: props checked for SUBACK. */
 int proto__decode_suback(const struct mqtt_frame *f, uint8_t version, struct mqtt_suback *a);
 /* Encodes a SUBACK (or UNSUBACK when type is MQTT_UNSUBACK: in 3.x the codes are then not written). */
 int proto__encode_suback(struct buf *b, uint8_t type, uint8_t version, uint16_t packet_id, const uint8_t *codes,
@@ -158,12 +174,14 @@ struct mqtt_unsubscribe {
 	struct mqtt_str props;
 	struct mqtt_str entries;
 };
-/* Decodes an UNSUBSCRIBE; no entries is PROTO_PROTOCOL_ERROR. */
+/* Decodes an UNSUBSCRIBE: flags 0x2, packet id != 0, filters UTF-8 and non-empty; no entries is
+ * PROTO_PROTOCOL_ERROR; v5: props checked for UNSUBSCRIBE. */
 int proto__decode_unsubscribe(const struct mqtt_frame *f, uint8_t version, struct mqtt_unsubscribe *u);
 bool proto__unsubscribe_next(const struct mqtt_unsubscribe *u, size_t *pos, struct mqtt_str *filter);
 int proto__encode_unsubscribe(struct buf *b, uint8_t version, uint16_t packet_id, const struct mqtt_str *filters,
 			      size_t n, const struct mqtt_str *props);
-/* UNSUBACK decodes into mqtt_suback (codes empty in 3.x). */
+/* UNSUBACK decodes into mqtt_suback (codes empty in 3.x; in v5 at least one, else PROTO_PROTOCOL_ERROR, values
+ * not checked); v5: props checked for UNSUBACK. */
 int proto__decode_unsuback(const struct mqtt_frame *f, uint8_t version, struct mqtt_suback *a);
 
 /* ---- PINGREQ, PINGRESP, DISCONNECT (3.x: two bytes, no body) ---- */
@@ -173,7 +191,8 @@ struct mqtt_disconnect {
 	uint8_t reason;
 	struct mqtt_str props;
 };
-/* Decodes a DISCONNECT: 3.x as proto__decode_empty; v5 with optional reason code and properties. */
+/* Decodes a DISCONNECT: 3.x as proto__decode_empty; v5 with optional reason code and properties, props checked
+ * for DISCONNECT and the reason one of table 3.14.2.1 (either direction's), else PROTO_PROTOCOL_ERROR. */
 int proto__decode_disconnect(const struct mqtt_frame *f, uint8_t version, struct mqtt_disconnect *d);
 /* Encodes a DISCONNECT in its shortest form: no body in 3.x or for a v5 reason 0 without properties.
  * 0 or MIDGE_ERR_NOMEM/INVAL. */
@@ -188,9 +207,13 @@ struct mqtt_auth {
 };
 /* Decodes an AUTH: flags 0; an empty body means reason 0 without properties (spec 3.15.2.1); otherwise
  * a reason code (one of the three above, else PROTO_PROTOCOL_ERROR) and, when more bytes follow, the
- * properties (validated as the other decoders do). Only for version 5 (PROTO_PROTOCOL_ERROR otherwise). */
+ * properties, checked for AUTH. Only for version 5 (PROTO_PROTOCOL_ERROR otherwise). Whether the
+ * Authentication Method is there and is the CONNECT's is the caller's check (4.12).
+ * PROTO_OK, PROTO_MALFORMED or PROTO_PROTOCOL_ERROR. */
 int proto__decode_auth(const struct mqtt_frame *f, uint8_t version, struct mqtt_auth *a);
-/* Encodes an AUTH in its shortest form (empty body for reason 0 without properties). */
+/* Encodes an AUTH: an empty body for reason 0 without properties, otherwise the reason code and the properties
+ * with their length, even when empty (3.15.2.1 allows leaving off only both). 0, MIDGE_ERR_NOMEM, or
+ * MIDGE_ERR_INVAL for a reason other than the three above or properties too long; b is unchanged on error. */
 int proto__encode_auth(struct buf *b, const struct mqtt_auth *a);
 
 /* Name of a packet type for logs ("PUBLISH"), "UNKNOWN" otherwise. */

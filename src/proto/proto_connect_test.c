@@ -247,11 +247,136 @@ static void test_connack(void)
 	buf__fini(&b);
 }
 
+/* A v5 CONNECT with client id "c" and the given CONNECT properties; when will is not NULL, a will of topic "t"
+ * with those will properties; one byte more at the end when trailing. */
+static int v5_connect_rc(const uint8_t *props, size_t pn, const uint8_t *will, size_t wn, bool trailing,
+                         struct mqtt_connect *c)
+{
+	const uint8_t head[] = {0x00, 0x04, 'M', 'Q', 'T', 'T', 0x05, will ? 0x06 : 0x02, 0x00, 0x3C};
+	uint8_t tail[128];
+	static uint8_t pkt[256]; /* c's views point into it after the return */
+	size_t tn = 0;
+	tail[tn++] = 0x00, tail[tn++] = 0x01, tail[tn++] = 'c';
+	if (will) {
+		tn += proto__varint_encode(tail + tn, (uint32_t)wn);
+		memcpy(tail + tn, will, wn), tn += wn;
+		tail[tn++] = 0x00, tail[tn++] = 0x01, tail[tn++] = 't', tail[tn++] = 0x00, tail[tn++] = 0x00;
+	}
+	if (trailing) tail[tn++] = 0x00;
+	return connect_rc(pkt, build_v5(pkt, 0x10, head, sizeof head, props, pn, tail, tn), c);
+}
+
+/* v5 CONNECT properties and will properties, checked as props__validate does for each (3.1.2.11, 3.1.3.2). */
+static void test_connect_v5_props(void)
+{
+	struct mqtt_connect c;
+	const struct props_case props[] = {
+	    PCASE(PROTO_OK, 0x11, 0x00, 0x00, 0x00, 0x0A, 0x21, 0x00, 0x0A, 0x27, 0x00, 0x00, 0x10, 0x00, 0x22, 0x00,
+	          0x05, 0x19, 0x01, 0x17, 0x00, 0x26, 0x00, 0x01, 'k', 0x00, 0x01, 'v', 0x26, 0x00, 0x00, 0x00, 0x00,
+	          0x15, 0x00, 0x04, 'S', 'C', 'R', 'M', 0x16, 0x00, 0x01, 0xFF),
+	    /* Properties of other packets or of the will (2.2.2.2: malformed). */
+	    PCASE(PROTO_MALFORMED, 0x18, 0x00, 0x00, 0x00, 0x05),
+	    PCASE(PROTO_MALFORMED, 0x01, 0x01),
+	    PCASE(PROTO_MALFORMED, 0x1F, 0x00, 0x00),
+	    PCASE(PROTO_MALFORMED, 0x24, 0x01),
+	    PCASE(PROTO_MALFORMED, 0x23, 0x00, 0x01),
+	    PCASE(PROTO_MALFORMED, 0x04, 0x00),
+	    /* Truncated inside the span, and a string that is not UTF-8. */
+	    PCASE(PROTO_MALFORMED, 0x21, 0x00),
+	    PCASE(PROTO_MALFORMED, 0x11, 0x00, 0x00),
+	    PCASE(PROTO_MALFORMED, 0x15, 0x00, 0x05, 'a'),
+	    PCASE(PROTO_MALFORMED, 0x26, 0x00, 0x01, 'k'),
+	    PCASE(PROTO_MALFORMED, 0x15, 0x00, 0x01, 0xFF),
+	    /* Values 3.1.2.11 forbids, and once-only properties twice. */
+	    PCASE(PROTO_PROTOCOL_ERROR, 0x21, 0x00, 0x00),
+	    PCASE(PROTO_PROTOCOL_ERROR, 0x27, 0x00, 0x00, 0x00, 0x00),
+	    PCASE(PROTO_PROTOCOL_ERROR, 0x17, 0x02),
+	    PCASE(PROTO_PROTOCOL_ERROR, 0x19, 0x02),
+	    PCASE(PROTO_PROTOCOL_ERROR, 0x11, 0x00, 0x00, 0x00, 0x01, 0x11, 0x00, 0x00, 0x00, 0x02),
+	    PCASE(PROTO_PROTOCOL_ERROR, 0x15, 0x00, 0x01, 'a', 0x15, 0x00, 0x01, 'b'),
+	    PCASE(PROTO_PROTOCOL_ERROR, 0x22, 0x00, 0x01, 0x22, 0x00, 0x01),
+	    PCASE(PROTO_MALFORMED, 0x21, 0x00, 0x00, 0x18, 0x00, 0x00, 0x00, 0x01),
+	};
+	for (size_t i = 0; i < sizeof props / sizeof props[0]; i++) {
+		const struct props_case *k = &props[i];
+		check_case(v5_connect_rc(k->p, k->n, NULL, 0, false, &c), k);
+		if (k->want == PROTO_OK) CHECK(c.props.len == k->n && str_eq(c.client_id, "c") && !c.will);
+	}
+
+	static const uint8_t none[1];
+	const struct props_case will[] = {
+	    PCASE(PROTO_OK, 0x18, 0x00, 0x00, 0x00, 0x05, 0x01, 0x01, 0x02, 0x00, 0x00, 0x00, 0x3C, 0x03, 0x00, 0x01,
+	          'x', 0x08, 0x00, 0x01, 'r', 0x09, 0x00, 0x01, 0x00, 0x26, 0x00, 0x00, 0x00, 0x00),
+	    PCASE(PROTO_MALFORMED, 0x11, 0x00, 0x00, 0x00, 0x05),
+	    PCASE(PROTO_MALFORMED, 0x23, 0x00, 0x01),
+	    PCASE(PROTO_MALFORMED, 0x0B, 0x01),
+	    PCASE(PROTO_MALFORMED, 0x21, 0x00, 0x05),
+	    PCASE(PROTO_MALFORMED, 0x01, 0x02),
+	    PCASE(PROTO_MALFORMED, 0x18, 0x00, 0x00),
+	    PCASE(PROTO_PROTOCOL_ERROR, 0x18, 0x00, 0x00, 0x00, 0x01, 0x18, 0x00, 0x00, 0x00, 0x01),
+	    PCASE(PROTO_PROTOCOL_ERROR, 0x03, 0x00, 0x00, 0x03, 0x00, 0x00),
+	};
+	for (size_t i = 0; i < sizeof will / sizeof will[0]; i++) {
+		const struct props_case *k = &will[i];
+		check_case(v5_connect_rc(none, 0, k->p, k->n, false, &c), k);
+		if (k->want == PROTO_OK) CHECK(c.will && c.will_props.len == k->n && str_eq(c.will_topic, "t"));
+	}
+
+	/* A protocol error in one place and a malformation later: malformed, whichever comes first. */
+	static const uint8_t recv0[] = {0x21, 0x00, 0x00}, recv1[] = {0x21, 0x00, 0x01};
+	static const uint8_t will_ok[] = {0x18, 0x00, 0x00, 0x00, 0x05}, will_bad[] = {0x11, 0x00, 0x00, 0x00, 0x05};
+	static const uint8_t will_dup[] = {0x01, 0x00, 0x01, 0x01};
+	CHECK_EQ(v5_connect_rc(recv0, sizeof recv0, will_ok, sizeof will_ok, false, &c), PROTO_PROTOCOL_ERROR);
+	CHECK_EQ(v5_connect_rc(recv0, sizeof recv0, will_bad, sizeof will_bad, false, &c), PROTO_MALFORMED);
+	CHECK_EQ(v5_connect_rc(recv0, sizeof recv0, NULL, 0, true, &c), PROTO_MALFORMED);
+	CHECK_EQ(v5_connect_rc(recv1, sizeof recv1, will_dup, sizeof will_dup, false, &c), PROTO_PROTOCOL_ERROR);
+	CHECK_EQ(v5_connect_rc(recv1, sizeof recv1, will_dup, sizeof will_dup, true, &c), PROTO_MALFORMED);
+	CHECK_EQ(v5_connect_rc(recv1, sizeof recv1, will_ok, sizeof will_ok, false, &c), PROTO_OK);
+}
+
+static void test_connack_v5_props(void)
+{
+	struct mqtt_connack a;
+	static const uint8_t head[] = {0x01, 0x00};
+	const struct props_case cases[] = {
+	    PCASE(PROTO_OK, 0x11, 0x00, 0x00, 0x00, 0x0A, 0x21, 0x00, 0x0A, 0x24, 0x01, 0x25, 0x00, 0x27, 0x00, 0x00,
+	          0x10, 0x00, 0x12, 0x00, 0x02, 'i', 'd', 0x22, 0x00, 0x0A, 0x1F, 0x00, 0x00, 0x26, 0x00, 0x00, 0x00,
+	          0x00, 0x28, 0x01, 0x29, 0x01, 0x2A, 0x00, 0x13, 0x00, 0x3C, 0x1A, 0x00, 0x01, 'r', 0x1C, 0x00, 0x01,
+	          's', 0x15, 0x00, 0x01, 'm', 0x16, 0x00, 0x00),
+	    PCASE(PROTO_MALFORMED, 0x18, 0x00, 0x00, 0x00, 0x01),
+	    PCASE(PROTO_MALFORMED, 0x17, 0x01),
+	    PCASE(PROTO_MALFORMED, 0x19, 0x01),
+	    PCASE(PROTO_MALFORMED, 0x0B, 0x01),
+	    PCASE(PROTO_MALFORMED, 0x02, 0x00, 0x00, 0x00, 0x01),
+	    PCASE(PROTO_MALFORMED, 0x13, 0x00),
+	    PCASE(PROTO_MALFORMED, 0x12, 0x00, 0x02, 'i'),
+	    PCASE(PROTO_PROTOCOL_ERROR, 0x13, 0x00, 0x01, 0x13, 0x00, 0x02),
+	    PCASE(PROTO_PROTOCOL_ERROR, 0x12, 0x00, 0x01, 'a', 0x12, 0x00, 0x01, 'b'),
+	    PCASE(PROTO_PROTOCOL_ERROR, 0x24, 0x02),
+	    PCASE(PROTO_PROTOCOL_ERROR, 0x25, 0x02),
+	    PCASE(PROTO_PROTOCOL_ERROR, 0x2A, 0x05),
+	    PCASE(PROTO_PROTOCOL_ERROR, 0x21, 0x00, 0x00),
+	    PCASE(PROTO_MALFORMED, 0x24, 0x02, 0x17, 0x01),
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const struct props_case *k = &cases[i];
+		uint8_t pkt[128];
+		size_t n = build_v5(pkt, 0x20, head, sizeof head, k->p, k->n, NULL, 0);
+		check_case(connack_rc(MQTT_V5, pkt, n, &a), k);
+		if (k->want == PROTO_OK) CHECK(a.session_present && a.props.len == k->n);
+		/* One byte after the properties: malformed, even behind a protocol error. */
+		pkt[1]++, pkt[n] = 0x00;
+		CHECK_EQ(connack_rc(MQTT_V5, pkt, n + 1, &a), PROTO_MALFORMED);
+	}
+}
+
 int main(void)
 {
 	test_connect_311();
 	test_connect_31_and_5();
 	test_connect_errors();
 	test_connack();
+	test_connect_v5_props();
+	test_connack_v5_props();
 	CHECK_DONE();
 }

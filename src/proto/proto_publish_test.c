@@ -136,10 +136,54 @@ static void test_errors(void)
 	CHECK_EQ(publish_rc(MQTT_V311, not_publish, sizeof not_publish, &m), PROTO_MALFORMED);
 }
 
+/* v5 PUBLISH properties (3.3.2.3), checked for PUBLISH; the payload after them is never read as properties. */
+static void test_v5_props(void)
+{
+	struct mqtt_publish m;
+	static const uint8_t head[] = {0x00, 0x03, 'a', '/', 'b', 0x00, 0x0A}, payload[] = {'h', 'i'};
+	const struct props_case cases[] = {
+	    PCASE(PROTO_OK, 0x01, 0x01, 0x02, 0x00, 0x00, 0x00, 0x3C, 0x03, 0x00, 0x01, 'x', 0x08, 0x00, 0x01, 'r',
+	          0x09, 0x00, 0x02, 0x00, 0xFF, 0x23, 0x00, 0x01, 0x26, 0x00, 0x00, 0x00, 0x00, 0x26, 0x00, 0x00, 0x00,
+	          0x00),
+	    /* Several Subscription Identifiers: a PUBLISH to a client may carry one per matching subscription. */
+	    PCASE(PROTO_OK, 0x0B, 0x01, 0x0B, 0xFF, 0x7F, 0x0B, 0x80, 0x01),
+	    PCASE(PROTO_MALFORMED, 0x11, 0x00, 0x00, 0x00, 0x05),
+	    PCASE(PROTO_MALFORMED, 0x18, 0x00, 0x00, 0x00, 0x05),
+	    PCASE(PROTO_MALFORMED, 0x1F, 0x00, 0x00),
+	    PCASE(PROTO_MALFORMED, 0x21, 0x00, 0x01),
+	    PCASE(PROTO_MALFORMED, 0x01, 0x02),
+	    PCASE(PROTO_MALFORMED, 0x02, 0x00, 0x00, 0x01),
+	    PCASE(PROTO_MALFORMED, 0x0B, 0x80),
+	    PCASE(PROTO_MALFORMED, 0x03, 0x00, 0x02, 0xC3, 0x28),
+	    PCASE(PROTO_MALFORMED, 0x09, 0x00, 0x03, 0x00),
+	    PCASE(PROTO_PROTOCOL_ERROR, 0x23, 0x00, 0x01, 0x23, 0x00, 0x02),
+	    PCASE(PROTO_PROTOCOL_ERROR, 0x03, 0x00, 0x00, 0x03, 0x00, 0x00),
+	    PCASE(PROTO_PROTOCOL_ERROR, 0x01, 0x00, 0x01, 0x00),
+	    PCASE(PROTO_PROTOCOL_ERROR, 0x0B, 0x00),
+	    PCASE(PROTO_MALFORMED, 0x0B, 0x00, 0x11, 0x00, 0x00, 0x00, 0x01),
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const struct props_case *k = &cases[i];
+		uint8_t pkt[128];
+		size_t n = build_v5(pkt, 0x32, head, sizeof head, k->p, k->n, payload, sizeof payload);
+		check_case(publish_rc(MQTT_V5, pkt, n, &m), k);
+		if (k->want == PROTO_OK) CHECK(m.props.len == k->n && str_eq(m.payload, "hi") && m.packet_id == 10);
+		/* In 3.x the same bytes are payload, whatever they hold. */
+		CHECK_EQ(publish_rc(MQTT_V311, pkt, n, &m), PROTO_OK);
+	}
+	/* Payload bytes that would be malformed properties do not matter. */
+	static const uint8_t bad_payload[] = {0x00, 0x04, 0x00};
+	uint8_t pkt[32];
+	size_t n = build_v5(pkt, 0x30, head, 5, NULL, 0, bad_payload, sizeof bad_payload);
+	CHECK_EQ(publish_rc(MQTT_V5, pkt, n, &m), PROTO_OK);
+	CHECK_EQ(m.payload.len, 3);
+}
+
 int main(void)
 {
 	test_round_trips();
 	test_fixed_header();
 	test_errors();
+	test_v5_props();
 	CHECK_DONE();
 }

@@ -179,10 +179,125 @@ static void test_acks(void)
 	buf__fini(&b);
 }
 
+/* Builds a v5 packet of first byte first with packet id 10, the given properties and tail, and decodes it as its
+ * type says. */
+static int v5_rc(uint8_t first, const uint8_t *props, size_t pn, const uint8_t *tail, size_t tn)
+{
+	static const uint8_t id[] = {0x00, 0x0A};
+	uint8_t pkt[128];
+	size_t n = build_v5(pkt, first, id, sizeof id, props, pn, tail, tn);
+	struct mqtt_frame f = frame_of(pkt, n);
+	struct mqtt_subscribe s;
+	struct mqtt_unsubscribe u;
+	struct mqtt_suback a;
+	switch (first >> 4) {
+	case MQTT_SUBSCRIBE:
+		return proto__decode_subscribe(&f, MQTT_V5, &s);
+	case MQTT_UNSUBSCRIBE:
+		return proto__decode_unsubscribe(&f, MQTT_V5, &u);
+	case MQTT_SUBACK:
+		return proto__decode_suback(&f, MQTT_V5, &a);
+	default:
+		return proto__decode_unsuback(&f, MQTT_V5, &a);
+	}
+}
+
+/* v5 properties of the four packets (3.8.2.1, 3.9.2.1, 3.10.2.1, 3.11.2.1), each checked for its own type. */
+static void test_v5_props(void)
+{
+	static const uint8_t entry[] = {0x00, 0x03, 'a', '/', 'b', 0x01}, codes[] = {0x00, 0x80};
+	const struct props_case sub[] = {
+	    PCASE(PROTO_OK, 0x0B, 0x05, 0x26, 0x00, 0x01, 'k', 0x00, 0x00, 0x26, 0x00, 0x00, 0x00, 0x00),
+	    PCASE(PROTO_OK, 0x0B, 0xFF, 0xFF, 0xFF, 0x7F),
+	    PCASE(PROTO_MALFORMED, 0x1F, 0x00, 0x00),
+	    PCASE(PROTO_MALFORMED, 0x23, 0x00, 0x01),
+	    PCASE(PROTO_MALFORMED, 0x11, 0x00, 0x00, 0x00, 0x01),
+	    PCASE(PROTO_MALFORMED, 0x0B, 0x80),
+	    PCASE(PROTO_MALFORMED, 0x0B, 0xFF, 0xFF, 0xFF, 0xFF),
+	    PCASE(PROTO_MALFORMED, 0x26, 0x00, 0x01),
+	    /* Subscription Identifier 0 (3.8.2.1.2) and a second one. */
+	    PCASE(PROTO_PROTOCOL_ERROR, 0x0B, 0x00),
+	    PCASE(PROTO_PROTOCOL_ERROR, 0x0B, 0x01, 0x0B, 0x02),
+	    PCASE(PROTO_MALFORMED, 0x0B, 0x00, 0x1F, 0x00, 0x00),
+	};
+	for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++)
+		check_case(v5_rc(0x82, sub[i].p, sub[i].n, entry, sizeof entry), &sub[i]);
+
+	const struct props_case unsub[] = {
+	    PCASE(PROTO_OK, 0x26, 0x00, 0x01, 'k', 0x00, 0x01, 'v', 0x26, 0x00, 0x01, 'k', 0x00, 0x01, 'v'),
+	    PCASE(PROTO_MALFORMED, 0x0B, 0x01),
+	    PCASE(PROTO_MALFORMED, 0x1F, 0x00, 0x00),
+	    PCASE(PROTO_MALFORMED, 0x26, 0x00, 0x01, 'k', 0x00),
+	};
+	for (size_t i = 0; i < sizeof unsub / sizeof unsub[0]; i++)
+		check_case(v5_rc(0xA2, unsub[i].p, unsub[i].n, entry, 5), &unsub[i]);
+
+	/* SUBACK and UNSUBACK take the same properties. */
+	const struct props_case acks[] = {
+	    PCASE(PROTO_OK, 0x1F, 0x00, 0x02, 'n', 'o', 0x26, 0x00, 0x00, 0x00, 0x00),
+	    PCASE(PROTO_MALFORMED, 0x0B, 0x01),
+	    PCASE(PROTO_MALFORMED, 0x23, 0x00, 0x01),
+	    PCASE(PROTO_MALFORMED, 0x1F, 0x00, 0x02, 'n'),
+	    PCASE(PROTO_PROTOCOL_ERROR, 0x1F, 0x00, 0x00, 0x1F, 0x00, 0x00),
+	};
+	for (size_t i = 0; i < sizeof acks / sizeof acks[0]; i++) {
+		check_case(v5_rc(0x90, acks[i].p, acks[i].n, codes, sizeof codes), &acks[i]);
+		check_case(v5_rc(0xB0, acks[i].p, acks[i].n, codes, sizeof codes), &acks[i]);
+	}
+
+	/* A protocol error in the properties, then a malformation in the payload: malformed. */
+	static const uint8_t subid0[] = {0x0B, 0x00}, dup_reason[] = {0x1F, 0x00, 0x00, 0x1F, 0x00, 0x00};
+	static const uint8_t bad_entry[] = {0x00, 0x01, 'a', 0xC1};
+	static const uint8_t bad_code[] = {0x00, 0x03};
+	CHECK_EQ(v5_rc(0x82, subid0, sizeof subid0, bad_entry, sizeof bad_entry), PROTO_MALFORMED);
+	CHECK_EQ(v5_rc(0x82, subid0, sizeof subid0, NULL, 0), PROTO_PROTOCOL_ERROR);
+	CHECK_EQ(v5_rc(0x90, dup_reason, sizeof dup_reason, bad_code, sizeof bad_code), PROTO_MALFORMED);
+	CHECK_EQ(v5_rc(0x90, dup_reason, sizeof dup_reason, NULL, 0), PROTO_PROTOCOL_ERROR);
+	CHECK_EQ(v5_rc(0xB0, dup_reason, sizeof dup_reason, NULL, 0), PROTO_PROTOCOL_ERROR);
+
+	/* In 3.x there are no properties: a span's bytes are read as the payload. */
+	struct mqtt_subscribe s;
+	PKT(v311, 0x82, 0x08, 0x00, 0x0A, 0x00, 0x03, 'a', '/', 'b', 0x01);
+	struct mqtt_frame f = frame_of(v311, sizeof v311);
+	CHECK_EQ(proto__decode_subscribe(&f, MQTT_V311, &s), PROTO_OK);
+	CHECK_EQ(s.props.len, 0);
+}
+
+/* The v5 options byte by name (3.8.3.1); test_subscribe sweeps all 256 values. */
+static void test_v5_options(void)
+{
+	static const struct {
+		uint8_t o;
+		int want;
+	} cases[] = {
+	    {0x00, PROTO_OK},        {0x2E, PROTO_OK}, /* retain handling 2, retain as published, no local, QoS 2 */
+	    {0x10, PROTO_OK},                          /* retain handling 1 */
+	    {0x30, PROTO_MALFORMED},                   /* retain handling 3 */
+	    {0x31, PROTO_MALFORMED}, {0x40, PROTO_MALFORMED}, /* reserved bit 6 */
+	    {0x80, PROTO_MALFORMED},                          /* reserved bit 7 */
+	    {0xC1, PROTO_MALFORMED}, {0x03, PROTO_MALFORMED}, /* QoS 3 */
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		/* The bad byte as the second entry, after a good one. */
+		uint8_t tail[] = {0x00, 0x01, 'a', 0x00, 0x00, 0x01, 'b', cases[i].o};
+		CHECK_EQ(v5_rc(0x82, NULL, 0, tail, sizeof tail), cases[i].want);
+		/* 3.x knows only QoS: any higher bit is malformed there. */
+		uint8_t pkt[] = {0x82, 0x0A, 0x00, 0x0A, 0x00, 0x01, 'a', 0x00, 0x00, 0x01, 'b', cases[i].o};
+		struct mqtt_subscribe s;
+		struct mqtt_frame f = frame_of(pkt, sizeof pkt);
+		CHECK_EQ(proto__decode_subscribe(&f, MQTT_V311, &s), cases[i].o <= 2 ? PROTO_OK : PROTO_MALFORMED);
+	}
+	/* A bad options byte wins over a protocol error in the properties. */
+	static const uint8_t subid0[] = {0x0B, 0x00}, rh3[] = {0x00, 0x01, 'a', 0x30};
+	CHECK_EQ(v5_rc(0x82, subid0, sizeof subid0, rh3, sizeof rh3), PROTO_MALFORMED);
+}
+
 int main(void)
 {
 	test_subscribe();
 	test_unsubscribe();
 	test_acks();
+	test_v5_props();
+	test_v5_options();
 	CHECK_DONE();
 }

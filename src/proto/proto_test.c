@@ -1,4 +1,4 @@
-/* Unit tests of the codec's framing, varints, acks, empty packets, DISCONNECT and type names. */
+/* Unit tests of the codec's framing, varints, acks, empty packets, DISCONNECT, AUTH and type names. */
 #include "proto_test.h"
 
 static void test_varint(void)
@@ -240,6 +240,204 @@ static void test_empty_and_disconnect(void)
 	buf__fini(&b);
 }
 
+/* v5 ack reason codes (3.4.2.1, 3.5.2.1, 3.6.2.1, 3.7.2.1) and properties, checked for each of the four types. */
+static void test_acks_v5(void)
+{
+	static const uint8_t types[4] = {MQTT_PUBACK, MQTT_PUBREC, MQTT_PUBREL, MQTT_PUBCOMP};
+	static const uint8_t first[4] = {0x40, 0x50, 0x62, 0x70};
+	static const uint8_t pub_codes[] = {0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99};
+	static const uint8_t rel_codes[] = {0x00, 0x92};
+	struct mqtt_ack a;
+	for (int i = 0; i < 4; i++) {
+		bool rel = types[i] == MQTT_PUBREL || types[i] == MQTT_PUBCOMP;
+		const uint8_t *codes = rel ? rel_codes : pub_codes;
+		size_t ncodes = rel ? sizeof rel_codes : sizeof pub_codes;
+		for (unsigned c = 0; c < 256; c++) {
+			bool known = memchr(codes, (int)c, ncodes) != NULL;
+			int want = known ? PROTO_OK : PROTO_PROTOCOL_ERROR;
+			uint8_t reason_only[5] = {first[i], 0x03, 0x00, 0x01, (uint8_t)c};
+			CHECK_EQ(ack_rc(MQTT_V5, reason_only, 5, &a), want);
+			uint8_t with_props[6] = {first[i], 0x04, 0x00, 0x01, (uint8_t)c, 0x00};
+			CHECK_EQ(ack_rc(MQTT_V5, with_props, 6, &a), want);
+			if (known) CHECK_EQ(a.reason, c);
+			/* Malformed wins: the same reason with bytes trailing the properties. */
+			uint8_t trailing[7] = {first[i], 0x05, 0x00, 0x01, (uint8_t)c, 0x00, 0x00};
+			CHECK_EQ(ack_rc(MQTT_V5, trailing, 7, &a), PROTO_MALFORMED);
+		}
+
+		static const uint8_t head[] = {0x00, 0x01, 0x00};
+		const struct props_case cases[] = {
+		    PCASE(PROTO_OK, 0x1F, 0x00, 0x02, 'n', 'o', 0x26, 0x00, 0x00, 0x00, 0x00, 0x26, 0x00, 0x00, 0x00,
+		          0x00),
+		    PCASE(PROTO_MALFORMED, 0x23, 0x00, 0x01),
+		    PCASE(PROTO_MALFORMED, 0x0B, 0x01),
+		    PCASE(PROTO_MALFORMED, 0x11, 0x00, 0x00, 0x00, 0x01),
+		    PCASE(PROTO_MALFORMED, 0x1F, 0x00),
+		    PCASE(PROTO_MALFORMED, 0x1F, 0x00, 0x01, 0x80),
+		    PCASE(PROTO_PROTOCOL_ERROR, 0x1F, 0x00, 0x00, 0x1F, 0x00, 0x00),
+		    PCASE(PROTO_MALFORMED, 0x1F, 0x00, 0x00, 0x1F, 0x00, 0x00, 0x26),
+		};
+		for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+			uint8_t pkt[64];
+			size_t n = build_v5(pkt, first[i], head, sizeof head, cases[k].p, cases[k].n, NULL, 0);
+			check_case(ack_rc(MQTT_V5, pkt, n, &a), &cases[k]);
+			/* Behind an unknown reason code, a malformation still wins. */
+			pkt[n - cases[k].n - 2] = 0x42;
+			int want = cases[k].want == PROTO_MALFORMED ? PROTO_MALFORMED : PROTO_PROTOCOL_ERROR;
+			CHECK_EQ(ack_rc(MQTT_V5, pkt, n, &a), want);
+		}
+	}
+	/* 3.x has no reason code to check. */
+	PKT(v311, 0x40, 0x02, 0x00, 0x01);
+	CHECK_EQ(ack_rc(MQTT_V311, v311, sizeof v311, &a), PROTO_OK);
+}
+
+static int disconnect_rc(const uint8_t *p, size_t n, struct mqtt_disconnect *d)
+{
+	struct mqtt_frame f = frame_of(p, n);
+	return proto__decode_disconnect(&f, MQTT_V5, d);
+}
+
+/* v5 DISCONNECT reason codes (table 3.14.2.1) and properties (3.14.2.2). */
+static void test_disconnect_v5(void)
+{
+	static const uint8_t table[] = {0x00, 0x04, 0x80, 0x81, 0x82, 0x83, 0x87, 0x89, 0x8B, 0x8D,
+	                                0x8E, 0x8F, 0x90, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99,
+	                                0x9A, 0x9B, 0x9C, 0x9D, 0x9E, 0x9F, 0xA0, 0xA1, 0xA2};
+	struct mqtt_disconnect d;
+	int known = 0;
+	for (unsigned c = 0; c < 256; c++) {
+		bool ok = memchr(table, (int)c, sizeof table) != NULL;
+		known += ok;
+		int want = ok ? PROTO_OK : PROTO_PROTOCOL_ERROR;
+		uint8_t reason_only[3] = {0xE0, 0x01, (uint8_t)c};
+		CHECK_EQ(disconnect_rc(reason_only, 3, &d), want);
+		uint8_t with_props[4] = {0xE0, 0x02, (uint8_t)c, 0x00};
+		CHECK_EQ(disconnect_rc(with_props, 4, &d), want);
+		uint8_t trailing[5] = {0xE0, 0x03, (uint8_t)c, 0x00, 0x00};
+		CHECK_EQ(disconnect_rc(trailing, 5, &d), PROTO_MALFORMED);
+		/* 3.x: any body is malformed, reason or not. */
+		struct mqtt_frame f = frame_of(reason_only, 3);
+		CHECK_EQ(proto__decode_disconnect(&f, MQTT_V311, &d), PROTO_MALFORMED);
+	}
+	CHECK_EQ(known, 29);
+
+	static const uint8_t head[] = {0x00};
+	const struct props_case cases[] = {
+	    PCASE(PROTO_OK, 0x11, 0x00, 0x00, 0x00, 0x00, 0x1F, 0x00, 0x03, 'b', 'y', 'e', 0x1C, 0x00, 0x01, 's', 0x26,
+	          0x00, 0x00, 0x00, 0x00),
+	    PCASE(PROTO_MALFORMED, 0x18, 0x00, 0x00, 0x00, 0x01),
+	    PCASE(PROTO_MALFORMED, 0x15, 0x00, 0x00),
+	    PCASE(PROTO_MALFORMED, 0x21, 0x00, 0x01),
+	    PCASE(PROTO_MALFORMED, 0x11, 0x00, 0x00, 0x00),
+	    PCASE(PROTO_MALFORMED, 0x1C, 0x00, 0x02, 's'),
+	    PCASE(PROTO_PROTOCOL_ERROR, 0x11, 0x00, 0x00, 0x00, 0x00, 0x11, 0x00, 0x00, 0x00, 0x00),
+	    PCASE(PROTO_PROTOCOL_ERROR, 0x1C, 0x00, 0x00, 0x1C, 0x00, 0x00),
+	    PCASE(PROTO_MALFORMED, 0x1C, 0x00, 0x00, 0x1C, 0x00, 0x00, 0x01, 0x00),
+	};
+	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+		uint8_t pkt[64];
+		size_t n = build_v5(pkt, 0xE0, head, sizeof head, cases[k].p, cases[k].n, NULL, 0);
+		check_case(disconnect_rc(pkt, n, &d), &cases[k]);
+		if (cases[k].want == PROTO_OK) CHECK_EQ(d.props.len, cases[k].n);
+		pkt[2] = 0x05; /* a reason code no table has */
+		CHECK_EQ(disconnect_rc(pkt, n, &d),
+		         cases[k].want == PROTO_MALFORMED ? PROTO_MALFORMED : PROTO_PROTOCOL_ERROR);
+	}
+}
+
+static int auth_rc(uint8_t version, const uint8_t *p, size_t n, struct mqtt_auth *a)
+{
+	struct mqtt_frame f = frame_of(p, n);
+	return proto__decode_auth(&f, version, a);
+}
+
+/* AUTH (3.15): its three forms, reason codes, properties, and the encoder's form. */
+static void test_auth(void)
+{
+	struct mqtt_auth a;
+	struct buf b = {0};
+	/* The empty form is reason 0 without properties, and the encoder's choice for it. */
+	PKT(empty, 0xF0, 0x00);
+	CHECK_EQ(auth_rc(MQTT_V5, empty, sizeof empty, &a), PROTO_OK);
+	CHECK(a.reason == MQTT_RC_SUCCESS && a.props.len == 0);
+	CHECK_EQ(proto__encode_auth(&b, &a), 0);
+	check_buf(&b, empty, sizeof empty);
+	PKT(explicit0, 0xF0, 0x02, 0x00, 0x00);
+	CHECK_EQ(auth_rc(MQTT_V5, explicit0, sizeof explicit0, &a), PROTO_OK);
+	CHECK_EQ(proto__encode_auth(&b, &a), 0);
+	check_buf(&b, empty, sizeof empty);
+
+	/* Continue authentication with method and data; encoded back byte for byte. */
+	PKT(cont, 0xF0, 0x10, 0x18, 0x0E, 0x15, 0x00, 0x05, 'S', 'C', 'R', 'A', 'M', 0x16, 0x00, 0x03, 0x01, 0x00,
+	    0xFF);
+	CHECK_EQ(auth_rc(MQTT_V5, cont, sizeof cont, &a), PROTO_OK);
+	CHECK_EQ(a.reason, MQTT_RC_CONTINUE_AUTHENTICATION);
+	CHECK_EQ(a.props.len, 14);
+	CHECK(a.props.p == cont + 4);
+	CHECK_EQ(proto__encode_auth(&b, &a), 0);
+	check_buf(&b, cont, sizeof cont);
+
+	/* A lone reason code is read (proto.h), but sent with its property length. */
+	PKT(lone, 0xF0, 0x01, 0x19);
+	CHECK_EQ(auth_rc(MQTT_V5, lone, sizeof lone, &a), PROTO_OK);
+	CHECK(a.reason == MQTT_RC_REAUTHENTICATE && a.props.len == 0);
+	CHECK_EQ(proto__encode_auth(&b, &a), 0);
+	PKT(lone_sent, 0xF0, 0x02, 0x19, 0x00);
+	check_buf(&b, lone_sent, sizeof lone_sent);
+
+	/* Reason codes: only 0x00, 0x18 and 0x19 (3.15.2.1). */
+	for (unsigned c = 0; c < 256; c++) {
+		bool ok = c == 0x00 || c == 0x18 || c == 0x19;
+		uint8_t p[4] = {0xF0, 0x02, (uint8_t)c, 0x00};
+		CHECK_EQ(auth_rc(MQTT_V5, p, 4, &a), ok ? PROTO_OK : PROTO_PROTOCOL_ERROR);
+		uint8_t reason_only[3] = {0xF0, 0x01, (uint8_t)c};
+		CHECK_EQ(auth_rc(MQTT_V5, reason_only, 3, &a), ok ? PROTO_OK : PROTO_PROTOCOL_ERROR);
+		uint8_t trailing[5] = {0xF0, 0x03, (uint8_t)c, 0x00, 0x00};
+		CHECK_EQ(auth_rc(MQTT_V5, trailing, 5, &a), PROTO_MALFORMED);
+		CHECK_EQ(proto__encode_auth(&b, &(struct mqtt_auth){.reason = (uint8_t)c}), ok ? 0 : MIDGE_ERR_INVAL);
+		buf__clear(&b);
+	}
+
+	/* Properties, checked for AUTH (3.15.2.2). */
+	static const uint8_t head[] = {0x18};
+	const struct props_case cases[] = {
+	    PCASE(PROTO_OK, 0x15, 0x00, 0x01, 'm', 0x16, 0x00, 0x00, 0x1F, 0x00, 0x00, 0x26, 0x00, 0x00, 0x00, 0x00),
+	    PCASE(PROTO_MALFORMED, 0x11, 0x00, 0x00, 0x00, 0x01),
+	    PCASE(PROTO_MALFORMED, 0x12, 0x00, 0x00),
+	    PCASE(PROTO_MALFORMED, 0x15, 0x00, 0x01),
+	    PCASE(PROTO_MALFORMED, 0x15, 0x00, 0x01, 0xFF),
+	    PCASE(PROTO_MALFORMED, 0x16, 0x00, 0x02, 0x00),
+	    PCASE(PROTO_PROTOCOL_ERROR, 0x15, 0x00, 0x01, 'm', 0x15, 0x00, 0x01, 'm'),
+	    PCASE(PROTO_PROTOCOL_ERROR, 0x16, 0x00, 0x00, 0x16, 0x00, 0x00),
+	    PCASE(PROTO_MALFORMED, 0x16, 0x00, 0x00, 0x16, 0x00, 0x00, 0x24, 0x01),
+	};
+	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+		uint8_t pkt[64];
+		size_t n = build_v5(pkt, 0xF0, head, sizeof head, cases[k].p, cases[k].n, NULL, 0);
+		check_case(auth_rc(MQTT_V5, pkt, n, &a), &cases[k]);
+	}
+	PKT(overrun, 0xF0, 0x03, 0x18, 0x05, 0x15);
+	CHECK_EQ(auth_rc(MQTT_V5, overrun, sizeof overrun, &a), PROTO_MALFORMED);
+	PKT(badvarint, 0xF0, 0x05, 0x18, 0x80, 0x80, 0x80, 0x80);
+	CHECK_EQ(auth_rc(MQTT_V5, badvarint, sizeof badvarint, &a), PROTO_MALFORMED);
+
+	/* Fixed header flags 0 (3.15.1); no AUTH before v5; not another type. */
+	PKT(badflags, 0xF1, 0x00);
+	CHECK_EQ(auth_rc(MQTT_V5, badflags, sizeof badflags, &a), PROTO_MALFORMED);
+	CHECK_EQ(auth_rc(MQTT_V311, empty, sizeof empty, &a), PROTO_PROTOCOL_ERROR);
+	CHECK_EQ(auth_rc(MQTT_V31, cont, sizeof cont, &a), PROTO_PROTOCOL_ERROR);
+	PKT(disc, 0xE0, 0x00);
+	CHECK_EQ(auth_rc(MQTT_V5, disc, sizeof disc, &a), PROTO_MALFORMED);
+
+	/* Encoder refusals leave b as it was. */
+	a = (struct mqtt_auth){.reason = MQTT_RC_CONTINUE_AUTHENTICATION,
+	                       .props = {(const uint8_t *)"", MQTT_MAX_REMAINING}};
+	CHECK_EQ(proto__encode_auth(&b, &a), MIDGE_ERR_INVAL);
+	CHECK_EQ(buf__len(&b), 0);
+	buf__fini(&b);
+}
+
 static void test_type_names(void)
 {
 	CHECK(!strcmp(proto__type_name(MQTT_CONNECT), "CONNECT"));
@@ -263,6 +461,9 @@ int main(void)
 	test_valid_flags();
 	test_acks();
 	test_empty_and_disconnect();
+	test_acks_v5();
+	test_disconnect_v5();
+	test_auth();
 	test_type_names();
 	CHECK_DONE();
 }

@@ -28,9 +28,11 @@ int proto__decode_publish(const struct mqtt_frame *f, uint8_t version, struct mq
 		if (reader__u16(&r, &p->packet_id)) return PROTO_MALFORMED;
 		if (p->packet_id == 0) return PROTO_MALFORMED; /* [MQTT-2.3.1-1] */
 	}
-	if (version == MQTT_V5 && reader__props(&r, &p->props)) return PROTO_MALFORMED;
+	int verdict = PROTO_OK;
+	if (version == MQTT_V5 && reader__props_valid(&r, &p->props, MQTT_PUBLISH, false, &verdict))
+		return PROTO_MALFORMED;
 	reader__rest(&r, &p->payload);
-	return PROTO_OK;
+	return verdict;
 }
 
 /* Remaining length of p's PUBLISH, or SIZE_MAX when the fields cannot be encoded. */

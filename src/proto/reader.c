@@ -2,6 +2,7 @@
 #include "reader.h"
 
 #include "common/utf8.h"
+#include "props.h"
 
 int reader__u8(struct reader *r, uint8_t *v)
 {
@@ -64,6 +65,15 @@ int reader__props(struct reader *r, struct mqtt_str *s)
 		r->pos = save;
 		return PROTO_MALFORMED;
 	}
+	return PROTO_OK;
+}
+
+int reader__props_valid(struct reader *r, struct mqtt_str *s, uint8_t packet_type, bool will, int *verdict)
+{
+	if (reader__props(r, s)) return PROTO_MALFORMED;
+	int rc = props__validate(s, packet_type, will);
+	if (rc == PROTO_MALFORMED) return rc;
+	if (*verdict == PROTO_OK) *verdict = rc;
 	return PROTO_OK;
 }
 

@@ -38,6 +38,11 @@ int reader__varint(struct reader *r, uint32_t *v);
 /* v5 properties: a varint length then that many bytes, which must fit in the span.
  * s is the property bytes without the length. Their content is not interpreted. */
 int reader__props(struct reader *r, struct mqtt_str *s);
+/* v5 properties read as reader__props, then checked with props__validate for packet_type (will: CONNECT's will
+ * properties). Returns PROTO_MALFORMED, which ends the decoding, or PROTO_OK. A protocol error goes into *verdict
+ * (unless it holds one already) and decoding goes on: a malformation later in the packet must still win, as it
+ * does inside one property span, so that the answer does not depend on which field comes first. */
+int reader__props_valid(struct reader *r, struct mqtt_str *s, uint8_t packet_type, bool will, int *verdict);
 /* Everything left, as a view (may be empty). Always succeeds. */
 void reader__rest(struct reader *r, struct mqtt_str *s);
 

@@ -7,11 +7,13 @@
 #include "reader.h"
 #include "writer.h"
 
-/* Reads the packet id (non-zero, [MQTT-2.3.1-1]) and v5 properties shared by all four packets. */
-static int read_id_props(struct reader *r, uint8_t version, uint16_t *packet_id, struct mqtt_str *props)
+/* Reads the packet id (non-zero, [MQTT-2.3.1-1]) and v5 properties shared by all four packets, checking the
+ * properties for type; PROTO_MALFORMED or PROTO_OK, a protocol error kept in *verdict (see reader__props_valid). */
+static int read_id_props(struct reader *r, uint8_t type, uint8_t version, uint16_t *packet_id, struct mqtt_str *props,
+			 int *verdict)
 {
 	if (reader__u16(r, packet_id) || *packet_id == 0) return PROTO_MALFORMED;
-	if (version == MQTT_V5 && reader__props(r, props)) return PROTO_MALFORMED;
+	if (version == MQTT_V5 && reader__props_valid(r, props, type, false, verdict)) return PROTO_MALFORMED;
 	return PROTO_OK;
 }
 
@@ -23,7 +25,9 @@ static int read_filter(struct reader *r, struct mqtt_str *filter)
 }
 
 /* Subscription options: 3.x has only QoS in bits 0-1 ([MQTT-3.8.3-4]); v5 adds no-local (2),
- * retain-as-published (3) and retain handling (4-5), leaving 6-7 reserved (v5 3.8.3.1). */
+ * retain-as-published (3) and retain handling (4-5), leaving 6-7 reserved ([MQTT-3.8.3-5], v5 3.8.3.1).
+ * v5 3.8.3.1 calls QoS 3 and retain handling 3 protocol errors, only the reserved bits malformed; any bad
+ * options byte is malformed here because that is Mosquitto's answer, and Midge is a drop-in for it. */
 static bool valid_options(uint8_t version, uint8_t o)
 {
 	if ((o & 3) == 3) return false;
@@ -37,7 +41,8 @@ int proto__decode_subscribe(const struct mqtt_frame *f, uint8_t version, struct 
 	if (f->type != MQTT_SUBSCRIBE || f->flags != 0x2) return PROTO_MALFORMED;
 	struct reader r;
 	reader__init(&r, f->body, f->remaining);
-	if (read_id_props(&r, version, &s->packet_id, &s->props)) return PROTO_MALFORMED;
+	int verdict = PROTO_OK;
+	if (read_id_props(&r, MQTT_SUBSCRIBE, version, &s->packet_id, &s->props, &verdict)) return PROTO_MALFORMED;
 	reader__rest(&r, &s->entries);
 	if (s->entries.len == 0) return PROTO_PROTOCOL_ERROR; /* [MQTT-3.8.3-3] */
 	reader__init(&r, s->entries.p, s->entries.len);
@@ -47,7 +52,7 @@ int proto__decode_subscribe(const struct mqtt_frame *f, uint8_t version, struct 
 		if (read_filter(&r, &filter) || reader__u8(&r, &o)) return PROTO_MALFORMED;
 		if (!valid_options(version, o)) return PROTO_MALFORMED;
 	}
-	return PROTO_OK;
+	return verdict;
 }
 
 bool proto__subscribe_next(const struct mqtt_subscribe *s, size_t *pos, struct mqtt_str *filter, uint8_t *options)
@@ -111,7 +116,8 @@ int proto__decode_suback(const struct mqtt_frame *f, uint8_t version, struct mqt
 	if (f->type != MQTT_SUBACK || f->flags != 0) return PROTO_MALFORMED;
 	struct reader r;
 	reader__init(&r, f->body, f->remaining);
-	if (read_id_props(&r, version, &a->packet_id, &a->props)) return PROTO_MALFORMED;
+	int verdict = PROTO_OK;
+	if (read_id_props(&r, MQTT_SUBACK, version, &a->packet_id, &a->props, &verdict)) return PROTO_MALFORMED;
 	reader__rest(&r, &a->codes);
 	/* A SUBSCRIBE has at least one filter, so its answer has at least one code. */
 	if (a->codes.len == 0) return PROTO_PROTOCOL_ERROR;
@@ -119,7 +125,7 @@ int proto__decode_suback(const struct mqtt_frame *f, uint8_t version, struct mqt
 		uint8_t c = a->codes.p[i];
 		if (version == MQTT_V5 ? !valid_suback_code_5(c) : !valid_suback_code_3(c)) return PROTO_MALFORMED;
 	}
-	return PROTO_OK;
+	return verdict;
 }
 
 int proto__encode_suback(struct buf *b, uint8_t type, uint8_t version, uint16_t packet_id, const uint8_t *codes,
@@ -147,7 +153,8 @@ int proto__decode_unsubscribe(const struct mqtt_frame *f, uint8_t version, struc
 	if (f->type != MQTT_UNSUBSCRIBE || f->flags != 0x2) return PROTO_MALFORMED;
 	struct reader r;
 	reader__init(&r, f->body, f->remaining);
-	if (read_id_props(&r, version, &u->packet_id, &u->props)) return PROTO_MALFORMED;
+	int verdict = PROTO_OK;
+	if (read_id_props(&r, MQTT_UNSUBSCRIBE, version, &u->packet_id, &u->props, &verdict)) return PROTO_MALFORMED;
 	reader__rest(&r, &u->entries);
 	if (u->entries.len == 0) return PROTO_PROTOCOL_ERROR; /* [MQTT-3.10.3-2] */
 	reader__init(&r, u->entries.p, u->entries.len);
@@ -155,7 +162,7 @@ int proto__decode_unsubscribe(const struct mqtt_frame *f, uint8_t version, struc
 		struct mqtt_str filter;
 		if (read_filter(&r, &filter)) return PROTO_MALFORMED;
 	}
-	return PROTO_OK;
+	return verdict;
 }
 
 bool proto__unsubscribe_next(const struct mqtt_unsubscribe *u, size_t *pos, struct mqtt_str *filter)
@@ -193,8 +200,9 @@ int proto__decode_unsuback(const struct mqtt_frame *f, uint8_t version, struct m
 	if (version != MQTT_V5 && f->remaining != 2) return PROTO_MALFORMED;
 	struct reader r;
 	reader__init(&r, f->body, f->remaining);
-	if (read_id_props(&r, version, &a->packet_id, &a->props)) return PROTO_MALFORMED;
+	int verdict = PROTO_OK;
+	if (read_id_props(&r, MQTT_UNSUBACK, version, &a->packet_id, &a->props, &verdict)) return PROTO_MALFORMED;
 	reader__rest(&r, &a->codes);
 	if (version == MQTT_V5 && a->codes.len == 0) return PROTO_PROTOCOL_ERROR;
-	return PROTO_OK;
+	return verdict;
 }
