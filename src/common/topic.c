@@ -1,4 +1,4 @@
-/* Topic names and topic filters: validation and matching by the MQTT rules; see topic.h. */
+/* Topic names and topic filters: validation, matching by the MQTT rules and shared-subscription parsing. */
 #include "topic.h"
 
 #include <string.h>
@@ -54,4 +54,24 @@ bool topic__matches(const uint8_t *filter, size_t flen, const uint8_t *topic, si
 		fpos = fend + 1;
 		tpos = tend + 1;
 	}
+}
+
+int topic__parse_share(const uint8_t *p, size_t len, const uint8_t **group, size_t *glen, const uint8_t **filter,
+                       size_t *flen)
+{
+	static const char prefix[] = "$share/";
+	size_t plen = sizeof(prefix) - 1;
+	if (len < plen || memcmp(p, prefix, plen) != 0) return 0;
+	const uint8_t *g = p + plen, *slash = memchr(g, '/', len - plen);
+	/* No '/' after the group ("$share/g") leaves no filter at all. */
+	if (!slash) return -1;
+	size_t gl = (size_t)(slash - g), fl = len - plen - gl - 1;
+	/* [MQTT-4.8.2-2]: a group name is a non-empty string without wildcards ('/' ended it above). */
+	if (gl == 0 || memchr(g, '+', gl) || memchr(g, '#', gl) || !utf8__valid(g, gl)) return -1;
+	if (!topic__valid_filter(slash + 1, fl)) return -1;
+	*group = g;
+	*glen = gl;
+	*filter = slash + 1;
+	*flen = fl;
+	return 1;
 }

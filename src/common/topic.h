@@ -17,8 +17,8 @@ bool topic__valid_filter(const uint8_t *p, size_t len);
 bool topic__matches(const uint8_t *filter, size_t flen, const uint8_t *topic, size_t tlen);
 
 /* Splits a shared-subscription filter "$share/{group}/{filter}" (MQTT 5.0 4.8.2). Returns 0 when p is
- * not one (does not start with "$share/"), 1 with *group/*glen and *filter/*flen pointing into p when it
- * is a valid one (group non-empty without '+', '#' or '/', filter a valid topic filter), -1 when it
+ * not one (does not start with "$share/"), 1 when it is a valid one, with group, glen, filter and flen
+ * pointing into p (group non-empty without '+', '#' or '/', filter a valid topic filter), -1 when it
  * starts with "$share/" but is invalid (the broker answers "Topic Filter invalid"). */
 int topic__parse_share(const uint8_t *p, size_t len, const uint8_t **group, size_t *glen, const uint8_t **filter,
 		       size_t *flen);

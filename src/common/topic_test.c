@@ -1,4 +1,4 @@
-/* Unit tests of topic name and filter validation and of filter matching. */
+/* Unit tests of topic name and filter validation, of filter matching and of $share parsing. */
 #include <stdint.h>
 
 #include "../../tests/unit/check.h"
@@ -109,10 +109,64 @@ static void test_matching(void)
 	CHECK(match("a/+", "a/$x")); /* only the first level is special */
 }
 
+/* topic__parse_share on s: its result, and for 1 whether group and filter are want_g and want_f. */
+static int share(const char *s, const char *want_g, const char *want_f)
+{
+	const uint8_t *g = NULL, *f = NULL;
+	size_t gl = 0, fl = 0;
+	int rc = topic__parse_share((const uint8_t *)s, strlen(s), &g, &gl, &f, &fl);
+	if (rc != 1) return rc;
+	/* The views point into s, not into a copy. */
+	bool inside = g > (const uint8_t *)s && f + fl == (const uint8_t *)s + strlen(s);
+	bool same = gl == strlen(want_g) && !memcmp(g, want_g, gl) && fl == strlen(want_f) && !memcmp(f, want_f, fl);
+	return inside && same ? 1 : 99;
+}
+
+static void test_share(void)
+{
+	CHECK_EQ(share("$share/g/a/b", "g", "a/b"), 1);
+	CHECK_EQ(share("$share/g/#", "g", "#"), 1);
+	CHECK_EQ(share("$share/g/+/x", "g", "+/x"), 1);
+	CHECK_EQ(share("$share/group1/+", "group1", "+"), 1);
+	CHECK_EQ(share("$share/g//", "g", "/"), 1);
+	CHECK_EQ(share("$share/g/$SYS/#", "g", "$SYS/#"), 1);
+	CHECK_EQ(share("$share/caf\xC3\xA9/a", "caf\xC3\xA9", "a"), 1);
+	CHECK_EQ(share("$share/$share/a", "$share", "a"), 1);
+	/* Starts with "$share/" but is not a valid shared filter. */
+	CHECK_EQ(share("$share/", "", ""), -1);
+	CHECK_EQ(share("$share/g", "", ""), -1);
+	CHECK_EQ(share("$share/g/", "", ""), -1); /* empty filter */
+	CHECK_EQ(share("$share//a", "", ""), -1); /* empty group */
+	CHECK_EQ(share("$share/g+/a", "", ""), -1);
+	CHECK_EQ(share("$share/g#/a", "", ""), -1);
+	CHECK_EQ(share("$share/+/a", "", ""), -1);
+	CHECK_EQ(share("$share/#/a", "", ""), -1);
+	CHECK_EQ(share("$share/g/a#", "", ""), -1);
+	CHECK_EQ(share("$share/g/a/#/b", "", ""), -1);
+	CHECK_EQ(share("$share/g/a+", "", ""), -1);
+	CHECK_EQ(share("$share/\xFF/a", "", ""), -1);
+	CHECK_EQ(share("$share/g/\xFF", "", ""), -1);
+	/* Not a shared subscription: ordinary filters, left to topic__valid_filter. */
+	CHECK_EQ(share("$share", "", ""), 0);
+	CHECK_EQ(share("$sharex/a", "", ""), 0);
+	CHECK_EQ(share("$shar", "", ""), 0);
+	CHECK_EQ(share("share/g/a", "", ""), 0);
+	CHECK_EQ(share("$SHARE/g/a", "", ""), 0);
+	CHECK_EQ(share("$SYS/x", "", ""), 0);
+	CHECK_EQ(share("a/$share/g/b", "", ""), 0);
+	CHECK_EQ(share("", "", ""), 0);
+	/* Nothing is written unless the result is 1. */
+	const uint8_t *g = (const uint8_t *)"x", *f = g;
+	size_t gl = 7, fl = 7;
+	CHECK_EQ(topic__parse_share((const uint8_t *)"$share/g", 8, &g, &gl, &f, &fl), -1);
+	CHECK(g == f && gl == 7 && fl == 7);
+}
+
 int main(void)
 {
 	test_names();
 	test_filters();
 	test_matching();
+	test_share();
 	CHECK_DONE();
 }
