@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "message.h"
+#include "midge/mqtt.h"
 #include "retain.h"
 #include "session.h"
 #include "subs.h"
@@ -13,11 +14,13 @@
 struct collect {
 	struct receiver *r;
 	size_t n, cap;
+	struct message *m;
+	struct session *from;    /* publisher, for No Local */
+	struct session *exclude; /* a shared member that is leaving */
 };
 
-static void on_match(void *arg, struct session *s, uint8_t options, uint32_t sub_id)
+static void add(struct collect *col, struct session *s, uint8_t options, uint32_t sub_id, bool shared)
 {
-	struct collect *col = arg;
 	if (col->n == col->cap) {
 		size_t cap = col->cap ? col->cap * 2 : 64;
 		struct receiver *p = realloc(col->r, cap * sizeof(*p));
@@ -25,51 +28,98 @@ static void on_match(void *arg, struct session *s, uint8_t options, uint32_t sub
 		col->r = p;
 		col->cap = cap;
 	}
-	col->r[col->n].s = session__ref(s);
-	col->r[col->n].qos = options & 3;
-	col->n++;
+	col->r[col->n++] = (struct receiver){.s = session__ref(s), .qos = options & MQTT_SUBOPT_QOS,
+					     .retain = (options & MQTT_SUBOPT_RAP) && col->m->retain, .shared = shared,
+					     .sub_id = sub_id};
+}
+
+static void on_match(void *arg, struct session *s, uint8_t options, uint32_t sub_id)
+{
+	struct collect *col = arg;
+	/* No Local: not back to the session that published it [MQTT-3.8.3-3]. */
+	if ((options & MQTT_SUBOPT_NO_LOCAL) && s == col->from) return;
+	add(col, s, options, sub_id, false);
+}
+
+/* One member of a shared group takes the message: the next one in turn that is connected, so messages
+ * are spread over the members that can take them now; any member when none is connected. */
+static void on_share(void *arg, const struct sub_member *mb, size_t n, size_t start)
+{
+	struct collect *col = arg;
+	const struct sub_member *pick = NULL;
+	for (size_t i = 0; i < n; i++) {
+		const struct sub_member *c = &mb[(start + i) % n];
+		if (c->s == col->exclude) continue;
+		if (atomic_load_explicit(&c->s->online, memory_order_relaxed)) {
+			pick = c;
+			break;
+		}
+		if (!pick) pick = c;
+	}
+	if (pick) add(col, pick->s, pick->options, pick->sub_id, true);
 }
 
 static int by_session(const void *a, const void *b)
 {
 	const struct receiver *x = a, *y = b;
+	if (x->shared != y->shared) return x->shared - y->shared;
 	return x->s < y->s ? -1 : x->s > y->s;
 }
 
-/* Overlapping subscriptions of one session give one delivery at the highest QoS (MQTT 3.1.1 3.3.5). */
-static size_t dedupe(struct receiver *r, size_t n)
+static uint8_t out_qos(struct broker *b, const struct message *m, uint8_t sub_qos)
 {
-	if (n < 2) return n;
-	qsort(r, n, sizeof(*r), by_session);
-	size_t out = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (out && r[out - 1].s == r[i].s) {
-			if (r[i].qos > r[out - 1].qos) r[out - 1].qos = r[i].qos;
-			session__unref(r[i].s);
-		} else {
-			r[out++] = r[i];
-		}
-	}
-	return out;
+	return b->conf.upgrade_outgoing_qos || m->qos > sub_qos ? sub_qos : m->qos;
 }
 
-size_t broker__publish(struct broker *b, struct worker *w, struct message *m)
+/* Delivers to the collected receivers. Ordinary ones of one session are merged into one delivery at the
+ * highest QoS with all their identifiers (MQTT 5.0 3.3.4); shared ones go one by one. */
+static size_t deliver_all(struct broker *b, struct worker *w, struct collect *col)
+{
+	struct receiver *r = col->r;
+	size_t n = col->n, count = 0;
+	if (n > 1) qsort(r, n, sizeof(*r), by_session);
+	uint32_t ids_local[16], *ids = ids_local;
+	size_t ids_cap = 16;
+	for (size_t i = 0; i < n;) {
+		size_t j = i + 1;
+		while (j < n && !r[i].shared && !r[j].shared && r[j].s == r[i].s) j++;
+		if (j - i > ids_cap) {
+			uint32_t *p = malloc((j - i) * sizeof(*p));
+			if (p) {
+				if (ids != ids_local) free(ids);
+				ids = p;
+				ids_cap = j - i;
+			}
+		}
+		struct delivery d = {.qos = 0, .shared = r[i].shared, .subids = ids};
+		for (size_t k = i; k < j; k++) {
+			if (r[k].qos > d.qos) d.qos = r[k].qos;
+			d.retain |= r[k].retain;
+			if (r[k].sub_id && d.nsubids < ids_cap) ids[d.nsubids++] = r[k].sub_id;
+		}
+		d.qos = out_qos(b, col->m, d.qos);
+		session__deliver(b, w, r[i].s, col->m, &d);
+		count++;
+		for (size_t k = i; k < j; k++) session__unref(r[k].s);
+		i = j;
+	}
+	if (ids != ids_local) free(ids);
+	return count;
+}
+
+size_t broker__publish(struct broker *b, struct worker *w, struct message *m, struct session *from)
 {
 	if (m->retain && b->conf.retain_available) retain__set(b->retained, m);
 
 	/* Receivers are collected under the tree's read lock and served after it is released. */
-	struct collect col = {0};
+	struct collect col = {.m = m, .from = from};
 	if (w) {
 		col.r = w->recv;
 		col.cap = w->recv_cap;
 	}
 	subs__match(b->subs, m->topic, m->topic_len, on_match, &col);
-	size_t n = dedupe(col.r, col.n);
-	for (size_t i = 0; i < n; i++) {
-		uint8_t qos = b->conf.upgrade_outgoing_qos ? col.r[i].qos : (m->qos < col.r[i].qos ? m->qos : col.r[i].qos);
-		session__deliver(b, w, col.r[i].s, m, qos, false);
-		session__unref(col.r[i].s);
-	}
+	subs__match_shared(b->subs, m->topic, m->topic_len, on_share, &col);
+	size_t n = deliver_all(b, w, &col);
 	if (w) {
 		w->recv = col.r;
 		w->recv_cap = col.cap;
@@ -79,11 +129,21 @@ size_t broker__publish(struct broker *b, struct worker *w, struct message *m)
 	return n;
 }
 
+bool broker__redeliver_shared(struct broker *b, struct worker *w, const uint8_t *group, size_t glen,
+			      const uint8_t *filter, size_t flen, struct session *leaving, struct message *m)
+{
+	struct collect col = {.m = m, .exclude = leaving};
+	subs__shared_group(b->subs, group, glen, filter, flen, on_share, &col);
+	size_t n = deliver_all(b, w, &col);
+	free(col.r);
+	return n > 0;
+}
+
 void broker__publish_text(struct broker *b, const char *topic, const char *text, size_t len, bool retain)
 {
 	struct message *m = msg__new((const uint8_t *)topic, strlen(topic), (const uint8_t *)text, len, 0, retain);
 	if (!m) return;
-	broker__publish(b, NULL, m);
+	broker__publish(b, NULL, m, NULL);
 	msg__unref(m);
 }
 

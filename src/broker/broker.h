@@ -81,9 +81,15 @@ int sys__start(struct broker *b);
 void sys__stop(struct broker *b);
 
 /* Routes m (reference kept by the caller) to every matching subscriber and, when m->retain is set,
- * stores or clears it in the retained store. w is the calling worker or NULL (main thread).
- * Returns the number of sessions it was delivered or queued to. */
-size_t broker__publish(struct broker *b, struct worker *w, struct message *m);
+ * stores or clears it in the retained store. w is the calling worker or NULL (main thread); from is the
+ * publishing session (for No Local) or NULL. Overlapping subscriptions of one session give one delivery
+ * at the highest QoS with every Subscription Identifier; each matching shared group gives one delivery
+ * to one member. Returns the number of deliveries (queued ones included). */
+size_t broker__publish(struct broker *b, struct worker *w, struct message *m, struct session *from);
+/* Gives m, which member `leaving` held through the shared group (group, filter), to another member of
+ * that group. Returns true when one took it. */
+bool broker__redeliver_shared(struct broker *b, struct worker *w, const uint8_t *group, size_t glen,
+			      const uint8_t *filter, size_t flen, struct session *leaving, struct message *m);
 /* Publishes a QoS 0 message the broker makes itself ($SYS values, log lines), from any thread. */
 void broker__publish_text(struct broker *b, const char *topic, const char *text, size_t len, bool retain);
 /* Picks a worker for a new connection, round-robin. */

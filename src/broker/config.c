@@ -33,6 +33,8 @@ void config__defaults(struct config *c)
 	c->listen_backlog = 1024;
 	c->connect_timeout = 10;
 	c->max_output_bytes = 16777216;
+	c->max_qos = 2;
+	c->max_topic_alias = 10;
 }
 
 void config__fini(struct config *c)
@@ -40,12 +42,14 @@ void config__fini(struct config *c)
 	for (size_t i = 0; i < c->nlisteners; i++) {
 		free(c->listeners[i].bind_address);
 		free(c->listeners[i].bind_interface);
+		free(c->listeners[i].server_reference);
 	}
 	free(c->listeners);
 	free(c->log_file);
 	free(c->log_timestamp_format);
 	free(c->pid_file);
 	free(c->user);
+	free(c->response_information);
 	for (size_t i = 0; i < c->nfiles; i++)
 		free(c->files[i]);
 	free(c->files);

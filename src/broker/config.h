@@ -20,6 +20,7 @@ struct listener_conf {
 	bool is_default;      /* the default listener, made by `port`, `bind_address` or a
 	                       * listener option before any `listener` line (Mosquitto's rules) */
 	bool allow_zero_length_clientid; /* used when per_listener_settings is true; default true */
+	char *server_reference; /* Midge: MQTT 5 clients are sent there (CONNACK 0x9C); NULL = serve them */
 };
 
 /* Everything the config file can set. config__defaults gives Mosquitto's defaults.
@@ -54,6 +55,10 @@ struct config {
 	int listen_backlog;      /* `listen_backlog`, default 1024 */
 	uint32_t connect_timeout; /* `connect_timeout` seconds before a silent socket is closed; default 10 */
 	uint64_t max_output_bytes; /* `max_output_bytes` per-connection output cap; default 16 MiB */
+	char *response_information; /* `response_information`: sent to MQTT 5 clients that ask; NULL = none */
+	/* MQTT 5 */
+	uint8_t max_qos;          /* `max_qos`, default 2 */
+	uint16_t max_topic_alias; /* `max_topic_alias`: aliases a client may use, default 10 */
 
 	char **files; /* every file read, for listener_conf.file */
 	size_t nfiles;

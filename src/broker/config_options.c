@@ -125,6 +125,14 @@ static int set_int(struct cfg_state *st, const struct cfg_line *ln, const struct
 	return rc;
 }
 
+static int set_u8(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+{
+	long long v;
+	int rc = get_int(st, ln, o->min, o->max, NULL, &v);
+	if (!rc) *FIELD(st, o, uint8_t) = (uint8_t)v;
+	return rc;
+}
+
 static int set_u16(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
 {
 	long long v;
@@ -305,6 +313,14 @@ static int opt_max_connections(struct cfg_state *st, const struct cfg_line *ln, 
 	if (rc || (rc = cur_listener(st, ln, v != -1, &l))) return rc;
 	if (l) l->max_connections = (int)v;
 	return 0;
+}
+
+static int opt_server_reference(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+{
+	int rc = want(st, ln, 1, 1);
+	struct listener_conf *l;
+	if (rc || (rc = cur_listener(st, ln, true, &l))) return rc;
+	return set_string(&l->server_reference, ln->argv[0]);
 }
 
 static int opt_protocol(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
@@ -558,9 +574,12 @@ static const struct option options[] = {
     FN("socket_domain", opt_socket_domain),
     FN("max_connections", opt_max_connections),
     FN("protocol", opt_protocol),
+    FN("server_reference", opt_server_reference),
     /* general */
     FN("allow_zero_length_clientid", opt_allow_zero_length_clientid),
     INT("max_keepalive", set_u16, max_keepalive, 0, 65535),
+    INT("max_qos", set_u8, max_qos, 0, 2),
+    INT("max_topic_alias", set_u16, max_topic_alias, 0, 65535),
     FN("max_packet_size", opt_max_packet_size),
     INT("message_size_limit", set_u32, message_size_limit, 0, 268435455),
     FN("max_inflight_messages", opt_max_inflight_messages),
@@ -588,6 +607,7 @@ static const struct option options[] = {
     INT("listen_backlog", set_int, listen_backlog, 1, 65535),
     INT("connect_timeout", set_u32, connect_timeout, 1, 65535),
     INT("max_output_bytes", set_u64, max_output_bytes, 1024, INT64_MAX),
+    STR("response_information", set_rest, response_information),
     /* TLS */
     NO("cafile", WHY_TLS),
     NO("capath", WHY_TLS),
@@ -678,14 +698,12 @@ static const struct option options[] = {
     NO("try_private", WHY_BRIDGE),
     /* other Mosquitto options Midge does not act on yet */
     NO("mount_point", WHY_LATER),
-    NO_BUT("max_qos", WHY_LATER, "2"),
     NO_BUT("maximum_qos", WHY_LATER, "2"),
     NO_BUT("check_retain_source", WHY_LATER, "true"),
     NO_BUT("memory_limit", WHY_LATER, "0"),
     NO("clientid_prefixes", WHY_LATER),
     NO("auto_id_prefix", WHY_LATER),
     NO_BUT("use_username_as_clientid", WHY_LATER, "false"),
-    NO("max_topic_alias", WHY_LATER),
     NO("max_topic_alias_broker", WHY_LATER),
     NO_BUT("global_max_clients", WHY_LATER, "-1"),
     NO_BUT("global_max_connections", WHY_LATER, "-1"),

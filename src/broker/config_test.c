@@ -482,9 +482,7 @@ static void test_not_supported(void)
 	           "t.conf:1: option 'connection' is not supported yet (bridges arrive in a later release)");
 	expect_err("mount_point a/",
 	           "t.conf:1: option 'mount_point' is not supported yet (it arrives in a later release)");
-	expect_err("max_qos 1",
-	           "t.conf:1: option 'max_qos' is only supported as 'max_qos 2' for now (it arrives in a later "
-	           "release)");
+	expect_err("max_qos 3", "t.conf:1: invalid value '3' for 'max_qos' (expected an integer 0..2)");
 	/* Every Mosquitto 2 option name is recognised: none of these is an "unknown option". */
 	static const char *names[] = {"capath",
 	                              "keyfile",
@@ -567,7 +565,6 @@ static void test_not_supported(void)
 	                              "clientid_prefixes",
 	                              "auto_id_prefix",
 	                              "use_username_as_clientid",
-	                              "max_topic_alias",
 	                              "max_topic_alias_broker",
 	                              "global_max_clients",
 	                              "global_max_connections",
@@ -712,6 +709,30 @@ static void test_include_dir(void)
 	rmdir(dir);
 }
 
+/* The MQTT 5 options (issue 3): Mosquitto's max_qos and max_topic_alias, Midge's response_information
+ * and per-listener server_reference. */
+static void test_mqtt5_options(void)
+{
+	struct config c;
+	CHECK_EQ(parse(&c, "max_qos 1\nmax_topic_alias 0\nresponse_information resp/ here\n"
+			   "listener 1883\nserver_reference other.example:1883\nlistener 1884\n"),
+		 0);
+	CHECK_EQ(c.max_qos, 1);
+	CHECK_EQ(c.max_topic_alias, 0);
+	CHECK(c.response_information && strcmp(c.response_information, "resp/ here") == 0);
+	CHECK_EQ(c.nlisteners, 2);
+	CHECK(c.listeners[0].server_reference && strcmp(c.listeners[0].server_reference, "other.example:1883") == 0);
+	CHECK(c.listeners[1].server_reference == NULL);
+	config__fini(&c);
+	config__defaults(&c);
+	CHECK_EQ(c.max_qos, 2);
+	CHECK_EQ(c.max_topic_alias, 10);
+	config__fini(&c);
+	expect_err("max_topic_alias 70000",
+		   "t.conf:1: invalid value '70000' for 'max_topic_alias' (expected an integer 0..65535)");
+	expect_err("server_reference", "t.conf:1: missing value for 'server_reference'");
+}
+
 static void test_example_file(void)
 {
 	/* The shipped example must load; the tests may run from the source tree or a build dir. */
@@ -737,6 +758,7 @@ int main(void)
 	test_every_option();
 	test_durations();
 	test_listeners();
+	test_mqtt5_options();
 	test_per_listener_settings();
 	test_logging();
 	test_errors();

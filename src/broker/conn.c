@@ -8,6 +8,8 @@
 #include "broker.h"
 #include "message.h"
 #include "midge/midge.h"
+#include "common/clock.h"
+#include "proto/props.h"
 #include "proto/proto.h"
 #include "session.h"
 #include "worker.h"
@@ -33,6 +35,8 @@ struct conn *conn__new(struct broker *b, struct listener_rt *l, int fd, const ch
 	list__init(&c->timer.node);
 	pthread_mutex_init(&c->out_lock, NULL);
 	snprintf(c->addr, sizeof(c->addr), "%s", addr);
+	c->send_max = 65535;
+	c->problem_info = true;
 	return c;
 }
 
@@ -48,6 +52,9 @@ void conn__unref(struct conn *c)
 	}
 	if (c->tp.fd >= 0 && c->tp.ops) c->tp.ops->close(&c->tp);
 	buf__fini(&c->in);
+	buf__fini(&c->connack_props);
+	alias__in_fini(&c->alias_in);
+	alias__out_fini(&c->alias_out);
 	msg__unref(c->will);
 	conn__unref(c->successor);
 	session__unref(c->session);
@@ -64,13 +71,70 @@ static void push(struct conn *c, struct out_item *it)
 	pthread_mutex_unlock(&c->out_lock);
 }
 
-int conn__queue_publish(struct conn *c, struct message *m, uint8_t qos, uint16_t pid, bool dup, bool retain)
+/* Per-receiver properties of an MQTT 5 PUBLISH: at most the length varint, expiry (5), alias (3) and
+ * subscription identifiers (5 each); identifiers past what fits are left out (a client would need more
+ * than 48 overlapping subscriptions with identifiers on one topic). */
+#define VP_MAX 255
+#define VP_SUBIDS_MAX ((VP_MAX - 4 - 5 - 3) / 5)
+
+static size_t put_vp(uint8_t *o, uint8_t id, uint32_t v, int bytes)
 {
-	struct out_item *it = malloc(sizeof(*it));
-	if (!it) return MIDGE_ERR_NOMEM;
-	uint32_t remaining = 2 + m->topic_len + (qos ? 2 : 0) + m->payload_len;
+	o[0] = id;
+	if (bytes == 0) return 1 + proto__varint_encode(o + 1, v);
+	for (int i = 0; i < bytes; i++) o[1 + i] = (uint8_t)(v >> (8 * (bytes - 1 - i)));
+	return 1 + (size_t)bytes;
+}
+
+int conn__queue_publish(struct conn *c, struct message *m, uint8_t qos, uint16_t pid, bool dup, bool retain,
+			const uint32_t *subids, size_t nsubids)
+{
+	bool v5 = c->version == MQTT_V5;
+	uint8_t vp[VP_MAX];
+	size_t vn = 0; /* per-receiver properties, without their length */
+	if (v5) {
+		if (m->expiry_ms) {
+			/* The remaining interval, rounded up so a message still alive never says 0 [MQTT-3.3.2-6]. */
+			uint64_t now = clock__ms();
+			uint64_t left = m->expiry_ms > now ? (m->expiry_ms - now + 999) / 1000 : 1;
+			vn += put_vp(vp + vn, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL, (uint32_t)left, 4);
+		}
+		for (size_t i = 0; i < nsubids && i < VP_SUBIDS_MAX; i++)
+			vn += put_vp(vp + vn, MQTT_PROP_SUBSCRIPTION_IDENTIFIER, subids[i], 0);
+	}
+	pthread_mutex_lock(&c->out_lock);
+	uint16_t alias = 0;
+	bool known = false;
+	if (v5 && c->alias_out.max) alias__out_lookup(&c->alias_out, m->topic, m->topic_len, true, &alias, &known);
+	/* Size it as it will go out: a new alias still to be given costs its property too. */
+	bool may_alias = known || (c->alias_out.count < c->alias_out.max && v5);
+	size_t props = vn + (may_alias ? 3 : 0) + m->props_len;
+	uint64_t remaining = 2 + (uint64_t)(known ? 0 : m->topic_len) + (qos ? 2 : 0) + m->payload_len +
+			     (v5 ? proto__varint_size((uint32_t)props) + props : 0);
+	uint64_t total = remaining + 1 + proto__varint_size((uint32_t)remaining);
+	if (remaining > MQTT_MAX_REMAINING || (c->max_out_packet && total > c->max_out_packet)) {
+		pthread_mutex_unlock(&c->out_lock);
+		return MIDGE_ERR_TOO_LARGE;
+	}
+	if (v5 && c->alias_out.max && !known) {
+		alias__out_lookup(&c->alias_out, m->topic, m->topic_len, false, &alias, &known);
+		known = false; /* a new alias: this PUBLISH carries the topic that sets it */
+	}
+	if (alias) vn += put_vp(vp + vn, MQTT_PROP_TOPIC_ALIAS, alias, 2);
+	size_t vlen = v5 ? proto__varint_size((uint32_t)(vn + m->props_len)) + vn : 0;
+	struct out_item *it = malloc(sizeof(*it) + vlen);
+	if (!it) {
+		pthread_mutex_unlock(&c->out_lock);
+		return MIDGE_ERR_NOMEM;
+	}
+	if (v5) {
+		size_t l = proto__varint_encode(it->data, (uint32_t)(vn + m->props_len));
+		memcpy(it->data + l, vp, vn);
+	}
+	it->vp_len = (uint8_t)vlen;
+	it->alias_only = known;
+	remaining = 2 + (known ? 0 : m->topic_len) + (qos ? 2 : 0) + vlen + (v5 ? m->props_len : 0) + m->payload_len;
 	it->msg = msg__ref(m);
-	it->hdr_len = (uint8_t)proto__publish_fixed_header(it->hdr, qos, dup, retain, remaining);
+	it->hdr_len = (uint8_t)proto__publish_fixed_header(it->hdr, qos, dup, retain, (uint32_t)remaining);
 	it->has_pid = qos > 0;
 	it->pid[0] = (uint8_t)(pid >> 8);
 	it->pid[1] = (uint8_t)pid;
@@ -79,7 +143,9 @@ int conn__queue_publish(struct conn *c, struct message *m, uint8_t qos, uint16_t
 	it->cap = 0;
 	it->charge = sizeof(*it) + it->len;
 	it->packets = 1;
-	push(c, it);
+	list__add_tail(&c->out, &it->node);
+	c->out_bytes += it->charge;
+	pthread_mutex_unlock(&c->out_lock);
 	return 0;
 }
 
@@ -109,6 +175,8 @@ int conn__queue_bytes(struct conn *c, const void *p, size_t n)
 	it->sent = 0;
 	it->hdr_len = 0;
 	it->has_pid = false;
+	it->alias_only = false;
+	it->vp_len = 0;
 	it->charge = sizeof(*it) + cap;
 	it->packets = 1;
 	memcpy(it->data, p, n);
@@ -120,6 +188,42 @@ int conn__queue_ack(struct conn *c, uint8_t type, uint16_t pid)
 {
 	uint8_t out[4];
 	return conn__queue_bytes(c, out, proto__encode_ack(out, type, pid));
+}
+
+/* The properties of a broker's error answer: a Reason String when the client accepts one. */
+static int reason_props(struct conn *c, struct buf *props, const char *why, bool always)
+{
+	if (!why || (!c->problem_info && !always)) return 0;
+	struct mqtt_str s = {(const uint8_t *)why, (uint32_t)strlen(why)};
+	return props__put_str(props, MQTT_PROP_REASON_STRING, &s);
+}
+
+int conn__queue_ack_rc(struct conn *c, uint8_t type, uint16_t pid, uint8_t reason, const char *why)
+{
+	if (c->version != MQTT_V5 || (reason == 0 && !why)) return conn__queue_ack(c, type, pid);
+	struct buf props = {0}, out = {0};
+	int r = reason_props(c, &props, why, false);
+	struct mqtt_ack a = {.packet_id = pid, .reason = reason,
+			     .props = {buf__head(&props), (uint32_t)buf__len(&props)}};
+	if (!r) r = proto__encode_ack_buf(&out, type, MQTT_V5, &a);
+	if (!r) r = conn__queue_bytes(c, buf__head(&out), buf__len(&out));
+	buf__fini(&props);
+	buf__fini(&out);
+	return r;
+}
+
+int conn__queue_disconnect(struct conn *c, uint8_t reason, const char *why)
+{
+	if (c->version != MQTT_V5) return 0;
+	struct buf props = {0}, out = {0};
+	/* A DISCONNECT may carry a Reason String whatever Request Problem Information says (3.1.2.11.7). */
+	int r = reason_props(c, &props, why, true);
+	struct mqtt_disconnect d = {.reason = reason, .props = {buf__head(&props), (uint32_t)buf__len(&props)}};
+	if (!r) r = proto__encode_disconnect(&out, MQTT_V5, &d);
+	if (!r) r = conn__queue_bytes(c, buf__head(&out), buf__len(&out));
+	buf__fini(&props);
+	buf__fini(&out);
+	return r;
 }
 
 size_t conn__out_bytes(struct conn *c)
@@ -143,13 +247,19 @@ void conn__schedule(struct conn *c, struct worker *w)
 /* Appends the iovecs of it, skipping the first `skip` bytes. Returns the new count. */
 static int item_iov(struct out_item *it, struct iovec *iov, int cnt, int max)
 {
-	const uint8_t *seg[4];
-	size_t len[4];
+	static const uint8_t empty_topic[2] = {0, 0};
+	const uint8_t *seg[6];
+	size_t len[6];
 	int ns = 0;
 	if (it->msg) {
 		seg[ns] = it->hdr, len[ns++] = it->hdr_len;
-		seg[ns] = it->msg->data, len[ns++] = 2 + it->msg->topic_len;
+		if (it->alias_only) seg[ns] = empty_topic, len[ns++] = 2;
+		else seg[ns] = it->msg->data, len[ns++] = 2 + it->msg->topic_len;
 		if (it->has_pid) seg[ns] = it->pid, len[ns++] = 2;
+		if (it->vp_len) {
+			seg[ns] = it->data, len[ns++] = it->vp_len;
+			seg[ns] = it->msg->props, len[ns++] = it->msg->props_len;
+		}
 		seg[ns] = it->msg->payload, len[ns++] = it->msg->payload_len;
 	} else {
 		seg[ns] = it->data, len[ns++] = it->len;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "alias.h"
 #include "common/list.h"
 #include "net/loop.h"
 #include "net/transport.h"
@@ -28,7 +29,9 @@ enum conn_state {
 };
 
 /* One queued outgoing packet: either bytes of its own (data, len) or a PUBLISH made of a small header,
- * the message's shared topic bytes, an optional packet id and the message's shared payload. */
+ * the message's shared topic bytes (or an empty topic when a topic alias stands for it), an optional
+ * packet id, for MQTT 5 the properties of this receiver (in data: their length, expiry, alias,
+ * subscription identifiers) followed by the message's shared properties, and the shared payload. */
 struct out_item {
 	struct list node;
 	struct message *msg; /* reference; NULL for a packet of its own bytes */
@@ -41,7 +44,9 @@ struct out_item {
 	uint8_t hdr[5];
 	uint8_t pid[2];
 	bool has_pid;
-	uint8_t data[]; /* own bytes when msg is NULL */
+	bool alias_only; /* the topic is replaced by an empty one: the client knows the alias */
+	uint8_t vp_len;  /* MQTT 5 PUBLISH: bytes of per-receiver properties in data (0 for 3.x) */
+	uint8_t data[];  /* own bytes when msg is NULL, else the per-receiver properties */
 };
 
 struct conn {
@@ -67,6 +72,19 @@ struct conn {
 
 	uint8_t version;
 	uint16_t keepalive;
+	/* MQTT 5, from CONNECT (defaults for 3.x) */
+	uint16_t send_max;        /* the client's Receive Maximum: unacknowledged QoS 1/2 it accepts */
+	uint32_t max_out_packet;  /* the client's Maximum Packet Size; 0 = protocol maximum */
+	uint32_t session_expiry;  /* Session Expiry Interval asked in CONNECT (or DISCONNECT), seconds */
+	bool expiry_changed;      /* the DISCONNECT changed it: the session takes the new value */
+	uint32_t will_delay;      /* Will Delay Interval, seconds */
+	uint32_t will_expiry;     /* the will's Message Expiry Interval, seconds; 0 = none */
+	struct buf connack_props; /* MQTT 5 CONNACK properties, kept while a takeover is waited for */
+	bool problem_info;        /* Request Problem Information: reason strings and user properties allowed */
+	struct alias_in alias_in; /* the client's topic aliases (owner only) */
+	struct alias_out alias_out; /* the broker's topic aliases, guarded by out_lock */
+	uint8_t disconnect_rc;      /* MQTT 5 reason of the DISCONNECT sent when the broker closes it */
+	const char *disconnect_why; /* its Reason String (static), or NULL */
 	uint64_t last_rx_ms;
 	struct timer timer; /* connect timeout, then keepalive */
 	struct buf in;
@@ -95,14 +113,23 @@ static inline struct conn *conn__ref(struct conn *c)
 /* Drops a reference; the last one frees everything the connection holds. */
 void conn__unref(struct conn *c);
 
-/* Queues a PUBLISH of m (shared, not copied) at qos with packet id pid. Caller holds the session lock
- * when c is attached to a session. Returns 0 or MIDGE_ERR_NOMEM. */
-int conn__queue_publish(struct conn *c, struct message *m, uint8_t qos, uint16_t pid, bool dup, bool retain);
+/* Queues a PUBLISH of m (shared, not copied) at qos with packet id pid. For an MQTT 5 client it carries
+ * m's properties, the remaining Message Expiry Interval, a topic alias when the client takes them and
+ * the subscription identifiers subids[0..nsubids). Caller holds the session lock when c is attached to a
+ * session. Returns 0, MIDGE_ERR_NOMEM, or MIDGE_ERR_TOO_LARGE when the packet would exceed the client's
+ * Maximum Packet Size (nothing queued: the caller drops the message for this client, MQTT-3.1.2-25). */
+int conn__queue_publish(struct conn *c, struct message *m, uint8_t qos, uint16_t pid, bool dup, bool retain,
+			const uint32_t *subids, size_t nsubids);
 /* Queues n bytes of a packet (copied). Small packets (acks) share one item, so a client that never
  * reads its acks costs bytes, not an allocation per packet. 0 or MIDGE_ERR_NOMEM. */
 int conn__queue_bytes(struct conn *c, const void *p, size_t n);
 /* Queues a PUBACK, PUBREC, PUBREL or PUBCOMP for packet id pid. 0 or MIDGE_ERR_NOMEM. */
 int conn__queue_ack(struct conn *c, uint8_t type, uint16_t pid);
+/* The same with an MQTT 5 reason code (ignored for 3.x) and, when the client allows problem information
+ * and why is not NULL, a Reason String. */
+int conn__queue_ack_rc(struct conn *c, uint8_t type, uint16_t pid, uint8_t reason, const char *why);
+/* Queues an MQTT 5 DISCONNECT with reason and an optional Reason String (nothing for 3.x). */
+int conn__queue_disconnect(struct conn *c, uint8_t reason, const char *why);
 /* Memory held by queued output, what max_output_bytes bounds: wire bytes plus per-item overhead. */
 size_t conn__out_bytes(struct conn *c);
 /* Asks the owning worker to write c's output: immediately batched when w is the owner, else through

@@ -2,8 +2,11 @@
  * Nothing here logs while holding a session lock: a log line may itself be published
  * (log_dest topic) and reach this very session. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "broker.h"
+#include "common/clock.h"
+#include "common/topic.h"
 #include "conn.h"
 #include "message.h"
 #include "midge/midge.h"
@@ -45,7 +48,32 @@ static bool window_open(struct broker *b, struct session *s)
 {
 	uint32_t max = b->conf.max_inflight_messages;
 	if (max == 0 || max > WINDOW_MAX) max = WINDOW_MAX;
+	/* The client's Receive Maximum bounds what it has unacknowledged [MQTT-3.3.4-9]. */
+	if (s->conn && s->conn->send_max < max) max = s->conn->send_max;
 	return s->inflight_count < max;
+}
+
+static int dmeta_copy(struct dmeta *out, const struct delivery *d)
+{
+	*out = (struct dmeta){.qos = d->qos, .retain = d->retain, .shared = d->shared, .nsubids = d->nsubids};
+	if (!d->nsubids) return 0;
+	out->subids = malloc(d->nsubids * sizeof(uint32_t));
+	if (!out->subids) return MIDGE_ERR_NOMEM;
+	memcpy(out->subids, d->subids, d->nsubids * sizeof(uint32_t));
+	return 0;
+}
+
+void dmeta__fini(struct dmeta *d)
+{
+	free(d->subids);
+	d->subids = NULL;
+	d->nsubids = 0;
+}
+
+static struct delivery as_delivery(const struct dmeta *m)
+{
+	return (struct delivery){.qos = m->qos, .retain = m->retain, .shared = m->shared, .nsubids = m->nsubids,
+				 .subids = m->subids};
 }
 
 static bool under_cap(struct broker *b, struct conn *c)
@@ -53,23 +81,30 @@ static bool under_cap(struct broker *b, struct conn *c)
 	return b->conf.max_output_bytes == 0 || conn__out_bytes(c) < b->conf.max_output_bytes;
 }
 
-/* Sends m on the attached connection, adding it to the inflight window for QoS > 0. Lock held. */
-static int send_now(struct session *s, struct message *m, uint8_t qos, bool retain)
+/* Sends m on the attached connection, adding it to the inflight window for QoS > 0. Lock held.
+ * MIDGE_ERR_TOO_LARGE: the client's Maximum Packet Size refuses it; it is dropped for this client. */
+static int send_now(struct session *s, struct message *m, const struct delivery *d)
 {
-	if (qos == 0) return conn__queue_publish(s->conn, m, 0, 0, false, retain);
+	if (d->qos == 0) return conn__queue_publish(s->conn, m, 0, 0, false, d->retain, d->subids, d->nsubids);
 	struct inflight *f = malloc(sizeof(*f));
 	if (!f) return MIDGE_ERR_NOMEM;
-	uint16_t pid = next_pid(s);
-	if (idset__add(&s->out_pids, pid) < 0 || conn__queue_publish(s->conn, m, qos, pid, false, retain)) {
-		idset__remove(&s->out_pids, pid);
+	if (dmeta_copy(&f->d, d)) {
 		free(f);
 		return MIDGE_ERR_NOMEM;
 	}
+	uint16_t pid = next_pid(s);
+	int r = idset__add(&s->out_pids, pid) < 0 ? MIDGE_ERR_NOMEM
+						  : conn__queue_publish(s->conn, m, d->qos, pid, false, d->retain,
+									d->subids, d->nsubids);
+	if (r) {
+		idset__remove(&s->out_pids, pid);
+		dmeta__fini(&f->d);
+		free(f);
+		return r;
+	}
 	f->msg = msg__ref(m);
 	f->pid = pid;
-	f->qos = qos;
-	f->state = qos == 1 ? IF_WAIT_PUBACK : IF_WAIT_PUBREC;
-	f->retain = retain;
+	f->state = d->qos == 1 ? IF_WAIT_PUBACK : IF_WAIT_PUBREC;
 	list__add_tail(&s->inflight, &f->node);
 	s->inflight_count++;
 	return 0;
@@ -77,7 +112,7 @@ static int send_now(struct session *s, struct message *m, uint8_t qos, bool reta
 
 /* Appends to the session queue within max_queued_messages / max_queued_bytes. Lock held.
  * Returns NULL, or why the message was dropped when that drop is to be logged. */
-static const char *enqueue(struct broker *b, struct session *s, struct message *m, uint8_t qos, bool retain)
+static const char *enqueue(struct broker *b, struct session *s, struct message *m, const struct delivery *d)
 {
 	const struct config *cf = &b->conf;
 	size_t size = msg__size(m);
@@ -85,10 +120,11 @@ static const char *enqueue(struct broker *b, struct session *s, struct message *
 	    (cf->max_queued_bytes && s->queued_bytes + size > cf->max_queued_bytes))
 		return count_drop(b) ? "queue full" : NULL;
 	struct queued *q = malloc(sizeof(*q));
-	if (!q) return count_drop(b) ? "out of memory" : NULL;
+	if (!q || dmeta_copy(&q->d, d)) {
+		free(q);
+		return count_drop(b) ? "out of memory" : NULL;
+	}
 	q->msg = msg__ref(m);
-	q->qos = qos;
-	q->retain = retain;
 	list__add_tail(&s->queue, &q->node);
 	s->queued_count++;
 	s->queued_bytes += size;
@@ -97,19 +133,30 @@ static const char *enqueue(struct broker *b, struct session *s, struct message *
 	return NULL;
 }
 
-/* Moves queued messages into the window while there is room. Lock held, connection attached.
- * Returns true when anything was sent. */
+static void free_queued(struct session *s, struct queued *q)
+{
+	s->queued_count--;
+	s->queued_bytes -= msg__size(q->msg);
+	msg__unref(q->msg);
+	dmeta__fini(&q->d);
+	free(q);
+}
+
+/* Moves queued messages into the window while there is room; expired ones are dropped on the way
+ * [MQTT-3.3.2-5]. Lock held, connection attached. Returns true when anything was sent. */
 static bool pump(struct broker *b, struct session *s)
 {
 	bool sent = false;
+	uint64_t now = clock__ms();
 	while (!list__empty(&s->queue) && window_open(b, s) && under_cap(b, s->conn)) {
 		struct queued *q = list_entry(list__pop(&s->queue), struct queued, node);
-		s->queued_count--;
-		s->queued_bytes -= msg__size(q->msg);
-		send_now(s, q->msg, q->qos, q->retain);
-		msg__unref(q->msg);
-		free(q);
-		sent = true;
+		if (!msg__expired(q->msg, now)) {
+			struct delivery d = as_delivery(&q->d);
+			int r = send_now(s, q->msg, &d);
+			if (r == MIDGE_ERR_TOO_LARGE) count_drop(b);
+			sent |= r == 0;
+		}
+		free_queued(s, q);
 	}
 	return sent;
 }
@@ -122,8 +169,8 @@ static void kick_flush(struct conn *c, struct worker *w)
 	conn__unref(c);
 }
 
-void session__deliver(struct broker *b, struct worker *w, struct session *s, struct message *m, uint8_t qos,
-		      bool retain)
+void session__deliver(struct broker *b, struct worker *w, struct session *s, struct message *m,
+		      const struct delivery *d)
 {
 	struct conn *flush = NULL;
 	const char *dropped = NULL;
@@ -131,16 +178,19 @@ void session__deliver(struct broker *b, struct worker *w, struct session *s, str
 	if (s->dead) goto out;
 	struct conn *c = s->conn;
 	if (c) {
-		if (qos == 0) {
+		int r = 1;
+		if (d->qos == 0) {
 			if (!under_cap(b, c)) dropped = count_drop(b) ? "output cap reached" : NULL;
-			else if (send_now(s, m, 0, retain) == 0) flush = conn__ref(c);
+			else r = send_now(s, m, d);
 		} else if (list__empty(&s->queue) && window_open(b, s) && under_cap(b, c)) {
-			if (send_now(s, m, qos, retain) == 0) flush = conn__ref(c);
+			r = send_now(s, m, d);
 		} else {
-			dropped = enqueue(b, s, m, qos, retain);
+			dropped = enqueue(b, s, m, d);
 		}
-	} else if (!s->clean && (qos > 0 || b->conf.queue_qos0_messages)) {
-		dropped = enqueue(b, s, m, qos, retain);
+		if (r == 0) flush = conn__ref(c);
+		else if (r == MIDGE_ERR_TOO_LARGE) dropped = count_drop(b) ? "larger than its maximum packet size" : NULL;
+	} else if (!s->clean && (d->qos > 0 || b->conf.queue_qos0_messages)) {
+		dropped = enqueue(b, s, m, d);
 	}
 out:
 	pthread_mutex_unlock(&s->lock);
@@ -166,10 +216,11 @@ static void remove_inflight(struct session *s, struct inflight *f)
 	s->inflight_count--;
 	idset__remove(&s->out_pids, f->pid);
 	msg__unref(f->msg);
+	dmeta__fini(&f->d);
 	free(f);
 }
 
-int session__ack(struct broker *b, struct worker *w, struct session *s, uint8_t type, uint16_t pid)
+int session__ack(struct broker *b, struct worker *w, struct session *s, uint8_t type, uint16_t pid, uint8_t reason)
 {
 	int rc = 0;
 	struct conn *flush = NULL;
@@ -178,6 +229,9 @@ int session__ack(struct broker *b, struct worker *w, struct session *s, uint8_t 
 	if (!f) {
 		rc = MIDGE_ERR_NOT_FOUND;
 	} else if (type == MQTT_PUBACK && f->state == IF_WAIT_PUBACK) {
+		remove_inflight(s, f);
+	} else if (type == MQTT_PUBREC && f->state == IF_WAIT_PUBREC && reason >= 0x80) {
+		/* An MQTT 5 receiver refused it: the exchange ends here, no PUBREL (4.3.3). */
 		remove_inflight(s, f);
 	} else if (type == MQTT_PUBREC && (f->state == IF_WAIT_PUBREC || f->state == IF_WAIT_PUBCOMP)) {
 		/* The receiver owns the message now: keep only the packet id until PUBCOMP. */
@@ -205,8 +259,10 @@ void session__resume_locked(struct broker *b, struct session *s)
 		struct inflight *f = list_entry(pos, struct inflight, node);
 		if (f->state == IF_WAIT_PUBCOMP) {
 			conn__queue_ack(c, MQTT_PUBREL, f->pid);
-		} else {
-			conn__queue_publish(c, f->msg, f->qos, f->pid, true, f->retain);
+		} else if (conn__queue_publish(c, f->msg, f->d.qos, f->pid, true, f->d.retain, f->d.subids,
+					       f->d.nsubids) == MIDGE_ERR_TOO_LARGE) {
+			/* The new connection takes smaller packets: this one can never reach it. */
+			remove_inflight(s, f);
 		}
 	}
 	pump(b, s);
@@ -223,4 +279,87 @@ bool session__pump(struct broker *b, struct worker *w, struct session *s, struct
 	pthread_mutex_unlock(&s->lock);
 	if (sent) conn__schedule(c, w);
 	return waiting;
+}
+
+/* A shared subscription of the leaving session, split into group and filter (copied). */
+struct share_ref {
+	const uint8_t *group, *filter;
+	size_t glen, flen;
+	char *text; /* owns the bytes */
+};
+
+/* The shared subscriptions s has (session lock held): at most max, copied. */
+static size_t shared_subs(struct session *s, struct share_ref *out, size_t max)
+{
+	size_t n = 0;
+	struct list *pos;
+	for (pos = s->subs.next; pos != &s->subs && n < max; pos = pos->next) {
+		struct sess_sub *ss = list_entry(pos, struct sess_sub, node);
+		struct share_ref r;
+		if (topic__parse_share((const uint8_t *)ss->filter, ss->len, &r.group, &r.glen, &r.filter, &r.flen) != 1)
+			continue;
+		r.text = malloc(ss->len);
+		if (!r.text) break;
+		memcpy(r.text, ss->filter, ss->len);
+		r.group = (const uint8_t *)r.text + (r.group - (const uint8_t *)ss->filter);
+		r.filter = (const uint8_t *)r.text + (r.filter - (const uint8_t *)ss->filter);
+		out[n++] = r;
+	}
+	return n;
+}
+
+#define SHARES_MAX 64
+
+void session__release_shared(struct broker *b, struct worker *w, struct session *s)
+{
+	struct list taken;
+	list__init(&taken);
+	struct share_ref refs[SHARES_MAX];
+	size_t nrefs = 0;
+	pthread_mutex_lock(&s->lock);
+	struct list *pos, *n;
+	list_for_each_safe(pos, n, &s->inflight)
+	{
+		struct inflight *f = list_entry(pos, struct inflight, node);
+		/* After PUBREC the client has the message (QoS 2): only unacknowledged ones move. */
+		if (!f->d.shared || f->state == IF_WAIT_PUBCOMP) continue;
+		struct queued *q = malloc(sizeof(*q));
+		if (!q) break;
+		q->msg = msg__ref(f->msg);
+		q->d = f->d;
+		f->d.subids = NULL;
+		remove_inflight(s, f);
+		list__add_tail(&taken, &q->node);
+	}
+	list_for_each_safe(pos, n, &s->queue)
+	{
+		struct queued *q = list_entry(pos, struct queued, node);
+		if (!q->d.shared) continue;
+		list__del(&q->node);
+		s->queued_count--;
+		s->queued_bytes -= msg__size(q->msg);
+		list__add_tail(&taken, &q->node);
+	}
+	if (!list__empty(&taken)) nrefs = shared_subs(s, refs, SHARES_MAX);
+	pthread_mutex_unlock(&s->lock);
+
+	struct list *node;
+	while ((node = list__pop(&taken))) {
+		struct queued *q = list_entry(node, struct queued, node);
+		bool moved = false;
+		for (size_t i = 0; i < nrefs && !moved; i++) {
+			if (!topic__matches(refs[i].filter, refs[i].flen, q->msg->topic, q->msg->topic_len)) continue;
+			moved = broker__redeliver_shared(b, w, refs[i].group, refs[i].glen, refs[i].filter, refs[i].flen,
+							 s, q->msg);
+		}
+		if (!moved) {
+			/* No one else to take it: it stays with this session, sent again if it comes back. */
+			struct delivery d = as_delivery(&q->d);
+			session__deliver(b, w, s, q->msg, &d);
+		}
+		msg__unref(q->msg);
+		dmeta__fini(&q->d);
+		free(q);
+	}
+	for (size_t i = 0; i < nrefs; i++) free(refs[i].text);
 }

@@ -23,6 +23,9 @@ int dispatch__packet(struct worker *w, struct conn *c, const struct mqtt_frame *
 	case MQTT_UNSUBSCRIBE: return handle__unsubscribe(w, c, f);
 	case MQTT_PINGREQ: return handle__pingreq(w, c, f);
 	case MQTT_DISCONNECT: return handle__disconnect(w, c, f);
+	case MQTT_AUTH:
+		if (c->version == MQTT_V5) return handle__auth(w, c, f);
+		return MIDGE_ERR_PROTOCOL;
 	default: return MIDGE_ERR_PROTOCOL; /* a second CONNECT [MQTT-3.1.0-2], or a server-only packet */
 	}
 }
@@ -43,4 +46,24 @@ const char *dispatch__reason(int err)
 int dispatch__codec_err(int proto_rc)
 {
 	return proto_rc == PROTO_PROTOCOL_ERROR ? MIDGE_ERR_PROTOCOL : MIDGE_ERR_MALFORMED;
+}
+
+int dispatch__fail(struct conn *c, uint8_t reason, const char *why, int err)
+{
+	if (!c->disconnect_rc) {
+		c->disconnect_rc = reason;
+		c->disconnect_why = why;
+	}
+	return err;
+}
+
+uint8_t dispatch__err_reason(int err)
+{
+	switch (err) {
+	case MIDGE_ERR_MALFORMED: return MQTT_RC_MALFORMED_PACKET;
+	case MIDGE_ERR_PROTOCOL: return MQTT_RC_PROTOCOL_ERROR;
+	case MIDGE_ERR_TOO_LARGE: return MQTT_RC_PACKET_TOO_LARGE;
+	case MIDGE_ERR_CLOSED: return 0;
+	default: return MQTT_RC_UNSPECIFIED;
+	}
 }

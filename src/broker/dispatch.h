@@ -15,6 +15,12 @@ const char *dispatch__reason(int err);
 
 /* Maps a negative codec result (enum proto_res) to the MIDGE_ERR_* the connection is closed with. */
 int dispatch__codec_err(int proto_rc);
+/* Closes with an MQTT 5 reason: records reason and why (static text) as what the DISCONNECT sent to an
+ * MQTT 5 client will say, and returns err for the handler to return (MIDGE_ERR_PROTOCOL, say). */
+int dispatch__fail(struct conn *c, uint8_t reason, const char *why, int err);
+/* The MQTT 5 reason code a connection closed for err is told (0x81 malformed, 0x82 protocol error, ...),
+ * 0 when none is sent (an orderly close). */
+uint8_t dispatch__err_reason(int err);
 
 /* One handler per packet (handle_<packet>.c); same return contract as dispatch__packet. */
 int handle__connect(struct worker *w, struct conn *c, const struct mqtt_frame *f);
@@ -28,5 +34,6 @@ int handle__subscribe(struct worker *w, struct conn *c, const struct mqtt_frame 
 int handle__unsubscribe(struct worker *w, struct conn *c, const struct mqtt_frame *f);
 int handle__pingreq(struct worker *w, struct conn *c, const struct mqtt_frame *f);
 int handle__disconnect(struct worker *w, struct conn *c, const struct mqtt_frame *f);
+int handle__auth(struct worker *w, struct conn *c, const struct mqtt_frame *f);
 
 #endif

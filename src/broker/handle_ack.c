@@ -11,6 +11,6 @@ int handle__ack(struct worker *w, struct conn *c, const struct mqtt_frame *f)
 	int r = proto__decode_ack(f, c->version, &a);
 	if (r) return dispatch__codec_err(r);
 	/* An unknown packet id is ignored: it may be a late ack for a message of a taken-over connection. */
-	session__ack(w->broker, w, c->session, f->type, a.packet_id);
+	session__ack(w->broker, w, c->session, f->type, a.packet_id, a.reason);
 	return 0;
 }

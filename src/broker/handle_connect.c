@@ -6,6 +6,8 @@
 
 #include "broker.h"
 #include "common/clock.h"
+#include "common/utf8.h"
+#include "proto/props.h"
 #include "conn.h"
 #include "dispatch.h"
 #include "message.h"
@@ -13,22 +15,37 @@
 #include "session.h"
 #include "worker.h"
 
-/* Queues a CONNACK in the client's protocol version. */
-static int queue_connack(struct conn *c, uint8_t version, bool present, uint8_t rc)
+/* Queues a CONNACK in the client's protocol version, with MQTT 5 properties props (may be NULL). */
+static int queue_connack(struct conn *c, uint8_t version, bool present, uint8_t rc, const struct buf *props)
 {
 	struct buf b = {0};
 	struct mqtt_connack a = {.session_present = present, .rc = rc};
+	if (props) a.props = (struct mqtt_str){buf__head(props), (uint32_t)buf__len(props)};
 	int r = proto__encode_connack(&b, version, &a);
 	if (!r) r = conn__queue_bytes(c, buf__head(&b), buf__len(&b));
 	buf__fini(&b);
 	return r;
 }
 
-/* Refuses the connection: CONNACK with rc, then an orderly close. */
-static int refuse(struct conn *c, uint8_t version, uint8_t rc)
+/* Refuses the connection: CONNACK with rc (and for MQTT 5 a Reason String), then an orderly close. */
+static int refuse_why(struct conn *c, uint8_t version, uint8_t rc, const char *why)
 {
-	queue_connack(c, version, false, rc);
+	struct buf props = {0};
+	if (version == MQTT_V5 && why) {
+		struct mqtt_str s = {(const uint8_t *)why, (uint32_t)strlen(why)};
+		props__put_str(&props, MQTT_PROP_REASON_STRING, &s);
+	}
+	queue_connack(c, version, false, rc, &props);
+	buf__fini(&props);
 	return MIDGE_ERR_CLOSED;
+}
+
+static int refuse(struct conn *c, uint8_t version, uint8_t rc) { return refuse_why(c, version, rc, NULL); }
+
+/* A refusal in the client's terms: the MQTT 5 reason, or the 3.x return code that comes closest. */
+static int refuse5(struct conn *c, uint8_t rc5, uint8_t rc3, const char *why)
+{
+	return refuse_why(c, c->version, c->version == MQTT_V5 ? rc5 : rc3, why);
 }
 
 /* An identifier for a client that sent none, as Mosquitto's "auto-" ids: 128 random bits. */
@@ -106,10 +123,16 @@ static int attach_session(struct worker *w, struct conn *c, bool *present)
 		session__unref(s); /* the table holds it */
 	}
 	pthread_mutex_lock(&s->lock);
-	s->clean = clean;
-	rc = queue_connack(c, c->version, *present, MQTT_CONNACK_ACCEPTED);
+	s->expiry_interval = c->session_expiry;
+	s->clean = c->session_expiry == 0;
+	s->expire_at_ms = 0;
+	/* Back before its will's delay ran out: the will is not sent [MQTT-3.1.3-9]. */
+	msg__unref(s->will);
+	s->will = NULL;
+	rc = queue_connack(c, c->version, *present, MQTT_CONNACK_ACCEPTED, &c->connack_props);
 	if (!rc) {
 		s->conn = c;
+		atomic_store(&s->online, true);
 		c->session = session__ref(s);
 		if (*present) session__resume_locked(b, s);
 	}
@@ -138,13 +161,15 @@ static int finish_connect(struct worker *w, struct conn *c)
 		return 0;
 	}
 	c->waiting_takeover = false;
+	buf__fini(&c->connack_props);
 	c->state = CONN_ACTIVE;
 	atomic_fetch_add(&b->stats.clients_connected, 1);
 	atomic_fetch_add(&b->stats.clients_total_ever, 1);
 	worker__arm_keepalive(w, c);
 	if (b->conf.connection_messages)
 		log__printf(&b->log, LOG_T_NOTICE, "New client connected from %s as %s (p%u, c%d, k%u).", c->addr,
-			    c->client_id, c->version == MQTT_V31 ? 1 : 2, c->clean_start ? 1 : 0, c->keepalive);
+			    c->client_id, c->version == MQTT_V31 ? 1 : c->version == MQTT_V5 ? 5 : 2, c->clean_start ? 1 : 0,
+			    c->keepalive);
 	conn__schedule(c, w);
 	return 0;
 }
@@ -153,6 +178,88 @@ int handle__connect_resume(struct worker *w, struct conn *c)
 {
 	if (c->state != CONN_OPEN || !c->waiting_takeover) return 0;
 	return finish_connect(w, c);
+}
+
+/* Reads the CONNECT properties into c. Returns 0 or a refusal already queued (MIDGE_ERR_CLOSED). */
+static int connect_props(struct conn *c, const struct mqtt_connect *ct, bool *want_resp)
+{
+	size_t pos = 0;
+	struct mqtt_prop p;
+	while (props__next(&ct->props, &pos, &p)) {
+		switch (p.id) {
+		case MQTT_PROP_SESSION_EXPIRY_INTERVAL: c->session_expiry = p.u32; break;
+		case MQTT_PROP_RECEIVE_MAXIMUM: c->send_max = (uint16_t)p.u32; break;
+		case MQTT_PROP_MAXIMUM_PACKET_SIZE: c->max_out_packet = p.u32; break;
+		case MQTT_PROP_TOPIC_ALIAS_MAXIMUM: c->alias_out.max = (uint16_t)p.u32; break;
+		case MQTT_PROP_REQUEST_RESPONSE_INFORMATION: *want_resp = p.u32 == 1; break;
+		case MQTT_PROP_REQUEST_PROBLEM_INFORMATION: c->problem_info = p.u32 == 1; break;
+		case MQTT_PROP_AUTHENTICATION_METHOD:
+			/* No enhanced authentication method is configured (MQTT 5.0 4.12). */
+			return refuse_why(c, MQTT_V5, MQTT_RC_BAD_AUTH_METHOD, "authentication method not supported");
+		default: break; /* user properties: accepted, not used */
+		}
+	}
+	return 0;
+}
+
+/* The will as a message: its properties split into those forwarded with it and those the broker acts on.
+ * Returns 0, MIDGE_ERR_NOMEM, or a refusal already queued (MIDGE_ERR_CLOSED). */
+static int make_will(struct broker *b, struct conn *c, const struct mqtt_connect *ct)
+{
+	if (ct->will_qos > b->conf.max_qos)
+		return refuse5(c, MQTT_RC_QOS_NOT_SUPPORTED, MQTT_CONNACK_NOT_AUTHORIZED, "will QoS not supported");
+	if (ct->will_retain && !b->conf.retain_available)
+		return refuse5(c, MQTT_RC_RETAIN_NOT_SUPPORTED, MQTT_CONNACK_NOT_AUTHORIZED, "retain not available");
+	struct buf fwd = {0};
+	size_t pos = 0, at = 0;
+	struct mqtt_prop p;
+	bool utf8 = false;
+	while (props__next(&ct->will_props, &pos, &p)) {
+		if (p.id == MQTT_PROP_WILL_DELAY_INTERVAL) c->will_delay = p.u32;
+		else if (p.id == MQTT_PROP_MESSAGE_EXPIRY_INTERVAL) c->will_expiry = p.u32;
+		else if (buf__append(&fwd, ct->will_props.p + at, pos - at)) goto nomem;
+		if (p.id == MQTT_PROP_PAYLOAD_FORMAT_INDICATOR) utf8 = p.u32 == 1;
+		at = pos;
+	}
+	if (utf8 && !utf8__valid(ct->will_payload.p, ct->will_payload.len)) {
+		buf__fini(&fwd);
+		return refuse_why(c, MQTT_V5, MQTT_RC_PAYLOAD_FORMAT_INVALID, "will payload is not UTF-8");
+	}
+	c->will = msg__new_props(ct->will_topic.p, ct->will_topic.len, ct->will_payload.p, ct->will_payload.len,
+				 buf__head(&fwd), buf__len(&fwd), 0, ct->will_qos, ct->will_retain);
+	buf__fini(&fwd);
+	if (!c->will) return MIDGE_ERR_NOMEM;
+	c->will_qos = ct->will_qos;
+	c->will_retain = ct->will_retain;
+	return 0;
+nomem:
+	buf__fini(&fwd);
+	return MIDGE_ERR_NOMEM;
+}
+
+/* The CONNACK properties of an accepted MQTT 5 client: what the broker imposes (3.2.2.3). */
+static int connack_props(struct broker *b, struct conn *c, bool assigned, bool want_resp, bool server_ka)
+{
+	const struct config *cf = &b->conf;
+	struct buf *p = &c->connack_props;
+	int r = 0;
+	if (cf->max_inflight_messages && cf->max_inflight_messages < 65535)
+		r |= props__put_u16(p, MQTT_PROP_RECEIVE_MAXIMUM, (uint16_t)cf->max_inflight_messages);
+	if (cf->max_qos < 2) r |= props__put_u8(p, MQTT_PROP_MAXIMUM_QOS, cf->max_qos);
+	if (!cf->retain_available) r |= props__put_u8(p, MQTT_PROP_RETAIN_AVAILABLE, 0);
+	if (cf->max_packet_size) r |= props__put_u32(p, MQTT_PROP_MAXIMUM_PACKET_SIZE, cf->max_packet_size);
+	if (cf->max_topic_alias) r |= props__put_u16(p, MQTT_PROP_TOPIC_ALIAS_MAXIMUM, cf->max_topic_alias);
+	if (assigned) {
+		struct mqtt_str id = {(const uint8_t *)c->client_id, (uint32_t)strlen(c->client_id)};
+		r |= props__put_str(p, MQTT_PROP_ASSIGNED_CLIENT_IDENTIFIER, &id);
+	}
+	if (server_ka) r |= props__put_u16(p, MQTT_PROP_SERVER_KEEP_ALIVE, c->keepalive);
+	if (want_resp && cf->response_information) {
+		struct mqtt_str ri = {(const uint8_t *)cf->response_information,
+				      (uint32_t)strlen(cf->response_information)};
+		r |= props__put_str(p, MQTT_PROP_RESPONSE_INFORMATION, &ri);
+	}
+	return r ? MIDGE_ERR_NOMEM : 0;
 }
 
 int handle__connect(struct worker *w, struct conn *c, const struct mqtt_frame *f)
@@ -166,27 +273,60 @@ int handle__connect(struct worker *w, struct conn *c, const struct mqtt_frame *f
 		return refuse(c, ct.version == MQTT_V5 ? MQTT_V5 : MQTT_V311,
 			      ct.version == MQTT_V5 ? MQTT_RC_UNSUPPORTED_PROTOCOL_VERSION : MQTT_CONNACK_BAD_VERSION);
 	}
-	if (r) return dispatch__codec_err(r);
-	if (ct.version == MQTT_V5) {
-		/* MQTT 5 lands in its own release; tell the client in its own format. */
-		log__printf(&b->log, LOG_T_INFO, "Client from %s refused: MQTT 5 not supported yet.", c->addr);
-		return refuse(c, MQTT_V5, MQTT_RC_UNSUPPORTED_PROTOCOL_VERSION);
+	if (r && ct.version == MQTT_V5) {
+		/* An MQTT 5 client is told why before the close (MQTT 5.0 4.13.1). */
+		c->version = MQTT_V5;
+		return refuse_why(c, MQTT_V5,
+				  r == PROTO_PROTOCOL_ERROR ? MQTT_RC_PROTOCOL_ERROR : MQTT_RC_MALFORMED_PACKET,
+				  "invalid CONNECT");
 	}
+	if (r) return dispatch__codec_err(r);
 	c->version = ct.version;
+	bool v5 = ct.version == MQTT_V5;
+	bool want_resp = false;
+	/* 3.x: a clean session ends with its connection, any other lives on [MQTT-3.1.2-4..6]. */
+	c->session_expiry = ct.clean ? 0 : UINT32_MAX;
+	if (v5) {
+		c->session_expiry = 0; /* absent means 0 (3.1.2.11.2) */
+		if ((r = connect_props(c, &ct, &want_resp))) return r;
+	}
+	const char *ref = c->listener ? c->listener->conf->server_reference : NULL;
+	if (ref) {
+		if (!v5) return refuse(c, c->version, MQTT_CONNACK_UNAVAILABLE);
+		struct buf props = {0};
+		struct mqtt_str s = {(const uint8_t *)ref, (uint32_t)strlen(ref)};
+		props__put_str(&props, MQTT_PROP_SERVER_REFERENCE, &s);
+		queue_connack(c, MQTT_V5, false, MQTT_RC_USE_ANOTHER_SERVER, &props);
+		buf__fini(&props);
+		return MIDGE_ERR_CLOSED;
+	}
 
 	char idbuf[64];
 	const char *id = (const char *)ct.client_id.p;
 	size_t idlen = ct.client_id.len;
+	bool assigned = false;
 	if (idlen == 0) {
-		/* 3.1 needs an id; 3.1.1 allows none only with a clean session [MQTT-3.1.3-7]. */
-		if (ct.version == MQTT_V31 || !ct.clean || !config__allow_zero_length_clientid(&b->conf, c->listener->conf))
-			return refuse(c, c->version, MQTT_CONNACK_ID_REJECTED);
+		/* 3.1 needs an id; 3.1.1 allows none only with a clean session [MQTT-3.1.3-7]; MQTT 5 always,
+		 * telling the client the id it got [MQTT-3.2.2-16]. */
+		if (ct.version == MQTT_V31 || (!v5 && !ct.clean) ||
+		    !config__allow_zero_length_clientid(&b->conf, c->listener->conf))
+			return refuse5(c, MQTT_RC_CLIENT_ID_NOT_VALID, MQTT_CONNACK_ID_REJECTED, "client identifier required");
 		make_client_id(idbuf, sizeof(idbuf));
 		id = idbuf;
 		idlen = strlen(idbuf);
+		assigned = v5;
 	}
-	if (b->conf.max_keepalive && ct.keepalive > b->conf.max_keepalive)
-		return refuse(c, c->version, MQTT_CONNACK_ID_REJECTED);
+	bool server_ka = false;
+	uint16_t max_ka = b->conf.max_keepalive;
+	if (max_ka && ct.keepalive > max_ka) {
+		/* 3.x has no way to say so but refusing; MQTT 5 tells the client the keepalive to use. */
+		if (!v5) return refuse(c, c->version, MQTT_CONNACK_ID_REJECTED);
+		server_ka = true;
+		ct.keepalive = max_ka;
+	} else if (v5 && max_ka && max_ka < 65535 && ct.keepalive == 0) {
+		server_ka = true;
+		ct.keepalive = max_ka;
+	}
 	if (memchr(id, 0, idlen)) return MIDGE_ERR_MALFORMED; /* U+0000 is refused by the codec; be sure */
 
 	c->client_id = malloc(idlen + 1);
@@ -195,13 +335,9 @@ int handle__connect(struct worker *w, struct conn *c, const struct mqtt_frame *f
 	c->client_id[idlen] = 0;
 	c->keepalive = ct.keepalive;
 	c->clean_start = ct.clean;
+	c->alias_in.max = v5 ? b->conf.max_topic_alias : 0;
 
-	if (ct.will) {
-		c->will = msg__new(ct.will_topic.p, ct.will_topic.len, ct.will_payload.p, ct.will_payload.len,
-				   ct.will_qos, ct.will_retain);
-		if (!c->will) return MIDGE_ERR_NOMEM;
-		c->will_qos = ct.will_qos;
-		c->will_retain = ct.will_retain;
-	}
+	if (ct.will && (r = make_will(b, c, &ct))) return r;
+	if (v5 && connack_props(b, c, assigned, want_resp, server_ka)) return MIDGE_ERR_NOMEM;
 	return finish_connect(w, c);
 }

@@ -1,6 +1,7 @@
 /* PUBREL from a client: releases an incoming QoS 2 packet id and answers PUBCOMP. */
 #include "conn.h"
 #include "dispatch.h"
+#include "midge/midge.h"
 #include "session.h"
 #include "worker.h"
 
@@ -10,10 +11,12 @@ int handle__pubrel(struct worker *w, struct conn *c, const struct mqtt_frame *f)
 	int r = proto__decode_ack(f, c->version, &a);
 	if (r) return dispatch__codec_err(r);
 	pthread_mutex_lock(&c->session->lock);
-	session__qos2_remove(c->session, a.packet_id);
+	bool known = session__qos2_remove(c->session, a.packet_id);
 	pthread_mutex_unlock(&c->session->lock);
-	/* PUBCOMP even for an unknown id: the client may be resending after our PUBCOMP was lost. */
-	r = conn__queue_ack(c, MQTT_PUBCOMP, a.packet_id);
+	/* PUBCOMP even for an unknown id: the client may be resending after our PUBCOMP was lost.
+	 * MQTT 5 says which it was (3.7.2.1). */
+	r = conn__queue_ack_rc(c, MQTT_PUBCOMP, a.packet_id, known ? MQTT_RC_SUCCESS : MQTT_RC_PACKET_ID_NOT_FOUND,
+			       known ? NULL : "packet identifier not found");
 	conn__schedule(c, w);
 	return r;
 }

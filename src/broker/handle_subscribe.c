@@ -2,11 +2,13 @@
 #include <stdlib.h>
 
 #include "broker.h"
+#include "common/clock.h"
 #include "common/topic.h"
 #include "conn.h"
 #include "dispatch.h"
 #include "message.h"
 #include "midge/midge.h"
+#include "proto/props.h"
 #include "retain.h"
 #include "session.h"
 #include "subs.h"
@@ -30,19 +32,65 @@ static void collect_retained(void *arg, struct message *m)
 	rb->msgs[rb->n++] = msg__ref(m);
 }
 
-/* Sends the retained messages matching filter with the retain flag set [MQTT-3.3.1-8]. */
-static void send_retained(struct worker *w, struct conn *c, const uint8_t *filter, size_t len, uint8_t qos)
+/* Sends the retained messages matching filter with the retain flag set [MQTT-3.3.1-8, -9], except those
+ * whose Message Expiry Interval has run out [MQTT-3.3.2-5]. */
+static void send_retained(struct worker *w, struct conn *c, const uint8_t *filter, size_t len, uint8_t qos,
+			  uint32_t sub_id)
 {
 	struct broker *b = w->broker;
 	struct retained_batch rb = {0};
 	retain__match(b->retained, filter, len, collect_retained, &rb);
+	uint64_t now = clock__ms();
 	for (size_t i = 0; i < rb.n; i++) {
 		struct message *m = rb.msgs[i];
 		uint8_t q = m->qos < qos ? m->qos : qos;
-		session__deliver(b, w, c->session, m, b->conf.upgrade_outgoing_qos ? qos : q, true);
+		struct delivery d = {.qos = b->conf.upgrade_outgoing_qos ? qos : q, .retain = true,
+				     .nsubids = sub_id ? 1 : 0, .subids = &sub_id};
+		if (!msg__expired(m, now)) session__deliver(b, w, c->session, m, &d);
 		msg__unref(m);
 	}
 	free(rb.msgs);
+}
+
+/* One entry's verdict: the SUBACK code, and whether retained messages follow. */
+struct verdict {
+	uint8_t code;
+	bool send_retained;
+};
+
+/* Subscribes c's session to one filter. Returns the SUBACK code (granted QoS or a failure). */
+static struct verdict subscribe_one(struct broker *b, struct conn *c, struct mqtt_str filter, uint8_t opts,
+				    uint32_t sub_id)
+{
+	bool v5 = c->version == MQTT_V5;
+	struct verdict v = {.code = v5 ? MQTT_RC_TOPIC_FILTER_INVALID : MQTT_SUBACK_FAILURE};
+	uint8_t qos = opts & MQTT_SUBOPT_QOS;
+	if (qos > b->conf.max_qos) qos = b->conf.max_qos; /* granted lower [MQTT-3.9.3-?] as Mosquitto does */
+	opts = (uint8_t)((opts & ~MQTT_SUBOPT_QOS) | qos);
+	const uint8_t *group, *real;
+	size_t glen, rlen;
+	int share = topic__parse_share(filter.p, filter.len, &group, &glen, &real, &rlen);
+	if (share < 0 || (share == 0 && !topic__valid_filter(filter.p, filter.len))) return v;
+	/* Under the session lock, so a session ended by a takeover meanwhile leaves nothing behind in the tree
+	 * (lock order: session, then tree). */
+	struct session *s = c->session;
+	pthread_mutex_lock(&s->lock);
+	int added = s->dead ? MIDGE_ERR_CLOSED : session__remember_sub(s, filter.p, filter.len, opts);
+	if (added >= 0) {
+		int r = share ? subs__add_shared(b->subs, group, glen, real, rlen, s, opts, sub_id)
+			      : subs__add(b->subs, filter.p, filter.len, s, opts, sub_id);
+		if (r >= 0) {
+			v.code = qos;
+			/* Retain Handling 0: always; 1: only for a new subscription; 2: never. Never for a shared
+			 * subscription (MQTT 5.0 4.8.2). */
+			uint8_t rh = v5 ? MQTT_SUBOPT_RH(opts) : 0;
+			v.send_retained = !share && (rh == 0 || (rh == 1 && added == 1));
+		} else if (added == 1) {
+			session__forget_sub(s, filter.p, filter.len);
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return v;
 }
 
 int handle__subscribe(struct worker *w, struct conn *c, const struct mqtt_frame *f)
@@ -52,30 +100,33 @@ int handle__subscribe(struct worker *w, struct conn *c, const struct mqtt_frame 
 	int r = proto__decode_subscribe(f, c->version, &sub);
 	if (r) return dispatch__codec_err(r);
 
-	size_t n = 0, pos = 0;
+	uint32_t sub_id = 0;
+	size_t pos = 0, n = 0;
+	struct mqtt_prop pr;
+	while (props__next(&sub.props, &pos, &pr))
+		if (pr.id == MQTT_PROP_SUBSCRIPTION_IDENTIFIER) sub_id = pr.u32;
 	struct mqtt_str filter;
 	uint8_t opts;
-	while (proto__subscribe_next(&sub, &pos, &filter, &opts)) n++;
+	const uint8_t *g, *fl;
+	size_t gl, fll;
+	for (pos = 0; proto__subscribe_next(&sub, &pos, &filter, &opts); n++) {
+		/* No Local on a shared subscription is a Protocol Error [MQTT-3.8.3-4]. */
+		if (c->version == MQTT_V5 && (opts & MQTT_SUBOPT_NO_LOCAL) &&
+		    topic__parse_share(filter.p, filter.len, &g, &gl, &fl, &fll) == 1)
+			return dispatch__fail(c, MQTT_RC_PROTOCOL_ERROR, "no local on a shared subscription",
+					      MIDGE_ERR_PROTOCOL);
+	}
+	struct verdict *v = malloc(n * sizeof(*v));
 	uint8_t *codes = malloc(n);
-	if (!codes) return MIDGE_ERR_NOMEM;
-
+	if (!v || !codes) {
+		free(v);
+		free(codes);
+		return MIDGE_ERR_NOMEM;
+	}
 	size_t i = 0;
-	pos = 0;
-	while (proto__subscribe_next(&sub, &pos, &filter, &opts)) {
-		uint8_t qos = opts & 3;
-		codes[i] = MQTT_SUBACK_FAILURE;
-		if (topic__valid_filter(filter.p, filter.len)) {
-			/* Under the session lock, so a session ended by a takeover meanwhile leaves nothing
-			 * behind in the tree (lock order: session, then tree). */
-			struct session *s = c->session;
-			pthread_mutex_lock(&s->lock);
-			if (!s->dead && session__remember_sub(s, filter.p, filter.len, qos) == 0) {
-				if (subs__add(b->subs, filter.p, filter.len, s, qos, 0) >= 0) codes[i] = qos;
-				else session__forget_sub(s, filter.p, filter.len);
-			}
-			pthread_mutex_unlock(&s->lock);
-		}
-		i++;
+	for (pos = 0; proto__subscribe_next(&sub, &pos, &filter, &opts); i++) {
+		v[i] = subscribe_one(b, c, filter, opts, sub_id);
+		codes[i] = v[i].code;
 	}
 
 	struct buf out = {0};
@@ -83,16 +134,14 @@ int handle__subscribe(struct worker *w, struct conn *c, const struct mqtt_frame 
 	if (!r) r = conn__queue_bytes(c, buf__head(&out), buf__len(&out));
 	buf__fini(&out);
 
-	/* Retained messages follow the SUBACK, for every accepted filter, repeated subscriptions included.
-	 * So do the log lines, which may themselves be published to this client (log_dest topic). */
-	i = 0;
-	pos = 0;
-	while (r == 0 && proto__subscribe_next(&sub, &pos, &filter, &opts)) {
+	/* Retained messages follow the SUBACK. So do the log lines, which may themselves be published to
+	 * this client (log_dest topic). */
+	for (i = 0, pos = 0; r == 0 && proto__subscribe_next(&sub, &pos, &filter, &opts); i++) {
 		log__printf(&b->log, LOG_T_SUBSCRIBE, "%s %u %.*s", c->client_id, codes[i], (int)filter.len,
 			    (const char *)filter.p);
-		if (codes[i] != MQTT_SUBACK_FAILURE) send_retained(w, c, filter.p, filter.len, codes[i]);
-		i++;
+		if (v[i].send_retained) send_retained(w, c, filter.p, filter.len, codes[i], sub_id);
 	}
+	free(v);
 	free(codes);
 	conn__schedule(c, w);
 	return r;

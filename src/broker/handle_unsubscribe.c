@@ -1,4 +1,6 @@
 /* UNSUBSCRIBE: removes filters from the tree and the session, answers UNSUBACK. */
+#include <stdlib.h>
+
 #include "broker.h"
 #include "conn.h"
 #include "dispatch.h"
@@ -13,16 +15,21 @@ int handle__unsubscribe(struct worker *w, struct conn *c, const struct mqtt_fram
 	struct mqtt_unsubscribe u;
 	int r = proto__decode_unsubscribe(f, c->version, &u);
 	if (r) return dispatch__codec_err(r);
-	size_t pos = 0;
+	size_t pos = 0, n = 0;
 	struct mqtt_str filter;
-	while (proto__unsubscribe_next(&u, &pos, &filter)) {
+	while (proto__unsubscribe_next(&u, &pos, &filter)) n++;
+	uint8_t *codes = malloc(n);
+	if (!codes) return MIDGE_ERR_NOMEM;
+	for (n = 0, pos = 0; proto__unsubscribe_next(&u, &pos, &filter); n++) {
 		pthread_mutex_lock(&c->session->lock);
-		if (session__forget_sub(c->session, filter.p, filter.len))
-			subs__remove(b->subs, filter.p, filter.len, c->session);
+		bool had = session__forget_sub(c->session, filter.p, filter.len);
+		if (had) session__unsubscribe_locked(b, c->session, filter.p, filter.len);
 		pthread_mutex_unlock(&c->session->lock);
+		codes[n] = had ? MQTT_RC_SUCCESS : MQTT_RC_NO_SUBSCRIPTION_EXISTED;
 	}
 	struct buf out = {0};
-	r = proto__encode_suback(&out, MQTT_UNSUBACK, c->version, u.packet_id, NULL, 0, NULL);
+	r = proto__encode_suback(&out, MQTT_UNSUBACK, c->version, u.packet_id, codes, n, NULL);
+	free(codes);
 	if (!r) r = conn__queue_bytes(c, buf__head(&out), buf__len(&out));
 	buf__fini(&out);
 	/* Logged after the UNSUBACK is queued: the line may be published to this very client. */

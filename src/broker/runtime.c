@@ -11,6 +11,7 @@
 #include "broker.h"
 #include "common/clock.h"
 #include "conn.h"
+#include "message.h"
 #include "midge/midge.h"
 #include "net/listener.h"
 #include "retain.h"
@@ -187,35 +188,51 @@ int broker__start(struct broker *b, char *err, size_t errlen)
 	return sys__start(b);
 }
 
-/* Ends persistent sessions offline for longer than persistent_client_expiration. */
+/* Offline sessions: publishes wills whose Will Delay Interval has run out and ends sessions whose
+ * Session Expiry Interval (or persistent_client_expiration) has. */
 static void expire_sessions(struct broker *b)
 {
-	int64_t limit = b->conf.persistent_client_expiration;
-	if (limit <= 0) return;
+	if (atomic_load(&b->stats.clients_persistent_offline) <= 0) return;
 	uint64_t now = clock__ms();
-	struct session *ended[64];
-	size_t n = 0;
+	struct session *ended[64], *wills[64];
+	size_t n = 0, nw = 0;
 	pthread_mutex_lock(&b->sessions.lock);
-	for (size_t i = 0; i < b->sessions.nbuckets && n < 64; i++) {
-		for (struct session *s = b->sessions.buckets[i]; s && n < 64;) {
+	for (size_t i = 0; i < b->sessions.nbuckets && n < 64 && nw < 64; i++) {
+		for (struct session *s = b->sessions.buckets[i]; s && n < 64 && nw < 64;) {
 			struct session *next = s->hash_next;
 			pthread_mutex_lock(&s->lock);
-			bool expired = !s->conn && !s->clean && now - s->offline_since_ms >= (uint64_t)limit * 1000u;
+			bool offline = !s->conn && !s->clean;
+			bool expired = offline && s->expire_at_ms && now >= s->expire_at_ms;
+			bool will_due = offline && !expired && s->will && now >= s->will_at_ms;
 			pthread_mutex_unlock(&s->lock);
 			if (expired) {
 				ended[n++] = session__ref(s);
 				sessions__remove_locked(&b->sessions, s);
 				atomic_fetch_sub(&b->stats.clients_persistent_offline, 1);
 				atomic_fetch_add(&b->stats.clients_expired, 1);
+			} else if (will_due) {
+				wills[nw++] = session__ref(s);
 			}
 			s = next;
 		}
 	}
 	pthread_mutex_unlock(&b->sessions.lock);
+	for (size_t i = 0; i < nw; i++) {
+		struct session *s = wills[i];
+		pthread_mutex_lock(&s->lock);
+		struct message *will = s->conn ? NULL : s->will; /* unless it came back meanwhile */
+		if (will) s->will = NULL;
+		pthread_mutex_unlock(&s->lock);
+		if (will) {
+			worker__publish_will(b, NULL, will, s->will_expiry, s->will_retain, s);
+			msg__unref(will);
+		}
+		session__unref(s);
+	}
 	for (size_t i = 0; i < n; i++) {
 		log__printf(&b->log, LOG_T_NOTICE, "Expiring client %s, its session has been offline too long.",
 			    ended[i]->client_id);
-		session__end(b, ended[i]);
+		session__end(b, ended[i]); /* publishes a will still waiting */
 		session__unref(ended[i]);
 	}
 }

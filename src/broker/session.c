@@ -5,9 +5,11 @@
 #include <string.h>
 
 #include "broker.h"
+#include "common/topic.h"
 #include "message.h"
 #include "midge/midge.h"
 #include "subs.h"
+#include "worker.h"
 
 struct session *session__new(const char *client_id, size_t id_len, bool clean)
 {
@@ -24,6 +26,8 @@ struct session *session__new(const char *client_id, size_t id_len, bool clean)
 	atomic_init(&s->refs, 1);
 	pthread_mutex_init(&s->lock, NULL);
 	s->clean = clean;
+	s->expiry_interval = clean ? 0 : UINT32_MAX;
+	atomic_init(&s->online, false);
 	list__init(&s->subs);
 	list__init(&s->inflight);
 	list__init(&s->queue);
@@ -37,11 +41,13 @@ static void drop_messages(struct session *s)
 	while ((n = list__pop(&s->inflight))) {
 		struct inflight *f = list_entry(n, struct inflight, node);
 		msg__unref(f->msg);
+		dmeta__fini(&f->d);
 		free(f);
 	}
 	while ((n = list__pop(&s->queue))) {
 		struct queued *q = list_entry(n, struct queued, node);
 		msg__unref(q->msg);
+		dmeta__fini(&q->d);
 		free(q);
 	}
 	s->inflight_count = s->queued_count = 0;
@@ -57,6 +63,7 @@ void session__unref(struct session *s)
 	struct list *n;
 	while ((n = list__pop(&s->subs))) free(list_entry(n, struct sess_sub, node));
 	idset__fini(&s->in_qos2);
+	msg__unref(s->will);
 	pthread_mutex_destroy(&s->lock);
 	free(s->client_id);
 	free(s);
@@ -69,12 +76,27 @@ void session__end(struct broker *b, struct session *s)
 	struct list *n;
 	while ((n = list__pop(&s->subs))) {
 		struct sess_sub *ss = list_entry(n, struct sess_sub, node);
-		subs__remove(b->subs, (const uint8_t *)ss->filter, ss->len, s);
+		session__unsubscribe_locked(b, s, (const uint8_t *)ss->filter, ss->len);
 		free(ss);
 	}
 	drop_messages(s);
 	idset__fini(&s->in_qos2);
+	/* A will still waiting for its delay goes out now: the session ends first (MQTT 5.0 3.1.3.2.2). */
+	struct message *will = s->will;
+	s->will = NULL;
 	pthread_mutex_unlock(&s->lock);
+	if (will) {
+		worker__publish_will(b, NULL, will, s->will_expiry, s->will_retain, s);
+		msg__unref(will);
+	}
+}
+
+void session__unsubscribe_locked(struct broker *b, struct session *s, const uint8_t *filter, size_t len)
+{
+	const uint8_t *g, *f;
+	size_t gl, fl;
+	if (topic__parse_share(filter, len, &g, &gl, &f, &fl) == 1) subs__remove_shared(b->subs, g, gl, f, fl, s);
+	else subs__remove(b->subs, filter, len, s);
 }
 
 int session__remember_sub(struct session *s, const uint8_t *filter, size_t len, uint8_t options)
@@ -95,7 +117,7 @@ int session__remember_sub(struct session *s, const uint8_t *filter, size_t len, 
 	memcpy(ss->filter, filter, len);
 	ss->filter[len] = 0;
 	list__add_tail(&s->subs, &ss->node);
-	return 0;
+	return 1;
 }
 
 bool session__forget_sub(struct session *s, const uint8_t *filter, size_t len)

@@ -24,22 +24,38 @@ enum inflight_state {
 	IF_WAIT_PUBCOMP, /* QoS 2, PUBREL sent */
 };
 
+/* How a message goes to one session, as its matching subscriptions decided. */
+struct delivery {
+	uint8_t qos;
+	bool retain;
+	bool shared;             /* through a shared subscription: goes to another member if this one leaves */
+	uint16_t nsubids;
+	const uint32_t *subids;  /* Subscription Identifiers to send with it (borrowed) */
+};
+
+/* What inflight and queued messages keep of their delivery; subids owned (NULL when nsubids is 0). */
+struct dmeta {
+	uint8_t qos;
+	bool retain;
+	bool shared;
+	uint16_t nsubids;
+	uint32_t *subids;
+};
+
 /* An outgoing QoS 1/2 message sent and not yet acknowledged. Holds a message reference. */
 struct inflight {
 	struct list node;
 	struct message *msg;
 	uint16_t pid;
-	uint8_t qos;
 	uint8_t state;
-	bool retain;
+	struct dmeta d;
 };
 
 /* A message waiting for room in the inflight window or for the client to come back. */
 struct queued {
 	struct list node;
 	struct message *msg;
-	uint8_t qos;
-	bool retain;
+	struct dmeta d;
 };
 
 /* One subscription as the session remembers it, to remove it from the tree when the session ends. */
@@ -58,10 +74,17 @@ struct session {
 	bool in_table;
 
 	pthread_mutex_t lock;
-	bool clean;     /* discarded when its connection ends */
+	bool clean;     /* discarded when its connection ends (Session Expiry Interval 0) */
 	bool dead;      /* ended: deliveries are dropped */
 	struct conn *conn; /* attached connection or NULL (offline) */
+	atomic_bool online; /* conn != NULL, readable without the lock (to pick a shared subscriber) */
 	uint64_t offline_since_ms;
+	uint32_t expiry_interval; /* Session Expiry Interval, seconds; UINT32_MAX = never */
+	uint64_t expire_at_ms;    /* offline: when it ends; 0 = never */
+	struct message *will;     /* a will waiting for its Will Delay Interval (reference), or NULL */
+	uint64_t will_at_ms;      /* when that will is published */
+	uint32_t will_expiry;     /* its Message Expiry Interval, seconds */
+	bool will_retain;
 	struct list subs; /* struct sess_sub */
 	struct list inflight;
 	uint32_t inflight_count;
@@ -87,6 +110,8 @@ static inline struct session *session__ref(struct session *s)
 	atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
 	return s;
 }
+/* Frees what an inflight or queued entry keeps of its delivery. */
+void dmeta__fini(struct dmeta *d);
 /* Drops a reference; the last one frees the session and every message it holds. NULL is ignored. */
 void session__unref(struct session *s);
 
@@ -104,7 +129,11 @@ void sessions__remove_locked(struct session_table *t, struct session *s);
  * queued and inflight messages. Caller holds a reference; the session is not in the table any more. */
 void session__end(struct broker *b, struct session *s);
 
-/* Records a subscription in the session (replacing the same filter). Session lock held. 0 or NOMEM. */
+/* Removes s's subscription to filter (an ordinary one or "$share/{group}/{filter}") from the broker's
+ * tree. Session lock held (lock order session -> tree). */
+void session__unsubscribe_locked(struct broker *b, struct session *s, const uint8_t *filter, size_t len);
+/* Records a subscription in the session (replacing the same filter). Session lock held. Returns 1 when
+ * new, 0 when it replaced one, MIDGE_ERR_NOMEM. */
 int session__remember_sub(struct session *s, const uint8_t *filter, size_t len, uint8_t options);
 /* Forgets a subscription. Session lock held. Returns true when it existed. */
 bool session__forget_sub(struct session *s, const uint8_t *filter, size_t len);
@@ -115,15 +144,19 @@ bool session__qos2_remove(struct session *s, uint16_t pid);
 
 /* ---- delivery (deliver.c) ---- */
 
-/* Delivers m to s at qos with the given retain flag, from any thread (w = the caller's worker or NULL):
- * sends now when online with room in the inflight window and output cap, else queues within the
- * session limits, else drops and counts. Takes its own message references. */
-void session__deliver(struct broker *b, struct worker *w, struct session *s, struct message *m, uint8_t qos,
-		      bool retain);
-/* Handles an acknowledgement for an outgoing message (type PUBACK, PUBREC or PUBCOMP) and refills the
- * window from the queue. Returns 0, or MIDGE_ERR_NOT_FOUND for an unknown packet id (ignored by
+/* Delivers m to s as d says, from any thread (w = the caller's worker or NULL): sends now when online
+ * with room in the inflight window and output cap, else queues within the session limits, else drops
+ * and counts. Takes its own message references and copies what it keeps of d. */
+void session__deliver(struct broker *b, struct worker *w, struct session *s, struct message *m,
+		      const struct delivery *d);
+/* When s's connection has closed: takes out the QoS 1/2 messages it holds through shared subscriptions
+ * and not yet acknowledged (sent or queued), and gives each to another member of the group it came
+ * through (MQTT 5.0 4.8.2). Messages with no other member stay. Runs without the session lock held. */
+void session__release_shared(struct broker *b, struct worker *w, struct session *s);
+/* Handles an acknowledgement for an outgoing message (type PUBACK, PUBREC or PUBCOMP, with its MQTT 5
+ * reason code, 0 for 3.x) and refills the window from the queue. Returns 0, or MIDGE_ERR_NOT_FOUND for an unknown packet id (ignored by
  * the caller in 3.1.1). Runs in the owning worker. */
-int session__ack(struct broker *b, struct worker *w, struct session *s, uint8_t type, uint16_t pid);
+int session__ack(struct broker *b, struct worker *w, struct session *s, uint8_t type, uint16_t pid, uint8_t reason);
 /* With the session lock held, right after attaching a connection to an existing session: resends every
  * inflight message (DUP set, or PUBREL for those waiting for PUBCOMP) in order, then sends from the
  * queue. Doing it under the same lock as the attach keeps new deliveries behind the resends. */

@@ -33,6 +33,13 @@ int worker__init(struct worker *w, struct broker *b, int id)
 	return loop__init(&w->loop, on_wake, w);
 }
 
+/* Closes c telling an MQTT 5 client why (a DISCONNECT with reason), unless a reason is already set. */
+static void close_rc(struct worker *w, struct conn *c, uint8_t rc, const char *reason)
+{
+	if (!c->disconnect_rc) c->disconnect_rc = rc;
+	worker__close(w, c, reason);
+}
+
 static void on_conn_timer(struct timer *t)
 {
 	struct conn *c = container_of(t, struct conn, timer);
@@ -44,7 +51,7 @@ static void on_conn_timer(struct timer *t)
 	/* Keepalive: 1.5 times the interval of silence, checked lazily so traffic never re-arms the timer. */
 	uint64_t deadline = c->last_rx_ms + (uint64_t)c->keepalive * 1500u;
 	uint64_t now = clock__ms();
-	if (now >= deadline) worker__close(w, c, "exceeded timeout");
+	if (now >= deadline) close_rc(w, c, MQTT_RC_KEEP_ALIVE_TIMEOUT, "exceeded timeout");
 	else timer__arm(&w->loop.timers, &c->timer, deadline, on_conn_timer);
 }
 
@@ -162,19 +169,20 @@ static void process_input(struct worker *w, struct conn *c)
 		uint8_t first = buf__head(&c->in)[0];
 		if ((c->state == CONN_OPEN && first >> 4 != MQTT_CONNECT) || first >> 4 == 0 ||
 		    !proto__valid_flags(first >> 4, first & 15)) {
-			worker__close(w, c, c->state == CONN_OPEN ? "protocol error" : "malformed packet");
+			close_rc(w, c, MQTT_RC_MALFORMED_PACKET, c->state == CONN_OPEN ? "protocol error" : "malformed packet");
 			return;
 		}
 		struct mqtt_frame f;
 		int r = proto__frame(buf__head(&c->in), buf__len(&c->in), b->conf.max_packet_size, &f);
 		if (r == PROTO_NEED_MORE) break;
 		if (r != PROTO_OK) {
-			worker__close(w, c, r == PROTO_TOO_LARGE ? "packet too large" : "malformed packet");
+			if (r == PROTO_TOO_LARGE) close_rc(w, c, MQTT_RC_PACKET_TOO_LARGE, "packet too large");
+			else close_rc(w, c, MQTT_RC_MALFORMED_PACKET, "malformed packet");
 			return;
 		}
 		r = dispatch__packet(w, c, &f);
 		if (r) {
-			worker__close(w, c, dispatch__reason(r));
+			close_rc(w, c, dispatch__err_reason(r), dispatch__reason(r));
 			return;
 		}
 		buf__consume(&c->in, f.total_len);
@@ -212,7 +220,7 @@ static void drain_and_close(struct worker *w, struct conn *c)
 {
 	for (int i = 0; i < 64 && c->state == CONN_ACTIVE && !c->read_paused; i++)
 		if (!read_input(w, c)) break;
-	worker__close(w, c, "session taken over");
+	close_rc(w, c, MQTT_RC_SESSION_TAKEN_OVER, "session taken over");
 }
 
 /* Reading resumes after a pause (output cap, takeover): handle what is buffered, watch the socket. */
@@ -235,11 +243,35 @@ static void on_conn_io(struct loop_io *io, uint32_t events)
 		list__add_tail(&w->flush, &c->flush_node);
 }
 
+/* When s, just gone offline, ends: never (0) for an infinite Session Expiry Interval unless
+ * persistent_client_expiration bounds those, as Mosquitto does. Session lock held. */
+static uint64_t expire_at(struct broker *b, struct session *s, uint64_t now)
+{
+	uint64_t secs = s->expiry_interval;
+	if (s->expiry_interval == UINT32_MAX) {
+		if (b->conf.persistent_client_expiration <= 0) return 0;
+		secs = (uint64_t)b->conf.persistent_client_expiration;
+	}
+	return now + secs * 1000u;
+}
+
+void worker__publish_will(struct broker *b, struct worker *w, struct message *will, uint32_t expiry, bool retain,
+			  struct session *from)
+{
+	/* Nobody else holds the will yet, so it may still be stamped: its expiry counts from now. */
+	will->retain = retain;
+	will->expiry_ms = expiry ? clock__ms() + (uint64_t)expiry * 1000u : 0;
+	broker__publish(b, w, will, from);
+}
+
 void worker__close(struct worker *w, struct conn *c, const char *reason)
 {
 	struct broker *b = w->broker;
 	if (c->state == CONN_CLOSED) return;
 	bool was_active = c->state == CONN_ACTIVE;
+	/* MQTT 5: the broker says why it closes, after CONNACK and unless the client said goodbye. */
+	if (was_active && c->disconnect_rc && !c->clean_disconnect)
+		conn__queue_disconnect(c, c->disconnect_rc, c->disconnect_why);
 	if (c->state != CONN_NEW) conn__flush(c); /* last words: a refusing CONNACK, say */
 	c->state = CONN_CLOSED;
 	timer__cancel(&w->loop.timers, &c->timer);
@@ -254,17 +286,33 @@ void worker__close(struct worker *w, struct conn *c, const char *reason)
 	if (c->listener) atomic_fetch_sub(&c->listener->nconns, 1);
 
 	struct conn *successor = NULL;
+	bool shutting = atomic_load(&b->shutting_down);
 	if (c->session) {
 		struct session *s = c->session;
-		bool ended = false;
+		bool ended = false, attached;
+		uint64_t now = clock__ms();
 		pthread_mutex_lock(&b->sessions.lock);
 		pthread_mutex_lock(&s->lock);
-		bool attached = s->conn == c;
+		attached = s->conn == c;
 		if (attached) {
 			s->conn = NULL;
-			s->offline_since_ms = clock__ms();
+			atomic_store(&s->online, false);
+			s->offline_since_ms = now;
+			if (c->expiry_changed) {
+				s->expiry_interval = c->session_expiry;
+				s->clean = c->session_expiry == 0;
+			}
+			s->expire_at_ms = expire_at(b, s, now);
 			successor = c->successor;
 			c->successor = NULL;
+			/* A will with a delay waits in the session: a reconnect within the delay cancels it. */
+			if (was_active && c->will && !shutting && c->will_delay && !s->clean) {
+				s->will = c->will;
+				s->will_expiry = c->will_expiry;
+				s->will_retain = c->will_retain;
+				s->will_at_ms = now + (uint64_t)c->will_delay * 1000u;
+				c->will = NULL;
+			}
 		}
 		pthread_mutex_unlock(&s->lock);
 		if (attached && s->clean) {
@@ -274,6 +322,8 @@ void worker__close(struct worker *w, struct conn *c, const char *reason)
 			atomic_fetch_add(&b->stats.clients_persistent_offline, 1);
 		}
 		pthread_mutex_unlock(&b->sessions.lock);
+		/* Unacknowledged messages of shared subscriptions go to the other members (MQTT 5.0 4.8.2). */
+		if (attached && !shutting) session__release_shared(b, w, s);
 		if (ended) session__end(b, s);
 	}
 	if (was_active) atomic_fetch_sub(&b->stats.clients_connected, 1);
@@ -285,11 +335,10 @@ void worker__close(struct worker *w, struct conn *c, const char *reason)
 		conn__unref(successor);
 	}
 
-	/* A will belongs to an accepted connection: one still waiting in CONNECT leaves none. */
-	if (was_active && c->will && !c->clean_disconnect && !atomic_load(&b->shutting_down)) {
-		c->will->retain = c->will_retain;
-		broker__publish(b, w, c->will);
-	}
+	/* A will belongs to an accepted connection: one still waiting in CONNECT leaves none. A DISCONNECT
+	 * dropped it unless it asked for it (MQTT 5 reason 0x04). */
+	if (was_active && c->will && !shutting) worker__publish_will(b, w, c->will, c->will_expiry, c->will_retain,
+								     c->session);
 	msg__unref(c->will);
 	c->will = NULL;
 
@@ -354,7 +403,7 @@ void worker__drain(struct worker *w)
 {
 	on_wake(w); /* adopt or release what is still in the inbox */
 	struct list *n;
-	while ((n = w->conns.next) != &w->conns) worker__close(w, list_entry(n, struct conn, node), "broker shutting down");
+	while ((n = w->conns.next) != &w->conns) close_rc(w, list_entry(n, struct conn, node), MQTT_RC_SERVER_SHUTTING_DOWN, "broker shutting down");
 	end_of_turn(w);
 }
 

@@ -14,6 +14,7 @@
 struct broker;
 struct conn;
 struct session;
+struct message;
 
 /* Counters written by the worker that owns the event, read by $SYS from another thread. */
 struct worker_stats {
@@ -29,7 +30,10 @@ struct worker_stats {
 /* A receiver found by matching, collected before delivery (see broker__publish). */
 struct receiver {
 	struct session *s; /* reference */
-	uint8_t qos;       /* highest QoS among the matching subscriptions */
+	uint8_t qos;       /* QoS of the matching subscription */
+	bool retain;       /* retain flag to send (Retain As Published) */
+	bool shared;       /* chosen for a shared subscription group: delivered on its own */
+	uint32_t sub_id;   /* Subscription Identifier of the matching subscription, 0 = none */
 };
 
 struct worker {
@@ -65,6 +69,10 @@ void worker__post(struct worker *w, struct conn *c);
 /* Closes c in its owner worker: publishes the will unless disconnected cleanly or shutting down,
  * detaches or ends the session. reason is logged. */
 void worker__close(struct worker *w, struct conn *c, const char *reason);
+/* Publishes a will now (from: the session it belongs to), its Message Expiry Interval counting from now.
+ * The caller holds the only reference to will besides its own keeping. */
+void worker__publish_will(struct broker *b, struct worker *w, struct message *will, uint32_t expiry, bool retain,
+			  struct session *from);
 /* (Re)starts c's keepalive check after CONNECT: closes c after 1.5 x keepalive of silence. */
 void worker__arm_keepalive(struct worker *w, struct conn *c);
 
