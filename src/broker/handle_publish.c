@@ -19,6 +19,7 @@ struct pub_props {
 	struct buf fwd;
 	uint32_t expiry; /* Message Expiry Interval, seconds; 0 = none */
 	uint16_t alias;
+	bool has_alias;
 	bool utf8; /* Payload Format Indicator 1 */
 };
 
@@ -30,7 +31,10 @@ static int read_props(struct conn *c, const struct mqtt_publish *p, struct pub_p
 	while (props__next(&p->props, &pos, &pr)) {
 		switch (pr.id) {
 		case MQTT_PROP_MESSAGE_EXPIRY_INTERVAL: pp->expiry = pr.u32; break;
-		case MQTT_PROP_TOPIC_ALIAS: pp->alias = (uint16_t)pr.u32; break;
+		case MQTT_PROP_TOPIC_ALIAS:
+			pp->alias = (uint16_t)pr.u32;
+			pp->has_alias = true;
+			break;
 		case MQTT_PROP_SUBSCRIPTION_IDENTIFIER:
 			/* Only the server sends it [MQTT-3.3.4-6]. */
 			return dispatch__fail(c, MQTT_RC_PROTOCOL_ERROR, "subscription identifier from a client",
@@ -50,13 +54,14 @@ static int read_props(struct conn *c, const struct mqtt_publish *p, struct pub_p
 }
 
 /* Resolves a topic alias [MQTT-3.3.2-7..]: sets it when the PUBLISH has a topic, looks it up when not. */
-static int apply_alias(struct conn *c, struct mqtt_publish *p, uint16_t alias)
+static int apply_alias(struct conn *c, struct mqtt_publish *p, const struct pub_props *pp)
 {
-	if (!alias) {
+	uint16_t alias = pp->alias;
+	if (!pp->has_alias) {
 		if (p->topic.len) return 0;
 		return dispatch__fail(c, MQTT_RC_PROTOCOL_ERROR, "empty topic without alias", MIDGE_ERR_PROTOCOL);
 	}
-	if (alias > c->alias_in.max)
+	if (alias == 0 || alias > c->alias_in.max)
 		return dispatch__fail(c, MQTT_RC_TOPIC_ALIAS_INVALID, "topic alias out of range", MIDGE_ERR_PROTOCOL);
 	if (p->topic.len) return alias__in_set(&c->alias_in, alias, p->topic.p, p->topic.len) ? MIDGE_ERR_NOMEM : 0;
 	size_t len;
@@ -109,7 +114,7 @@ int handle__publish(struct worker *w, struct conn *c, const struct mqtt_frame *f
 	if ((r = check_limits(b, c, &p))) return r;
 
 	struct pub_props pp = {0};
-	if (c->version == MQTT_V5 && ((r = read_props(c, &p, &pp)) || (r = apply_alias(c, &p, pp.alias)))) goto out;
+	if (c->version == MQTT_V5 && ((r = read_props(c, &p, &pp)) || (r = apply_alias(c, &p, &pp)))) goto out;
 	if (pp.utf8 && !utf8__valid(p.payload.p, p.payload.len)) {
 		/* [MQTT-3.3.2-4] lets the receiver answer with 0x99; QoS 0 has no answer but a DISCONNECT. */
 		if (p.qos == 0)
