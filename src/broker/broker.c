@@ -19,7 +19,7 @@ struct collect {
 	struct session *exclude; /* a shared member that is leaving */
 };
 
-static void add(struct collect *col, struct session *s, uint8_t options, uint32_t sub_id, bool shared)
+static void add(struct collect *col, struct session *s, uint8_t options, uint32_t sub_id, uint32_t share)
 {
 	if (col->n == col->cap) {
 		size_t cap = col->cap ? col->cap * 2 : 64;
@@ -29,7 +29,7 @@ static void add(struct collect *col, struct session *s, uint8_t options, uint32_
 		col->cap = cap;
 	}
 	col->r[col->n++] = (struct receiver){.s = session__ref(s), .qos = options & MQTT_SUBOPT_QOS,
-					     .retain = (options & MQTT_SUBOPT_RAP) && col->m->retain, .shared = shared,
+					     .retain = (options & MQTT_SUBOPT_RAP) && col->m->retain, .share = share,
 					     .sub_id = sub_id};
 }
 
@@ -38,7 +38,7 @@ static void on_match(void *arg, struct session *s, uint8_t options, uint32_t sub
 	struct collect *col = arg;
 	/* No Local: not back to the session that published it [MQTT-3.8.3-3]. */
 	if ((options & MQTT_SUBOPT_NO_LOCAL) && s == col->from) return;
-	add(col, s, options, sub_id, false);
+	add(col, s, options, sub_id, 0);
 }
 
 /* One member of a shared group takes the message: the next one in turn that is connected, so messages
@@ -56,13 +56,13 @@ static void on_share(void *arg, const struct sub_member *mb, size_t n, size_t st
 		}
 		if (!pick) pick = c;
 	}
-	if (pick) add(col, pick->s, pick->options, pick->sub_id, true);
+	if (pick) add(col, pick->s, pick->options, pick->sub_id, pick->group_hash);
 }
 
 static int by_session(const void *a, const void *b)
 {
 	const struct receiver *x = a, *y = b;
-	if (x->shared != y->shared) return x->shared - y->shared;
+	if (!x->share != !y->share) return x->share ? 1 : -1;
 	return x->s < y->s ? -1 : x->s > y->s;
 }
 
@@ -82,7 +82,7 @@ static size_t deliver_all(struct broker *b, struct worker *w, struct collect *co
 	size_t ids_cap = 16;
 	for (size_t i = 0; i < n;) {
 		size_t j = i + 1;
-		while (j < n && !r[i].shared && !r[j].shared && r[j].s == r[i].s) j++;
+		while (j < n && !r[i].share && !r[j].share && r[j].s == r[i].s) j++;
 		if (j - i > ids_cap) {
 			uint32_t *p = malloc((j - i) * sizeof(*p));
 			if (p) {
@@ -91,7 +91,7 @@ static size_t deliver_all(struct broker *b, struct worker *w, struct collect *co
 				ids_cap = j - i;
 			}
 		}
-		struct delivery d = {.qos = 0, .shared = r[i].shared, .subids = ids};
+		struct delivery d = {.qos = 0, .share = r[i].share, .subids = ids};
 		for (size_t k = i; k < j; k++) {
 			if (r[k].qos > d.qos) d.qos = r[k].qos;
 			d.retain |= r[k].retain;

@@ -39,6 +39,7 @@ struct broker_stats {
 	atomic_uint_fast64_t clients_expired;    /* persistent sessions ended by persistent_client_expiration */
 	atomic_int clients_connected;
 	atomic_int clients_persistent_offline;
+	atomic_int offline_deadlines; /* offline sessions with an expiry or a delayed will (session__track_locked) */
 	atomic_uint_fast64_t pub_dropped;
 	atomic_long heap_current; /* approximate: bytes of messages alive */
 };

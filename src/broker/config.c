@@ -35,6 +35,7 @@ void config__defaults(struct config *c)
 	c->max_output_bytes = 16777216;
 	c->max_qos = 2;
 	c->max_topic_alias = 10;
+	c->max_topic_alias_broker = 10;
 }
 
 void config__fini(struct config *c)

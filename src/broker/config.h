@@ -59,6 +59,7 @@ struct config {
 	/* MQTT 5 */
 	uint8_t max_qos;          /* `max_qos`, default 2 */
 	uint16_t max_topic_alias; /* `max_topic_alias`: aliases a client may use, default 10 */
+	uint16_t max_topic_alias_broker; /* `max_topic_alias_broker`: aliases the broker gives a client, default 10 */
 
 	char **files; /* every file read, for listener_conf.file */
 	size_t nfiles;

@@ -565,7 +565,6 @@ static void test_not_supported(void)
 	                              "clientid_prefixes",
 	                              "auto_id_prefix",
 	                              "use_username_as_clientid",
-	                              "max_topic_alias_broker",
 	                              "global_max_clients",
 	                              "global_max_connections",
 	                              "max_inflight_bytes",
@@ -727,6 +726,10 @@ static void test_mqtt5_options(void)
 	config__defaults(&c);
 	CHECK_EQ(c.max_qos, 2);
 	CHECK_EQ(c.max_topic_alias, 10);
+	CHECK_EQ(c.max_topic_alias_broker, 10);
+	config__fini(&c);
+	CHECK_EQ(parse(&c, "max_topic_alias_broker 0\n"), 0);
+	CHECK_EQ(c.max_topic_alias_broker, 0);
 	config__fini(&c);
 	expect_err("max_topic_alias 70000",
 		   "t.conf:1: invalid value '70000' for 'max_topic_alias' (expected an integer 0..65535)");

@@ -71,12 +71,6 @@ static void push(struct conn *c, struct out_item *it)
 	pthread_mutex_unlock(&c->out_lock);
 }
 
-/* Per-receiver properties of an MQTT 5 PUBLISH: at most the length varint, expiry (5), alias (3) and
- * subscription identifiers (5 each); identifiers past what fits are left out (a client would need more
- * than 48 overlapping subscriptions with identifiers on one topic). */
-#define VP_MAX 255
-#define VP_SUBIDS_MAX ((VP_MAX - 4 - 5 - 3) / 5)
-
 static size_t put_vp(uint8_t *o, uint8_t id, uint32_t v, int bytes)
 {
 	o[0] = id;
@@ -85,12 +79,21 @@ static size_t put_vp(uint8_t *o, uint8_t id, uint32_t v, int bytes)
 	return 1 + (size_t)bytes;
 }
 
+/* Topics longer than this are sent in full rather than given an alias: the table's memory stays small
+ * (the broker keeps a copy of each aliased topic for the connection's life). */
+#define ALIAS_TOPIC_MAX 1024
+
 int conn__queue_publish(struct conn *c, struct message *m, uint8_t qos, uint16_t pid, bool dup, bool retain,
 			const uint32_t *subids, size_t nsubids)
 {
 	bool v5 = c->version == MQTT_V5;
-	uint8_t vp[VP_MAX];
-	size_t vn = 0; /* per-receiver properties, without their length */
+	/* Per-receiver properties (expiry, subscription identifiers, alias) are written straight into the
+	 * item, after room for their length: at most 5 + 5 per identifier + 3 bytes. */
+	size_t vmax = v5 ? 4 + 5 + 5 * nsubids + 3 : 0;
+	struct out_item *it = malloc(sizeof(*it) + vmax);
+	if (!it) return MIDGE_ERR_NOMEM;
+	uint8_t *vp = it->data + 4;
+	size_t vn = 0; /* per-receiver property bytes, without their length */
 	if (v5) {
 		if (m->expiry_ms) {
 			/* The remaining interval, rounded up so a message still alive never says 0 [MQTT-3.3.2-6]. */
@@ -98,39 +101,38 @@ int conn__queue_publish(struct conn *c, struct message *m, uint8_t qos, uint16_t
 			uint64_t left = m->expiry_ms > now ? (m->expiry_ms - now + 999) / 1000 : 1;
 			vn += put_vp(vp + vn, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL, (uint32_t)left, 4);
 		}
-		for (size_t i = 0; i < nsubids && i < VP_SUBIDS_MAX; i++)
-			vn += put_vp(vp + vn, MQTT_PROP_SUBSCRIPTION_IDENTIFIER, subids[i], 0);
+		for (size_t i = 0; i < nsubids; i++) vn += put_vp(vp + vn, MQTT_PROP_SUBSCRIPTION_IDENTIFIER, subids[i], 0);
 	}
 	pthread_mutex_lock(&c->out_lock);
 	uint16_t alias = 0;
-	bool known = false;
-	if (v5 && c->alias_out.max) alias__out_lookup(&c->alias_out, m->topic, m->topic_len, true, &alias, &known);
+	bool known = false, aliasable = v5 && c->alias_out.max && m->topic_len <= ALIAS_TOPIC_MAX;
+	if (aliasable) alias__out_lookup(&c->alias_out, m->topic, m->topic_len, true, &alias, &known);
 	/* Size it as it will go out: a new alias still to be given costs its property too. */
-	bool may_alias = known || (c->alias_out.count < c->alias_out.max && v5);
+	bool may_alias = known || (aliasable && c->alias_out.count < c->alias_out.max);
 	size_t props = vn + (may_alias ? 3 : 0) + m->props_len;
 	uint64_t remaining = 2 + (uint64_t)(known ? 0 : m->topic_len) + (qos ? 2 : 0) + m->payload_len +
 			     (v5 ? proto__varint_size((uint32_t)props) + props : 0);
 	uint64_t total = remaining + 1 + proto__varint_size((uint32_t)remaining);
 	if (remaining > MQTT_MAX_REMAINING || (c->max_out_packet && total > c->max_out_packet)) {
 		pthread_mutex_unlock(&c->out_lock);
+		free(it);
 		return MIDGE_ERR_TOO_LARGE;
 	}
-	if (v5 && c->alias_out.max && !known) {
+	if (aliasable && !known) {
 		alias__out_lookup(&c->alias_out, m->topic, m->topic_len, false, &alias, &known);
 		known = false; /* a new alias: this PUBLISH carries the topic that sets it */
 	}
 	if (alias) vn += put_vp(vp + vn, MQTT_PROP_TOPIC_ALIAS, alias, 2);
-	size_t vlen = v5 ? proto__varint_size((uint32_t)(vn + m->props_len)) + vn : 0;
-	struct out_item *it = malloc(sizeof(*it) + vlen);
-	if (!it) {
-		pthread_mutex_unlock(&c->out_lock);
-		return MIDGE_ERR_NOMEM;
-	}
+	size_t vlen = 0;
 	if (v5) {
-		size_t l = proto__varint_encode(it->data, (uint32_t)(vn + m->props_len));
-		memcpy(it->data + l, vp, vn);
+		/* The length goes right in front of the properties: shift them back to it. */
+		uint8_t len[4];
+		size_t l = proto__varint_encode(len, (uint32_t)(vn + m->props_len));
+		memmove(it->data + l, vp, vn);
+		memcpy(it->data, len, l);
+		vlen = l + vn;
 	}
-	it->vp_len = (uint8_t)vlen;
+	it->vp_len = (uint32_t)vlen;
 	it->alias_only = known;
 	remaining = 2 + (known ? 0 : m->topic_len) + (qos ? 2 : 0) + vlen + (v5 ? m->props_len : 0) + m->payload_len;
 	it->msg = msg__ref(m);
@@ -141,7 +143,7 @@ int conn__queue_publish(struct conn *c, struct message *m, uint8_t qos, uint16_t
 	it->len = it->hdr_len + remaining;
 	it->sent = 0;
 	it->cap = 0;
-	it->charge = sizeof(*it) + it->len;
+	it->charge = sizeof(*it) + vmax + it->len;
 	it->packets = 1;
 	list__add_tail(&c->out, &it->node);
 	c->out_bytes += it->charge;
@@ -198,8 +200,16 @@ static int reason_props(struct conn *c, struct buf *props, const char *why, bool
 	return props__put_str(props, MQTT_PROP_REASON_STRING, &s);
 }
 
+/* A Reason String is left out when the packet would exceed the client's Maximum Packet Size
+ * [MQTT-3.1.2-25]: 16 bytes cover the rest of any ack or DISCONNECT. */
+static const char *fitting(const struct conn *c, const char *why)
+{
+	return why && c->max_out_packet && strlen(why) + 16 > c->max_out_packet ? NULL : why;
+}
+
 int conn__queue_ack_rc(struct conn *c, uint8_t type, uint16_t pid, uint8_t reason, const char *why)
 {
+	why = fitting(c, why);
 	if (c->version != MQTT_V5 || (reason == 0 && !why)) return conn__queue_ack(c, type, pid);
 	struct buf props = {0}, out = {0};
 	int r = reason_props(c, &props, why, false);
@@ -217,7 +227,7 @@ int conn__queue_disconnect(struct conn *c, uint8_t reason, const char *why)
 	if (c->version != MQTT_V5) return 0;
 	struct buf props = {0}, out = {0};
 	/* A DISCONNECT may carry a Reason String whatever Request Problem Information says (3.1.2.11.7). */
-	int r = reason_props(c, &props, why, true);
+	int r = reason_props(c, &props, fitting(c, why), true);
 	struct mqtt_disconnect d = {.reason = reason, .props = {buf__head(&props), (uint32_t)buf__len(&props)}};
 	if (!r) r = proto__encode_disconnect(&out, MQTT_V5, &d);
 	if (!r) r = conn__queue_bytes(c, buf__head(&out), buf__len(&out));

@@ -45,7 +45,7 @@ struct out_item {
 	uint8_t pid[2];
 	bool has_pid;
 	bool alias_only; /* the topic is replaced by an empty one: the client knows the alias */
-	uint8_t vp_len;  /* MQTT 5 PUBLISH: bytes of per-receiver properties in data (0 for 3.x) */
+	uint32_t vp_len; /* MQTT 5 PUBLISH: bytes of per-receiver properties in data (0 for 3.x) */
 	uint8_t data[];  /* own bytes when msg is NULL, else the per-receiver properties */
 };
 
@@ -74,6 +74,7 @@ struct conn {
 	uint16_t keepalive;
 	/* MQTT 5, from CONNECT (defaults for 3.x) */
 	uint16_t send_max;        /* the client's Receive Maximum: unacknowledged QoS 1/2 it accepts */
+	uint16_t recv_max;        /* the broker's Receive Maximum announced in CONNACK (a reload keeps it) */
 	uint32_t max_out_packet;  /* the client's Maximum Packet Size; 0 = protocol maximum */
 	uint32_t session_expiry;  /* Session Expiry Interval asked in CONNECT (or DISCONNECT), seconds */
 	bool expiry_changed;      /* the DISCONNECT changed it: the session takes the new value */

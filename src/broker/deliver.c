@@ -12,6 +12,7 @@
 #include "midge/midge.h"
 #include "proto/proto.h"
 #include "session.h"
+#include "subs.h"
 #include "worker.h"
 
 /* At most this many unacknowledged messages per session, whatever max_inflight_messages says:
@@ -50,12 +51,13 @@ static bool window_open(struct broker *b, struct session *s)
 	if (max == 0 || max > WINDOW_MAX) max = WINDOW_MAX;
 	/* The client's Receive Maximum bounds what it has unacknowledged [MQTT-3.3.4-9]. */
 	if (s->conn && s->conn->send_max < max) max = s->conn->send_max;
-	return s->inflight_count < max;
+	/* Held entries are not on the wire yet: they wait for this very room. */
+	return s->inflight_count - s->held_count < max;
 }
 
 static int dmeta_copy(struct dmeta *out, const struct delivery *d)
 {
-	*out = (struct dmeta){.qos = d->qos, .retain = d->retain, .shared = d->shared, .nsubids = d->nsubids};
+	*out = (struct dmeta){.qos = d->qos, .retain = d->retain, .share = d->share, .nsubids = d->nsubids};
 	if (!d->nsubids) return 0;
 	out->subids = malloc(d->nsubids * sizeof(uint32_t));
 	if (!out->subids) return MIDGE_ERR_NOMEM;
@@ -72,7 +74,7 @@ void dmeta__fini(struct dmeta *d)
 
 static struct delivery as_delivery(const struct dmeta *m)
 {
-	return (struct delivery){.qos = m->qos, .retain = m->retain, .shared = m->shared, .nsubids = m->nsubids,
+	return (struct delivery){.qos = m->qos, .retain = m->retain, .share = m->share, .nsubids = m->nsubids,
 				 .subids = m->subids};
 }
 
@@ -103,6 +105,7 @@ static int send_now(struct session *s, struct message *m, const struct delivery 
 		return r;
 	}
 	f->msg = msg__ref(m);
+	f->held = false;
 	f->pid = pid;
 	f->state = d->qos == 1 ? IF_WAIT_PUBACK : IF_WAIT_PUBREC;
 	list__add_tail(&s->inflight, &f->node);
@@ -142,12 +145,25 @@ static void free_queued(struct session *s, struct queued *q)
 	free(q);
 }
 
+static void resend(struct session *s, struct inflight *f);
+
 /* Moves queued messages into the window while there is room; expired ones are dropped on the way
  * [MQTT-3.3.2-5]. Lock held, connection attached. Returns true when anything was sent. */
 static bool pump(struct broker *b, struct session *s)
 {
 	bool sent = false;
 	uint64_t now = clock__ms();
+	/* First what a resume held back (same packet ids, in order), then the queue. */
+	for (struct list *pos = s->inflight.next; s->held_count && pos != &s->inflight && window_open(b, s) &&
+						  under_cap(b, s->conn);
+	     pos = pos->next) {
+		struct inflight *f = list_entry(pos, struct inflight, node);
+		if (!f->held) continue;
+		f->held = false;
+		s->held_count--;
+		resend(s, f);
+		sent = true;
+	}
 	while (!list__empty(&s->queue) && window_open(b, s) && under_cap(b, s->conn)) {
 		struct queued *q = list_entry(list__pop(&s->queue), struct queued, node);
 		if (!msg__expired(q->msg, now)) {
@@ -182,7 +198,7 @@ void session__deliver(struct broker *b, struct worker *w, struct session *s, str
 		if (d->qos == 0) {
 			if (!under_cap(b, c)) dropped = count_drop(b) ? "output cap reached" : NULL;
 			else r = send_now(s, m, d);
-		} else if (list__empty(&s->queue) && window_open(b, s) && under_cap(b, c)) {
+		} else if (list__empty(&s->queue) && !s->held_count && window_open(b, s) && under_cap(b, c)) {
 			r = send_now(s, m, d);
 		} else {
 			dropped = enqueue(b, s, m, d);
@@ -214,6 +230,7 @@ static void remove_inflight(struct session *s, struct inflight *f)
 {
 	list__del(&f->node);
 	s->inflight_count--;
+	if (f->held) s->held_count--;
 	idset__remove(&s->out_pids, f->pid);
 	msg__unref(f->msg);
 	dmeta__fini(&f->d);
@@ -250,20 +267,34 @@ int session__ack(struct broker *b, struct worker *w, struct session *s, uint8_t 
 	return rc;
 }
 
+/* Sends an inflight entry again on the attached connection: the PUBLISH with DUP, or the PUBREL of a
+ * QoS 2 message the client has received. Lock held. */
+static void resend(struct session *s, struct inflight *f)
+{
+	if (f->state == IF_WAIT_PUBCOMP) {
+		conn__queue_ack(s->conn, MQTT_PUBREL, f->pid);
+	} else if (conn__queue_publish(s->conn, f->msg, f->d.qos, f->pid, true, f->d.retain, f->d.subids,
+				       f->d.nsubids) == MIDGE_ERR_TOO_LARGE) {
+		/* The new connection takes smaller packets: this one can never reach it. */
+		remove_inflight(s, f);
+	}
+}
+
 void session__resume_locked(struct broker *b, struct session *s)
 {
-	struct conn *c = s->conn;
+	/* Resent in order with their packet ids [MQTT-4.4.0-1], but no more than the new connection's
+	 * Receive Maximum at once [MQTT-3.3.4-9]: the rest are held and sent as acknowledgements free room. */
 	struct list *pos, *n;
+	for (pos = s->inflight.next; pos != &s->inflight; pos = pos->next)
+		list_entry(pos, struct inflight, node)->held = true;
+	s->held_count = s->inflight_count;
 	list_for_each_safe(pos, n, &s->inflight)
 	{
 		struct inflight *f = list_entry(pos, struct inflight, node);
-		if (f->state == IF_WAIT_PUBCOMP) {
-			conn__queue_ack(c, MQTT_PUBREL, f->pid);
-		} else if (conn__queue_publish(c, f->msg, f->d.qos, f->pid, true, f->d.retain, f->d.subids,
-					       f->d.nsubids) == MIDGE_ERR_TOO_LARGE) {
-			/* The new connection takes smaller packets: this one can never reach it. */
-			remove_inflight(s, f);
-		}
+		if (!window_open(b, s)) break;
+		f->held = false;
+		s->held_count--;
+		resend(s, f);
 	}
 	pump(b, s);
 }
@@ -281,85 +312,99 @@ bool session__pump(struct broker *b, struct worker *w, struct session *s, struct
 	return waiting;
 }
 
-/* A shared subscription of the leaving session, split into group and filter (copied). */
-struct share_ref {
-	const uint8_t *group, *filter;
+/* A message taken from a leaving member, with the group (name and filter, copied) that is to get it. */
+struct taken {
+	struct list node;
+	struct message *msg;
+	struct dmeta d;
 	size_t glen, flen;
-	char *text; /* owns the bytes */
+	char gf[]; /* group name then filter */
 };
 
-/* The shared subscriptions s has (session lock held): at most max, copied. */
-static size_t shared_subs(struct session *s, struct share_ref *out, size_t max)
+struct other_member {
+	struct session *leaving;
+	bool found;
+};
+
+static void find_other(void *arg, const struct sub_member *mb, size_t n, size_t start)
 {
-	size_t n = 0;
-	struct list *pos;
-	for (pos = s->subs.next; pos != &s->subs && n < max; pos = pos->next) {
-		struct sess_sub *ss = list_entry(pos, struct sess_sub, node);
-		struct share_ref r;
-		if (topic__parse_share((const uint8_t *)ss->filter, ss->len, &r.group, &r.glen, &r.filter, &r.flen) != 1)
-			continue;
-		r.text = malloc(ss->len);
-		if (!r.text) break;
-		memcpy(r.text, ss->filter, ss->len);
-		r.group = (const uint8_t *)r.text + (r.group - (const uint8_t *)ss->filter);
-		r.filter = (const uint8_t *)r.text + (r.filter - (const uint8_t *)ss->filter);
-		out[n++] = r;
-	}
-	return n;
+	struct other_member *o = arg;
+	for (size_t i = 0; i < n && !o->found; i++) o->found = mb[i].s != o->leaving;
 }
 
-#define SHARES_MAX 64
-
-void session__release_shared(struct broker *b, struct worker *w, struct session *s)
+/* The subscription of s, of the group whose name hashes to share, that m came through, if another
+ * member of that group could take m. Session lock held (lock order: session, then tree). */
+static const struct sess_sub *share_target(struct broker *b, struct session *s, uint32_t share,
+					   const struct message *m, const uint8_t **g, size_t *gl, const uint8_t **f,
+					   size_t *fl)
 {
-	struct list taken;
-	list__init(&taken);
-	struct share_ref refs[SHARES_MAX];
-	size_t nrefs = 0;
-	pthread_mutex_lock(&s->lock);
+	struct list *pos;
+	for (pos = s->subs.next; pos != &s->subs; pos = pos->next) {
+		const struct sess_sub *ss = list_entry(pos, struct sess_sub, node);
+		if (topic__parse_share((const uint8_t *)ss->filter, ss->len, g, gl, f, fl) != 1 ||
+		    topic__hash(*g, *gl) != share || !topic__matches(*f, *fl, m->topic, m->topic_len))
+			continue;
+		struct other_member o = {.leaving = s};
+		if (subs__shared_group(b->subs, *g, *gl, *f, *fl, find_other, &o) == 0 && o.found) return ss;
+		return NULL;
+	}
+	return NULL;
+}
+
+/* Moves msg/d into taken when another member of its group can take it. Session lock held.
+ * Returns true when moved (d's contents then belong to taken). */
+static bool take(struct broker *b, struct session *s, struct message *msg, struct dmeta *d, struct list *taken)
+{
+	const uint8_t *g, *f;
+	size_t gl, fl;
+	if (!share_target(b, s, d->share, msg, &g, &gl, &f, &fl)) return false;
+	struct taken *t = malloc(sizeof(*t) + gl + fl);
+	if (!t) return false;
+	t->msg = msg__ref(msg);
+	t->d = *d;
+	*d = (struct dmeta){0};
+	t->glen = gl;
+	t->flen = fl;
+	memcpy(t->gf, g, gl);
+	memcpy(t->gf + gl, f, fl);
+	list__add_tail(taken, &t->node);
+	return true;
+}
+
+void session__take_shared_locked(struct broker *b, struct session *s, struct list *taken)
+{
+	uint64_t now = clock__ms();
 	struct list *pos, *n;
 	list_for_each_safe(pos, n, &s->inflight)
 	{
 		struct inflight *f = list_entry(pos, struct inflight, node);
-		/* After PUBREC the client has the message (QoS 2): only unacknowledged ones move. */
-		if (!f->d.shared || f->state == IF_WAIT_PUBCOMP) continue;
-		struct queued *q = malloc(sizeof(*q));
-		if (!q) break;
-		q->msg = msg__ref(f->msg);
-		q->d = f->d;
-		f->d.subids = NULL;
-		remove_inflight(s, f);
-		list__add_tail(&taken, &q->node);
+		if (f->d.share && f->state == IF_WAIT_PUBACK && !msg__expired(f->msg, now) &&
+		    take(b, s, f->msg, &f->d, taken))
+			remove_inflight(s, f);
 	}
 	list_for_each_safe(pos, n, &s->queue)
 	{
 		struct queued *q = list_entry(pos, struct queued, node);
-		if (!q->d.shared) continue;
-		list__del(&q->node);
-		s->queued_count--;
-		s->queued_bytes -= msg__size(q->msg);
-		list__add_tail(&taken, &q->node);
+		if (q->d.share && !msg__expired(q->msg, now) && take(b, s, q->msg, &q->d, taken)) {
+			list__del(&q->node);
+			free_queued(s, q);
+		}
 	}
-	if (!list__empty(&taken)) nrefs = shared_subs(s, refs, SHARES_MAX);
-	pthread_mutex_unlock(&s->lock);
+}
 
+void session__give_shared(struct broker *b, struct worker *w, struct session *s, struct list *taken)
+{
 	struct list *node;
-	while ((node = list__pop(&taken))) {
-		struct queued *q = list_entry(node, struct queued, node);
-		bool moved = false;
-		for (size_t i = 0; i < nrefs && !moved; i++) {
-			if (!topic__matches(refs[i].filter, refs[i].flen, q->msg->topic, q->msg->topic_len)) continue;
-			moved = broker__redeliver_shared(b, w, refs[i].group, refs[i].glen, refs[i].filter, refs[i].flen,
-							 s, q->msg);
+	while ((node = list__pop(taken))) {
+		struct taken *t = list_entry(node, struct taken, node);
+		const uint8_t *g = (const uint8_t *)t->gf;
+		if (!broker__redeliver_shared(b, w, g, t->glen, g + t->glen, t->flen, s, t->msg)) {
+			/* The other members went meanwhile: it stays with this session. */
+			struct delivery d = as_delivery(&t->d);
+			session__deliver(b, w, s, t->msg, &d);
 		}
-		if (!moved) {
-			/* No one else to take it: it stays with this session, sent again if it comes back. */
-			struct delivery d = as_delivery(&q->d);
-			session__deliver(b, w, s, q->msg, &d);
-		}
-		msg__unref(q->msg);
-		dmeta__fini(&q->d);
-		free(q);
+		msg__unref(t->msg);
+		dmeta__fini(&t->d);
+		free(t);
 	}
-	for (size_t i = 0; i < nrefs; i++) free(refs[i].text);
 }

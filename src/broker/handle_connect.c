@@ -133,6 +133,7 @@ static int attach_session(struct worker *w, struct conn *c, bool *present)
 	if (!rc) {
 		s->conn = c;
 		atomic_store(&s->online, true);
+		session__track_locked(b, s);
 		c->session = session__ref(s);
 		if (*present) session__resume_locked(b, s);
 	}
@@ -181,16 +182,22 @@ int handle__connect_resume(struct worker *w, struct conn *c)
 }
 
 /* Reads the CONNECT properties into c. Returns 0 or a refusal already queued (MIDGE_ERR_CLOSED). */
-static int connect_props(struct conn *c, const struct mqtt_connect *ct, bool *want_resp)
+static int connect_props(struct broker *b, struct conn *c, const struct mqtt_connect *ct, bool *want_resp)
 {
 	size_t pos = 0;
 	struct mqtt_prop p;
+	bool auth_data = false;
 	while (props__next(&ct->props, &pos, &p)) {
 		switch (p.id) {
 		case MQTT_PROP_SESSION_EXPIRY_INTERVAL: c->session_expiry = p.u32; break;
 		case MQTT_PROP_RECEIVE_MAXIMUM: c->send_max = (uint16_t)p.u32; break;
 		case MQTT_PROP_MAXIMUM_PACKET_SIZE: c->max_out_packet = p.u32; break;
-		case MQTT_PROP_TOPIC_ALIAS_MAXIMUM: c->alias_out.max = (uint16_t)p.u32; break;
+		case MQTT_PROP_TOPIC_ALIAS_MAXIMUM:
+			/* The broker's own limit bounds the memory of the aliases it keeps per connection. */
+			c->alias_out.max = (uint16_t)(p.u32 < b->conf.max_topic_alias_broker ? p.u32
+											    : b->conf.max_topic_alias_broker);
+			break;
+		case MQTT_PROP_AUTHENTICATION_DATA: auth_data = true; break;
 		case MQTT_PROP_REQUEST_RESPONSE_INFORMATION: *want_resp = p.u32 == 1; break;
 		case MQTT_PROP_REQUEST_PROBLEM_INFORMATION: c->problem_info = p.u32 == 1; break;
 		case MQTT_PROP_AUTHENTICATION_METHOD:
@@ -199,6 +206,8 @@ static int connect_props(struct conn *c, const struct mqtt_connect *ct, bool *wa
 		default: break; /* user properties: accepted, not used */
 		}
 	}
+	/* Authentication Data without a method is a Protocol Error (3.1.2.11.10). */
+	if (auth_data) return refuse_why(c, MQTT_V5, MQTT_RC_PROTOCOL_ERROR, "authentication data without method");
 	return 0;
 }
 
@@ -243,8 +252,9 @@ static int connack_props(struct broker *b, struct conn *c, bool assigned, bool w
 	const struct config *cf = &b->conf;
 	struct buf *p = &c->connack_props;
 	int r = 0;
-	if (cf->max_inflight_messages && cf->max_inflight_messages < 65535)
-		r |= props__put_u16(p, MQTT_PROP_RECEIVE_MAXIMUM, (uint16_t)cf->max_inflight_messages);
+	c->recv_max = cf->max_inflight_messages && cf->max_inflight_messages < 65535 ? (uint16_t)cf->max_inflight_messages
+										      : 65535;
+	if (c->recv_max < 65535) r |= props__put_u16(p, MQTT_PROP_RECEIVE_MAXIMUM, c->recv_max);
 	if (cf->max_qos < 2) r |= props__put_u8(p, MQTT_PROP_MAXIMUM_QOS, cf->max_qos);
 	if (!cf->retain_available) r |= props__put_u8(p, MQTT_PROP_RETAIN_AVAILABLE, 0);
 	if (cf->max_packet_size) r |= props__put_u32(p, MQTT_PROP_MAXIMUM_PACKET_SIZE, cf->max_packet_size);
@@ -288,7 +298,7 @@ int handle__connect(struct worker *w, struct conn *c, const struct mqtt_frame *f
 	c->session_expiry = ct.clean ? 0 : UINT32_MAX;
 	if (v5) {
 		c->session_expiry = 0; /* absent means 0 (3.1.2.11.2) */
-		if ((r = connect_props(c, &ct, &want_resp))) return r;
+		if ((r = connect_props(b, c, &ct, &want_resp))) return r;
 	}
 	const char *ref = c->listener ? c->listener->conf->server_reference : NULL;
 	if (ref) {

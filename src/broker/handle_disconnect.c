@@ -1,5 +1,5 @@
-/* DISCONNECT: a clean goodbye, so the will is discarded [MQTT-3.14.4-3], unless an MQTT 5 client asks
- * for it (reason 0x04); MQTT 5 may also change the Session Expiry Interval here. */
+/* DISCONNECT: a clean goodbye, so the will is discarded [MQTT-3.14.4-3], unless an MQTT 5 client gives
+ * another reason than 0x00 (0x04 asks for the will); MQTT 5 may also change the Session Expiry Interval. */
 #include "conn.h"
 #include "dispatch.h"
 #include "message.h"
@@ -22,7 +22,9 @@ int handle__disconnect(struct worker *w, struct conn *c, const struct mqtt_frame
 		c->expiry_changed = true;
 	}
 	c->clean_disconnect = true;
-	if (d.reason != MQTT_RC_DISCONNECT_WITH_WILL) {
+	/* Only a normal disconnection deletes the will [MQTT-3.1.2-8]: 0x04 asks for it, and so does an
+	 * error the client reports. */
+	if (d.reason == MQTT_RC_SUCCESS) {
 		msg__unref(c->will);
 		c->will = NULL;
 	}

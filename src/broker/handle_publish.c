@@ -93,9 +93,9 @@ static int check_limits(struct broker *b, struct conn *c, const struct mqtt_publ
 	if (p->qos == 2 && c->version == MQTT_V5) {
 		/* The Receive Maximum the broker announced bounds the QoS 2 messages awaiting PUBREL
 		 * (QoS 1 ones are acknowledged at once) [MQTT-3.3.4-7]. */
-		uint32_t max = b->conf.max_inflight_messages ? b->conf.max_inflight_messages : 65535;
 		pthread_mutex_lock(&c->session->lock);
-		bool over = idset__count(&c->session->in_qos2) >= max && !idset__has(&c->session->in_qos2, p->packet_id);
+		bool over = idset__count(&c->session->in_qos2) >= c->recv_max &&
+			    !idset__has(&c->session->in_qos2, p->packet_id);
 		pthread_mutex_unlock(&c->session->lock);
 		if (over)
 			return dispatch__fail(c, MQTT_RC_RECEIVE_MAX_EXCEEDED, "receive maximum exceeded",

@@ -192,7 +192,7 @@ int broker__start(struct broker *b, char *err, size_t errlen)
  * Session Expiry Interval (or persistent_client_expiration) has. */
 static void expire_sessions(struct broker *b)
 {
-	if (atomic_load(&b->stats.clients_persistent_offline) <= 0) return;
+	if (atomic_load(&b->stats.offline_deadlines) <= 0) return;
 	uint64_t now = clock__ms();
 	struct session *ended[64], *wills[64];
 	size_t n = 0, nw = 0;
@@ -204,6 +204,10 @@ static void expire_sessions(struct broker *b)
 			bool offline = !s->conn && !s->clean;
 			bool expired = offline && s->expire_at_ms && now >= s->expire_at_ms;
 			bool will_due = offline && !expired && s->will && now >= s->will_at_ms;
+			if (expired) {
+				s->expire_at_ms = 0; /* ends now; session__end publishes a will still waiting */
+				session__track_locked(b, s);
+			}
 			pthread_mutex_unlock(&s->lock);
 			if (expired) {
 				ended[n++] = session__ref(s);
@@ -221,10 +225,13 @@ static void expire_sessions(struct broker *b)
 		struct session *s = wills[i];
 		pthread_mutex_lock(&s->lock);
 		struct message *will = s->conn ? NULL : s->will; /* unless it came back meanwhile */
+		uint32_t will_expiry = s->will_expiry;
+		bool will_retain = s->will_retain;
 		if (will) s->will = NULL;
+		session__track_locked(b, s);
 		pthread_mutex_unlock(&s->lock);
 		if (will) {
-			worker__publish_will(b, NULL, will, s->will_expiry, s->will_retain, s);
+			worker__publish_will(b, NULL, will, will_expiry, will_retain, s);
 			msg__unref(will);
 		}
 		session__unref(s);

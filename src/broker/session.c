@@ -50,7 +50,7 @@ static void drop_messages(struct session *s)
 		dmeta__fini(&q->d);
 		free(q);
 	}
-	s->inflight_count = s->queued_count = 0;
+	s->inflight_count = s->queued_count = s->held_count = 0;
 	s->queued_bytes = 0;
 	idset__fini(&s->out_pids);
 }
@@ -83,12 +83,23 @@ void session__end(struct broker *b, struct session *s)
 	idset__fini(&s->in_qos2);
 	/* A will still waiting for its delay goes out now: the session ends first (MQTT 5.0 3.1.3.2.2). */
 	struct message *will = s->will;
+	uint32_t will_expiry = s->will_expiry;
+	bool will_retain = s->will_retain;
 	s->will = NULL;
+	session__track_locked(b, s);
 	pthread_mutex_unlock(&s->lock);
 	if (will) {
-		worker__publish_will(b, NULL, will, s->will_expiry, s->will_retain, s);
+		worker__publish_will(b, NULL, will, will_expiry, will_retain, s);
 		msg__unref(will);
 	}
+}
+
+void session__track_locked(struct broker *b, struct session *s)
+{
+	bool want = !s->dead && !s->conn && (s->expire_at_ms || s->will);
+	if (want == s->tracked) return;
+	s->tracked = want;
+	atomic_fetch_add(&b->stats.offline_deadlines, want ? 1 : -1);
 }
 
 void session__unsubscribe_locked(struct broker *b, struct session *s, const uint8_t *filter, size_t len)

@@ -28,7 +28,7 @@ enum inflight_state {
 struct delivery {
 	uint8_t qos;
 	bool retain;
-	bool shared;             /* through a shared subscription: goes to another member if this one leaves */
+	uint32_t share;          /* through a shared subscription: topic__hash of the group name, else 0 */
 	uint16_t nsubids;
 	const uint32_t *subids;  /* Subscription Identifiers to send with it (borrowed) */
 };
@@ -37,7 +37,7 @@ struct delivery {
 struct dmeta {
 	uint8_t qos;
 	bool retain;
-	bool shared;
+	uint32_t share;
 	uint16_t nsubids;
 	uint32_t *subids;
 };
@@ -48,6 +48,7 @@ struct inflight {
 	struct message *msg;
 	uint16_t pid;
 	uint8_t state;
+	bool held; /* resumed but not resent yet: waits for room in the client's Receive Maximum */
 	struct dmeta d;
 };
 
@@ -85,9 +86,11 @@ struct session {
 	uint64_t will_at_ms;      /* when that will is published */
 	uint32_t will_expiry;     /* its Message Expiry Interval, seconds */
 	bool will_retain;
+	bool tracked;             /* counted in broker stats.offline_deadlines */
 	struct list subs; /* struct sess_sub */
 	struct list inflight;
 	uint32_t inflight_count;
+	uint32_t held_count; /* inflight entries held (not on the wire) */
 	struct list queue;
 	uint32_t queued_count;
 	uint64_t queued_bytes;
@@ -110,6 +113,10 @@ static inline struct session *session__ref(struct session *s)
 	atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
 	return s;
 }
+/* Keeps the broker's count of offline sessions with a deadline (an expiry or a delayed will) right, so
+ * the once-a-second scan runs only while there is something to find. Session lock held. */
+void session__track_locked(struct broker *b, struct session *s);
+
 /* Frees what an inflight or queued entry keeps of its delivery. */
 void dmeta__fini(struct dmeta *d);
 /* Drops a reference; the last one frees the session and every message it holds. NULL is ignored. */
@@ -149,10 +156,15 @@ bool session__qos2_remove(struct session *s, uint16_t pid);
  * and counts. Takes its own message references and copies what it keeps of d. */
 void session__deliver(struct broker *b, struct worker *w, struct session *s, struct message *m,
 		      const struct delivery *d);
-/* When s's connection has closed: takes out the QoS 1/2 messages it holds through shared subscriptions
- * and not yet acknowledged (sent or queued), and gives each to another member of the group it came
- * through (MQTT 5.0 4.8.2). Messages with no other member stay. Runs without the session lock held. */
-void session__release_shared(struct broker *b, struct worker *w, struct session *s);
+/* With the session lock held, in the same critical section that detaches s's connection (so a quick
+ * reconnect cannot resume them first): takes out the messages s got through shared subscriptions that
+ * another member of the same group can take (MQTT 5.0 4.8.2): QoS 1 ones sent and not acknowledged,
+ * and queued ones. QoS 2 ones sent stay: that delivery must be completed with this client
+ * [MQTT-4.8.2-4, -5]. Moves them to *taken (an initialised list) for session__give_shared. */
+void session__take_shared_locked(struct broker *b, struct session *s, struct list *taken);
+/* Without locks held: gives each message taken from s to another member of its group; one that no
+ * member takes any more goes back to s. Empties taken. */
+void session__give_shared(struct broker *b, struct worker *w, struct session *s, struct list *taken);
 /* Handles an acknowledgement for an outgoing message (type PUBACK, PUBREC or PUBCOMP, with its MQTT 5
  * reason code, 0 for 3.x) and refills the window from the queue. Returns 0, or MIDGE_ERR_NOT_FOUND for an unknown packet id (ignored by
  * the caller in 3.1.1). Runs in the owning worker. */

@@ -2,6 +2,7 @@
  * shared-subscription groups on that filter. */
 #include "subs.h"
 
+#include "common/topic.h"
 #include "midge/midge.h"
 #include "topic_tree.h"
 
@@ -396,7 +397,8 @@ int subs__add_shared(struct sub_tree *t, const uint8_t *group, size_t glen, cons
 		rc = MIDGE_ERR_NOMEM;
 		goto out;
 	}
-	g->m[g->n++] = (struct sub_member){.s = s, .options = options, .sub_id = sub_id};
+	g->m[g->n++] = (struct sub_member){.s = s, .options = options, .sub_id = sub_id,
+					   .group_hash = topic__hash(group, glen)};
 	/* Linked only now that nothing can fail, so a failed add leaves no empty group behind. */
 	if (fresh) {
 		g->next = n->data;

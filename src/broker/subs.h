@@ -44,6 +44,7 @@ struct sub_member {
 	struct session *s;
 	uint8_t options;
 	uint32_t sub_id;
+	uint32_t group_hash; /* topic__hash of the group name: which group a delivery came through */
 };
 
 /* Called once per group, under the tree's read lock (same rules as subs_match_cb): members[0..n) with

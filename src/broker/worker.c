@@ -252,6 +252,8 @@ static uint64_t expire_at(struct broker *b, struct session *s, uint64_t now)
 		if (b->conf.persistent_client_expiration <= 0) return 0;
 		secs = (uint64_t)b->conf.persistent_client_expiration;
 	}
+	/* Past a million years is never: the deadline must not wrap around. */
+	if (secs > 31536000000000ull) return 0;
 	return now + secs * 1000u;
 }
 
@@ -291,6 +293,8 @@ void worker__close(struct worker *w, struct conn *c, const char *reason)
 		struct session *s = c->session;
 		bool ended = false, attached;
 		uint64_t now = clock__ms();
+		struct list taken;
+		list__init(&taken);
 		pthread_mutex_lock(&b->sessions.lock);
 		pthread_mutex_lock(&s->lock);
 		attached = s->conn == c;
@@ -305,6 +309,8 @@ void worker__close(struct worker *w, struct conn *c, const char *reason)
 			s->expire_at_ms = expire_at(b, s, now);
 			successor = c->successor;
 			c->successor = NULL;
+			/* Unacknowledged messages of shared subscriptions go to the other members (4.8.2). */
+			if (!shutting) session__take_shared_locked(b, s, &taken);
 			/* A will with a delay waits in the session: a reconnect within the delay cancels it. */
 			if (was_active && c->will && !shutting && c->will_delay && !s->clean) {
 				s->will = c->will;
@@ -313,6 +319,7 @@ void worker__close(struct worker *w, struct conn *c, const char *reason)
 				s->will_at_ms = now + (uint64_t)c->will_delay * 1000u;
 				c->will = NULL;
 			}
+			session__track_locked(b, s);
 		}
 		pthread_mutex_unlock(&s->lock);
 		if (attached && s->clean) {
@@ -322,8 +329,7 @@ void worker__close(struct worker *w, struct conn *c, const char *reason)
 			atomic_fetch_add(&b->stats.clients_persistent_offline, 1);
 		}
 		pthread_mutex_unlock(&b->sessions.lock);
-		/* Unacknowledged messages of shared subscriptions go to the other members (MQTT 5.0 4.8.2). */
-		if (attached && !shutting) session__release_shared(b, w, s);
+		if (!list__empty(&taken)) session__give_shared(b, w, s, &taken);
 		if (ended) session__end(b, s);
 	}
 	if (was_active) atomic_fetch_sub(&b->stats.clients_connected, 1);

@@ -32,7 +32,7 @@ struct receiver {
 	struct session *s; /* reference */
 	uint8_t qos;       /* QoS of the matching subscription */
 	bool retain;       /* retain flag to send (Retain As Published) */
-	bool shared;       /* chosen for a shared subscription group: delivered on its own */
+	uint32_t share;    /* chosen for a shared subscription group (its name's hash): delivered on its own */
 	uint32_t sub_id;   /* Subscription Identifier of the matching subscription, 0 = none */
 };
 

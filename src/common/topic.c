@@ -75,3 +75,10 @@ int topic__parse_share(const uint8_t *p, size_t len, const uint8_t **group, size
 	*flen = fl;
 	return 1;
 }
+
+uint32_t topic__hash(const uint8_t *p, size_t len)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < len; i++) h = (h ^ p[i]) * 16777619u;
+	return h ? h : 1;
+}

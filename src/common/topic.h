@@ -16,6 +16,9 @@ bool topic__valid_filter(const uint8_t *p, size_t len);
  * whose first level is '+' or '#'. "a/#" matches "a". */
 bool topic__matches(const uint8_t *filter, size_t flen, const uint8_t *topic, size_t tlen);
 
+/* A 32-bit FNV-1a hash of p[0..len), never 0 (so 0 can mean "none"). */
+uint32_t topic__hash(const uint8_t *p, size_t len);
+
 /* Splits a shared-subscription filter "$share/{group}/{filter}" (MQTT 5.0 4.8.2). Returns 0 when p is
  * not one (does not start with "$share/"), 1 when it is a valid one, with group, glen, filter and flen
  * pointing into p (group non-empty without '+', '#' or '/', filter a valid topic filter), -1 when it

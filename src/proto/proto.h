@@ -144,8 +144,8 @@ struct mqtt_subscribe {
 	struct mqtt_str entries; /* the payload; walk it with proto__subscribe_next */
 };
 /* Decodes a SUBSCRIBE and validates every entry (UTF-8, non-empty filter, option bits, QoS 3): a bad options
- * byte is PROTO_MALFORMED, in v5 too (reserved bits 6-7 set, Retain Handling 3; see subscribe.c for why not a
- * protocol error). v5: props checked for SUBSCRIBE (Subscription Identifier 0 or twice: PROTO_PROTOCOL_ERROR).
+ * byte is PROTO_MALFORMED in 3.x; in v5 reserved bits 6-7 are PROTO_MALFORMED and QoS 3 or Retain Handling 3
+ * PROTO_PROTOCOL_ERROR (3.8.3.1). v5: props checked for SUBSCRIBE (Subscription Identifier 0 or twice: PROTO_PROTOCOL_ERROR).
  * A SUBSCRIBE with no entries is PROTO_PROTOCOL_ERROR (3.1.1 [MQTT-3.8.3-3]). Wildcard placement is
  * not checked here: that is the broker's SUBACK decision; nor is No Local on a shared subscription. */
 int proto__decode_subscribe(const struct mqtt_frame *f, uint8_t version, struct mqtt_subscribe *s);

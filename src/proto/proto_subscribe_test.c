@@ -77,8 +77,9 @@ static void test_subscribe(void)
 	uint8_t pkt5[9] = {0x82, 0x07, 0x00, 0x01, 0x00, 0x00, 0x01, 'a', 0x00};
 	for (unsigned o = 0; o < 256; o++) {
 		pkt5[8] = (uint8_t)o;
-		bool ok5 = (o & 3) != 3 && (o & 0xC0) == 0 && ((o >> 4) & 3) != 3;
-		CHECK_EQ(sub_rc(MQTT_V5, pkt5, sizeof pkt5, &s), ok5 ? PROTO_OK : PROTO_MALFORMED);
+		int want5 = (o & 0xC0) ? PROTO_MALFORMED
+			    : ((o & 3) == 3 || ((o >> 4) & 3) == 3) ? PROTO_PROTOCOL_ERROR : PROTO_OK;
+		CHECK_EQ(sub_rc(MQTT_V5, pkt5, sizeof pkt5, &s), want5);
 	}
 	CHECK_EQ(proto__encode_subscribe(&b, MQTT_V311, 1, filters, opts, 0, NULL), MIDGE_ERR_INVAL);
 	CHECK_EQ(proto__encode_subscribe(&b, MQTT_V311, 0, filters, opts, 1, NULL), MIDGE_ERR_INVAL);
@@ -272,10 +273,10 @@ static void test_v5_options(void)
 	} cases[] = {
 	    {0x00, PROTO_OK},        {0x2E, PROTO_OK}, /* retain handling 2, retain as published, no local, QoS 2 */
 	    {0x10, PROTO_OK},                          /* retain handling 1 */
-	    {0x30, PROTO_MALFORMED},                   /* retain handling 3 */
-	    {0x31, PROTO_MALFORMED}, {0x40, PROTO_MALFORMED}, /* reserved bit 6 */
-	    {0x80, PROTO_MALFORMED},                          /* reserved bit 7 */
-	    {0xC1, PROTO_MALFORMED}, {0x03, PROTO_MALFORMED}, /* QoS 3 */
+	    {0x30, PROTO_PROTOCOL_ERROR},                   /* retain handling 3 (3.8.3.1) */
+	    {0x31, PROTO_PROTOCOL_ERROR}, {0x40, PROTO_MALFORMED}, /* reserved bit 6 [MQTT-3.8.3-5] */
+	    {0x80, PROTO_MALFORMED},                               /* reserved bit 7 */
+	    {0xC1, PROTO_MALFORMED}, {0x03, PROTO_PROTOCOL_ERROR}, /* QoS 3 (3.8.3.1) */
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		/* The bad byte as the second entry, after a good one. */
@@ -287,9 +288,9 @@ static void test_v5_options(void)
 		struct mqtt_frame f = frame_of(pkt, sizeof pkt);
 		CHECK_EQ(proto__decode_subscribe(&f, MQTT_V311, &s), cases[i].o <= 2 ? PROTO_OK : PROTO_MALFORMED);
 	}
-	/* A bad options byte wins over a protocol error in the properties. */
-	static const uint8_t subid0[] = {0x0B, 0x00}, rh3[] = {0x00, 0x01, 'a', 0x30};
-	CHECK_EQ(v5_rc(0x82, subid0, sizeof subid0, rh3, sizeof rh3), PROTO_MALFORMED);
+	/* A malformed options byte wins over a protocol error in the properties. */
+	static const uint8_t subid0[] = {0x0B, 0x00}, rsv[] = {0x00, 0x01, 'a', 0x40};
+	CHECK_EQ(v5_rc(0x82, subid0, sizeof subid0, rsv, sizeof rsv), PROTO_MALFORMED);
 }
 
 int main(void)

@@ -26,13 +26,13 @@ static int read_filter(struct reader *r, struct mqtt_str *filter)
 
 /* Subscription options: 3.x has only QoS in bits 0-1 ([MQTT-3.8.3-4]); v5 adds no-local (2),
  * retain-as-published (3) and retain handling (4-5), leaving 6-7 reserved ([MQTT-3.8.3-5], v5 3.8.3.1).
- * v5 3.8.3.1 calls QoS 3 and retain handling 3 protocol errors, only the reserved bits malformed; any bad
- * options byte is malformed here because that is Mosquitto's answer, and Midge is a drop-in for it. */
-static bool valid_options(uint8_t version, uint8_t o)
+ * v5 3.8.3.1 calls QoS 3 and retain handling 3 Protocol Errors and only the reserved bits malformed: the
+ * reason code a v5 client is told depends on it. Returns PROTO_OK or the verdict. */
+static int check_options(uint8_t version, uint8_t o)
 {
-	if ((o & 3) == 3) return false;
-	if (version != MQTT_V5) return (o & 0xFC) == 0;
-	return (o & 0xC0) == 0 && ((o >> 4) & 3) != 3;
+	if (version != MQTT_V5) return (o & 0xFC) == 0 && (o & 3) != 3 ? PROTO_OK : PROTO_MALFORMED;
+	if (o & 0xC0) return PROTO_MALFORMED;
+	return (o & 3) == 3 || ((o >> 4) & 3) == 3 ? PROTO_PROTOCOL_ERROR : PROTO_OK;
 }
 
 int proto__decode_subscribe(const struct mqtt_frame *f, uint8_t version, struct mqtt_subscribe *s)
@@ -50,7 +50,9 @@ int proto__decode_subscribe(const struct mqtt_frame *f, uint8_t version, struct 
 		struct mqtt_str filter;
 		uint8_t o;
 		if (read_filter(&r, &filter) || reader__u8(&r, &o)) return PROTO_MALFORMED;
-		if (!valid_options(version, o)) return PROTO_MALFORMED;
+		int v = check_options(version, o);
+		if (v == PROTO_MALFORMED) return v;
+		if (v) verdict = v; /* a later malformation still wins */
 	}
 	return verdict;
 }
