@@ -119,7 +119,7 @@ static int set_bool(struct cfg_state *st, const struct cfg_line *ln, const struc
 
 static int set_int(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
 {
-	long long v;
+	long long v = 0;
 	int rc = get_int(st, ln, o->min, o->max, NULL, &v);
 	if (!rc) *FIELD(st, o, int) = (int)v;
 	return rc;
@@ -127,7 +127,7 @@ static int set_int(struct cfg_state *st, const struct cfg_line *ln, const struct
 
 static int set_u8(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
 {
-	long long v;
+	long long v = 0;
 	int rc = get_int(st, ln, o->min, o->max, NULL, &v);
 	if (!rc) *FIELD(st, o, uint8_t) = (uint8_t)v;
 	return rc;
@@ -135,7 +135,7 @@ static int set_u8(struct cfg_state *st, const struct cfg_line *ln, const struct 
 
 static int set_u16(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
 {
-	long long v;
+	long long v = 0;
 	int rc = get_int(st, ln, o->min, o->max, NULL, &v);
 	if (!rc) *FIELD(st, o, uint16_t) = (uint16_t)v;
 	return rc;
@@ -143,7 +143,7 @@ static int set_u16(struct cfg_state *st, const struct cfg_line *ln, const struct
 
 static int set_u32(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
 {
-	long long v;
+	long long v = 0;
 	int rc = get_int(st, ln, o->min, o->max, NULL, &v);
 	if (!rc) *FIELD(st, o, uint32_t) = (uint32_t)v;
 	return rc;
@@ -151,7 +151,7 @@ static int set_u32(struct cfg_state *st, const struct cfg_line *ln, const struct
 
 static int set_u64(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
 {
-	long long v;
+	long long v = 0;
 	int rc = get_int(st, ln, o->min, o->max, NULL, &v);
 	if (!rc) *FIELD(st, o, uint64_t) = (uint64_t)v;
 	return rc;
@@ -240,7 +240,7 @@ static int opt_listener(struct cfg_state *st, const struct cfg_line *ln, const s
 {
 	int rc = want(st, ln, 1, 2);
 	if (rc) return rc;
-	long long port;
+	long long port = 0;
 	if (!parse_ll(ln->argv[0], 0, 65535, &port)) {
 		return config__error(st, ln, "invalid value '%s' for 'listener' (expected a port 1..65535)",
 		                     ln->argv[0]);
@@ -261,7 +261,7 @@ static int opt_listener(struct cfg_state *st, const struct cfg_line *ln, const s
 
 static int opt_port(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
 {
-	long long port;
+	long long port = 0;
 	int rc = get_int(st, ln, 1, 65535, "expected a port 1..65535", &port);
 	struct listener_conf *l;
 	if (rc || (rc = default_listener(st, ln, true, &l))) return rc;
@@ -307,7 +307,7 @@ static int opt_socket_domain(struct cfg_state *st, const struct cfg_line *ln, co
 
 static int opt_max_connections(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
 {
-	long long v;
+	long long v = 0;
 	int rc = get_int(st, ln, -1, INT_MAX, "expected -1 for no limit or an integer 0..2147483647", &v);
 	struct listener_conf *l;
 	if (rc || (rc = cur_listener(st, ln, v != -1, &l))) return rc;
@@ -462,7 +462,7 @@ static int opt_log_type(struct cfg_state *st, const struct cfg_line *ln, const s
 
 static int opt_max_inflight_messages(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
 {
-	long long v;
+	long long v = 0;
 	int rc = get_int(st, ln, 0, 65535, NULL, &v);
 	/* 65535 is the MQTT maximum, which Mosquitto stores as 0: no limit. */
 	if (!rc) st->c->max_inflight_messages = v == 65535 ? 0 : (uint32_t)v;
@@ -471,7 +471,7 @@ static int opt_max_inflight_messages(struct cfg_state *st, const struct cfg_line
 
 static int opt_max_packet_size(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
 {
-	long long v;
+	long long v = 0;
 	int rc = get_int(st, ln, 0, 268435460, "expected 0 for no limit or an integer 20..268435460", &v);
 	if (rc) return rc;
 	if (v > 0 && v < 20) {
