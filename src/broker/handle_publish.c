@@ -126,7 +126,9 @@ int handle__publish(struct worker *w, struct conn *c, const struct mqtt_frame *f
 		/* Dropped, but still acknowledged so the client does not resend it forever. */
 		log__printf(&b->log, LOG_T_NOTICE, "Dropped too large PUBLISH from %s (%u bytes).", c->client_id,
 			    p.payload.len);
-		r = ack(w, c, p.qos, p.packet_id, MQTT_RC_PACKET_TOO_LARGE, "message size limit exceeded");
+		/* 0x97: Packet Too Large is not among the reasons a PUBACK/PUBREC may carry
+		 * [MQTT-3.4.2-1, MQTT-3.5.2-1] (Mosquitto sends it anyway). */
+		r = ack(w, c, p.qos, p.packet_id, MQTT_RC_QUOTA_EXCEEDED, "message size limit exceeded");
 		goto out;
 	}
 	bool deliver = true;

@@ -443,6 +443,112 @@ def paho():
         c.close()
 
 
+class Paho5Client(PahoClient):
+    """paho-mqtt as an MQTT 5 client: CONNECT properties, Clean Start, will properties; the CONNACK
+    reason code and properties, SUBACK reason codes and the DISCONNECT reason are recorded."""
+
+    def __init__(self, port, client_id="", clean_start=True, keepalive=60, will=None,
+                 will_props=None, connect_props=None, username=None, password=None):
+        self.port = port
+        self.keepalive = keepalive
+        self.clean_start = clean_start
+        self.connect_props = connect_props
+        self.c = mqtt.Client(client_id=client_id, protocol=mqtt.MQTTv5)
+        self.c.reconnect_delay_set(1, 2)
+        if will:
+            self.c.will_set(*will, properties=will_props)
+        if username is not None:
+            self.c.username_pw_set(username, password)
+        self.messages = queue.Queue()
+        self.connack = None
+        self.connack_props = None
+        self.disconnect_rc = None
+        self.connected = threading.Event()
+        self.disconnected = threading.Event()
+        self.subacks = {}
+        self.acked = threading.Condition()
+        self.c.on_connect = self._on_connect5
+        self.c.on_disconnect = self._on_disconnect5
+        self.c.on_message = lambda c, u, m: self.messages.put(m)
+        self.c.on_subscribe = self._on_subscribe5
+        self.c.on_unsubscribe = self._on_unsubscribe5
+        self.started = False
+
+    def _on_connect5(self, c, u, flags, rc, props=None):
+        self.connack = (flags.get("session present", 0), rc.value)
+        self.connack_props = props
+        self.disconnected.clear()
+        self.connected.set()
+
+    def _on_disconnect5(self, c, u, rc, props=None):
+        self.disconnect_rc = getattr(rc, "value", rc)
+        self.connected.clear()
+        self.disconnected.set()
+
+    def _on_subscribe5(self, c, u, mid, reason_codes, props=None):
+        with self.acked:
+            self.subacks[mid] = [r.value for r in reason_codes]
+            self.acked.notify_all()
+
+    def _on_unsubscribe5(self, c, u, mid, props=None, reason_codes=None):
+        with self.acked:
+            self.subacks[mid] = True
+            self.acked.notify_all()
+
+    def connect(self, timeout=5.0):
+        """Connects (MQTT 5) and waits for CONNACK; returns (session_present, reason code)."""
+        self.c.connect("127.0.0.1", self.port, self.keepalive, clean_start=self.clean_start,
+                       properties=self.connect_props)
+        self.c.loop_start()
+        self.started = True
+        assert self.connected.wait(timeout), "paho: no CONNACK within %.1fs" % timeout
+        return self.connack
+
+    def subscribe(self, topic, qos=0, options=None, properties=None, timeout=5.0):
+        """Subscribes (options: paho SubscribeOptions; topic may be a list of (topic, options));
+        waits for SUBACK; returns the reason codes."""
+        if options is not None:
+            rc, mid = self.c.subscribe(topic, options=options, properties=properties)
+        else:
+            rc, mid = self.c.subscribe(topic, qos, properties=properties)
+        assert rc == mqtt.MQTT_ERR_SUCCESS, "paho subscribe rc %d" % rc
+        return self._wait_ack(mid, timeout)
+
+    def unsubscribe(self, topic, properties=None, timeout=5.0):
+        rc, mid = self.c.unsubscribe(topic, properties=properties)
+        assert rc == mqtt.MQTT_ERR_SUCCESS
+        self._wait_ack(mid, timeout)
+
+    def publish(self, topic, payload=b"", qos=0, retain=False, properties=None, timeout=5.0):
+        """Publishes (with MQTT 5 properties) and, for QoS > 0, waits for the handshake."""
+        info = self.c.publish(topic, payload, qos, retain, properties=properties)
+        assert info.rc == mqtt.MQTT_ERR_SUCCESS, "paho publish rc %d" % info.rc
+        if qos > 0:
+            info.wait_for_publish(timeout)
+            assert info.is_published(), "paho: QoS %d publish not acknowledged within %.1fs" % (qos, timeout)
+        return info
+
+
+@pytest.fixture
+def paho5():
+    """Factory: paho5(port, client_id="", clean_start=True, keepalive=60, will=None,
+    will_props=None, connect_props=None) -> connected Paho5Client (connect=False to get it
+    unconnected). All closed at teardown."""
+    made = []
+
+    def make(port, connect=True, **kw):
+        c = Paho5Client(port, **kw)
+        made.append(c)
+        if connect:
+            sp, rc = c.connect()
+            assert rc == 0, "paho CONNACK reason code %d" % rc
+        return c
+
+    yield make
+    for c in made:
+        c.close()
+
+
 # ---------------------------------------------------------------- mosquitto_pub / mosquitto_sub
 
 MOSQUITTO_PUB = shutil.which("mosquitto_pub") or "/usr/bin/mosquitto_pub"
