@@ -188,3 +188,36 @@ def test_broker_max_packet_size_v311(broker, raw):
     p.send(m.publish("big/no", b"x" * 200))
     assert p.expect_closed(3) == []
     assert_serving(raw, b.port)
+
+
+# Mosquitto 2.0.11 resends every unacknowledged message at once on resume, past the new Receive
+# Maximum, which [MQTT-3.3.4-9] forbids.
+@midge_only
+def test_resume_respects_new_receive_maximum(broker, raw):
+    """A persistent session with 6 unacknowledged QoS 1 messages resumes on a connection whose
+    Receive Maximum is 2: only 2 are resent at once, with DUP and their original packet ids
+    [MQTT-4.4.0-1], [MQTT-3.3.4-9]; each PUBACK lets the next one through, still with its own id."""
+    b = broker()
+    s = connect5(raw, b.port, "resumer", clean=True, props=[(m.SESSION_EXPIRY_INTERVAL, 60)])
+    s.subscribe([("rm/#", 1)])
+    p = connect5(raw, b.port, "pub")
+    sent = [b"m%d" % i for i in range(6)]
+    for i, payload in enumerate(sent):
+        p.publish("rm/t", payload, qos=1, mid=i + 1)
+    first = [s.recv_publish(ack=False) for _ in range(6)]
+    ids = {pk.payload: pk.mid for pk in first}
+    s.close()
+    s = connect5(raw, b.port, "resumer", clean=False,
+                 props=[(m.SESSION_EXPIRY_INTERVAL, 60), (m.RECEIVE_MAXIMUM, 2)])
+    assert s.connack.session_present
+    got = collect(s, 0.6)
+    assert [pk.payload for pk in got] == sent[:2], got
+    assert all(pk.dup and pk.mid == ids[pk.payload] for pk in got), got
+    seen = list(got)
+    while len(seen) < 6:
+        s.send(m.puback(seen[len(seen) - 2].mid if len(seen) >= 2 else seen[0].mid))
+        more = collect(s, 0.5)
+        assert len(more) == 1, more
+        assert more[0].dup and more[0].mid == ids[more[0].payload], more
+        seen += more
+    assert [pk.payload for pk in seen] == sent
