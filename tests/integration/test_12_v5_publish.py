@@ -516,3 +516,21 @@ def test_outbound_aliases_used(broker, raw):
         for pk in seq[1:]:
             assert pk.topic == "" and pk.prop(m.TOPIC_ALIAS) == alias, pk
     assert first[0].prop(m.TOPIC_ALIAS) != second[0].prop(m.TOPIC_ALIAS)
+
+
+# Mosquitto 2.0.11 sends no topic aliases at all.
+@midge_only
+def test_outbound_aliases_bounded_by_max_topic_alias_broker(broker, raw):
+    """max_topic_alias_broker 2: a subscriber taking 100 aliases gets aliases 1 and 2 for its first
+    two topics and full topics without an alias after that; the broker's limit bounds what it keeps
+    per connection."""
+    b = broker("max_topic_alias_broker 2")
+    s = connect5(raw, b.port, "aliased", props=[(m.TOPIC_ALIAS_MAXIMUM, 100)])
+    s.subscribe([("ab/#", 0)])
+    p = connect5(raw, b.port, "pub")
+    for t in ("ab/1", "ab/2", "ab/3", "ab/1", "ab/3"):
+        p.publish("%s" % t, b"x")
+    got = [s.recv_publish() for _ in range(5)]
+    aliases = [dict(pk.props).get(m.TOPIC_ALIAS) for pk in got]
+    assert aliases == [1, 2, None, 1, None], got
+    assert [pk.topic for pk in got] == ["ab/1", "ab/2", "ab/3", "", "ab/3"], got

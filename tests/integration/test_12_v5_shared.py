@@ -131,6 +131,27 @@ def test_unacked_qos1_redelivered_to_other_member(broker, raw):
     assert sorted(got_c) == sorted(sent), (held, got_c)
 
 
+# Mosquitto 2.0.11 does not hand a departed member's messages to the others.
+@midge_only
+def test_redelivery_stays_within_its_group(broker, raw):
+    """A member of two groups on the same topic leaves with unacknowledged QoS 1 messages of both:
+    each goes to the other member of the group it came through, so each group still gets every
+    message exactly once."""
+    b = broker()
+    a = raw(b.port)
+    a.connect("both", proto=m.MQTT5)
+    assert a.subscribe([("$share/g1/two/t", 1), ("$share/g2/two/t", 1)]) == [1, 1]
+    (g1,) = members(raw, b.port, "$share/g1/two/t", 1, prefix="only-g1-")
+    (g2,) = members(raw, b.port, "$share/g2/two/t", 1, prefix="only-g2-")
+    sent = publish_n(raw, b.port, "two/t", 4)
+    held = collect(a, 0.7)                  # never acknowledged
+    assert held
+    a.close()
+    got1, got2 = payloads(g1, 1.5), payloads(g2, 1.0)
+    assert sorted(got1) == sorted(sent), (held, got1)
+    assert sorted(got2) == sorted(sent), (held, got2)
+
+
 def test_unacked_qos2_not_given_to_other_member(broker, raw):
     """A member that received a QoS 2 message and leaves (session ends) before completing it: the
     message is not sent to any other member [MQTT-4.8.2-4], [MQTT-4.8.2-5]."""
