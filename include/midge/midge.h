@@ -1,4 +1,5 @@
-/* Public API of libmidge: error codes shared by every module (the client API grows in its own issue). */
+/* Public API of libmidge: error codes shared by every module and the version; the client API is in
+ * midge/client.h. */
 #ifndef MIDGE_H
 #define MIDGE_H
 
@@ -17,6 +18,8 @@ enum midge_err {
 	MIDGE_ERR_NOT_FOUND = -8,
 	MIDGE_ERR_EXISTS = -9,
 	MIDGE_ERR_AGAIN = -10,
+	MIDGE_ERR_TIMEOUT = -11,
+	MIDGE_ERR_NOT_SUPPORTED = -12,
 };
 
 /* Returns a static English description of err; never NULL. */

@@ -15,6 +15,8 @@ const char *midge_strerror(int err)
 	case MIDGE_ERR_NOT_FOUND: return "not found";
 	case MIDGE_ERR_EXISTS: return "already exists";
 	case MIDGE_ERR_AGAIN: return "try again";
+	case MIDGE_ERR_TIMEOUT: return "timed out";
+	case MIDGE_ERR_NOT_SUPPORTED: return "not supported";
 	}
 	return "unknown error";
 }

@@ -1,0 +1,208 @@
+/* libmidge: an MQTT 3.1 / 3.1.1 / 5.0 client library on Midge's codec.
+ *
+ * Two ways to drive a client:
+ *  - its own thread: midge_client_start() runs the network loop in a thread of the library and calls
+ *    the callbacks from that thread;
+ *  - the caller's event loop: watch midge_client_socket() (and midge_client_want_write()) and call
+ *    midge_client_loop_read/_write/_misc(), or call midge_client_loop() which polls by itself.
+ * Callbacks always run in the thread that drives the loop, never with a library lock held, so they may
+ * call any function of this header (except midge_client_destroy on their own client).
+ *
+ * Thread rules: publish, subscribe, unsubscribe, disconnect, midge_client_wait and the property
+ * functions on objects the caller owns may be called from any thread at any time. The loop functions
+ * must be called from one thread at a time, and not while midge_client_start()'s thread runs.
+ *
+ * Errors: every int-returning call returns 0 (MIDGE_OK) or a negative enum midge_err; midge_strerror()
+ * names it. Ownership: the library copies every string, payload and property list it is given; what it
+ * hands to callbacks is valid only during the callback. */
+#ifndef MIDGE_CLIENT_H
+#define MIDGE_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "midge/midge.h"
+#include "midge/mqtt.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- MQTT 5 properties ---- */
+
+/* A list of MQTT 5 properties in the order added (user properties may repeat). Identifiers are
+ * enum mqtt_prop_id of midge/mqtt.h (MQTT 5.0 table 2-4). */
+struct midge_props;
+
+/* A new empty list, or NULL when out of memory. Free with midge_props_free (NULL is ignored). */
+struct midge_props *midge_props_new(void);
+void midge_props_free(struct midge_props *p);
+/* Append one property. Each returns 0, MIDGE_ERR_NOMEM, or MIDGE_ERR_INVAL when id is unknown, not of
+ * that type (byte, two-byte, four-byte or variable integers all go through add_int), or a value is out
+ * of range. Strings are NUL-terminated UTF-8; binary data is (data, len). */
+int midge_props_add_int(struct midge_props *p, uint8_t id, uint32_t value);
+int midge_props_add_string(struct midge_props *p, uint8_t id, const char *value);
+int midge_props_add_binary(struct midge_props *p, uint8_t id, const void *data, size_t len);
+int midge_props_add_user(struct midge_props *p, const char *name, const char *value);
+
+/* One property read back. Strings and binaries point into the list (not NUL-terminated). */
+struct midge_prop {
+	uint8_t id;
+	uint32_t value;       /* integer properties */
+	const char *str;      /* UTF-8 string, binary data, or the name of a user property */
+	size_t len;
+	const char *str2;     /* the value of a user property */
+	size_t len2;
+};
+/* Iterates p: *pos starts at 0; returns true with *out filled while properties remain. p may be NULL. */
+bool midge_props_next(const struct midge_props *p, size_t *pos, struct midge_prop *out);
+/* The first property with this id: true with *out filled, false when absent. */
+bool midge_props_get(const struct midge_props *p, uint8_t id, struct midge_prop *out);
+/* Number of properties in p (0 for NULL). */
+size_t midge_props_count(const struct midge_props *p);
+
+/* ---- the client ---- */
+
+struct midge_client;
+
+/* A received application message, valid during the on_message callback only. */
+struct midge_message {
+	const char *topic; /* NUL-terminated (MQTT topics cannot contain U+0000) */
+	size_t topic_len;
+	const void *payload;
+	size_t payload_len;
+	uint8_t qos;
+	bool retain;
+	bool dup;
+	uint16_t mid;                    /* packet identifier; 0 for QoS 0 */
+	const struct midge_props *props; /* MQTT 5 properties, or NULL */
+};
+
+/* Callbacks; any may be NULL. userdata is what midge_client_set_callbacks was given. */
+struct midge_callbacks {
+	/* CONNACK received. rc is the 3.x return code or the MQTT 5 reason code (0 = accepted);
+	 * session_present as the broker said; props the CONNACK properties (MQTT 5) or NULL. */
+	void (*on_connect)(struct midge_client *c, void *userdata, int rc, bool session_present,
+			   const struct midge_props *props);
+	/* The connection ended. reason: 0 after midge_client_disconnect, the MQTT 5 reason of a DISCONNECT
+	 * from the broker, or a negative MIDGE_ERR_* (MIDGE_ERR_CLOSED when the broker closed the socket).
+	 * With reconnect on, the library tries again afterwards. */
+	void (*on_disconnect)(struct midge_client *c, void *userdata, int reason, const struct midge_props *props);
+	void (*on_message)(struct midge_client *c, void *userdata, const struct midge_message *m);
+	/* A publish completed: QoS 0 once written to the socket, QoS 1 at PUBACK, QoS 2 at PUBCOMP.
+	 * reason: 0, or the MQTT 5 reason code (>= 0x80: the broker refused it). */
+	void (*on_publish)(struct midge_client *c, void *userdata, uint16_t mid, int reason,
+			   const struct midge_props *props);
+	/* SUBACK: one granted QoS or reason code per filter, in order. */
+	void (*on_subscribe)(struct midge_client *c, void *userdata, uint16_t mid, const uint8_t *codes, size_t n,
+			     const struct midge_props *props);
+	/* UNSUBACK: MQTT 5 reason codes per filter (n is 0 for 3.x). */
+	void (*on_unsubscribe)(struct midge_client *c, void *userdata, uint16_t mid, const uint8_t *codes, size_t n,
+			       const struct midge_props *props);
+	/* A log line of the library (level: MIDGE_LOG_*). */
+	void (*on_log)(struct midge_client *c, void *userdata, int level, const char *line);
+};
+
+enum midge_log_level { MIDGE_LOG_ERROR = 1, MIDGE_LOG_WARNING = 2, MIDGE_LOG_INFO = 4, MIDGE_LOG_DEBUG = 8 };
+
+/* Everything fixed at creation. Zero means the default given. Strings and property lists are copied. */
+struct midge_client_options {
+	const char *client_id;      /* NULL or "": none (3.1.1 needs clean_start; MQTT 5 gets one assigned) */
+	int version;                /* MQTT_V31, MQTT_V311 (default) or MQTT_V5 */
+	bool clean_start;           /* clean session (3.x) / clean start (5) on the first connection */
+	bool persistent;            /* after the first connection, reconnect with clean start off */
+	uint16_t keepalive;         /* seconds; default 60; set no_keepalive for 0 */
+	bool no_keepalive;
+	uint32_t session_expiry;    /* MQTT 5 Session Expiry Interval */
+	const char *username;
+	const void *password;       /* binary allowed */
+	size_t password_len;
+	const char *will_topic;     /* NULL = no will */
+	const void *will_payload;
+	size_t will_payload_len;
+	uint8_t will_qos;
+	bool will_retain;
+	const struct midge_props *will_props;    /* MQTT 5 will properties */
+	const struct midge_props *connect_props; /* MQTT 5 CONNECT properties */
+	uint16_t max_inflight;      /* unacknowledged QoS 1/2 publishes at once; default 20 (and at most
+	                             * the broker's Receive Maximum) */
+	size_t max_queued;          /* publishes kept while disconnected or past the window; default 1000;
+	                             * past it publish returns MIDGE_ERR_AGAIN */
+	bool reconnect;             /* reconnect after a lost connection */
+	unsigned reconnect_min_ms;  /* first delay, doubled each failure up to max, with +-25 % jitter;
+	                             * defaults 1000 and 30000 */
+	unsigned reconnect_max_ms;
+	unsigned connect_timeout_ms; /* TCP connect plus CONNACK; default 10000 */
+};
+
+/* A new client, not connected. NULL when out of memory or options are invalid (bad version or QoS,
+ * a will without a topic). */
+struct midge_client *midge_client_new(const struct midge_client_options *o);
+/* Stops the library's thread if running, closes the connection without DISCONNECT (the will is sent by
+ * the broker) and frees everything. NULL is ignored. */
+void midge_client_destroy(struct midge_client *c);
+void midge_client_set_callbacks(struct midge_client *c, const struct midge_callbacks *cb, void *userdata);
+
+/* Starts connecting to url: "mqtt://[user[:password]@]host[:port]" (port 1883) or "host[:port]";
+ * "mqtts://", "ws://" and "wss://" return MIDGE_ERR_NOT_SUPPORTED until those transports land. The
+ * result of the CONNECT comes through on_connect (or midge_client_wait). Returns 0, MIDGE_ERR_INVAL
+ * (bad URL), MIDGE_ERR_NOT_SUPPORTED, or MIDGE_ERR_IO (name resolution or socket failure). */
+int midge_client_connect(struct midge_client *c, const char *url);
+
+/* Runs the network loop in a thread of the library. 0 or MIDGE_ERR_*. */
+int midge_client_start(struct midge_client *c);
+/* Stops and joins that thread (after the queue drained when flush is set, at most timeout_ms). */
+int midge_client_stop(struct midge_client *c, bool flush, unsigned timeout_ms);
+
+/* ---- driving from the caller's loop ---- */
+/* The socket to watch for reading (and for writing while midge_client_want_write), or -1 when not
+ * connected. It changes across reconnects: read it again after each call. */
+int midge_client_socket(const struct midge_client *c);
+bool midge_client_want_write(const struct midge_client *c);
+/* A descriptor that becomes readable when another thread queued work (publish from another thread):
+ * watch it too and call midge_client_loop_misc. Stable for the client's life. */
+int midge_client_wakeup_fd(const struct midge_client *c);
+int midge_client_loop_read(struct midge_client *c);
+int midge_client_loop_write(struct midge_client *c);
+/* Timers: keepalive PINGREQ, connect timeout, reconnect backoff. Call at least once a second. */
+int midge_client_loop_misc(struct midge_client *c);
+/* One step: waits up to timeout_ms for the socket (and wake-up fd), then reads, writes and runs the
+ * timers. Returns 0, or the error that ended the connection (the client reconnects later if set to). */
+int midge_client_loop(struct midge_client *c, int timeout_ms);
+
+/* ---- operations (any thread) ---- */
+
+/* Publishes payload[0..len) to topic. QoS 1/2 messages are kept until acknowledged and resent with DUP
+ * after a reconnect of a persistent session; while disconnected they wait in the offline queue.
+ * *mid (may be NULL) gets the message id for on_publish. Returns 0, MIDGE_ERR_INVAL (bad topic, QoS or
+ * properties), MIDGE_ERR_AGAIN (queue full), MIDGE_ERR_TOO_LARGE (over the broker's Maximum Packet
+ * Size) or MIDGE_ERR_NOMEM. */
+int midge_client_publish(struct midge_client *c, const char *topic, const void *payload, size_t len, uint8_t qos,
+			 bool retain, const struct midge_props *props, uint16_t *mid);
+/* Subscribes to n filters, each with its options byte (QoS in bits 0-1, MQTT 5 MQTT_SUBOPT_* above).
+ * Sent when connected (queued until then). 0 or MIDGE_ERR_*. */
+int midge_client_subscribe(struct midge_client *c, const char *const *filters, const uint8_t *options, size_t n,
+			   const struct midge_props *props, uint16_t *mid);
+int midge_client_unsubscribe(struct midge_client *c, const char *const *filters, size_t n,
+			     const struct midge_props *props, uint16_t *mid);
+/* Sends DISCONNECT (MQTT 5 reason and properties) once the queued packets are written, then closes;
+ * no reconnect follows. */
+int midge_client_disconnect(struct midge_client *c, uint8_t reason, const struct midge_props *props);
+
+/* ---- blocking conveniences (not from a callback) ---- */
+
+/* Waits until connected (CONNACK accepted: 0; refused: the positive return/reason code), or every
+ * QoS 1/2 publish acknowledged (what = MIDGE_WAIT_PUBLISHED), or disconnected, at most timeout_ms
+ * (MIDGE_ERR_TIMEOUT). Works in both modes: without the library's thread it drives the loop itself. */
+enum midge_wait { MIDGE_WAIT_CONNECTED = 1, MIDGE_WAIT_PUBLISHED = 2, MIDGE_WAIT_DISCONNECTED = 3 };
+int midge_client_wait(struct midge_client *c, enum midge_wait what, int timeout_ms);
+
+/* True between an accepted CONNACK and the end of that connection. */
+bool midge_client_connected(const struct midge_client *c);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
