@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "common/utf8.h"
 #include "config.h"
 #include "config_options.h"
 #include "midge/midge.h"
@@ -315,12 +316,25 @@ static int opt_max_connections(struct cfg_state *st, const struct cfg_line *ln, 
 	return 0;
 }
 
+/* A value Midge sends to clients as an MQTT UTF-8 string must be one [MQTT-1.5.4-1, -2]. */
+static int check_utf8(struct cfg_state *st, const struct cfg_line *ln, const char *v)
+{
+	if (utf8__valid((const uint8_t *)v, strlen(v))) return 0;
+	return config__error(st, ln, "invalid value for '%s' (not valid UTF-8 for MQTT)", ln->name);
+}
+
 static int opt_server_reference(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
 {
 	int rc = want(st, ln, 1, 1);
 	struct listener_conf *l;
-	if (rc || (rc = cur_listener(st, ln, true, &l))) return rc;
+	if (rc || (rc = check_utf8(st, ln, ln->argv[0])) || (rc = cur_listener(st, ln, true, &l))) return rc;
 	return set_string(&l->server_reference, ln->argv[0]);
+}
+
+static int opt_response_information(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+{
+	int rc = check_utf8(st, ln, ln->rest);
+	return rc ? rc : get_rest(st, ln, &st->c->response_information);
 }
 
 static int opt_protocol(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
@@ -608,7 +622,7 @@ static const struct option options[] = {
     INT("listen_backlog", set_int, listen_backlog, 1, 65535),
     INT("connect_timeout", set_u32, connect_timeout, 1, 65535),
     INT("max_output_bytes", set_u64, max_output_bytes, 1024, INT64_MAX),
-    STR("response_information", set_rest, response_information),
+    FN("response_information", opt_response_information),
     /* TLS */
     NO("cafile", WHY_TLS),
     NO("capath", WHY_TLS),

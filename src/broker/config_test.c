@@ -734,6 +734,8 @@ static void test_mqtt5_options(void)
 	expect_err("max_topic_alias 70000",
 		   "t.conf:1: invalid value '70000' for 'max_topic_alias' (expected an integer 0..65535)");
 	expect_err("server_reference", "t.conf:1: missing value for 'server_reference'");
+	expect_err("server_reference a\xc0\x80" "b", "t.conf:1: invalid value for 'server_reference' (not valid UTF-8 for MQTT)");
+	expect_err("response_information x\xff" "y", "t.conf:1: invalid value for 'response_information' (not valid UTF-8 for MQTT)");
 }
 
 static void test_example_file(void)

@@ -63,12 +63,18 @@ void conn__unref(struct conn *c)
 	free(c);
 }
 
-static void push(struct conn *c, struct out_item *it)
+/* Appends it, or frees it and returns MIDGE_ERR_CLOSED once the connection said its last word. */
+static int push(struct conn *c, struct out_item *it)
 {
 	pthread_mutex_lock(&c->out_lock);
-	list__add_tail(&c->out, &it->node);
-	c->out_bytes += it->charge;
+	bool closing = c->closing;
+	if (!closing) {
+		list__add_tail(&c->out, &it->node);
+		c->out_bytes += it->charge;
+	}
 	pthread_mutex_unlock(&c->out_lock);
+	if (closing) free(it);
+	return closing ? MIDGE_ERR_CLOSED : 0;
 }
 
 static size_t put_vp(uint8_t *o, uint8_t id, uint32_t v, int bytes)
@@ -104,6 +110,11 @@ int conn__queue_publish(struct conn *c, struct message *m, uint8_t qos, uint16_t
 		for (size_t i = 0; i < nsubids; i++) vn += put_vp(vp + vn, MQTT_PROP_SUBSCRIPTION_IDENTIFIER, subids[i], 0);
 	}
 	pthread_mutex_lock(&c->out_lock);
+	if (c->closing) {
+		pthread_mutex_unlock(&c->out_lock);
+		free(it);
+		return MIDGE_ERR_CLOSED;
+	}
 	uint16_t alias = 0;
 	bool known = false, aliasable = v5 && c->alias_out.max && m->topic_len <= ALIAS_TOPIC_MAX;
 	if (aliasable) alias__out_lookup(&c->alias_out, m->topic, m->topic_len, true, &alias, &known);
@@ -156,6 +167,10 @@ int conn__queue_publish(struct conn *c, struct message *m, uint8_t qos, uint16_t
 int conn__queue_bytes(struct conn *c, const void *p, size_t n)
 {
 	pthread_mutex_lock(&c->out_lock);
+	if (c->closing) {
+		pthread_mutex_unlock(&c->out_lock);
+		return MIDGE_ERR_CLOSED;
+	}
 	if (!list__empty(&c->out)) {
 		/* Append to the last item of own bytes when it has room: consecutive acks share one. */
 		struct out_item *last = list_entry(c->out.prev, struct out_item, node);
@@ -182,8 +197,7 @@ int conn__queue_bytes(struct conn *c, const void *p, size_t n)
 	it->charge = sizeof(*it) + cap;
 	it->packets = 1;
 	memcpy(it->data, p, n);
-	push(c, it);
-	return 0;
+	return push(c, it);
 }
 
 int conn__queue_ack(struct conn *c, uint8_t type, uint16_t pid)
@@ -233,6 +247,11 @@ int conn__queue_disconnect(struct conn *c, uint8_t reason, const char *why)
 	if (!r) r = conn__queue_bytes(c, buf__head(&out), buf__len(&out));
 	buf__fini(&props);
 	buf__fini(&out);
+	/* Nothing may follow the DISCONNECT [MQTT-3.14.4-1], though other workers still see the session
+	 * attached until the close detaches it: they are refused from now on. */
+	pthread_mutex_lock(&c->out_lock);
+	c->closing = true;
+	pthread_mutex_unlock(&c->out_lock);
 	return r;
 }
 

@@ -95,6 +95,7 @@ struct conn {
 	struct list out;     /* struct out_item, guarded by out_lock */
 	size_t out_bytes;    /* memory held by queued output (items and bytes), guarded by out_lock */
 	bool writable_wait;  /* EPOLLOUT armed (owner only) */
+	bool closing;        /* a DISCONNECT is queued: nothing more is (guarded by out_lock) */
 
 	struct session *session; /* reference, from CONNECT on */
 	struct message *will;    /* reference or NULL */
@@ -129,7 +130,8 @@ int conn__queue_ack(struct conn *c, uint8_t type, uint16_t pid);
 /* The same with an MQTT 5 reason code (ignored for 3.x) and, when the client allows problem information
  * and why is not NULL, a Reason String. */
 int conn__queue_ack_rc(struct conn *c, uint8_t type, uint16_t pid, uint8_t reason, const char *why);
-/* Queues an MQTT 5 DISCONNECT with reason and an optional Reason String (nothing for 3.x). */
+/* Queues an MQTT 5 DISCONNECT with reason and an optional Reason String (nothing for 3.x); from then on
+ * every queueing call returns MIDGE_ERR_CLOSED. */
 int conn__queue_disconnect(struct conn *c, uint8_t reason, const char *why);
 /* Memory held by queued output, what max_output_bytes bounds: wire bytes plus per-item overhead. */
 size_t conn__out_bytes(struct conn *c);

@@ -169,6 +169,11 @@ static bool pump(struct broker *b, struct session *s)
 		if (!msg__expired(q->msg, now)) {
 			struct delivery d = as_delivery(&q->d);
 			int r = send_now(s, q->msg, &d);
+			if (r == MIDGE_ERR_CLOSED) {
+				/* The connection is closing: the message stays first in the queue. */
+				list__add_head(&s->queue, &q->node);
+				break;
+			}
 			if (r == MIDGE_ERR_TOO_LARGE) count_drop(b);
 			sent |= r == 0;
 		}
@@ -205,6 +210,8 @@ void session__deliver(struct broker *b, struct worker *w, struct session *s, str
 		}
 		if (r == 0) flush = conn__ref(c);
 		else if (r == MIDGE_ERR_TOO_LARGE) dropped = count_drop(b) ? "larger than its maximum packet size" : NULL;
+		/* Its connection is closing: QoS 1/2 wait for the session's next one. */
+		else if (r == MIDGE_ERR_CLOSED && d->qos > 0 && !s->clean) dropped = enqueue(b, s, m, d);
 	} else if (!s->clean && (d->qos > 0 || b->conf.queue_qos0_messages)) {
 		dropped = enqueue(b, s, m, d);
 	}

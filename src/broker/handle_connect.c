@@ -31,6 +31,8 @@ static int queue_connack(struct conn *c, uint8_t version, bool present, uint8_t 
 static int refuse_why(struct conn *c, uint8_t version, uint8_t rc, const char *why)
 {
 	struct buf props = {0};
+	/* Left out when the CONNACK would exceed the client's Maximum Packet Size [MQTT-3.2.2-19]. */
+	if (why && c->max_out_packet && strlen(why) + 16 > c->max_out_packet) why = NULL;
 	if (version == MQTT_V5 && why) {
 		struct mqtt_str s = {(const uint8_t *)why, (uint32_t)strlen(why)};
 		props__put_str(&props, MQTT_PROP_REASON_STRING, &s);
@@ -80,7 +82,10 @@ static int attach_session(struct worker *w, struct conn *c, bool *present)
 	size_t len = strlen(id);
 	bool clean = c->clean_start;
 	struct conn *old = NULL, *dropped = NULL;
-	struct session *ended = NULL;
+	struct session *ended = NULL, *will_from = NULL;
+	struct message *due_will = NULL;
+	uint32_t will_expiry = 0;
+	bool will_retain = false;
 	int rc = 0;
 	pthread_mutex_lock(&b->sessions.lock);
 	struct session *s = sessions__find_locked(&b->sessions, id, len);
@@ -104,7 +109,9 @@ static int attach_session(struct worker *w, struct conn *c, bool *present)
 			return 1;
 		}
 		atomic_fetch_sub(&b->stats.clients_persistent_offline, 1);
-		bool keep = !clean && !s->clean;
+		/* A session past its expiry is gone even if the scan has not ended it yet [MQTT-4.1.0-2]. */
+		uint64_t now = clock__ms();
+		bool keep = !clean && !s->clean && !(s->expire_at_ms && now >= s->expire_at_ms);
 		pthread_mutex_unlock(&s->lock);
 		if (!keep) {
 			ended = session__ref(s);
@@ -126,8 +133,16 @@ static int attach_session(struct worker *w, struct conn *c, bool *present)
 	s->expiry_interval = c->session_expiry;
 	s->clean = c->session_expiry == 0;
 	s->expire_at_ms = 0;
-	/* Back before its will's delay ran out: the will is not sent [MQTT-3.1.3-9]. */
-	msg__unref(s->will);
+	/* Back before its will's delay ran out: the will is not sent [MQTT-3.1.3-9]; once the delay has
+	 * passed it is, even if the scan has not got to it yet [MQTT-3.1.2-8]. */
+	if (s->will && clock__ms() >= s->will_at_ms) {
+		due_will = s->will;
+		will_expiry = s->will_expiry;
+		will_retain = s->will_retain;
+		will_from = session__ref(s);
+	} else {
+		msg__unref(s->will);
+	}
 	s->will = NULL;
 	rc = queue_connack(c, c->version, *present, MQTT_CONNACK_ACCEPTED, &c->connack_props);
 	if (!rc) {
@@ -143,6 +158,11 @@ out:
 	if (ended) {
 		session__end(b, ended);
 		session__unref(ended);
+	}
+	if (due_will) {
+		worker__publish_will(b, w, due_will, will_expiry, will_retain, will_from);
+		msg__unref(due_will);
+		session__unref(will_from);
 	}
 	return rc;
 }
@@ -186,7 +206,7 @@ static int connect_props(struct broker *b, struct conn *c, const struct mqtt_con
 {
 	size_t pos = 0;
 	struct mqtt_prop p;
-	bool auth_data = false;
+	bool auth_data = false, auth_method = false;
 	while (props__next(&ct->props, &pos, &p)) {
 		switch (p.id) {
 		case MQTT_PROP_SESSION_EXPIRY_INTERVAL: c->session_expiry = p.u32; break;
@@ -200,12 +220,13 @@ static int connect_props(struct broker *b, struct conn *c, const struct mqtt_con
 		case MQTT_PROP_AUTHENTICATION_DATA: auth_data = true; break;
 		case MQTT_PROP_REQUEST_RESPONSE_INFORMATION: *want_resp = p.u32 == 1; break;
 		case MQTT_PROP_REQUEST_PROBLEM_INFORMATION: c->problem_info = p.u32 == 1; break;
-		case MQTT_PROP_AUTHENTICATION_METHOD:
-			/* No enhanced authentication method is configured (MQTT 5.0 4.12). */
-			return refuse_why(c, MQTT_V5, MQTT_RC_BAD_AUTH_METHOD, "authentication method not supported");
+		case MQTT_PROP_AUTHENTICATION_METHOD: auth_method = true; break;
 		default: break; /* user properties: accepted, not used */
 		}
 	}
+	/* Every property is read first: the answer must respect the client's Maximum Packet Size. */
+	if (auth_method) /* no enhanced authentication method is configured (MQTT 5.0 4.12) */
+		return refuse_why(c, MQTT_V5, MQTT_RC_BAD_AUTH_METHOD, "authentication method not supported");
 	/* Authentication Data without a method is a Protocol Error (3.1.2.11.10). */
 	if (auth_data) return refuse_why(c, MQTT_V5, MQTT_RC_PROTOCOL_ERROR, "authentication data without method");
 	return 0;

@@ -180,6 +180,9 @@ static void process_input(struct worker *w, struct conn *c)
 			else close_rc(w, c, MQTT_RC_MALFORMED_PACKET, "malformed packet");
 			return;
 		}
+		/* Keepalive counts whole packets, not bytes: a client dribbling a packet it never finishes is
+		 * still closed [MQTT-3.1.2-22]. */
+		c->last_rx_ms = clock__ms();
 		r = dispatch__packet(w, c, &f);
 		if (r) {
 			close_rc(w, c, dispatch__err_reason(r), dispatch__reason(r));
@@ -208,7 +211,6 @@ static bool read_input(struct worker *w, struct conn *c)
 		return false;
 	}
 	buf__produce(&c->in, (size_t)n);
-	c->last_rx_ms = clock__ms();
 	atomic_fetch_add_explicit(&w->stats.bytes_received, (uint64_t)n, memory_order_relaxed);
 	process_input(w, c);
 	return true;
