@@ -1,4 +1,6 @@
 """01 CONNECT / CONNACK: protocol versions, client ids, clean session, keepalive, takeover."""
+import select
+import socket
 import time
 
 import pytest
@@ -136,6 +138,31 @@ def test_keepalive_timeout_closes(broker, raw, proto):
     c.expect_closed(KEEPALIVE_SLACK + 1)
     elapsed = time.monotonic() - t0
     assert 1.0 <= elapsed <= KEEPALIVE_SLACK, "closed after %.2fs, expected ~1.5s" % elapsed
+
+
+def test_keepalive_counts_packets_not_bytes(broker, raw):
+    """A client that dribbles the bytes of a packet it never completes sends no Control Packet: it is
+    closed after 1.5 x keepalive all the same [MQTT-3.1.2-24 in 3.1.1, MQTT-3.1.2-22 in 5.0]."""
+    b = broker()
+    c = raw(b.port)
+    c.connect("ka-dribbler", keepalive=1)
+    pkt = m.publish("ka/t", b"x" * 200)
+    t0 = time.monotonic()
+    closed = False
+    for i in range(len(pkt) - 1):        # never the last byte; one every 0.25 s
+        try:
+            c.sock.send(pkt[i:i + 1])
+        except OSError:
+            closed = True
+            break
+        r, _, _ = select.select([c.sock], [], [], 0.25)
+        if r and c.sock.recv(1, socket.MSG_PEEK) == b"":
+            closed = True
+            break
+        if time.monotonic() - t0 > KEEPALIVE_SLACK + 1:
+            break
+    elapsed = time.monotonic() - t0
+    assert closed, "still open after %.1fs of dribbling" % elapsed
 
 
 def test_keepalive_with_pings_stays(broker, raw):
