@@ -13,8 +13,9 @@
  * must be called from one thread at a time, and not while midge_client_start()'s thread runs.
  *
  * Errors: every int-returning call returns 0 (MIDGE_OK) or a negative enum midge_err; midge_strerror()
- * names it. Ownership: the library copies every string, payload and property list it is given; what it
- * hands to callbacks is valid only during the callback. */
+ * names it (on_log says more: "connect to 127.0.0.1 port 1883: Connection refused"). Where a result can be a
+ * broker's answer it is that positive MQTT code instead. Ownership: the library copies every string, payload
+ * and property list it is given; what it hands to callbacks is valid only during the callback. */
 #ifndef MIDGE_CLIENT_H
 #define MIDGE_CLIENT_H
 
@@ -36,15 +37,15 @@ extern "C" {
 struct midge_props;
 
 /* A new empty list, or NULL when out of memory. Free with midge_props_free (NULL is ignored). */
-struct midge_props *midge_props_new(void);
-void midge_props_free(struct midge_props *p);
+MIDGE_API struct midge_props *midge_props_new(void);
+MIDGE_API void midge_props_free(struct midge_props *p);
 /* Append one property. Each returns 0, MIDGE_ERR_NOMEM, or MIDGE_ERR_INVAL when id is unknown, not of
  * that type (byte, two-byte, four-byte or variable integers all go through add_int), or a value is out
  * of range. Strings are NUL-terminated UTF-8; binary data is (data, len). */
-int midge_props_add_int(struct midge_props *p, uint8_t id, uint32_t value);
-int midge_props_add_string(struct midge_props *p, uint8_t id, const char *value);
-int midge_props_add_binary(struct midge_props *p, uint8_t id, const void *data, size_t len);
-int midge_props_add_user(struct midge_props *p, const char *name, const char *value);
+MIDGE_API int midge_props_add_int(struct midge_props *p, uint8_t id, uint32_t value);
+MIDGE_API int midge_props_add_string(struct midge_props *p, uint8_t id, const char *value);
+MIDGE_API int midge_props_add_binary(struct midge_props *p, uint8_t id, const void *data, size_t len);
+MIDGE_API int midge_props_add_user(struct midge_props *p, const char *name, const char *value);
 
 /* One property read back. Strings and binaries point into the list (not NUL-terminated). */
 struct midge_prop {
@@ -56,11 +57,11 @@ struct midge_prop {
 	size_t len2;
 };
 /* Iterates p: *pos starts at 0; returns true with *out filled while properties remain. p may be NULL. */
-bool midge_props_next(const struct midge_props *p, size_t *pos, struct midge_prop *out);
+MIDGE_API bool midge_props_next(const struct midge_props *p, size_t *pos, struct midge_prop *out);
 /* The first property with this id: true with *out filled, false when absent. */
-bool midge_props_get(const struct midge_props *p, uint8_t id, struct midge_prop *out);
+MIDGE_API bool midge_props_get(const struct midge_props *p, uint8_t id, struct midge_prop *out);
 /* Number of properties in p (0 for NULL). */
-size_t midge_props_count(const struct midge_props *p);
+MIDGE_API size_t midge_props_count(const struct midge_props *p);
 
 /* ---- the client ---- */
 
@@ -82,16 +83,23 @@ struct midge_message {
 /* Callbacks; any may be NULL. userdata is what midge_client_set_callbacks was given. */
 struct midge_callbacks {
 	/* CONNACK received. rc is the 3.x return code or the MQTT 5 reason code (0 = accepted);
-	 * session_present as the broker said; props the CONNACK properties (MQTT 5) or NULL. */
+	 * session_present as the broker said; props the CONNACK properties (MQTT 5) or NULL. A refusal is
+	 * followed by on_disconnect with the same code. */
 	void (*on_connect)(struct midge_client *c, void *userdata, int rc, bool session_present,
 			   const struct midge_props *props);
-	/* The connection ended. reason: 0 after midge_client_disconnect, the MQTT 5 reason of a DISCONNECT
-	 * from the broker, or a negative MIDGE_ERR_* (MIDGE_ERR_CLOSED when the broker closed the socket).
-	 * With reconnect on, the library tries again afterwards. */
+	/* The connection, or a connection attempt, ended. reason: 0 after midge_client_disconnect, the MQTT 5
+	 * reason of a DISCONNECT from the broker (props its properties), the code of a refusing CONNACK, or a
+	 * negative MIDGE_ERR_* (MIDGE_ERR_CLOSED when the broker closed the socket, MIDGE_ERR_IO when it could
+	 * not be reached, MIDGE_ERR_TIMEOUT for the connect timeout or a missing PINGRESP). With reconnect on,
+	 * the library tries again afterwards. */
 	void (*on_disconnect)(struct midge_client *c, void *userdata, int reason, const struct midge_props *props);
+	/* A message. An incoming QoS 2 message is delivered at its PUBLISH, once: its packet id is remembered
+	 * until PUBREL, so a resent PUBLISH is acknowledged again but not delivered again. */
 	void (*on_message)(struct midge_client *c, void *userdata, const struct midge_message *m);
 	/* A publish completed: QoS 0 once written to the socket, QoS 1 at PUBACK, QoS 2 at PUBCOMP.
-	 * reason: 0, or the MQTT 5 reason code (>= 0x80: the broker refused it). */
+	 * reason: 0, or the MQTT 5 reason code (>= 0x80: the broker refused it; a queued message the next
+	 * connection's CONNACK limits forbid is dropped with 0x95, 0x9A or 0x9B). A QoS 0 message not yet written
+	 * when its connection ends is lost without a call. */
 	void (*on_publish)(struct midge_client *c, void *userdata, uint16_t mid, int reason,
 			   const struct midge_props *props);
 	/* SUBACK: one granted QoS or reason code per filter, in order. */
@@ -127,8 +135,8 @@ struct midge_client_options {
 	const struct midge_props *connect_props; /* MQTT 5 CONNECT properties */
 	uint16_t max_inflight;      /* unacknowledged QoS 1/2 publishes at once; default 20 (and at most
 	                             * the broker's Receive Maximum) */
-	size_t max_queued;          /* publishes kept while disconnected or past the window; default 1000;
-	                             * past it publish returns MIDGE_ERR_AGAIN */
+	size_t max_queued;          /* publishes not yet sent (while disconnected or past the window, any QoS);
+	                             * default 1000; past it publish returns MIDGE_ERR_AGAIN */
 	bool reconnect;             /* reconnect after a lost connection */
 	unsigned reconnect_min_ms;  /* first delay, doubled each failure up to max, with +-25 % jitter;
 	                             * defaults 1000 and 30000 */
@@ -137,69 +145,101 @@ struct midge_client_options {
 };
 
 /* A new client, not connected. NULL when out of memory or options are invalid (bad version or QoS,
- * a will without a topic). */
-struct midge_client *midge_client_new(const struct midge_client_options *o);
+ * a will without a topic or with an invalid one, strings that are not UTF-8, before MQTT 5 a password
+ * without a user name, MQTT 5 properties not valid in a CONNECT or a will). With MQTT 5, a Maximum Packet
+ * Size in connect_props also bounds what this client accepts, and a Topic Alias Maximum lets the broker use
+ * aliases towards it; this client never sends aliases. */
+MIDGE_API struct midge_client *midge_client_new(const struct midge_client_options *o);
 /* Stops the library's thread if running, closes the connection without DISCONNECT (the will is sent by
  * the broker) and frees everything. NULL is ignored. */
-void midge_client_destroy(struct midge_client *c);
-void midge_client_set_callbacks(struct midge_client *c, const struct midge_callbacks *cb, void *userdata);
+MIDGE_API void midge_client_destroy(struct midge_client *c);
+MIDGE_API void midge_client_set_callbacks(struct midge_client *c, const struct midge_callbacks *cb, void *userdata);
 
-/* Starts connecting to url: "mqtt://[user[:password]@]host[:port]" (port 1883) or "host[:port]";
- * "mqtts://", "ws://" and "wss://" return MIDGE_ERR_NOT_SUPPORTED until those transports land. The
- * result of the CONNECT comes through on_connect (or midge_client_wait). Returns 0, MIDGE_ERR_INVAL
- * (bad URL), MIDGE_ERR_NOT_SUPPORTED, or MIDGE_ERR_IO (name resolution or socket failure). */
-int midge_client_connect(struct midge_client *c, const char *url);
+/* Starts connecting to url: "mqtt://[user[:password]@]host[:port]" (port 1883) or "host[:port]"; an IPv6
+ * address in brackets; user and password percent-decoded, taking the place of the options'. "mqtts://",
+ * "ws://" and "wss://" return MIDGE_ERR_NOT_SUPPORTED until those transports land. The host is resolved
+ * here (blocking); the TCP connect and the CONNECT go on in the loop, and their result comes through
+ * on_connect / on_disconnect (or midge_client_wait). Returns 0, MIDGE_ERR_INVAL (bad URL),
+ * MIDGE_ERR_NOT_SUPPORTED, MIDGE_ERR_IO (name resolution failed), or MIDGE_ERR_EXISTS while a connection
+ * is up or being made (disconnect first; during a reconnect backoff it is allowed and replaces the URL). */
+MIDGE_API int midge_client_connect(struct midge_client *c, const char *url);
 
-/* Runs the network loop in a thread of the library. 0 or MIDGE_ERR_*. */
-int midge_client_start(struct midge_client *c);
-/* Stops and joins that thread (after the queue drained when flush is set, at most timeout_ms). */
-int midge_client_stop(struct midge_client *c, bool flush, unsigned timeout_ms);
+/* Runs the network loop in a thread of the library (all signals blocked in it). 0, MIDGE_ERR_EXISTS (it
+ * runs already), MIDGE_ERR_INVAL (another thread is inside a loop function) or MIDGE_ERR_NOMEM. */
+MIDGE_API int midge_client_start(struct midge_client *c);
+/* Stops and joins that thread. With flush it first waits, at most timeout_ms, until nothing is left to send or
+ * to be acknowledged: returns 0, MIDGE_ERR_TIMEOUT, or the error that ended the connection when no reconnect
+ * follows. The connection stays open (drive the loop yourself, or disconnect). From one of the thread's
+ * callbacks it only asks the thread to end (a later start or destroy joins it). */
+MIDGE_API int midge_client_stop(struct midge_client *c, bool flush, unsigned timeout_ms);
 
 /* ---- driving from the caller's loop ---- */
 /* The socket to watch for reading (and for writing while midge_client_want_write), or -1 when not
  * connected. It changes across reconnects: read it again after each call. */
-int midge_client_socket(const struct midge_client *c);
-bool midge_client_want_write(const struct midge_client *c);
+MIDGE_API int midge_client_socket(const struct midge_client *c);
+MIDGE_API bool midge_client_want_write(const struct midge_client *c);
 /* A descriptor that becomes readable when another thread queued work (publish from another thread):
  * watch it too and call midge_client_loop_misc. Stable for the client's life. */
-int midge_client_wakeup_fd(const struct midge_client *c);
-int midge_client_loop_read(struct midge_client *c);
-int midge_client_loop_write(struct midge_client *c);
+MIDGE_API int midge_client_wakeup_fd(const struct midge_client *c);
+/* The loop functions return 0 or the error that ended the connection during the call, and MIDGE_ERR_INVAL
+ * when called while another thread drives the loop or from one of this client's callbacks. */
+MIDGE_API int midge_client_loop_read(struct midge_client *c);
+MIDGE_API int midge_client_loop_write(struct midge_client *c);
 /* Timers: keepalive PINGREQ, connect timeout, reconnect backoff. Call at least once a second. */
-int midge_client_loop_misc(struct midge_client *c);
-/* One step: waits up to timeout_ms for the socket (and wake-up fd), then reads, writes and runs the
- * timers. Returns 0, or the error that ended the connection (the client reconnects later if set to). */
-int midge_client_loop(struct midge_client *c, int timeout_ms);
+MIDGE_API int midge_client_loop_misc(struct midge_client *c);
+/* One step: waits up to timeout_ms (negative: until something happens) for the socket and the wake-up fd,
+ * then reads, writes and runs the timers. Returns 0, or the error that ended the connection (the client
+ * reconnects later if set to), or MIDGE_ERR_CLOSED when there is no connection and none is coming (before
+ * connect, after disconnect or a final failure). */
+MIDGE_API int midge_client_loop(struct midge_client *c, int timeout_ms);
 
 /* ---- operations (any thread) ---- */
 
-/* Publishes payload[0..len) to topic. QoS 1/2 messages are kept until acknowledged and resent with DUP
- * after a reconnect of a persistent session; while disconnected they wait in the offline queue.
- * *mid (may be NULL) gets the message id for on_publish. Returns 0, MIDGE_ERR_INVAL (bad topic, QoS or
- * properties), MIDGE_ERR_AGAIN (queue full), MIDGE_ERR_TOO_LARGE (over the broker's Maximum Packet
- * Size) or MIDGE_ERR_NOMEM. */
-int midge_client_publish(struct midge_client *c, const char *topic, const void *payload, size_t len, uint8_t qos,
-			 bool retain, const struct midge_props *props, uint16_t *mid);
+/* Publishes payload[0..len) to topic. Messages go out in the order published; QoS 1/2 ones at most
+ * max_inflight (and the broker's Receive Maximum) unacknowledged at once. They are kept until
+ * acknowledged: after a reconnect that finds the session (Session Present), those unacknowledged are sent
+ * again with DUP and their packet ids (PUBREL for QoS 2 past PUBREC); when the broker kept no session they
+ * are sent as new messages (and a QoS 2 message past PUBREC is complete). While disconnected, messages wait
+ * in the offline queue. Properties are ignored before MQTT 5. *mid (may be NULL) gets the message id for
+ * on_publish. Returns 0, MIDGE_ERR_INVAL (bad topic, QoS or properties, or a Topic Alias or Subscription
+ * Identifier among them), MIDGE_ERR_AGAIN (queue full), MIDGE_ERR_TOO_LARGE (over the broker's Maximum
+ * Packet Size, or MQTT's), MIDGE_ERR_NOT_SUPPORTED (the connected broker's Maximum QoS or Retain Available
+ * forbid it) or MIDGE_ERR_NOMEM. */
+MIDGE_API int midge_client_publish(struct midge_client *c, const char *topic, const void *payload, size_t len,
+				   uint8_t qos, bool retain, const struct midge_props *props, uint16_t *mid);
 /* Subscribes to n filters, each with its options byte (QoS in bits 0-1, MQTT 5 MQTT_SUBOPT_* above).
- * Sent when connected (queued until then). 0 or MIDGE_ERR_*. */
-int midge_client_subscribe(struct midge_client *c, const char *const *filters, const uint8_t *options, size_t n,
-			   const struct midge_props *props, uint16_t *mid);
-int midge_client_unsubscribe(struct midge_client *c, const char *const *filters, size_t n,
-			     const struct midge_props *props, uint16_t *mid);
-/* Sends DISCONNECT (MQTT 5 reason and properties) once the queued packets are written, then closes;
- * no reconnect follows. */
-int midge_client_disconnect(struct midge_client *c, uint8_t reason, const struct midge_props *props);
+ * Sent when connected (queued until then, and sent again after a reconnect until answered), in order with
+ * the publishes. 0, MIDGE_ERR_INVAL (bad filter or options), MIDGE_ERR_AGAIN (no packet id free) or
+ * MIDGE_ERR_NOMEM. A session the broker did not keep (on_connect's session_present false) holds no
+ * subscriptions: subscribe again there. */
+MIDGE_API int midge_client_subscribe(struct midge_client *c, const char *const *filters, const uint8_t *options,
+				     size_t n, const struct midge_props *props, uint16_t *mid);
+MIDGE_API int midge_client_unsubscribe(struct midge_client *c, const char *const *filters, size_t n,
+				       const struct midge_props *props, uint16_t *mid);
+/* Sends DISCONNECT (MQTT 5 reason and properties) once the packets already written to the connection's
+ * buffer are sent, then closes; no reconnect follows (until midge_client_connect). Before CONNACK it just
+ * closes; during a reconnect backoff it cancels the reconnect. MIDGE_ERR_CLOSED when there is no connection
+ * at all. Unsent and unacknowledged messages stay queued for a later connect. */
+MIDGE_API int midge_client_disconnect(struct midge_client *c, uint8_t reason, const struct midge_props *props);
 
 /* ---- blocking conveniences (not from a callback) ---- */
 
-/* Waits until connected (CONNACK accepted: 0; refused: the positive return/reason code), or every
- * QoS 1/2 publish acknowledged (what = MIDGE_WAIT_PUBLISHED), or disconnected, at most timeout_ms
- * (MIDGE_ERR_TIMEOUT). Works in both modes: without the library's thread it drives the loop itself. */
+/* Waits at most timeout_ms (negative: no limit; then MIDGE_ERR_TIMEOUT) for:
+ *  - MIDGE_WAIT_CONNECTED: the outcome of the connection attempt under way (or the next one, during a
+ *    reconnect backoff): 0 once connected (at once if connected), the positive code of a refusing CONNACK,
+ *    or the MIDGE_ERR_* that ended the attempt. Without a connection or attempt, the reason the last one
+ *    ended (MIDGE_ERR_CLOSED when none or after midge_client_disconnect).
+ *  - MIDGE_WAIT_PUBLISHED: every QoS 1/2 publish acknowledged: 0. Across reconnects when reconnect is on;
+ *    otherwise the reason the connection ended, when it ends first.
+ *  - MIDGE_WAIT_DISCONNECTED: no connection up or being made: the reason the last one ended (as
+ *    on_disconnect: 0 after midge_client_disconnect).
+ * When it returns, the callbacks of what it waited for have run. Works in both modes: without the
+ * library's thread it drives the loop itself (in the external-loop mode call it from the loop's thread). */
 enum midge_wait { MIDGE_WAIT_CONNECTED = 1, MIDGE_WAIT_PUBLISHED = 2, MIDGE_WAIT_DISCONNECTED = 3 };
-int midge_client_wait(struct midge_client *c, enum midge_wait what, int timeout_ms);
+MIDGE_API int midge_client_wait(struct midge_client *c, enum midge_wait what, int timeout_ms);
 
 /* True between an accepted CONNACK and the end of that connection. */
-bool midge_client_connected(const struct midge_client *c);
+MIDGE_API bool midge_client_connected(const struct midge_client *c);
 
 #ifdef __cplusplus
 }

@@ -5,6 +5,13 @@
 
 #define MIDGE_VERSION "0.1.0"
 
+/* Marks the functions libmidge exports: it is built with hidden visibility, so nothing else leaves it. */
+#if defined(__GNUC__)
+#define MIDGE_API __attribute__((visibility("default")))
+#else
+#define MIDGE_API
+#endif
+
 /* One error enum for the whole code base: 0 is success, failures are negative. */
 enum midge_err {
 	MIDGE_OK = 0,
@@ -23,6 +30,6 @@ enum midge_err {
 };
 
 /* Returns a static English description of err; never NULL. */
-const char *midge_strerror(int err);
+MIDGE_API const char *midge_strerror(int err);
 
 #endif

@@ -105,12 +105,11 @@ static int read_prop(struct reader *r, struct mqtt_prop *out)
 	return PROTO_MALFORMED;
 }
 
-/* Range rules of single property values; PROTO_OK when the value is acceptable. */
-static int check_value(const struct mqtt_prop *p)
+int props__check_value(uint8_t id, uint32_t v)
 {
-	switch (p->id) {
+	switch (id) {
 	case MQTT_PROP_PAYLOAD_FORMAT_INDICATOR:
-		return p->u32 <= 1 ? PROTO_OK : PROTO_MALFORMED;
+		return v <= 1 ? PROTO_OK : PROTO_MALFORMED;
 	case MQTT_PROP_REQUEST_PROBLEM_INFORMATION:
 	case MQTT_PROP_REQUEST_RESPONSE_INFORMATION:
 	case MQTT_PROP_MAXIMUM_QOS:
@@ -118,11 +117,11 @@ static int check_value(const struct mqtt_prop *p)
 	case MQTT_PROP_WILDCARD_SUB_AVAILABLE:
 	case MQTT_PROP_SUBSCRIPTION_ID_AVAILABLE:
 	case MQTT_PROP_SHARED_SUB_AVAILABLE:
-		return p->u32 <= 1 ? PROTO_OK : PROTO_PROTOCOL_ERROR;
+		return v <= 1 ? PROTO_OK : PROTO_PROTOCOL_ERROR;
 	case MQTT_PROP_RECEIVE_MAXIMUM:
 	case MQTT_PROP_MAXIMUM_PACKET_SIZE:
 	case MQTT_PROP_SUBSCRIPTION_IDENTIFIER:
-		return p->u32 != 0 ? PROTO_OK : PROTO_PROTOCOL_ERROR;
+		return v != 0 ? PROTO_OK : PROTO_PROTOCOL_ERROR;
 	default:
 		return PROTO_OK;
 	}
@@ -139,7 +138,7 @@ int props__validate(const struct mqtt_str *props, uint8_t packet_type, bool will
 		struct mqtt_prop p;
 		if (read_prop(&r, &p)) return PROTO_MALFORMED;
 		if (!props__allowed(p.id, packet_type, will)) return PROTO_MALFORMED;
-		int rc = check_value(&p);
+		int rc = props__check_value(p.id, p.u32);
 		if (rc == PROTO_MALFORMED) return rc;
 		if (rc && !verdict) verdict = rc;
 		bool repeatable = p.id == MQTT_PROP_USER_PROPERTY ||

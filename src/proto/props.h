@@ -55,6 +55,11 @@ bool props__allowed(uint8_t id, uint8_t packet_type, bool will);
  * Never reads outside props->p[0..len). */
 int props__validate(const struct mqtt_str *props, uint8_t packet_type, bool will);
 
+/* The range rule of one integer property value (validation applies it to every property it reads): PROTO_OK,
+ * PROTO_MALFORMED (Payload Format Indicator past 1) or PROTO_PROTOCOL_ERROR (a 0/1 flag past 1; Receive Maximum,
+ * Maximum Packet Size or Subscription Identifier 0). Identifiers without a rule, or not integers, are PROTO_OK. */
+int props__check_value(uint8_t id, uint32_t v);
+
 /* One decoded property. Strings and binaries are views into the span. */
 struct mqtt_prop {
 	uint8_t id;           /* enum mqtt_prop_id */

@@ -1,0 +1,94 @@
+/* Unit tests of url__parse: schemes, user information, hosts (names, IPv4, IPv6), ports and what is refused. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../tests/unit/check.h"
+#include "client/url.h"
+#include "midge/midge.h"
+
+/* Parses s and checks host and port; user/pass NULL means "absent". */
+static void ok(const char *s, const char *host, unsigned port, const char *user, const char *pass)
+{
+	struct url u;
+	int rc = url__parse(s, &u);
+	CHECK_EQ(rc, 0);
+	if (rc) {
+		fprintf(stderr, "  url: %s\n", s);
+		return;
+	}
+	CHECK(strcmp(u.host, host) == 0);
+	CHECK_EQ(u.port, port);
+	CHECK(user ? u.username && strcmp(u.username, user) == 0 : u.username == NULL);
+	CHECK(pass ? u.password && u.password_len == strlen(pass) && memcmp(u.password, pass, u.password_len) == 0
+	           : u.password == NULL);
+	url__fini(&u);
+	CHECK(u.host == NULL);
+}
+
+static void bad(const char *s, int want)
+{
+	struct url u;
+	int rc = url__parse(s, &u);
+	CHECK_EQ(rc, want);
+	if (rc != want) fprintf(stderr, "  url: %s gave %d\n", s ? s : "(null)", rc);
+	CHECK(u.host == NULL && u.username == NULL && u.password == NULL);
+}
+
+int main(void)
+{
+	ok("mqtt://broker.example:1884", "broker.example", 1884, NULL, NULL);
+	ok("mqtt://broker.example", "broker.example", 1883, NULL, NULL);
+	ok("MQTT://Broker.Example/", "Broker.Example", 1883, NULL, NULL);
+	ok("localhost", "localhost", 1883, NULL, NULL);
+	ok("127.0.0.1:1", "127.0.0.1", 1, NULL, NULL);
+	ok("host_1-a.b:65535", "host_1-a.b", 65535, NULL, NULL);
+	ok("mqtt://[::1]:1885", "::1", 1885, NULL, NULL);
+	ok("[fe80::1:2]", "fe80::1:2", 1883, NULL, NULL);
+	ok("[::ffff:10.0.0.1]:99", "::ffff:10.0.0.1", 99, NULL, NULL);
+	ok("mqtt://alice@h", "h", 1883, "alice", NULL);
+	ok("mqtt://alice:secret@h:2", "h", 2, "alice", "secret");
+	ok("mqtt://alice:@h", "h", 1883, "alice", "");
+	ok("mqtt://:pw@h", "h", 1883, "", "pw");
+	/* Escapes: '@', ':' and '/' in credentials, and a password byte that is not UTF-8. */
+	ok("mqtt://a%40b%3Ac:p%2F%3a%40@h", "h", 1883, "a@b:c", "p/:@");
+	struct url u;
+	CHECK_EQ(url__parse("mqtt://u:%ff%00x@h", &u), 0);
+	CHECK_EQ(u.password_len, 3u); /* the NUL is part of a binary password */
+	CHECK_MEM(u.password, "\xff\0x", 3);
+	CHECK(strcmp(u.username, "u") == 0);
+	url__fini(&u);
+	ok("mqtt://user:p@ss@h", "h", 1883, "user", "p@ss"); /* the last '@' ends the user information */
+
+	bad(NULL, MIDGE_ERR_INVAL);
+	bad("", MIDGE_ERR_INVAL);
+	bad("mqtt://", MIDGE_ERR_INVAL);
+	bad("mqtt://:1883", MIDGE_ERR_INVAL);
+	bad("mqtt://h:", MIDGE_ERR_INVAL);
+	bad("mqtt://h:0", MIDGE_ERR_INVAL);
+	bad("mqtt://h:65536", MIDGE_ERR_INVAL);
+	bad("mqtt://h:123456", MIDGE_ERR_INVAL);
+	bad("mqtt://h:12a", MIDGE_ERR_INVAL);
+	bad("mqtt://h:-1", MIDGE_ERR_INVAL);
+	bad("mqtt://h/path", MIDGE_ERR_INVAL);
+	bad("mqtt://h?x=1", MIDGE_ERR_INVAL);
+	bad("mqtt://h#frag", MIDGE_ERR_INVAL);
+	bad("mqtt://h h", MIDGE_ERR_INVAL);
+	bad("mqtt://::1", MIDGE_ERR_INVAL);
+	bad("mqtt://[::1", MIDGE_ERR_INVAL);
+	bad("mqtt://[]:1", MIDGE_ERR_INVAL);
+	bad("mqtt://[::g]", MIDGE_ERR_INVAL);
+	bad("mqtt://[::1]x", MIDGE_ERR_INVAL);
+	bad("mqtt://@", MIDGE_ERR_INVAL);
+	bad("mqtt://u@", MIDGE_ERR_INVAL);
+	bad("mqtt://u%4@h", MIDGE_ERR_INVAL);
+	bad("mqtt://u%zz@h", MIDGE_ERR_INVAL);
+	bad("mqtt://u:%@h", MIDGE_ERR_INVAL);
+	bad("mqtt://%ff@h", MIDGE_ERR_INVAL); /* a user name must be UTF-8 */
+	bad("http://h", MIDGE_ERR_INVAL);
+	bad("tcp://h", MIDGE_ERR_INVAL);
+	bad("://h", MIDGE_ERR_INVAL);
+	bad("mqtts://h", MIDGE_ERR_NOT_SUPPORTED);
+	bad("ws://h:80", MIDGE_ERR_NOT_SUPPORTED);
+	bad("WSS://h", MIDGE_ERR_NOT_SUPPORTED);
+	CHECK_DONE();
+}
