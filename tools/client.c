@@ -625,3 +625,13 @@ void tool__debug_published(struct tool *t, uint16_t mid, int qos, int reason)
 		tool__debug(t, "received PUBCOMP (Mid: %u, RC:%d)", mid, reason);
 	}
 }
+
+bool tool__parse_args(struct tool_opts *o, enum tool_kind kind, const char *prog, const char *usage, int argc,
+		      char *argv[])
+{
+	int rc = opts__load(o, kind, argc, argv, stderr);
+	if (rc == OPTS_HELP) fputs(usage, stdout);
+	else if (rc == OPTS_VERSION) printf("%s version %s running on libmidge %s.\n", prog, MIDGE_VERSION, MIDGE_VERSION);
+	else if (rc != OPTS_OK) fprintf(stderr, "\nUse '%s --help' to see usage.\n", prog);
+	return rc == OPTS_OK;
+}

@@ -43,6 +43,11 @@ extern volatile sig_atomic_t tool_interrupted;
 
 /* Installs the signal handlers (SIGINT, SIGTERM end the tool; SIGPIPE ignored). */
 void tool__signals(void);
+/* Reads the options file and command line of prog into o; answers --help (usage on stdout), --version
+ * and errors (the hint to --help) as Mosquitto's tools do. Returns true when the tool goes on; false
+ * when it is to exit with status 1 (after freeing o). */
+bool tool__parse_args(struct tool_opts *o, enum tool_kind kind, const char *prog, const char *usage, int argc,
+		      char *argv[]);
 
 /* Builds t->c from o for prog, with cb (its on_log is the tool's own) and reconnecting after a lost
  * connection when reconnect is set. Prints Mosquitto's messages for what cannot be done (TLS, SOCKS,

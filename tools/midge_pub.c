@@ -296,19 +296,7 @@ static void run(void)
 
 int main(int argc, char *argv[])
 {
-	int rc = opts__load(&P.o, TOOL_PUB, argc, argv, stderr);
-	if (rc == OPTS_HELP) {
-		fputs(usage, stdout);
-		goto out;
-	}
-	if (rc == OPTS_VERSION) {
-		printf(PROG " version %s running on libmidge %s.\n", MIDGE_VERSION, MIDGE_VERSION);
-		goto out;
-	}
-	if (rc != OPTS_OK) {
-		fprintf(stderr, "\nUse '" PROG " --help' to see usage.\n");
-		goto out;
-	}
+	if (!tool__parse_args(&P.o, TOOL_PUB, PROG, usage, argc, argv)) goto out;
 	if (tool__load_message(&P.o)) goto out;
 	if (!P.o.topic || P.o.pub_mode == PUB_NONE) {
 		fprintf(stderr, "Error: Both topic and message must be supplied.\n");

@@ -263,19 +263,7 @@ static int add_response_topic(void)
 
 int main(int argc, char *argv[])
 {
-	int rc = opts__load(&R.o, TOOL_RR, argc, argv, stderr);
-	if (rc == OPTS_HELP) {
-		fputs(usage, stdout);
-		goto out;
-	}
-	if (rc == OPTS_VERSION) {
-		printf(PROG " version %s running on libmidge %s.\n", MIDGE_VERSION, MIDGE_VERSION);
-		goto out;
-	}
-	if (rc != OPTS_OK) {
-		fprintf(stderr, "\nUse '" PROG " --help' to see usage.\n");
-		goto out;
-	}
+	if (!tool__parse_args(&R.o, TOOL_RR, PROG, usage, argc, argv)) goto out;
 	if (!R.o.topic || R.o.pub_mode == PUB_NONE || !R.o.response_topic) {
 		fprintf(stderr, "Error: All of topic, message, and response topic must be supplied.\n");
 		fprintf(stderr, "\nUse '" PROG " --help' to see usage.\n");

@@ -326,19 +326,7 @@ static void run(void)
 
 int main(int argc, char *argv[])
 {
-	int rc = opts__load(&S.o, TOOL_SUB, argc, argv, stderr);
-	if (rc == OPTS_HELP) {
-		fputs(usage, stdout);
-		goto out;
-	}
-	if (rc == OPTS_VERSION) {
-		printf(PROG " version %s running on libmidge %s.\n", MIDGE_VERSION, MIDGE_VERSION);
-		goto out;
-	}
-	if (rc != OPTS_OK) {
-		fprintf(stderr, "\nUse '" PROG " --help' to see usage.\n");
-		goto out;
-	}
+	if (!tool__parse_args(&S.o, TOOL_SUB, PROG, usage, argc, argv)) goto out;
 	if (S.o.no_retain && S.o.retained_only) {
 		fprintf(stderr, "\nError: Combining '-R' and '--retained-only' makes no sense.\n");
 		goto out;
