@@ -273,10 +273,6 @@ static int refuse_unsupported(struct tool *t)
 		fprintf(stderr, "Error: SOCKS proxies (--proxy) are not supported yet.\n");
 		return TOOL_EXIT_ERROR;
 	}
-	if (o->bind_address) {
-		fprintf(stderr, "Error: Binding to a local address (-A) is not supported yet.\n");
-		return TOOL_EXIT_ERROR;
-	}
 	if (o->port == 0) {
 		/* Mosquitto takes port 0 (--unix) as a unix socket at the host's path. */
 		struct stat st;
@@ -367,6 +363,7 @@ int tool__create(struct tool *t, const char *prog, struct tool_opts *o, const st
 	    .reconnect = reconnect,
 	    .reconnect_min_ms = 1000,
 	    .reconnect_max_ms = 1000,
+	    .bind_address = o->bind_address,
 	};
 	/* libmosquitto keeps a zero-length will payload as "none"; libmidge wants a pointer with a length. */
 	if (o->will_topic && !o->will_payload) co.will_payload = "";

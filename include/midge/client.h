@@ -142,6 +142,8 @@ struct midge_client_options {
 	                             * defaults 1000 and 30000 */
 	unsigned reconnect_max_ms;
 	unsigned connect_timeout_ms; /* TCP connect plus CONNACK; default 10000 */
+	const char *bind_address;    /* local address (numeric or a name) the socket is bound to before
+	                              * connecting, to choose the interface; NULL = any */
 };
 
 /* A new client, not connected. NULL when out of memory or options are invalid (bad version or QoS,

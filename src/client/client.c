@@ -66,6 +66,7 @@ static bool take_options(struct copts *d, const struct midge_client_options *o)
 	d->client_id = dup_bytes(o->client_id ? o->client_id : "", o->client_id ? strlen(o->client_id) : 0);
 	if (!d->client_id) return false;
 	if (o->username && !(d->username = dup_bytes(o->username, strlen(o->username)))) return false;
+	if (o->bind_address && !(d->bind_address = dup_bytes(o->bind_address, strlen(o->bind_address)))) return false;
 	if (o->password) {
 		d->has_password = true;
 		d->password_len = o->password_len;
@@ -101,6 +102,7 @@ static void free_options(struct copts *o)
 {
 	free(o->client_id);
 	free(o->username);
+	free(o->bind_address);
 	free(o->password);
 	free(o->will_topic);
 	free(o->will_payload);

@@ -50,6 +50,7 @@ struct copts {
 	size_t max_queued;
 	bool reconnect;
 	unsigned reconnect_min_ms, reconnect_max_ms, connect_timeout_ms;
+	char *bind_address; /* NULL: any */
 	/* From connect_props: what this client accepts (0 = no limit / no aliases). */
 	uint32_t max_packet_in;
 	uint16_t topic_alias_max_in;

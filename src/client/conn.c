@@ -111,6 +111,23 @@ static void close_sock(struct midge_client *c)
 	c->sock = -1;
 }
 
+/* Binds fd to the configured local address of the same family (mosquitto's -A). Returns 0, or -1 with
+ * errtext set. */
+static int bind_local(struct midge_client *c, int fd, int family, const char *where)
+{
+	struct addrinfo hints = {.ai_family = family, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai = NULL;
+	int rc = getaddrinfo(c->o.bind_address, NULL, &hints, &ai);
+	if (rc) {
+		snprintf(c->errtext, sizeof c->errtext, "bind address %s for %s: %s", c->o.bind_address, where,
+			 gai_strerror(rc));
+		return -1;
+	}
+	rc = bind(fd, ai->ai_addr, ai->ai_addrlen);
+	if (rc) snprintf(c->errtext, sizeof c->errtext, "bind to %s: %s", c->o.bind_address, strerror(errno));
+	freeaddrinfo(ai);
+	return rc ? -1 : 0;
+}
+
 /* Tries the remaining addresses of the attempt until one connects or is under way; ends the attempt when none is. */
 static void try_next(struct midge_client *c)
 {
@@ -127,6 +144,10 @@ static void try_next(struct midge_client *c)
 		int one = 1;
 		/* MQTT packets are small and answered one by one: Nagle would hold each ack back for the previous. */
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		if (c->o.bind_address && bind_local(c, fd, a->ai_family, where)) {
+			close(fd);
+			continue;
+		}
 		c->sock = fd;
 		c->conn_gen++;
 		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {

@@ -725,6 +725,19 @@ def test_publish_retained_and_debug(broker, env):
                                  env, impl)) == (0, b"dbg/t 1 hello\n", b"")
 
 
+def test_bind_address(broker, env):
+    """-A binds the client's socket to a local address before connecting; an address this host does
+    not have fails with an error, as mosquitto_pub's does."""
+    b = broker()
+    assert both(lambda impl: run("pub", ["-p", b.port, "-A", "127.0.0.1", "-t", "bind/t", "-m", "x", "-r"], env,
+                                 impl)) == (0, b"", b"")
+    assert both(lambda impl: run("sub", ["-p", b.port, "-A", "127.0.0.1", "-t", "bind/t", "-C", 1, "-W", TIMEOUT],
+                                 env, impl)) == (0, b"x\n", b"")
+    for impl in ("midge", "mosquitto"):
+        rc, out, err = run("pub", ["-p", b.port, "-A", "192.0.2.1", "-t", "bind/t", "-m", "x"], env, impl)
+        assert rc != 0 and err.startswith(b"Error"), (impl, rc, out, err)
+
+
 def test_id_prefix(broker, env):
     b = broker()
     rc, out, err = run("pub", ["-p", b.port, "-t", "idp", "-m", "x", "-I", "pre-", "-d"], env)
