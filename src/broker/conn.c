@@ -249,10 +249,15 @@ int conn__queue_disconnect(struct conn *c, uint8_t reason, const char *why)
 	buf__fini(&out);
 	/* Nothing may follow the DISCONNECT [MQTT-3.14.4-1], though other workers still see the session
 	 * attached until the close detaches it: they are refused from now on. */
+	conn__close_output(c);
+	return r;
+}
+
+void conn__close_output(struct conn *c)
+{
 	pthread_mutex_lock(&c->out_lock);
 	c->closing = true;
 	pthread_mutex_unlock(&c->out_lock);
-	return r;
 }
 
 size_t conn__out_bytes(struct conn *c)

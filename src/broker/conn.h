@@ -130,6 +130,8 @@ int conn__queue_ack(struct conn *c, uint8_t type, uint16_t pid);
 /* The same with an MQTT 5 reason code (ignored for 3.x) and, when the client allows problem information
  * and why is not NULL, a Reason String. */
 int conn__queue_ack_rc(struct conn *c, uint8_t type, uint16_t pid, uint8_t reason, const char *why);
+/* Refuses every later queueing call with MIDGE_ERR_CLOSED (what is queued is still flushed). Any thread. */
+void conn__close_output(struct conn *c);
 /* Queues an MQTT 5 DISCONNECT with reason and an optional Reason String (nothing for 3.x); from then on
  * every queueing call returns MIDGE_ERR_CLOSED. */
 int conn__queue_disconnect(struct conn *c, uint8_t reason, const char *why);

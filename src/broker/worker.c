@@ -276,6 +276,9 @@ void worker__close(struct worker *w, struct conn *c, const char *reason)
 	/* MQTT 5: the broker says why it closes, after CONNACK and unless the client said goodbye. */
 	if (was_active && c->disconnect_rc && !c->clean_disconnect)
 		conn__queue_disconnect(c, c->disconnect_rc, c->disconnect_why);
+	/* From here on other workers' deliveries are refused (QoS 1/2 wait in the session): the client sees
+	 * the socket close before the session is detached below, and must not have lost them into it. */
+	conn__close_output(c);
 	if (c->state != CONN_NEW) conn__flush(c); /* last words: a refusing CONNACK, say */
 	c->state = CONN_CLOSED;
 	timer__cancel(&w->loop.timers, &c->timer);
