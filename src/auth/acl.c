@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/file.h"
 #include "midge/midge.h"
 
 static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
@@ -199,33 +200,12 @@ int acl__parse_text(struct acl *a, const char *text, size_t len, const char *nam
 
 int acl__parse_file(struct acl *a, const char *path, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f) return fail(err, errlen, MIDGE_ERR_IO, "%s: %s", path, strerror(errno));
 	char *buf = NULL;
-	size_t len = 0, cap = 0;
-	int rc = 0;
-	for (;;) {
-		if (len == cap) {
-			size_t ncap = cap ? cap * 2 : 4096;
-			char *nb = realloc(buf, ncap);
-			if (!nb) {
-				rc = fail(err, errlen, MIDGE_ERR_NOMEM, "%s: out of memory", path);
-				goto out;
-			}
-			buf = nb;
-			cap = ncap;
-		}
-		size_t n = fread(buf + len, 1, cap - len, f);
-		len += n;
-		if (n == 0) break;
-	}
-	if (ferror(f))
-		rc = fail(err, errlen, MIDGE_ERR_IO, "%s: read error", path);
-	else
-		rc = acl__parse_text(a, buf ? buf : "", len, path, err, errlen);
-out:
+	size_t len = 0;
+	int e = file__read_all(path, &buf, &len);
+	if (e) return fail(err, errlen, e == ENOMEM ? MIDGE_ERR_NOMEM : MIDGE_ERR_IO, "%s: %s", path, strerror(e));
+	int rc = acl__parse_text(a, buf ? buf : "", len, path, err, errlen);
 	free(buf);
-	fclose(f);
 	return rc;
 }
 

@@ -12,6 +12,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "common/file.h"
 #include "midge/midge.h"
 
 static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
@@ -272,34 +273,12 @@ out:
 
 int pw__parse_file(struct pw_table *t, const char *path, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f) return fail(err, errlen, MIDGE_ERR_IO, "%s: %s", path, strerror(errno));
 	char *buf = NULL;
-	size_t len = 0, cap = 0;
-	int rc = 0;
-	for (;;) {
-		if (len == cap) {
-			size_t ncap = cap ? cap * 2 : 4096;
-			char *nb = realloc(buf, ncap);
-			if (!nb) {
-				rc = fail(err, errlen, MIDGE_ERR_NOMEM, "%s: out of memory", path);
-				goto out;
-			}
-			buf = nb;
-			cap = ncap;
-		}
-		size_t n = fread(buf + len, 1, cap - len, f);
-		len += n;
-		if (n == 0) break;
-	}
-	if (ferror(f)) {
-		rc = fail(err, errlen, MIDGE_ERR_IO, "%s: read error", path);
-		goto out;
-	}
-	rc = pw__parse_text(t, buf ? buf : "", len, path, err, errlen);
-out:
-	if (buf) OPENSSL_cleanse(buf, cap);
+	size_t len = 0;
+	int e = file__read_all(path, &buf, &len);
+	if (e) return fail(err, errlen, e == ENOMEM ? MIDGE_ERR_NOMEM : MIDGE_ERR_IO, "%s: %s", path, strerror(e));
+	int rc = pw__parse_text(t, buf ? buf : "", len, path, err, errlen);
+	if (buf) OPENSSL_cleanse(buf, len);
 	free(buf);
-	fclose(f);
 	return rc;
 }

@@ -1,4 +1,5 @@
 /* Reads Mosquitto-style configuration files: lines, comments, include_dir, defaults, validation. */
+#include "common/file.h"
 #include "config.h"
 
 #include <dirent.h>
@@ -196,46 +197,6 @@ out:
 	return rc;
 }
 
-/* Reads a whole file into a malloc'd buffer. Returns 0, or an errno value. */
-static int slurp(const char *path, char **out, size_t *outlen)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f) return errno;
-	struct stat sb;
-	if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
-		fclose(f);
-		return EISDIR;
-	}
-	char *data = NULL;
-	size_t len = 0, cap = 0;
-	int e = 0;
-	for (;;) {
-		if (cap - len < 4096) {
-			size_t ncap = cap ? cap * 2 : 8192;
-			char *p = realloc(data, ncap);
-			if (!p) {
-				e = ENOMEM;
-				break;
-			}
-			data = p;
-			cap = ncap;
-		}
-		size_t got = fread(data + len, 1, cap - len, f);
-		len += got;
-		if (got == 0) {
-			if (ferror(f)) e = errno ? errno : EIO;
-			break;
-		}
-	}
-	fclose(f);
-	if (e) {
-		free(data);
-		return e;
-	}
-	*out = data;
-	*outlen = len;
-	return 0;
-}
 
 /* Reads the file at path into st. from is the include_dir line, NULL for the main file. */
 static int load_file(struct cfg_state *st, const char *path, const struct cfg_line *from)
@@ -244,7 +205,7 @@ static int load_file(struct cfg_state *st, const char *path, const struct cfg_li
 	if (!name) return MIDGE_ERR_NOMEM;
 	char *text = NULL;
 	size_t len = 0;
-	int e = slurp(path, &text, &len);
+	int e = file__read_all(path, &text, &len);
 	if (e == ENOMEM) return MIDGE_ERR_NOMEM;
 	if (e) {
 		if (from) return config__error(st, from, "cannot read '%s': %s", path, strerror(e));

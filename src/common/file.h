@@ -1,0 +1,11 @@
+/* Reading a whole file, for the configuration, password and ACL readers. */
+#ifndef MIDGE_FILE_H
+#define MIDGE_FILE_H
+
+#include <stddef.h>
+
+/* Reads the file at path into a new malloc'd buffer (*out, owned by the caller; *len bytes, not
+ * NUL-terminated). Returns 0, or an errno value (EISDIR for a directory, ENOMEM). */
+int file__read_all(const char *path, char **out, size_t *len);
+
+#endif
