@@ -85,8 +85,8 @@ void opts__free(struct tool_opts *o)
 
 /* ---- small helpers ---- */
 
-/* Replaces *dst with a copy of s. Returns 0 or -1 (out of memory, reported). */
-static int set_str(char **dst, const char *s, FILE *err)
+/* See opts.h. */
+int opts__set_str(char **dst, const char *s, FILE *err)
 {
 	char *copy = strdup(s);
 	if (!copy) {
@@ -133,14 +133,14 @@ static int add_topic(struct tool_opts *o, bool response, const char *topic, cons
 			fprintf(err, "Error: Invalid response topic '%s', does it contain '+' or '#'?\n", topic);
 			return -1;
 		}
-		return set_str(&o->response_topic, topic, err);
+		return opts__set_str(&o->response_topic, topic, err);
 	}
 	if (o->kind == TOOL_PUB || o->kind == TOOL_RR) {
 		if (!rules__pub_topic(topic)) {
 			fprintf(err, "Error: Invalid publish topic '%s', does it contain '+' or '#'?\n", topic);
 			return -1;
 		}
-		return set_str(&o->topic, topic, err);
+		return opts__set_str(&o->topic, topic, err);
 	}
 	if (!rules__sub_topic(topic)) {
 		fprintf(err, "Error: Invalid subscription topic '%s', are all '+' and '#' wildcards correct?\n", topic);
@@ -183,9 +183,9 @@ static int parse_url(struct tool_opts *o, const char *arg, FILE *err)
 		char *colon = strchr(url, ':');
 		if (colon) {
 			*colon = '\0';
-			if (set_str(&o->password, colon + 1, err)) goto out;
+			if (opts__set_str(&o->password, colon + 1, err)) goto out;
 		}
-		if (set_str(&o->username, url, err)) goto out;
+		if (opts__set_str(&o->username, url, err)) goto out;
 		url = at;
 	}
 	char *colon = strchr(url, ':');
@@ -193,7 +193,7 @@ static int parse_url(struct tool_opts *o, const char *arg, FILE *err)
 		*colon = '\0';
 		o->port = to_int(colon + 1);
 	}
-	rc = set_str(&o->host, url, err);
+	rc = opts__set_str(&o->host, url, err);
 out:
 	free(copy);
 	return rc;
@@ -410,15 +410,15 @@ static int apply_flag(struct tool_opts *o, const struct flag *f, const char *a, 
 	int v;
 	switch (f->id) {
 	case FL_BIND:
-		return set_str(&o->bind_address, a, err);
+		return opts__set_str(&o->bind_address, a, err);
 	case FL_CAFILE:
-		return set_str(&o->cafile, a, err);
+		return opts__set_str(&o->cafile, a, err);
 	case FL_CAPATH:
-		return set_str(&o->capath, a, err);
+		return opts__set_str(&o->capath, a, err);
 	case FL_CERT:
-		return set_str(&o->certfile, a, err);
+		return opts__set_str(&o->certfile, a, err);
 	case FL_CIPHERS:
-		return set_str(&o->ciphers, a, err);
+		return opts__set_str(&o->ciphers, a, err);
 	case FL_COUNT:
 		o->msg_count = to_int(a);
 		if (o->msg_count < 1) {
@@ -439,10 +439,10 @@ static int apply_flag(struct tool_opts *o, const struct flag *f, const char *a, 
 		return 0;
 	case FL_FILE:
 		if (set_pub_mode(o, PUB_FILE, err)) return -1;
-		return set_str(&o->file_input, a, err);
+		return opts__set_str(&o->file_input, a, err);
 	case FL_FORMAT: {
 		char buf[64];
-		if (set_str(&o->format, a, err)) return -1;
+		if (opts__set_str(&o->format, a, err)) return -1;
 		const char *msg = fmt__check(a, buf, sizeof(buf));
 		if (msg) {
 			fprintf(err, "%s\n", msg);
@@ -451,7 +451,7 @@ static int apply_flag(struct tool_opts *o, const struct flag *f, const char *a, 
 		return 0;
 	}
 	case FL_HOST:
-		return set_str(&o->host, a, err);
+		return opts__set_str(&o->host, a, err);
 	case FL_INSECURE:
 		o->insecure = true;
 		return 0;
@@ -460,13 +460,13 @@ static int apply_flag(struct tool_opts *o, const struct flag *f, const char *a, 
 			fprintf(err, "Error: -i and -I argument cannot be used together.\n\n");
 			return -1;
 		}
-		return set_str(&o->id, a, err);
+		return opts__set_str(&o->id, a, err);
 	case FL_ID_PREFIX:
 		if (o->id) {
 			fprintf(err, "Error: -i and -I argument cannot be used together.\n\n");
 			return -1;
 		}
-		return set_str(&o->id_prefix, a, err);
+		return opts__set_str(&o->id_prefix, a, err);
 	case FL_KEEPALIVE:
 		o->keepalive = to_int(a);
 		if (o->keepalive < 5 || o->keepalive > 65535) {
@@ -475,9 +475,9 @@ static int apply_flag(struct tool_opts *o, const struct flag *f, const char *a, 
 		}
 		return 0;
 	case FL_KEY:
-		return set_str(&o->keyfile, a, err);
+		return opts__set_str(&o->keyfile, a, err);
 	case FL_KEYFORM:
-		return set_str(&o->keyform, a, err);
+		return opts__set_str(&o->keyform, a, err);
 	case FL_URL:
 		return parse_url(o, a, err);
 	case FL_STDIN_LINE:
@@ -485,7 +485,7 @@ static int apply_flag(struct tool_opts *o, const struct flag *f, const char *a, 
 	case FL_MESSAGE:
 		if (set_pub_mode(o, PUB_MESSAGE, err)) return -1;
 		o->message_len = strlen(a);
-		return set_str(&o->message, a, err);
+		return opts__set_str(&o->message, a, err);
 	case FL_INFLIGHT:
 		v = to_int(a);
 		if (v < 1) {
@@ -513,17 +513,17 @@ static int apply_flag(struct tool_opts *o, const struct flag *f, const char *a, 
 		o->pretty = true;
 		return 0;
 	case FL_PASSWORD:
-		return set_str(&o->password, a, err);
+		return opts__set_str(&o->password, a, err);
 	case FL_PROXY:
 		if (strncmp(a, "socks5h://", 10)) {
 			fprintf(err, "Error: Unsupported proxy protocol: %s\n", a);
 			return -1;
 		}
-		return set_str(&o->proxy, a, err);
+		return opts__set_str(&o->proxy, a, err);
 	case FL_PSK:
-		return set_str(&o->psk, a, err);
+		return opts__set_str(&o->psk, a, err);
 	case FL_PSK_ID:
-		return set_str(&o->psk_identity, a, err);
+		return opts__set_str(&o->psk_identity, a, err);
 	case FL_QOS:
 		o->qos = to_int(a);
 		if (o->qos < 0 || o->qos > 2) {
@@ -578,23 +578,23 @@ static int apply_flag(struct tool_opts *o, const struct flag *f, const char *a, 
 	case FL_FILTER_OUT:
 		return add_filter(&o->filter_outs, &o->nfilter_outs, a, "-T", "filter", err);
 	case FL_ALPN:
-		return set_str(&o->tls_alpn, a, err);
+		return opts__set_str(&o->tls_alpn, a, err);
 	case FL_ENGINE:
-		return set_str(&o->tls_engine, a, err);
+		return opts__set_str(&o->tls_engine, a, err);
 	case FL_KPASS:
-		return set_str(&o->tls_engine_kpass_sha1, a, err);
+		return opts__set_str(&o->tls_engine_kpass_sha1, a, err);
 	case FL_OS_CERTS:
 		o->tls_use_os_certs = true;
 		return 0;
 	case FL_TLS_VERSION:
-		return set_str(&o->tls_version, a, err);
+		return opts__set_str(&o->tls_version, a, err);
 	case FL_UNSUB:
 		return add_filter(&o->unsub_topics, &o->nunsub_topics, a, "-U", "unsubscribe", err);
 	case FL_USERNAME:
-		return set_str(&o->username, a, err);
+		return opts__set_str(&o->username, a, err);
 	case FL_UNIX:
 		o->port = 0;
-		return set_str(&o->host, a, err);
+		return opts__set_str(&o->host, a, err);
 	case FL_VERSION_PROTO:
 		if (!strcmp(a, "mqttv31") || !strcmp(a, "31")) {
 			o->protocol_version = MQTT_V31;
@@ -620,7 +620,7 @@ static int apply_flag(struct tool_opts *o, const struct flag *f, const char *a, 
 		return 0;
 	case FL_WILL_PAYLOAD:
 		o->will_payload_len = strlen(a);
-		return set_str(&o->will_payload, a, err);
+		return opts__set_str(&o->will_payload, a, err);
 	case FL_WILL_QOS:
 		o->will_qos = to_int(a);
 		if (o->will_qos < 0 || o->will_qos > 2) {
@@ -640,7 +640,7 @@ static int apply_flag(struct tool_opts *o, const struct flag *f, const char *a, 
 			fprintf(err, "Error: Invalid will topic '%s', does it contain '+' or '#'?\n", a);
 			return -1;
 		}
-		return set_str(&o->will_topic, a, err);
+		return opts__set_str(&o->will_topic, a, err);
 	case FL_EXPIRY:
 		return parse_expiry(o, a, err);
 	case FL_PROPERTY:
@@ -786,7 +786,7 @@ static int check_loaded(struct tool_opts *o, FILE *err)
 		fprintf(err, "Error: You must specify a topic to subscribe to.\n");
 		return OPTS_ERROR;
 	}
-	if (!o->host && set_str(&o->host, "localhost", err)) return OPTS_ERROR;
+	if (!o->host && opts__set_str(&o->host, "localhost", err)) return OPTS_ERROR;
 	static const int order[] = {OPT_CMD_CONNECT,     OPT_CMD_PUBLISH,    OPT_CMD_SUBSCRIBE,
 	                            OPT_CMD_UNSUBSCRIBE, OPT_CMD_DISCONNECT, OPT_CMD_WILL};
 	for (size_t k = 0; k < sizeof(order) / sizeof(order[0]); k++) {

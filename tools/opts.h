@@ -134,6 +134,10 @@ int opts__parse_args(struct tool_opts *o, int argc, char *const argv[], FILE *er
  * go to err; the caller prints the "Use ... --help" line. Returns an enum opts_rc. */
 int opts__load(struct tool_opts *o, enum tool_kind kind, int argc, char *const argv[], FILE *err);
 
+/* Replaces *dst with a copy of s (shared by the option and -D property readers). Returns 0, or -1 after
+ * reporting "Error: Out of memory." on err. */
+int opts__set_str(char **dst, const char *s, FILE *err);
+
 /* The options file of kind: $XDG_CONFIG_HOME/<name> or $HOME/.config/<name> with name midge_pub,
  * midge_sub or midge_rr, in buf. Returns buf, or NULL when neither variable is set. */
 const char *opts__file_path(enum tool_kind kind, char *buf, size_t size);

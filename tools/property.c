@@ -9,18 +9,6 @@
 #include "rules.h"
 #include "midge/mqtt.h"
 
-/* Replaces *dst with a copy of s. Returns 0 or -1 (out of memory, reported). */
-static int set_str(char **dst, const char *s, FILE *err)
-{
-	char *copy = strdup(s);
-	if (!copy) {
-		fprintf(err, "Error: Out of memory.\n");
-		return -1;
-	}
-	free(*dst);
-	*dst = copy;
-	return 0;
-}
 
 struct prop_info {
 	const char *name;
@@ -176,8 +164,8 @@ static int prop_store(struct tool_opts *o, int cmd, const struct prop_info *info
 	p->id = info->id;
 	p->type = info->type;
 	p->value = (uint32_t)v;
-	if (info->type >= OPT_PROP_BINARY && set_str(&p->str, value, err)) return -1;
-	if (key && set_str(&p->name, key, err)) return -1;
+	if (info->type >= OPT_PROP_BINARY && opts__set_str(&p->str, value, err)) return -1;
+	if (key && opts__set_str(&p->name, key, err)) return -1;
 	return 0;
 }
 
