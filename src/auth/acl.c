@@ -284,3 +284,90 @@ enum acl_result acl__check(const struct acl *a, const char *client_id, const cha
 	if ((username && strpbrk(username, "+#")) || !client_id || strpbrk(client_id, "+#")) return ACL_DENY;
 	return check_list(&a->patterns, client_id, username, topic, access, true) > 0 ? ACL_ALLOW : ACL_DENY;
 }
+
+/* How rule relates to filter, a subscription filter: *overlaps when some topic name matches both, *covers when
+ * every topic name the filter matches also matches the rule. Same substitution rules as rule_matches. */
+static void rule_vs_filter(const char *rule, const char *filter, const char *client_id, const char *username,
+                           bool patterns, bool *overlaps, bool *covers)
+{
+	*overlaps = *covers = false;
+	/* Leading wildcards never reach $ topics, on either side. */
+	if ((rule[0] == '$') != (filter[0] == '$')) return;
+	const char *r = rule, *f = filter;
+	bool cover = true;
+	for (;;) {
+		size_t rl = level_len(r), fl = level_len(f);
+		if (rl == 1 && r[0] == '#') {
+			*overlaps = true;
+			*covers = cover;
+			return;
+		}
+		if (fl == 1 && f[0] == '#') {
+			*overlaps = true; /* a rule of fixed depth still matches some of what "#" takes */
+			return;
+		}
+		bool fwild = fl == 1 && f[0] == '+';
+		if (rl == 1 && r[0] == '+') {
+			/* any one level */
+		} else if (patterns && rl == 2 && r[0] == '%' && (r[1] == 'c' || r[1] == 'u')) {
+			const char *v = r[1] == 'c' ? client_id : username;
+			if (!v || !*v) return;
+			if (fwild) cover = false;
+			else if (strlen(v) != fl || memcmp(v, f, fl) != 0) return;
+		} else if (fwild) {
+			cover = false;
+		} else if (rl != fl || memcmp(r, f, rl) != 0) {
+			return;
+		}
+		r += rl;
+		f += fl;
+		if (!*r && !*f) {
+			*overlaps = true;
+			*covers = cover;
+			return;
+		}
+		if (!*f) { /* "a/#" as a rule matches "a" */
+			if (strcmp(r, "/#") == 0) *overlaps = true, *covers = cover;
+			return;
+		}
+		if (!*r) { /* "a/#" as a filter matches "a" */
+			if (strcmp(f, "/#") == 0) *overlaps = true;
+			return;
+		}
+		r++;
+		f++;
+	}
+}
+
+/* -1 deny (a deny rule covers the filter), 1 allow (a READ rule overlaps it), 0 no decision. */
+static int check_list_sub(const struct acl_rules *rs, const char *client_id, const char *username, const char *filter,
+                          bool patterns)
+{
+	int d = 0;
+	for (size_t i = 0; i < rs->count; i++) {
+		const struct acl_rule *ru = &rs->v[i];
+		if (patterns && !username && strstr(ru->topic, "%u")) continue;
+		bool overlaps, covers;
+		rule_vs_filter(ru->topic, filter, client_id, username, patterns, &overlaps, &covers);
+		if (ru->access == 0 && covers) return -1;
+		if ((ru->access & ACL_READ) && overlaps) d = 1;
+	}
+	return d;
+}
+
+enum acl_result acl__check_subscribe(const struct acl *a, const char *client_id, const char *username,
+                                     const char *filter)
+{
+	if (!a || !filter || !*filter) return ACL_DENY;
+	for (size_t i = 0; i < a->nusers; i++) {
+		const char *u = a->users[i].username;
+		if ((!u && !username) || (u && username && strcmp(u, username) == 0)) {
+			int d = check_list_sub(&a->users[i].rules, client_id, username, filter, false);
+			if (d) return d > 0 ? ACL_ALLOW : ACL_DENY;
+			break;
+		}
+	}
+	if (!a->patterns.count) return ACL_DENY;
+	if ((username && strpbrk(username, "+#")) || !client_id || strpbrk(client_id, "+#")) return ACL_DENY;
+	return check_list_sub(&a->patterns, client_id, username, filter, true) > 0 ? ACL_ALLOW : ACL_DENY;
+}

@@ -57,6 +57,12 @@ int acl__parse_file(struct acl *a, const char *path, char *err, size_t errlen);
 enum acl_result acl__check(const struct acl *a, const char *client_id, const char *username, const char *topic,
                            int access);
 
+/* Midge's SUBSCRIBE check, which Mosquitto does not make: ACL_ALLOW when the subscription filter could deliver
+ * something, i.e. a READ rule of the client (its section, then the patterns, as acl__check) overlaps the filter
+ * and no deny rule covers all of it. Each message delivered through it is still checked with ACL_READ. */
+enum acl_result acl__check_subscribe(const struct acl *a, const char *client_id, const char *username,
+                                     const char *filter);
+
 /* Frees everything a holds and leaves it empty. */
 void acl__fini(struct acl *a);
 

@@ -121,6 +121,44 @@ static void test_subscribe(void)
 	CHECK_EQ(acl__check(&empty, "c", "u", "a", ACL_SUBSCRIBE), ACL_ALLOW);
 }
 
+#define SUB_ALLOW(c, u, f) CHECK_EQ(acl__check_subscribe(&a, c, u, f), ACL_ALLOW)
+#define SUB_DENY(c, u, f) CHECK_EQ(acl__check_subscribe(&a, c, u, f), ACL_DENY)
+
+/* Midge's own SUBSCRIBE check: refused only when the filter could never deliver anything. */
+static void test_subscribe_filter(void)
+{
+	struct acl a = load();
+	/* anonymous: read public/#, deny public/secret */
+	SUB_ALLOW("c1", NULL, "public/#");
+	SUB_ALLOW("c1", NULL, "public/a");
+	SUB_ALLOW("c1", NULL, "#");        /* overlaps public/# */
+	SUB_ALLOW("c1", NULL, "+/x");      /* public/x */
+	SUB_DENY("c1", NULL, "public/secret"); /* covered by a deny */
+	SUB_DENY("c1", NULL, "private/#");
+	SUB_DENY("c1", NULL, "$SYS/#");    /* "#" rules never reach $ topics */
+	SUB_ALLOW("c1", NULL, "public");   /* public/# matches its parent */
+	/* alice: alice/# rw, shared/in w, shared/# read but denied, $SYS/# rw */
+	SUB_ALLOW("c2", "alice", "alice/+/x");
+	SUB_DENY("c2", "alice", "shared/#");    /* deny shared/# covers it */
+	SUB_DENY("c2", "alice", "shared/in");   /* write only, and denied */
+	SUB_ALLOW("c2", "alice", "$SYS/broker/#");
+	SUB_DENY("c2", "alice", "other/#");
+	/* bob smith: sensors/+/temp rw */
+	SUB_ALLOW("c3", "bob smith", "sensors/#");
+	SUB_ALLOW("c3", "bob smith", "sensors/k/temp");
+	SUB_DENY("c3", "bob smith", "sensors/k/hum");
+	/* patterns: users/%u/# read, devices/%c/out write only */
+	SUB_ALLOW("c9", "carol", "users/carol/#");
+	SUB_ALLOW("c9", "carol", "users/+/x");   /* users/carol/x */
+	SUB_DENY("c9", "carol", "users/dave/#");
+	SUB_DENY("c9", "carol", "devices/c9/out");
+	SUB_DENY("c9", NULL, "users/+/x");        /* %u never matches anonymous */
+	SUB_DENY("c+", "carol", "users/carol/#"); /* wildcard ids get no patterns */
+	acl__fini(&a);
+	struct acl empty = {0};
+	CHECK_EQ(acl__check_subscribe(&empty, "c", "u", "#"), ACL_DENY);
+}
+
 static void expect_error(const char *text, const char *want)
 {
 	struct acl a = {0};
@@ -159,6 +197,7 @@ int main(void)
 	test_user();
 	test_patterns();
 	test_subscribe();
+	test_subscribe_filter();
 	test_errors();
 	CHECK_DONE();
 }

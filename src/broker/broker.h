@@ -3,6 +3,7 @@
 #ifndef MIDGE_BROKER_H
 #define MIDGE_BROKER_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -19,6 +20,8 @@ struct message;
 struct sub_tree;
 struct retain_store;
 struct accept_io;
+struct security;
+struct authq;
 
 #define LISTENER_MAX_FDS 8
 
@@ -30,6 +33,8 @@ struct listener_rt {
 	int nfds;
 	atomic_int nconns; /* for max_connections */
 	struct broker *broker;
+	bool encrypted; /* TLS */
+	bool exposed;   /* plain and not loopback-only: guarded messages never go out through it (guard.h) */
 };
 
 /* Broker-wide counters that are not per worker. */
@@ -41,6 +46,7 @@ struct broker_stats {
 	atomic_int clients_persistent_offline;
 	atomic_int offline_deadlines; /* offline sessions with an expiry or a delayed will (session__track_locked) */
 	atomic_uint_fast64_t pub_dropped;
+	atomic_uint_fast64_t guard_withheld; /* deliveries the encryption guard kept off plain listeners */
 	atomic_long heap_current; /* approximate: bytes of messages alive */
 };
 
@@ -63,6 +69,13 @@ struct broker {
 	atomic_bool shutting_down;
 	const char *config_path; /* for SIGHUP reload; NULL without -c */
 	void *sys;               /* $SYS state (sys.c) */
+	/* Security (security.c): the current snapshot, swapped under sec_lock on reload. */
+	pthread_rwlock_t sec_lock;
+	bool sec_lock_ready;
+	struct security *sec;
+	atomic_bool sec_has_acl; /* some domain has an acl_file: deliveries are checked */
+	atomic_bool sec_has_encrypted_topics; /* the snapshot has encrypted_topic filters */
+	struct authq *authq;     /* password checks off the workers' loops (authq.c) */
 };
 
 /* Sets up b from the configuration in b->conf (already loaded): logging, stores, workers.

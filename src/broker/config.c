@@ -22,6 +22,7 @@ void config__defaults(struct config *c)
 	memset(c, 0, sizeof(*c));
 	c->threads = 0;
 	c->allow_zero_length_clientid = true;
+	c->allow_anonymous = -1;
 	c->max_keepalive = 65535;
 	c->max_inflight_messages = 20;
 	c->max_queued_messages = 1000;
@@ -45,6 +46,8 @@ void config__fini(struct config *c)
 		free(c->listeners[i].bind_address);
 		free(c->listeners[i].bind_interface);
 		free(c->listeners[i].server_reference);
+		free(c->listeners[i].password_file);
+		free(c->listeners[i].acl_file);
 	}
 	free(c->listeners);
 	free(c->log_file);
@@ -52,6 +55,10 @@ void config__fini(struct config *c)
 	free(c->pid_file);
 	free(c->user);
 	free(c->response_information);
+	free(c->password_file);
+	free(c->acl_file);
+	for (size_t i = 0; i < c->nencrypted_topics; i++) free(c->encrypted_topics[i]);
+	free(c->encrypted_topics);
 	for (size_t i = 0; i < c->nfiles; i++)
 		free(c->files[i]);
 	free(c->files);
@@ -70,6 +77,22 @@ bool config__allow_zero_length_clientid(const struct config *c, const struct lis
 {
 	if (c->per_listener_settings && l) return l->allow_zero_length_clientid;
 	return c->allow_zero_length_clientid;
+}
+
+bool config__allow_anonymous(const struct config *c, const struct listener_conf *l)
+{
+	int v = c->per_listener_settings && l ? l->allow_anonymous : c->allow_anonymous;
+	return v == 1;
+}
+
+const char *config__password_file(const struct config *c, const struct listener_conf *l)
+{
+	return c->per_listener_settings && l ? l->password_file : c->password_file;
+}
+
+const char *config__acl_file(const struct config *c, const struct listener_conf *l)
+{
+	return c->per_listener_settings && l ? l->acl_file : c->acl_file;
 }
 
 int config__error(struct cfg_state *st, const struct cfg_line *ln, const char *fmt, ...)

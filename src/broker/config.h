@@ -21,6 +21,12 @@ struct listener_conf {
 	                       * listener option before any `listener` line (Mosquitto's rules) */
 	bool allow_zero_length_clientid; /* used when per_listener_settings is true; default true */
 	char *server_reference; /* Midge: MQTT 5 clients are sent there (CONNACK 0x9C); NULL = serve them */
+	/* Security, used when per_listener_settings is true (see the config__ accessors below). */
+	int allow_anonymous;  /* -1 = not set */
+	char *password_file;  /* NULL = none */
+	char *acl_file;       /* NULL = none */
+	bool encrypted_only;  /* Midge: messages published through it are guarded (guard.h); TLS listeners only */
+	int encrypted_only_line; /* where it was set, for config__validate's message */
 };
 
 /* Everything the config file can set. config__defaults gives Mosquitto's defaults.
@@ -51,6 +57,13 @@ struct config {
 	char *pid_file;
 	char *user; /* NULL = the default, "mosquitto"; read it with config__user() */
 	bool per_listener_settings;
+	/* Security when per_listener_settings is false (see the config__ accessors below). */
+	int allow_anonymous; /* -1 = not set: false once a config file defines a listener (Mosquitto 2) */
+	char *password_file;
+	char *acl_file;
+	/* Midge's encryption guard (guard.h): `encrypted_topic` filters, owned */
+	char **encrypted_topics;
+	size_t nencrypted_topics;
 	/* Midge's own options, not Mosquitto's */
 	int listen_backlog;      /* `listen_backlog`, default 1024 */
 	uint32_t connect_timeout; /* `connect_timeout` seconds before a silent socket is closed; default 10 */
@@ -89,5 +102,11 @@ int config__validate(const struct config *c, char *err, size_t errlen);
 const char *config__user(const struct config *c);
 /* allow_zero_length_clientid as it applies to clients of listener l (per_listener_settings aware). */
 bool config__allow_zero_length_clientid(const struct config *c, const struct listener_conf *l);
+/* The security options that apply to clients of listener l: its own under per_listener_settings, the
+ * global ones otherwise. allow_anonymous unset is false, as Mosquitto 2 (main.c sets it true for the
+ * loopback-only listeners made without a config file). Paths are NULL when not configured. */
+bool config__allow_anonymous(const struct config *c, const struct listener_conf *l);
+const char *config__password_file(const struct config *c, const struct listener_conf *l);
+const char *config__acl_file(const struct config *c, const struct listener_conf *l);
 
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "common/topic.h"
 #include "common/utf8.h"
 #include "config.h"
 #include "config_options.h"
@@ -26,7 +27,7 @@ struct option {
 };
 
 #define WHY_TLS "TLS arrives in a later release"
-#define WHY_AUTH "authentication and access control arrive in a later release"
+#define WHY_AUTH "Midge has no plugin interface yet; password_file and acl_file are supported"
 #define WHY_WS "WebSocket listeners arrive in a later release"
 #define WHY_STORE "persistence arrives in a later release"
 #define WHY_BRIDGE "bridges arrive in a later release"
@@ -211,6 +212,7 @@ static int add_listener(struct cfg_state *st, const struct cfg_line *ln, uint16_
 	l->line = ln->line;
 	l->is_default = is_default;
 	l->allow_zero_length_clientid = true;
+	l->allow_anonymous = -1;
 	return (int)c->nlisteners++;
 }
 
@@ -369,10 +371,34 @@ static int opt_allow_zero_length_clientid(struct cfg_state *st, const struct cfg
 	return 0;
 }
 
-static int opt_allow_anonymous(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+/* The listener a per-listener security option applies to, or NULL for the global settings. */
+static int security_target(struct cfg_state *st, const struct cfg_line *ln, struct listener_conf **out)
 {
 	st->security_set = true;
-	return refuse(st, ln, o);
+	*out = NULL;
+	if (!st->c->per_listener_settings) return 0;
+	return cur_listener(st, ln, true, out);
+}
+
+static int opt_allow_anonymous(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+{
+	bool v;
+	struct listener_conf *l;
+	int rc = get_bool(st, ln, &v);
+	if (rc || (rc = security_target(st, ln, &l))) return rc;
+	*(l ? &l->allow_anonymous : &st->c->allow_anonymous) = v;
+	return 0;
+}
+
+/* password_file / acl_file: a path, the rest of the line. */
+static int opt_security_file(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+{
+	struct listener_conf *l;
+	int rc = security_target(st, ln, &l);
+	if (rc) return rc;
+	bool pw = !strcmp(o->name, "password_file");
+	char **dst = l ? (pw ? &l->password_file : &l->acl_file) : (pw ? &st->c->password_file : &st->c->acl_file);
+	return get_rest(st, ln, dst);
 }
 
 static int opt_per_listener_settings(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
@@ -384,6 +410,37 @@ static int opt_per_listener_settings(struct cfg_state *st, const struct cfg_line
 		return config__error(st, ln, "option 'per_listener_settings' must come before any security option");
 	}
 	st->c->per_listener_settings = v;
+	return 0;
+}
+
+/* ---- the encryption guard (Midge's own) ---- */
+
+static int opt_encrypted_topic(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+{
+	int rc = want(st, ln, 1, 1);
+	if (rc) return rc;
+	const char *f = ln->argv[0];
+	if (!topic__valid_filter((const uint8_t *)f, strlen(f)) || !strncmp(f, "$share/", 7))
+		return config__error(st, ln, "invalid topic filter '%s' for 'encrypted_topic'", f);
+	struct config *c = st->c;
+	char **v = realloc(c->encrypted_topics, (c->nencrypted_topics + 1) * sizeof(*v));
+	if (!v) return MIDGE_ERR_NOMEM;
+	c->encrypted_topics = v;
+	if (!(v[c->nencrypted_topics] = strdup(f))) return MIDGE_ERR_NOMEM;
+	c->nencrypted_topics++;
+	return 0;
+}
+
+static int opt_encrypted_only(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+{
+	bool v;
+	struct listener_conf *l;
+	int rc = get_bool(st, ln, &v);
+	if (rc || (rc = cur_listener(st, ln, v, &l))) return rc;
+	if (l) {
+		l->encrypted_only = v;
+		l->encrypted_only_line = ln->line;
+	}
 	return 0;
 }
 
@@ -623,6 +680,8 @@ static const struct option options[] = {
     INT("connect_timeout", set_u32, connect_timeout, 1, 65535),
     INT("max_output_bytes", set_u64, max_output_bytes, 1024, INT64_MAX),
     FN("response_information", opt_response_information),
+    FN("encrypted_topic", opt_encrypted_topic),
+    FN("encrypted_only", opt_encrypted_only),
     /* TLS */
     NO("cafile", WHY_TLS),
     NO("capath", WHY_TLS),
@@ -643,9 +702,9 @@ static const struct option options[] = {
     NO("tls_keyform", WHY_TLS),
     NO("disable_client_cert_date_checks", WHY_TLS),
     /* authentication and access control */
-    {.name = "allow_anonymous", .fn = opt_allow_anonymous, .why = WHY_AUTH, .accept = "true"},
-    NO("password_file", WHY_AUTH),
-    NO("acl_file", WHY_AUTH),
+    FN("allow_anonymous", opt_allow_anonymous),
+    FN("password_file", opt_security_file),
+    FN("acl_file", opt_security_file),
     NO("plugin", WHY_AUTH),
     NO("auth_plugin", WHY_AUTH),
     NO("global_plugin", WHY_AUTH),

@@ -316,6 +316,42 @@ static void test_per_listener_settings(void)
 	           "t.conf:2: option 'per_listener_settings' must come before any security option");
 }
 
+static void test_security(void)
+{
+	struct config c;
+	CHECK_EQ(parse(&c, "listener 1883\npassword_file /etc/midge/pw file\nacl_file acl\nallow_anonymous false\n"), 0);
+	CHECK_EQ(c.allow_anonymous, 0);
+	CHECK(!config__allow_anonymous(&c, &c.listeners[0]));
+	CHECK(!strcmp(config__password_file(&c, &c.listeners[0]), "/etc/midge/pw file"));
+	CHECK(!strcmp(config__acl_file(&c, NULL), "acl"));
+	config__fini(&c);
+	/* Unset is false (Mosquitto 2); main.c lets anonymous clients in when no listener is configured. */
+	CHECK_EQ(parse(&c, "listener 1883\n"), 0);
+	CHECK_EQ(c.allow_anonymous, -1);
+	CHECK(!config__allow_anonymous(&c, &c.listeners[0]));
+	config__fini(&c);
+	CHECK_EQ(parse(&c, "per_listener_settings true\nlistener 1883\nallow_anonymous true\n"
+	                   "listener 1884\npassword_file p2\nacl_file a2\n"),
+	         0);
+	CHECK(config__allow_anonymous(&c, &c.listeners[0]));
+	CHECK(!config__allow_anonymous(&c, &c.listeners[1]));
+	CHECK(config__password_file(&c, &c.listeners[0]) == NULL);
+	CHECK(!strcmp(config__password_file(&c, &c.listeners[1]), "p2"));
+	CHECK(!strcmp(config__acl_file(&c, &c.listeners[1]), "a2"));
+	CHECK(c.password_file == NULL);
+	config__fini(&c);
+	expect_err("password_file", "t.conf:1: missing value for 'password_file'");
+	expect_err("allow_anonymous maybe", "t.conf:1: invalid value 'maybe' for 'allow_anonymous' (expected true or false)");
+	/* The encryption guard */
+	CHECK_EQ(parse(&c, "encrypted_topic secret/#\nencrypted_topic +/pw\nlistener 8883\nencrypted_only true\n"), 0);
+	CHECK_EQ(c.nencrypted_topics, 2);
+	CHECK(!strcmp(c.encrypted_topics[1], "+/pw"));
+	CHECK(c.listeners[0].encrypted_only);
+	config__fini(&c);
+	expect_err("encrypted_topic a/#/b", "t.conf:1: invalid topic filter 'a/#/b' for 'encrypted_topic'");
+	expect_err("encrypted_topic $share/g/a", "t.conf:1: invalid topic filter '$share/g/a' for 'encrypted_topic'");
+}
+
 static void test_logging(void)
 {
 	struct config c;
@@ -458,18 +494,12 @@ static void test_not_supported(void)
 	           "t.conf:1: option 'cafile' is not supported yet (TLS arrives in a later release)");
 	expect_err("listener 8883\n\n\n\n\n\ncertfile x",
 	           "t.conf:7: option 'certfile' is not supported yet (TLS arrives in a later release)");
-	expect_err("password_file /etc/pw",
-	           "t.conf:1: option 'password_file' is not supported yet (authentication and access control arrive "
-	           "in a later release)");
 	expect_err("plugin_opt_foo bar",
-	           "t.conf:1: option 'plugin_opt_foo' is not supported yet (authentication and access control arrive "
-	           "in a later release)");
+	           "t.conf:1: option 'plugin_opt_foo' is not supported yet (Midge has no plugin interface yet; "
+	           "password_file and acl_file are supported)");
 	expect_err("auth_opt_backend x",
-	           "t.conf:1: option 'auth_opt_backend' is not supported yet (authentication and access control "
-	           "arrive in a later release)");
-	expect_err("allow_anonymous false",
-	           "t.conf:1: option 'allow_anonymous' is only supported as 'allow_anonymous true' for now "
-	           "(authentication and access control arrive in a later release)");
+	           "t.conf:1: option 'auth_opt_backend' is not supported yet (Midge has no plugin interface yet; "
+	           "password_file and acl_file are supported)");
 	expect_err("persistence true",
 	           "t.conf:1: option 'persistence' is only supported as 'persistence false' for now (persistence "
 	           "arrives in a later release)");
@@ -500,7 +530,6 @@ static void test_not_supported(void)
 	                              "tls_engine_kpass_sha1",
 	                              "tls_keyform",
 	                              "disable_client_cert_date_checks",
-	                              "acl_file",
 	                              "plugin",
 	                              "auth_plugin",
 	                              "global_plugin",
@@ -765,6 +794,7 @@ int main(void)
 	test_listeners();
 	test_mqtt5_options();
 	test_per_listener_settings();
+	test_security();
 	test_logging();
 	test_errors();
 	test_syntax();

@@ -60,6 +60,7 @@ void conn__unref(struct conn *c)
 	session__unref(c->session);
 	pthread_mutex_destroy(&c->out_lock);
 	free(c->client_id);
+	free(c->username);
 	free(c);
 }
 

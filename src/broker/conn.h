@@ -102,6 +102,9 @@ struct conn {
 	uint8_t will_qos;
 	bool will_retain;
 	char *client_id; /* copy, for logs */
+	char *username;  /* from CONNECT (or the TLS identity); NULL = anonymous. Owned */
+	atomic_int auth_state;  /* enum auth_state: a password check off the loop (authq.c) */
+	uint32_t auth_failures; /* failed checks from this client's address so far (set with auth_state) */
 	char addr[64];
 };
 

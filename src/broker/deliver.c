@@ -11,6 +11,7 @@
 #include "message.h"
 #include "midge/midge.h"
 #include "proto/proto.h"
+#include "security.h"
 #include "session.h"
 #include "subs.h"
 #include "worker.h"
@@ -76,6 +77,23 @@ static struct delivery as_delivery(const struct dmeta *m)
 {
 	return (struct delivery){.qos = m->qos, .retain = m->retain, .share = m->share, .nsubids = m->nsubids,
 				 .subids = m->subids};
+}
+
+/* The ACL's READ check for every delivery, queued ones again when they go out (a reload may have changed
+ * the rules meanwhile). Session lock held. */
+static bool readable(struct broker *b, struct session *s, const struct message *m)
+{
+	return !security__has_acl(b) || security__allowed(b, s->domain, s->client_id, s->username,
+							   (const char *)m->topic, m->topic_len, ACL_READ);
+}
+
+/* The encryption guard (guard.h): true when m must not go out on c, an exposed plain listener's
+ * connection; counted. Session lock held. */
+static bool withheld(struct broker *b, struct conn *c, const struct message *m)
+{
+	if (!m->guarded || !c->listener || !c->listener->exposed) return false;
+	atomic_fetch_add_explicit(&b->stats.guard_withheld, 1, memory_order_relaxed);
+	return true;
 }
 
 static bool under_cap(struct broker *b, struct conn *c)
@@ -145,7 +163,7 @@ static void free_queued(struct session *s, struct queued *q)
 	free(q);
 }
 
-static void resend(struct session *s, struct inflight *f);
+static void resend(struct broker *b, struct session *s, struct inflight *f);
 
 /* Moves queued messages into the window while there is room; expired ones are dropped on the way
  * [MQTT-3.3.2-5]. Lock held, connection attached. Returns true when anything was sent. */
@@ -154,19 +172,21 @@ static bool pump(struct broker *b, struct session *s)
 	bool sent = false;
 	uint64_t now = clock__ms();
 	/* First what a resume held back (same packet ids, in order), then the queue. */
-	for (struct list *pos = s->inflight.next; s->held_count && pos != &s->inflight && window_open(b, s) &&
-						  under_cap(b, s->conn);
-	     pos = pos->next) {
+	struct list *pos, *next;
+	for (pos = s->inflight.next; s->held_count && pos != &s->inflight && window_open(b, s) &&
+				     under_cap(b, s->conn);
+	     pos = next) {
+		next = pos->next; /* resend may remove the entry */
 		struct inflight *f = list_entry(pos, struct inflight, node);
 		if (!f->held) continue;
 		f->held = false;
 		s->held_count--;
-		resend(s, f);
+		resend(b, s, f);
 		sent = true;
 	}
 	while (!list__empty(&s->queue) && window_open(b, s) && under_cap(b, s->conn)) {
 		struct queued *q = list_entry(list__pop(&s->queue), struct queued, node);
-		if (!msg__expired(q->msg, now)) {
+		if (!msg__expired(q->msg, now) && readable(b, s, q->msg) && !withheld(b, s->conn, q->msg)) {
 			struct delivery d = as_delivery(&q->d);
 			int r = send_now(s, q->msg, &d);
 			if (r == MIDGE_ERR_CLOSED) {
@@ -195,10 +215,16 @@ void session__deliver(struct broker *b, struct worker *w, struct session *s, str
 {
 	struct conn *flush = NULL;
 	const char *dropped = NULL;
+	bool log_guard = false;
+	unsigned guard_port = 0;
 	pthread_mutex_lock(&s->lock);
-	if (s->dead) goto out;
+	if (s->dead || !readable(b, s, m)) goto out;
 	struct conn *c = s->conn;
-	if (c) {
+	if (c && withheld(b, c, m)) {
+		log_guard = !s->guard_logged;
+		s->guard_logged = true;
+		guard_port = c->listener->conf->port;
+	} else if (c) {
 		int r = 1;
 		if (d->qos == 0) {
 			if (!under_cap(b, c)) dropped = count_drop(b) ? "output cap reached" : NULL;
@@ -219,6 +245,11 @@ out:
 	pthread_mutex_unlock(&s->lock);
 	kick_flush(flush, w);
 	log_drop(b, s, dropped);
+	if (log_guard)
+		log__printf(&b->log, LOG_T_WARNING,
+			    "Encryption guard: messages published encrypted are withheld from client %s, which is "
+			    "connected through a plain listener (port %u); logged once per client.",
+			    s->client_id, guard_port);
 }
 
 static struct inflight *find_inflight(struct session *s, uint16_t pid)
@@ -276,9 +307,12 @@ int session__ack(struct broker *b, struct worker *w, struct session *s, uint8_t 
 
 /* Sends an inflight entry again on the attached connection: the PUBLISH with DUP, or the PUBREL of a
  * QoS 2 message the client has received. Lock held. */
-static void resend(struct session *s, struct inflight *f)
+static void resend(struct broker *b, struct session *s, struct inflight *f)
 {
-	if (f->state == IF_WAIT_PUBCOMP) {
+	if (f->state != IF_WAIT_PUBCOMP && withheld(b, s->conn, f->msg)) {
+		/* Sent before over an encrypted connection; this one is plain. */
+		remove_inflight(s, f);
+	} else if (f->state == IF_WAIT_PUBCOMP) {
 		conn__queue_ack(s->conn, MQTT_PUBREL, f->pid);
 	} else if (conn__queue_publish(s->conn, f->msg, f->d.qos, f->pid, true, f->d.retain, f->d.subids,
 				       f->d.nsubids) == MIDGE_ERR_TOO_LARGE) {
@@ -301,7 +335,7 @@ void session__resume_locked(struct broker *b, struct session *s)
 		if (!window_open(b, s)) break;
 		f->held = false;
 		s->held_count--;
-		resend(s, f);
+		resend(b, s, f);
 	}
 	pump(b, s);
 }

@@ -27,6 +27,9 @@ int handle__connect(struct worker *w, struct conn *c, const struct mqtt_frame *f
 /* Completes a CONNECT that waited for the previous connection of its client id to close (takeover).
  * Same return contract; a no-op for a connection not waiting. */
 int handle__connect_resume(struct worker *w, struct conn *c);
+/* Continues a CONNECT whose password check (authq) has answered: accepts or refuses it. Same returns as
+ * handle__connect. */
+int handle__connect_authed(struct worker *w, struct conn *c);
 int handle__publish(struct worker *w, struct conn *c, const struct mqtt_frame *f);
 int handle__ack(struct worker *w, struct conn *c, const struct mqtt_frame *f);    /* PUBACK, PUBREC, PUBCOMP */
 int handle__pubrel(struct worker *w, struct conn *c, const struct mqtt_frame *f);

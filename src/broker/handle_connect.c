@@ -8,10 +8,13 @@
 #include "common/clock.h"
 #include "common/utf8.h"
 #include "proto/props.h"
+#include "authq.h"
 #include "conn.h"
 #include "dispatch.h"
 #include "message.h"
 #include "midge/midge.h"
+#include "guard.h"
+#include "security.h"
 #include "session.h"
 #include "worker.h"
 
@@ -130,6 +133,14 @@ static int attach_session(struct worker *w, struct conn *c, bool *present)
 		session__unref(s); /* the table holds it */
 	}
 	pthread_mutex_lock(&s->lock);
+	free(s->username);
+	s->username = c->username ? strdup(c->username) : NULL;
+	if (c->username && !s->username) {
+		pthread_mutex_unlock(&s->lock);
+		rc = MIDGE_ERR_NOMEM;
+		goto out;
+	}
+	s->domain = security__domain(b, c->listener);
 	s->expiry_interval = c->session_expiry;
 	s->clean = c->session_expiry == 0;
 	s->expire_at_ms = 0;
@@ -201,6 +212,65 @@ int handle__connect_resume(struct worker *w, struct conn *c)
 	return finish_connect(w, c);
 }
 
+/* Refuses a client the security settings keep out: a wrong password (MQTT 5 0x86, 3.x 4) or no
+ * username where anonymous clients are not allowed (0x87, 5). Logged: the operator wants to know. */
+static int refuse_auth(struct worker *w, struct conn *c, bool bad_password)
+{
+	struct broker *b = w->broker;
+	if (bad_password)
+		log__printf(&b->log, LOG_T_NOTICE,
+			    "Client %s from %s refused: bad username or password (username '%s'; %u failure%s from this address).",
+			    c->client_id, c->addr, c->username, c->auth_failures, c->auth_failures == 1 ? "" : "s");
+	else
+		log__printf(&b->log, LOG_T_NOTICE, "Client %s from %s refused: not authorised (anonymous).", c->client_id,
+			    c->addr);
+	return bad_password ? refuse5(c, MQTT_RC_BAD_USERNAME_OR_PASSWORD, MQTT_CONNACK_BAD_CREDENTIALS,
+				      "bad username or password")
+			    : refuse5(c, MQTT_RC_NOT_AUTHORIZED, MQTT_CONNACK_NOT_AUTHORIZED, "not authorised");
+}
+
+/* Decides whether c may connect, as Mosquitto 2 does: a client without a username needs allow_anonymous;
+ * one with a username needs the right password when a password_file applies, and is let in when none does.
+ * Returns 0 (in), 1 (a password check is running off the loop: reading is paused and
+ * handle__connect_authed continues) or a refusal already queued (MIDGE_ERR_CLOSED). */
+static int authenticate(struct worker *w, struct conn *c, const struct mqtt_connect *ct)
+{
+	struct broker *b = w->broker;
+	if (ct->has_username && !c->username) {
+		c->username = malloc(ct->username.len + 1);
+		if (!c->username) return MIDGE_ERR_NOMEM;
+		memcpy(c->username, ct->username.p, ct->username.len);
+		c->username[ct->username.len] = 0;
+	}
+	struct security *sec = security__get(b);
+	size_t dom = security__domain(b, c->listener);
+	if (dom >= sec->ndomains) dom = 0;
+	const struct sec_domain *d = &sec->dom[dom];
+	int r = 0;
+	if (!c->username) {
+		if (!d->allow_anonymous) r = refuse_auth(w, c, false);
+	} else if (d->has_pw) {
+		static const uint8_t none[1];
+		r = authq__submit(b, c, sec, dom, c->username, ct->has_password ? ct->password.p : none,
+				  ct->has_password ? ct->password.len : 0);
+		if (!r) {
+			r = 1;
+			c->read_paused = true;
+			conn__update_events(c);
+		}
+	}
+	security__unref(sec);
+	return r;
+}
+
+int handle__connect_authed(struct worker *w, struct conn *c)
+{
+	int st = atomic_exchange(&c->auth_state, AUTH_NONE);
+	if (c->state != CONN_OPEN || (st != AUTH_ALLOWED && st != AUTH_REFUSED)) return 0;
+	if (st == AUTH_REFUSED) return refuse_auth(w, c, true);
+	return finish_connect(w, c);
+}
+
 /* Reads the CONNECT properties into c. Returns 0 or a refusal already queued (MIDGE_ERR_CLOSED). */
 static int connect_props(struct broker *b, struct conn *c, const struct mqtt_connect *ct, bool *want_resp)
 {
@@ -259,6 +329,7 @@ static int make_will(struct broker *b, struct conn *c, const struct mqtt_connect
 				 buf__head(&fwd), buf__len(&fwd), 0, ct->will_qos, ct->will_retain);
 	buf__fini(&fwd);
 	if (!c->will) return MIDGE_ERR_NOMEM;
+	c->will->guarded = guard__applies(b, c->listener, c->will->topic, c->will->topic_len);
 	c->will_qos = ct->will_qos;
 	c->will_retain = ct->will_retain;
 	return 0;
@@ -370,5 +441,6 @@ int handle__connect(struct worker *w, struct conn *c, const struct mqtt_frame *f
 
 	if (ct.will && (r = make_will(b, c, &ct))) return r;
 	if (v5 && connack_props(b, c, assigned, want_resp, server_ka)) return MIDGE_ERR_NOMEM;
+	if ((r = authenticate(w, c, &ct))) return r == 1 ? 0 : r;
 	return finish_connect(w, c);
 }

@@ -12,6 +12,8 @@
 #include "midge/midge.h"
 #include "proto/props.h"
 #include "session.h"
+#include "guard.h"
+#include "security.h"
 #include "worker.h"
 
 /* What the broker takes from an MQTT 5 PUBLISH's properties; fwd holds the ones passed on unchanged. */
@@ -132,10 +134,22 @@ int handle__publish(struct worker *w, struct conn *c, const struct mqtt_frame *f
 		goto out;
 	}
 	bool deliver = true;
+	if (!security__allowed(b, security__domain(b, c->listener), c->client_id, c->username,
+			       (const char *)p.topic.p, p.topic.len, ACL_WRITE)) {
+		log__printf(&b->log, LOG_T_DEBUG, "Denied PUBLISH from %s (q%u, r%d, '%.*s', %u bytes).", c->client_id,
+			    p.qos, p.retain ? 1 : 0, (int)p.topic.len, (const char *)p.topic.p, p.payload.len);
+		/* MQTT 5 says so in the acknowledgement; 3.x has no way to, so the message is acknowledged and
+		 * dropped, as Mosquitto does. */
+		if (c->version == MQTT_V5) {
+			r = ack(w, c, p.qos, p.packet_id, MQTT_RC_NOT_AUTHORIZED, "not authorised");
+			goto out;
+		}
+		deliver = false;
+	}
 	if (p.qos == 2) {
 		/* Exactly once: a resent PUBLISH with a packet id still awaiting PUBREL is not routed again. */
 		pthread_mutex_lock(&c->session->lock);
-		deliver = session__qos2_add(c->session, p.packet_id);
+		deliver = session__qos2_add(c->session, p.packet_id) && deliver;
 		pthread_mutex_unlock(&c->session->lock);
 	}
 	size_t n = 1;
@@ -148,6 +162,7 @@ int handle__publish(struct worker *w, struct conn *c, const struct mqtt_frame *f
 			r = MIDGE_ERR_NOMEM;
 			goto out;
 		}
+		m->guarded = guard__applies(b, c->listener, m->topic, m->topic_len);
 		n = broker__publish(b, w, m, c->session);
 		msg__unref(m);
 	}

@@ -10,6 +10,7 @@
 #include "midge/midge.h"
 #include "proto/props.h"
 #include "retain.h"
+#include "security.h"
 #include "session.h"
 #include "subs.h"
 #include "worker.h"
@@ -71,6 +72,11 @@ static struct verdict subscribe_one(struct broker *b, struct conn *c, struct mqt
 	size_t glen, rlen;
 	int share = topic__parse_share(filter.p, filter.len, &group, &glen, &real, &rlen);
 	if (share < 0 || (share == 0 && !topic__valid_filter(filter.p, filter.len))) return v;
+	if (!security__may_subscribe(b, security__domain(b, c->listener), c->client_id, c->username,
+				     (const char *)(share ? real : filter.p), share ? rlen : filter.len)) {
+		v.code = v5 ? MQTT_RC_NOT_AUTHORIZED : MQTT_SUBACK_FAILURE;
+		return v;
+	}
 	/* Under the session lock, so a session ended by a takeover meanwhile leaves nothing behind in the tree
 	 * (lock order: session, then tree). */
 	struct session *s = c->session;

@@ -46,6 +46,9 @@ static int add_local_listeners(struct config *c, uint16_t port)
 		x->bind_address = strdup(addrs[i]);
 		x->socket_domain = i == 0 ? AF_INET : AF_INET6;
 		x->max_connections = -1;
+		x->allow_zero_length_clientid = c->allow_zero_length_clientid;
+		/* Local only mode lets anonymous clients in unless the configuration says otherwise. */
+		x->allow_anonymous = 1;
 	}
 	return 0;
 }
@@ -61,6 +64,8 @@ static int add_any_listener(struct config *c, uint16_t port)
 	x->port = port;
 	x->socket_domain = AF_UNSPEC;
 	x->max_connections = -1;
+	x->allow_zero_length_clientid = c->allow_zero_length_clientid;
+	x->allow_anonymous = -1;
 	return 0;
 }
 
@@ -173,7 +178,10 @@ int main(int argc, char **argv)
 		if (config_file) add_any_listener(&b->conf, ports[i]);
 		else add_local_listeners(&b->conf, ports[i]);
 	}
+	bool local_only = !config_file || b->conf.nlisteners == 0;
 	if (b->conf.nlisteners == 0) add_local_listeners(&b->conf, 1883);
+	/* Mosquitto 2: anonymous clients are refused once a config file defines listeners, unless allowed. */
+	if (local_only && b->conf.allow_anonymous == -1) b->conf.allow_anonymous = 1;
 	if (threads > 0) b->conf.threads = threads;
 	if (verbose) b->conf.log_type = LOG_T_ALL;
 

@@ -14,7 +14,10 @@
 #include "message.h"
 #include "midge/midge.h"
 #include "net/listener.h"
+#include "authq.h"
+#include "guard.h"
 #include "retain.h"
+#include "security.h"
 #include "session.h"
 #include "subs.h"
 #include "worker.h"
@@ -83,6 +86,8 @@ int broker__init(struct broker *b, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot create event loop: %s", strerror(errno));
 		return MIDGE_ERR_IO;
 	}
+	int rc = security__init(b, err, errlen);
+	if (rc) return rc;
 	b->start_ms = clock__ms();
 	b->start_time = time(NULL);
 	return 0;
@@ -159,6 +164,7 @@ int broker__start(struct broker *b, char *err, size_t errlen)
 		const struct listener_conf *lc = &b->conf.listeners[i];
 		l->conf = lc;
 		l->broker = b;
+		guard__init_listener(l);
 		char msg[256];
 		int n = listener__open(lc->bind_address, lc->bind_interface, lc->port, lc->socket_domain,
 				       b->conf.listen_backlog, l->fds, LISTENER_MAX_FDS, msg, sizeof(msg));
@@ -177,6 +183,13 @@ int broker__start(struct broker *b, char *err, size_t errlen)
 		}
 		log__printf(&b->log, LOG_T_NOTICE, "Opening listener on port %u%s%s.", lc->port,
 			    lc->bind_address ? " bound to " : "", lc->bind_address ? lc->bind_address : "");
+	}
+	guard__warn_unguarded(b, &b->conf);
+	/* Password checks run beside the workers, at most one thread per core, a few at most. */
+	int rc = authq__start(b, b->nworkers < 4 ? b->nworkers : 4);
+	if (rc) {
+		snprintf(err, errlen, "cannot start password checking threads");
+		return rc;
 	}
 	for (int i = 0; i < b->nworkers; i++) {
 		if (worker__start(&b->workers[i])) {
@@ -325,6 +338,8 @@ void broker__reload(struct broker *b)
 	c->log_timestamp_format = nc.log_timestamp_format;
 	nc.log_timestamp_format = tmp;
 	if (open_log(b)) fprintf(stderr, "midge: cannot reopen log file after reload\n");
+	security__reload(b, &nc);
+	guard__warn_unguarded(b, &nc);
 	config__fini(&nc);
 }
 
@@ -332,6 +347,7 @@ void broker__fini(struct broker *b)
 {
 	atomic_store(&b->shutting_down, true);
 	sys__stop(b);
+	authq__stop(b);
 	for (int i = 0; i < b->workers_started; i++) worker__halt(&b->workers[i]);
 	for (int i = 0; i < b->workers_started; i++) worker__drain(&b->workers[i]);
 	for (int i = 0; b->workers && i < b->nworkers; i++) worker__fini(&b->workers[i]);
@@ -351,5 +367,6 @@ void broker__fini(struct broker *b)
 	b->workers = NULL;
 	loop__fini(&b->loop);
 	log__close(&b->log);
+	security__fini(b);
 	config__fini(&b->conf);
 }

@@ -66,6 +66,7 @@ void session__unref(struct session *s)
 	msg__unref(s->will);
 	pthread_mutex_destroy(&s->lock);
 	free(s->client_id);
+	free(s->username);
 	free(s);
 }
 

@@ -73,6 +73,9 @@ struct session {
 	char *client_id;
 	size_t id_len;
 	bool in_table;
+	char *username;  /* of its last connection, for ACL checks while offline (lock); NULL = anonymous */
+	size_t domain;   /* security domain of that connection's listener (lock) */
+	bool guard_logged; /* the encryption guard has said it withholds messages from this client (lock) */
 
 	pthread_mutex_t lock;
 	bool clean;     /* discarded when its connection ends (Session Expiry Interval 0) */

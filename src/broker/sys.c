@@ -85,6 +85,9 @@ static void publish_all(struct sys_state *st)
 	pub(b, "$SYS/broker/publish/messages/received", "%llu", (unsigned long long)BROKER_STAT(b, pub_received));
 	pub(b, "$SYS/broker/publish/messages/sent", "%llu", (unsigned long long)BROKER_STAT(b, pub_sent));
 	pub(b, "$SYS/broker/publish/messages/dropped", "%llu", (unsigned long long)atomic_load(&b->stats.pub_dropped));
+	/* Midge's own: deliveries the encryption guard kept off plain listeners (docs/security.md). */
+	pub(b, "$SYS/broker/publish/messages/withheld", "%llu",
+	    (unsigned long long)atomic_load(&b->stats.guard_withheld));
 	pub(b, "$SYS/broker/bytes/received", "%llu", (unsigned long long)BROKER_STAT(b, bytes_received));
 	pub(b, "$SYS/broker/bytes/sent", "%llu", (unsigned long long)BROKER_STAT(b, bytes_sent));
 	pub(b, "$SYS/broker/subscriptions/count", "%zu", subs__count(b->subs));

@@ -5,17 +5,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "authq.h"
 #include "broker.h"
 #include "common/clock.h"
 #include "conn.h"
 #include "dispatch.h"
 #include "message.h"
 #include "midge/midge.h"
+#include "security.h"
 #include "session.h"
 
 #define READ_CHUNK 16384
 
 static void on_wake(void *arg);
+
+/* A CONNECT is not complete yet: it waits for the connection it takes over, or for its password check. */
+static bool connect_waiting(struct conn *c)
+{
+	return c->waiting_takeover || atomic_load(&c->auth_state) != AUTH_NONE;
+}
 static void on_conn_io(struct loop_io *io, uint32_t events);
 static void drain_and_close(struct worker *w, struct conn *c);
 static void resume_reading(struct worker *w, struct conn *c);
@@ -109,10 +117,14 @@ static void on_wake(void *arg)
 		}
 		if (atomic_load(&c->kick)) {
 			drain_and_close(w, c);
+		} else if (atomic_load(&c->auth_state) >= AUTH_ALLOWED) {
+			int r = handle__connect_authed(w, c);
+			if (r) worker__close(w, c, dispatch__reason(r));
+			else if (!connect_waiting(c)) resume_reading(w, c);
 		} else if (atomic_exchange(&c->takeover_ready, false)) {
 			int r = handle__connect_resume(w, c);
 			if (r) worker__close(w, c, dispatch__reason(r));
-			else if (!c->waiting_takeover) resume_reading(w, c);
+			else if (!connect_waiting(c)) resume_reading(w, c);
 		} else if (c->state != CONN_CLOSED && !list__linked(&c->flush_node)) {
 			list__add_tail(&w->flush, &c->flush_node);
 		}
@@ -157,7 +169,7 @@ static void process_input(struct worker *w, struct conn *c)
 {
 	struct broker *b = w->broker;
 	while (buf__len(&c->in) > 0 && c->state != CONN_CLOSED) {
-		if (c->waiting_takeover) return; /* the rest waits for the CONNECT to complete */
+		if (connect_waiting(c)) return; /* the rest waits for the CONNECT to complete */
 		if (over_cap(b, c)) {
 			c->read_paused = true;
 			c->writable_wait = true; /* output is queued: wait for the socket to take it */
@@ -262,6 +274,21 @@ static uint64_t expire_at(struct broker *b, struct session *s, uint64_t now)
 void worker__publish_will(struct broker *b, struct worker *w, struct message *will, uint32_t expiry, bool retain,
 			  struct session *from)
 {
+	/* The ACL as it stands when the will goes out, for the client it belongs to. */
+	if (from && security__has_acl(b)) {
+		pthread_mutex_lock(&from->lock);
+		char *user = from->username ? strdup(from->username) : NULL;
+		size_t dom = from->domain;
+		pthread_mutex_unlock(&from->lock);
+		bool ok = security__allowed(b, dom, from->client_id, user, (const char *)will->topic, will->topic_len,
+					    ACL_WRITE);
+		free(user);
+		if (!ok) {
+			log__printf(&b->log, LOG_T_NOTICE, "Will of client %s not published: not authorised on '%.*s'.",
+				    from->client_id, (int)will->topic_len, (const char *)will->topic);
+			return;
+		}
+	}
 	/* Nobody else holds the will yet, so it may still be stamped: its expiry counts from now. */
 	will->retain = retain;
 	will->expiry_ms = expiry ? clock__ms() + (uint64_t)expiry * 1000u : 0;
@@ -372,7 +399,7 @@ static void after_flush(struct worker *w, struct conn *c)
 		atomic_store_explicit(&c->need_pump, false, memory_order_relaxed);
 		if (session__pump(b, w, c->session, c)) atomic_store_explicit(&c->need_pump, true, memory_order_relaxed);
 	}
-	if (c->read_paused && !c->waiting_takeover && !over_cap(b, c)) resume_reading(w, c);
+	if (c->read_paused && !connect_waiting(c) && !over_cap(b, c)) resume_reading(w, c);
 }
 
 static void end_of_turn(struct worker *w)
