@@ -275,8 +275,8 @@ int authq__submit(struct broker *b, struct conn *c, struct security *sec, size_t
 	struct job *j = calloc(1, sizeof(*j));
 	if (!j) return MIDGE_ERR_NOMEM;
 	j->username = strdup(username);
-	/* A NUL inside can never match a password file's text: such a password stays NULL and fails. */
-	bool nul = memchr(password, 0, pwlen) != NULL;
+	/* None at all, or a NUL inside (it can never match a password file's text): it stays NULL and fails. */
+	bool nul = !password || memchr(password, 0, pwlen) != NULL;
 	if (!nul && (j->password = malloc(pwlen + 1))) {
 		memcpy(j->password, password, pwlen);
 		j->password[pwlen] = 0;

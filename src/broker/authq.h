@@ -23,9 +23,9 @@ enum auth_state {
 int authq__start(struct broker *b, int nthreads);
 /* Stops the threads; checks not done yet are dropped with their references. */
 void authq__stop(struct broker *b);
-/* Queues a check of username/password (pwlen bytes) against domain dom of sec for c, from source address
- * addr ("ip:port"). Takes references on c and sec. When done, sets c->auth_state to AUTH_ALLOWED or
- * AUTH_REFUSED, c->auth_failures to the address's failures so far, and posts c to its worker.
+/* Queues a check of username/password (pwlen bytes) against domain dom of sec for c, whose source address
+ * (c->addr) waits its turn after earlier failures; password NULL (none sent) never matches. Takes
+ * references on c and sec. When done, sets c->auth_state to AUTH_ALLOWED or AUTH_REFUSED, c->auth_failures to the address's failures so far, and posts c to its worker.
  * Returns 0 or MIDGE_ERR_NOMEM. */
 int authq__submit(struct broker *b, struct conn *c, struct security *sec, size_t dom, const char *username,
 		  const uint8_t *password, size_t pwlen);

@@ -13,6 +13,7 @@
 #include "worker.h"
 
 struct collect {
+	struct broker *b;
 	struct receiver *r;
 	size_t n, cap;
 	struct message *m;
@@ -50,7 +51,8 @@ static void on_share(void *arg, const struct sub_member *mb, size_t n, size_t st
 	const struct sub_member *pick = NULL;
 	for (size_t i = 0; i < n; i++) {
 		const struct sub_member *c = &mb[(start + i) % n];
-		if (c->s == col->exclude) continue;
+		/* A member the ACL or the encryption guard would refuse it cannot take it for the group. */
+		if (c->s == col->exclude || !session__may_receive(col->b, c->s, col->m)) continue;
 		if (atomic_load_explicit(&c->s->online, memory_order_relaxed)) {
 			pick = c;
 			break;
@@ -113,7 +115,7 @@ size_t broker__publish(struct broker *b, struct worker *w, struct message *m, st
 	if (m->retain && b->conf.retain_available) retain__set(b->retained, m);
 
 	/* Receivers are collected under the tree's read lock and served after it is released. */
-	struct collect col = {.m = m, .from = from};
+	struct collect col = {.b = b, .m = m, .from = from};
 	if (w) {
 		col.r = w->recv;
 		col.cap = w->recv_cap;
@@ -133,7 +135,7 @@ size_t broker__publish(struct broker *b, struct worker *w, struct message *m, st
 bool broker__redeliver_shared(struct broker *b, struct worker *w, const uint8_t *group, size_t glen,
 			      const uint8_t *filter, size_t flen, struct session *leaving, struct message *m)
 {
-	struct collect col = {.m = m, .exclude = leaving};
+	struct collect col = {.b = b, .m = m, .exclude = leaving};
 	subs__shared_group(b->subs, group, glen, filter, flen, on_share, &col);
 	size_t n = deliver_all(b, w, &col);
 	free(col.r);

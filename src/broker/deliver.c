@@ -79,12 +79,21 @@ static struct delivery as_delivery(const struct dmeta *m)
 				 .subids = m->subids};
 }
 
-/* The ACL's READ check for every delivery, queued ones again when they go out (a reload may have changed
- * the rules meanwhile). Session lock held. */
+/* The ACL's READ check for every delivery, queued and resent ones again when they go out (a reload may
+ * have changed the rules meanwhile). */
 static bool readable(struct broker *b, struct session *s, const struct message *m)
 {
-	return !security__has_acl(b) || security__allowed(b, s->domain, s->client_id, s->username,
-							   (const char *)m->topic, m->topic_len, ACL_READ);
+	if (!security__has_acl(b)) return true;
+	pthread_mutex_lock(&s->id_lock);
+	bool ok = security__allowed(b, s->domain, s->client_id, s->username, (const char *)m->topic, m->topic_len,
+				    ACL_READ);
+	pthread_mutex_unlock(&s->id_lock);
+	return ok;
+}
+
+bool session__may_receive(struct broker *b, struct session *s, const struct message *m)
+{
+	return !(m->guarded && atomic_load_explicit(&s->exposed, memory_order_relaxed)) && readable(b, s, m);
 }
 
 /* The encryption guard (guard.h): true when m must not go out on c, an exposed plain listener's
@@ -309,8 +318,8 @@ int session__ack(struct broker *b, struct worker *w, struct session *s, uint8_t 
  * QoS 2 message the client has received. Lock held. */
 static void resend(struct broker *b, struct session *s, struct inflight *f)
 {
-	if (f->state != IF_WAIT_PUBCOMP && withheld(b, s->conn, f->msg)) {
-		/* Sent before over an encrypted connection; this one is plain. */
+	if (f->state != IF_WAIT_PUBCOMP && (withheld(b, s->conn, f->msg) || !readable(b, s, f->msg))) {
+		/* Sent before over an encrypted connection and this one is plain, or the ACL changed since. */
 		remove_inflight(s, f);
 	} else if (f->state == IF_WAIT_PUBCOMP) {
 		conn__queue_ack(s->conn, MQTT_PUBREL, f->pid);

@@ -133,14 +133,12 @@ static int attach_session(struct worker *w, struct conn *c, bool *present)
 		session__unref(s); /* the table holds it */
 	}
 	pthread_mutex_lock(&s->lock);
-	free(s->username);
-	s->username = c->username ? strdup(c->username) : NULL;
-	if (c->username && !s->username) {
+	if (session__set_identity(s, c->username, security__domain(b, c->listener),
+				  c->listener && c->listener->exposed)) {
 		pthread_mutex_unlock(&s->lock);
 		rc = MIDGE_ERR_NOMEM;
 		goto out;
 	}
-	s->domain = security__domain(b, c->listener);
 	s->expiry_interval = c->session_expiry;
 	s->clean = c->session_expiry == 0;
 	s->expire_at_ms = 0;
@@ -250,8 +248,8 @@ static int authenticate(struct worker *w, struct conn *c, const struct mqtt_conn
 	if (!c->username) {
 		if (!d->allow_anonymous) r = refuse_auth(w, c, false);
 	} else if (d->has_pw) {
-		static const uint8_t none[1];
-		r = authq__submit(b, c, sec, dom, c->username, ct->has_password ? ct->password.p : none,
+		/* No password is not the empty password: it matches no entry (NULL), as in Mosquitto 2. */
+		r = authq__submit(b, c, sec, dom, c->username, ct->has_password ? ct->password.p : NULL,
 				  ct->has_password ? ct->password.len : 0);
 		if (!r) {
 			r = 1;

@@ -25,6 +25,7 @@ struct session *session__new(const char *client_id, size_t id_len, bool clean)
 	s->id_len = id_len;
 	atomic_init(&s->refs, 1);
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->id_lock, NULL);
 	s->clean = clean;
 	s->expiry_interval = clean ? 0 : UINT32_MAX;
 	atomic_init(&s->online, false);
@@ -65,9 +66,23 @@ void session__unref(struct session *s)
 	idset__fini(&s->in_qos2);
 	msg__unref(s->will);
 	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->id_lock);
 	free(s->client_id);
 	free(s->username);
 	free(s);
+}
+
+int session__set_identity(struct session *s, const char *username, size_t domain, bool exposed)
+{
+	char *u = username ? strdup(username) : NULL;
+	if (username && !u) return MIDGE_ERR_NOMEM;
+	pthread_mutex_lock(&s->id_lock);
+	free(s->username);
+	s->username = u;
+	s->domain = domain;
+	atomic_store(&s->exposed, exposed);
+	pthread_mutex_unlock(&s->id_lock);
+	return 0;
 }
 
 void session__end(struct broker *b, struct session *s)

@@ -73,8 +73,12 @@ struct session {
 	char *client_id;
 	size_t id_len;
 	bool in_table;
-	char *username;  /* of its last connection, for ACL checks while offline (lock); NULL = anonymous */
-	size_t domain;   /* security domain of that connection's listener (lock) */
+	/* Who it is, for ACL checks: its last connection's username (NULL = anonymous) and security domain,
+	 * guarded by id_lock, a leaf lock, so a shared group can be checked under the tree lock. */
+	pthread_mutex_t id_lock;
+	char *username;
+	size_t domain;
+	atomic_bool exposed; /* its last connection came through an exposed listener (guard.h) */
 	bool guard_logged; /* the encryption guard has said it withholds messages from this client (lock) */
 
 	pthread_mutex_t lock;
@@ -119,6 +123,12 @@ static inline struct session *session__ref(struct session *s)
 /* Keeps the broker's count of offline sessions with a deadline (an expiry or a delayed will) right, so
  * the once-a-second scan runs only while there is something to find. Session lock held. */
 void session__track_locked(struct broker *b, struct session *s);
+
+/* True when s may receive m: the ACL lets its client read m's topic, and the encryption guard does not keep m
+ * from its (last) connection's listener. Takes id_lock only: callable under the session or tree lock. */
+bool session__may_receive(struct broker *b, struct session *s, const struct message *m);
+/* Sets who s is, from its new connection (username copied; NULL = anonymous). 0 or MIDGE_ERR_NOMEM. */
+int session__set_identity(struct session *s, const char *username, size_t domain, bool exposed);
 
 /* Frees what an inflight or queued entry keeps of its delivery. */
 void dmeta__fini(struct dmeta *d);

@@ -276,13 +276,10 @@ void worker__publish_will(struct broker *b, struct worker *w, struct message *wi
 {
 	/* The ACL as it stands when the will goes out, for the client it belongs to. */
 	if (from && security__has_acl(b)) {
-		pthread_mutex_lock(&from->lock);
-		char *user = from->username ? strdup(from->username) : NULL;
-		size_t dom = from->domain;
-		pthread_mutex_unlock(&from->lock);
-		bool ok = security__allowed(b, dom, from->client_id, user, (const char *)will->topic, will->topic_len,
-					    ACL_WRITE);
-		free(user);
+		pthread_mutex_lock(&from->id_lock);
+		bool ok = security__allowed(b, from->domain, from->client_id, from->username, (const char *)will->topic,
+					    will->topic_len, ACL_WRITE);
+		pthread_mutex_unlock(&from->id_lock);
 		if (!ok) {
 			log__printf(&b->log, LOG_T_NOTICE, "Will of client %s not published: not authorised on '%.*s'.",
 				    from->client_id, (int)will->topic_len, (const char *)will->topic);
