@@ -47,6 +47,13 @@ int listener__open(const char *bind_address, const char *iface, uint16_t port, i
 		if (bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, backlog)) {
 			last_errno = errno;
 			close(fd);
+			/* A port in use or forbidden on one of the addresses is an error, not a listener silently
+			 * serving only the others (IPv6 but not IPv4, say); an address family the machine lacks is
+			 * skipped. */
+			if (last_errno == EADDRINUSE || last_errno == EACCES) {
+				while (n > 0) close(fds[--n]);
+				break;
+			}
 			continue;
 		}
 		fds[n++] = fd;
