@@ -30,6 +30,9 @@ struct listener_rt {
 	int nfds;
 	atomic_int nconns; /* for max_connections */
 	struct broker *broker;
+	/* A TLS listener's context, NULL for a plain one. Main thread only (accept, reload): each
+	 * connection takes its own reference, so a reload can swap it. */
+	struct tls_ctx *tls;
 };
 
 /* Broker-wide counters that are not per worker. */
