@@ -3,6 +3,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509err.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,8 +146,11 @@ static int configure(struct tls_ctx *x, const struct tls_settings *s, enum tls_r
 	if (s->keyfile) {
 		if (!readable("keyfile", s->keyfile, err, errlen)) return -1;
 		if (!SSL_CTX_use_PrivateKey_file(ctx, s->keyfile, SSL_FILETYPE_PEM)) {
-			snprintf(err, errlen, "cannot load keyfile '%s': %s", s->keyfile, ossl_reason());
-			return -1;
+			bool mismatch = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
+			if (!mismatch) {
+				snprintf(err, errlen, "cannot load keyfile '%s': %s", s->keyfile, ossl_reason());
+				return -1;
+			}
 		}
 		if (!SSL_CTX_check_private_key(ctx)) {
 			snprintf(err, errlen, "keyfile '%s' does not match certfile '%s': %s", s->keyfile,
