@@ -17,6 +17,7 @@ build:
 	@cmake --build $(BUILD) -j $(JOBS)
 
 run: deps build
+	@scripts/make-certs examples/certs
 	$(BUILD)/bin/midge -c examples/midge.conf -v
 
 # Unit, integration and a bounded fuzz run; ends with "N passed, N failed".

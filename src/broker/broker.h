@@ -35,6 +35,9 @@ struct listener_rt {
 	struct broker *broker;
 	bool encrypted; /* TLS */
 	bool exposed;   /* plain and not loopback-only: guarded messages never go out through it (guard.h) */
+	/* A TLS listener's context, NULL for a plain one. Main thread only (accept, reload): each
+	 * connection takes its own reference, so a reload can swap it. */
+	struct tls_ctx *tls;
 };
 
 /* Broker-wide counters that are not per worker. */

@@ -48,6 +48,11 @@ void config__fini(struct config *c)
 		free(c->listeners[i].server_reference);
 		free(c->listeners[i].password_file);
 		free(c->listeners[i].acl_file);
+		struct listener_conf *l = &c->listeners[i];
+		char **tls[] = {&l->cafile,  &l->capath,        &l->certfile, &l->keyfile, &l->crlfile,
+				&l->ciphers, &l->ciphers_tls13, &l->psk_hint, &l->psk_file};
+		for (size_t k = 0; k < sizeof(tls) / sizeof(tls[0]); k++)
+			free(*tls[k]);
 	}
 	free(c->listeners);
 	free(c->log_file);
@@ -59,6 +64,7 @@ void config__fini(struct config *c)
 	free(c->acl_file);
 	for (size_t i = 0; i < c->nencrypted_topics; i++) free(c->encrypted_topics[i]);
 	free(c->encrypted_topics);
+	free(c->psk_file);
 	for (size_t i = 0; i < c->nfiles; i++)
 		free(c->files[i]);
 	free(c->files);
@@ -351,10 +357,37 @@ static bool domains_overlap(int a, int b)
 	return a == AF_UNSPEC || b == AF_UNSPEC || a == b;
 }
 
+bool config__listener_tls(const struct listener_conf *l) { return l->certfile || l->psk_hint; }
+
+const char *config__psk_file(const struct config *c, const struct listener_conf *l)
+{
+	return c->per_listener_settings ? l->psk_file : c->psk_file;
+}
+
+/* Mosquitto's rules for a TLS listener's options, checked before any file is opened. */
+static int validate_tls(const struct config *c, const struct listener_conf *l, char *err, size_t errlen)
+{
+	const char *f = l->file ? l->file : "?";
+	const char *missing = NULL;
+	if (l->certfile && !l->keyfile) missing = "certfile is set but keyfile is not";
+	else if (l->keyfile && !l->certfile) missing = "keyfile is set but certfile is not";
+	else if (config__listener_tls(l) && l->require_certificate && !l->cafile && !l->capath)
+		missing = "require_certificate needs cafile or capath";
+	else if (l->psk_hint && !config__psk_file(c, l))
+		missing = "psk_hint is set but psk_file is not";
+	else if (l->encrypted_only && !config__listener_tls(l))
+		missing = "encrypted_only is for TLS listeners (set certfile and keyfile, or psk_hint)";
+	if (!missing) return 0;
+	return plain_error(err, errlen, MIDGE_ERR_INVAL, "%s:%d: listener on port %u: %s", f, l->line,
+	                   (unsigned)l->port, missing);
+}
+
 int config__validate(const struct config *c, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < c->nlisteners; i++) {
 		const struct listener_conf *a = &c->listeners[i];
+		int rc = validate_tls(c, a, err, errlen);
+		if (rc) return rc;
 		for (size_t j = 0; j < i; j++) {
 			const struct listener_conf *b = &c->listeners[j];
 			if (a->port != b->port || !same_address(a->bind_address, b->bind_address)) continue;

@@ -26,7 +26,21 @@ struct listener_conf {
 	char *password_file;  /* NULL = none */
 	char *acl_file;       /* NULL = none */
 	bool encrypted_only;  /* Midge: messages published through it are guarded (guard.h); TLS listeners only */
-	int encrypted_only_line; /* where it was set, for config__validate's message */
+	/* TLS, Mosquitto's listener options (NULL = unset). The listener is TLS when certfile or
+	 * psk_hint is set (config__listener_tls). */
+	char *cafile;
+	char *capath;
+	char *certfile;
+	char *keyfile;
+	char *crlfile;
+	char *ciphers;       /* TLS 1.2 and below */
+	char *ciphers_tls13; /* `ciphers_tls1.3` */
+	char *psk_hint;
+	char *psk_file;      /* used when per_listener_settings is true (config__psk_file) */
+	int tls_version;     /* minimum protocol: 11, 12 or 13 (tlsv1.1 ...); 0 = default, TLS 1.2 */
+	bool require_certificate;
+	bool use_identity_as_username; /* the certificate's CN (or the PSK identity) is the user name */
+	bool use_subject_as_username;  /* the certificate's subject (RFC 2253) is the user name */
 };
 
 /* Everything the config file can set. config__defaults gives Mosquitto's defaults.
@@ -64,6 +78,7 @@ struct config {
 	/* Midge's encryption guard (guard.h): `encrypted_topic` filters, owned */
 	char **encrypted_topics;
 	size_t nencrypted_topics;
+	char *psk_file; /* `psk_file` without per_listener_settings: for every PSK listener */
 	/* Midge's own options, not Mosquitto's */
 	int listen_backlog;      /* `listen_backlog`, default 1024 */
 	uint32_t connect_timeout; /* `connect_timeout` seconds before a silent socket is closed; default 10 */
@@ -96,10 +111,15 @@ int config__parse(struct config *c, const char *name, const char *text, size_t l
 /* Frees everything c owns; c is then as after config__defaults without listeners. */
 void config__fini(struct config *c);
 /* Cross-option checks to run once every file is read: duplicate listeners (same port, address
- * and overlapping socket_domain). Returns 0, or MIDGE_ERR_INVAL with "FILE:LINE: message" in err. */
+ * and overlapping socket_domain); TLS listeners: certfile and keyfile together, require_certificate
+ * with cafile or capath, psk_hint with a psk_file. Files are not opened here (broker__start does). Returns 0, or MIDGE_ERR_INVAL with "FILE:LINE: message" in err. */
 int config__validate(const struct config *c, char *err, size_t errlen);
 /* The user to drop privileges to: c->user, or "mosquitto" when unset. Never NULL. */
 const char *config__user(const struct config *c);
+/* True when l is a TLS listener: certfile (with keyfile) or psk_hint is set. */
+bool config__listener_tls(const struct listener_conf *l);
+/* The psk_file that applies to listener l (per_listener_settings aware), or NULL. Owned by c. */
+const char *config__psk_file(const struct config *c, const struct listener_conf *l);
 /* allow_zero_length_clientid as it applies to clients of listener l (per_listener_settings aware). */
 bool config__allow_zero_length_clientid(const struct config *c, const struct listener_conf *l);
 /* The security options that apply to clients of listener l: its own under per_listener_settings, the

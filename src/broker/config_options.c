@@ -26,7 +26,10 @@ struct option {
 	const char *accept; /* refused: the one value still accepted, because Midge already does it */
 };
 
-#define WHY_TLS "TLS arrives in a later release"
+#define WHY_DH "OpenSSL's built-in groups are used"
+#define WHY_ENGINE "OpenSSL engines are not used"
+#define WHY_KEYFORM "keys are read as PEM"
+#define WHY_DATES "client certificates are always checked for dates"
 #define WHY_AUTH "Midge has no plugin interface yet; password_file and acl_file are supported"
 #define WHY_WS "WebSocket listeners arrive in a later release"
 #define WHY_STORE "persistence arrives in a later release"
@@ -109,6 +112,11 @@ static int get_rest(struct cfg_state *st, const struct cfg_line *ln, char **dst)
 	if (!*ln->rest) return config__error(st, ln, "missing value for '%s'", ln->name);
 	return set_string(dst, ln->rest);
 }
+
+int config__want(struct cfg_state *st, const struct cfg_line *ln, int min, int max) { return want(st, ln, min, max); }
+int config__get_bool(struct cfg_state *st, const struct cfg_line *ln, bool *out) { return get_bool(st, ln, out); }
+int config__set_string(char **dst, const char *s) { return set_string(dst, s); }
+int config__get_rest(struct cfg_state *st, const struct cfg_line *ln, char **dst) { return get_rest(st, ln, dst); }
 
 #define FIELD(st, o, type) ((type *)((char *)(st)->c + (o)->off))
 
@@ -237,6 +245,11 @@ static int cur_listener(struct cfg_state *st, const struct cfg_line *ln, bool cr
 {
 	if (st->cur_listener >= 0) return *out = &st->c->listeners[st->cur_listener], 0;
 	return default_listener(st, ln, create, out);
+}
+
+int config__cur_listener(struct cfg_state *st, const struct cfg_line *ln, bool create, struct listener_conf **out)
+{
+	return cur_listener(st, ln, create, out);
 }
 
 static int opt_listener(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
@@ -437,10 +450,7 @@ static int opt_encrypted_only(struct cfg_state *st, const struct cfg_line *ln, c
 	struct listener_conf *l;
 	int rc = get_bool(st, ln, &v);
 	if (rc || (rc = cur_listener(st, ln, v, &l))) return rc;
-	if (l) {
-		l->encrypted_only = v;
-		l->encrypted_only_line = ln->line;
-	}
+	if (l) l->encrypted_only = v;
 	return 0;
 }
 
@@ -683,24 +693,24 @@ static const struct option options[] = {
     FN("encrypted_topic", opt_encrypted_topic),
     FN("encrypted_only", opt_encrypted_only),
     /* TLS */
-    NO("cafile", WHY_TLS),
-    NO("capath", WHY_TLS),
-    NO("certfile", WHY_TLS),
-    NO("keyfile", WHY_TLS),
-    NO("tls_version", WHY_TLS),
-    NO_BUT("require_certificate", WHY_TLS, "false"),
-    NO_BUT("use_identity_as_username", WHY_TLS, "false"),
-    NO_BUT("use_subject_as_username", WHY_TLS, "false"),
-    NO("crlfile", WHY_TLS),
-    NO("ciphers", WHY_TLS),
-    NO("ciphers_tls1.3", WHY_TLS),
-    NO("dhparamfile", WHY_TLS),
-    NO("psk_hint", WHY_TLS),
-    NO("psk_file", WHY_TLS),
-    NO("tls_engine", WHY_TLS),
-    NO("tls_engine_kpass_sha1", WHY_TLS),
-    NO("tls_keyform", WHY_TLS),
-    NO("disable_client_cert_date_checks", WHY_TLS),
+    FN("cafile", config__opt_tls),
+    FN("capath", config__opt_tls),
+    FN("certfile", config__opt_tls),
+    FN("keyfile", config__opt_tls),
+    FN("tls_version", config__opt_tls),
+    FN("require_certificate", config__opt_tls),
+    FN("use_identity_as_username", config__opt_tls),
+    FN("use_subject_as_username", config__opt_tls),
+    FN("crlfile", config__opt_tls),
+    FN("ciphers", config__opt_tls),
+    FN("ciphers_tls1.3", config__opt_tls),
+    FN("psk_hint", config__opt_tls),
+    FN("psk_file", config__opt_tls),
+    NO("dhparamfile", WHY_DH),
+    NO("tls_engine", WHY_ENGINE),
+    NO("tls_engine_kpass_sha1", WHY_ENGINE),
+    NO_BUT("tls_keyform", WHY_KEYFORM, "pem"),
+    NO_BUT("disable_client_cert_date_checks", WHY_DATES, "false"),
     /* authentication and access control */
     FN("allow_anonymous", opt_allow_anonymous),
     FN("password_file", opt_security_file),

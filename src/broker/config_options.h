@@ -8,6 +8,8 @@
 
 #include "config.h"
 
+struct option;
+
 /* One non-blank, non-comment line, split. All strings point into a buffer owned by the reader
  * and live only while the line is applied. */
 struct cfg_line {
@@ -43,5 +45,23 @@ int config__error(struct cfg_state *st, const struct cfg_line *ln, const char *f
 /* Appends "FILE:LINE: message" to st->c->warnings. Returns 0 or MIDGE_ERR_NOMEM. */
 int config__warn(struct cfg_state *st, const struct cfg_line *ln, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Helpers of config_options.c for the option files beside it (config_tls.c). */
+/* Checks the number of values (at least min, at most max; extra ones draw a warning). */
+int config__want(struct cfg_state *st, const struct cfg_line *ln, int min, int max);
+/* The single boolean value (true/false/1/0) of ln. */
+int config__get_bool(struct cfg_state *st, const struct cfg_line *ln, bool *out);
+/* Replaces *dst (owned, freed) with a copy of s. 0 or MIDGE_ERR_NOMEM. */
+int config__set_string(char **dst, const char *s);
+/* Sets *dst to a copy of the whole rest of the line, which must not be empty. */
+int config__get_rest(struct cfg_state *st, const struct cfg_line *ln, char **dst);
+/* The listener that listener options on ln apply to (the latest `listener` of the file, else the
+ * default listener, made only when create is set). *out may be NULL when create is false. */
+int config__cur_listener(struct cfg_state *st, const struct cfg_line *ln, bool create, struct listener_conf **out);
+
+/* The TLS options (config_tls.c): cafile, capath, certfile, keyfile, crlfile, ciphers,
+ * ciphers_tls1.3, tls_version, require_certificate, use_identity_as_username,
+ * use_subject_as_username, psk_hint, psk_file. Same returns as config__apply_line. */
+int config__opt_tls(struct cfg_state *st, const struct cfg_line *ln, const struct option *o);
 
 #endif

@@ -8,6 +8,7 @@
 #include "broker.h"
 #include "message.h"
 #include "midge/midge.h"
+#include "net/tls.h"
 #include "common/clock.h"
 #include "proto/props.h"
 #include "proto/proto.h"
@@ -22,6 +23,10 @@ struct conn *conn__new(struct broker *b, struct listener_rt *l, int fd, const ch
 	c->listener = l;
 	c->tp.ops = &tcp__ops;
 	c->tp.fd = fd;
+	if (l && l->tls && tls__accept(&c->tp, l->tls, fd)) {
+		free(c);
+		return NULL;
+	}
 	c->io.fd = fd;
 	atomic_init(&c->refs, 1);
 	atomic_init(&c->kick, false);
@@ -358,6 +363,8 @@ int conn__flush(struct conn *c)
 
 void conn__update_events(struct conn *c)
 {
-	/* EPOLLOUT only while output is stuck, so idle sockets cost no wake-ups; EPOLLIN unless paused. */
-	loop__mod(&c->worker->loop, &c->io, (c->read_paused ? 0 : EPOLLIN) | (c->writable_wait ? EPOLLOUT : 0));
+	/* EPOLLOUT only while output is stuck or a TLS read waits to write, so idle sockets cost no
+	 * wake-ups; EPOLLIN unless paused. */
+	uint32_t out = c->writable_wait || c->tp.want_write ? EPOLLOUT : 0;
+	loop__mod(&c->worker->loop, &c->io, (c->read_paused ? 0 : EPOLLIN) | out);
 }

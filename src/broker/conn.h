@@ -146,7 +146,7 @@ void conn__schedule(struct conn *c, struct worker *w);
 /* Writes as much queued output as the socket takes; arms EPOLLOUT for the rest. Owner only.
  * Returns 0, or MIDGE_ERR_IO when the connection failed (caller closes it). */
 int conn__flush(struct conn *c);
-/* Sets the epoll interest from read_paused and writable_wait. Owner only. */
+/* Sets the epoll interest from read_paused, writable_wait and the transport's want_write. Owner only. */
 void conn__update_events(struct conn *c);
 
 #endif

@@ -9,11 +9,7 @@
 #include "config.h"
 #include "security.h"
 
-bool guard__encrypted(const struct listener_conf *l)
-{
-	(void)l;
-	return false; /* TLS listeners come with the TLS transport */
-}
+bool guard__encrypted(const struct listener_conf *l) { return config__listener_tls(l); }
 
 bool guard__loopback_only(const struct listener_conf *l)
 {

@@ -14,6 +14,7 @@
 #include "message.h"
 #include "midge/midge.h"
 #include "guard.h"
+#include "net/tls.h"
 #include "security.h"
 #include "session.h"
 #include "worker.h"
@@ -197,9 +198,10 @@ static int finish_connect(struct worker *w, struct conn *c)
 	atomic_fetch_add(&b->stats.clients_total_ever, 1);
 	worker__arm_keepalive(w, c);
 	if (b->conf.connection_messages)
-		log__printf(&b->log, LOG_T_NOTICE, "New client connected from %s as %s (p%u, c%d, k%u).", c->addr,
+		/* Mosquitto's line, with the username when there is one. */
+		log__printf(&b->log, LOG_T_NOTICE, "New client connected from %s as %s (p%u, c%d, k%u%s%s%s).", c->addr,
 			    c->client_id, c->version == MQTT_V31 ? 1 : c->version == MQTT_V5 ? 5 : 2, c->clean_start ? 1 : 0,
-			    c->keepalive);
+			    c->keepalive, c->username ? ", u'" : "", c->username ? c->username : "", c->username ? "'" : "");
 	conn__schedule(c, w);
 	return 0;
 }
@@ -234,6 +236,23 @@ static int refuse_auth(struct worker *w, struct conn *c, bool bad_password)
 static int authenticate(struct worker *w, struct conn *c, const struct mqtt_connect *ct)
 {
 	struct broker *b = w->broker;
+	const struct listener_conf *lc = c->listener ? c->listener->conf : NULL;
+	if (lc && (lc->use_identity_as_username || lc->use_subject_as_username)) {
+		/* The certificate (or PSK identity) is the credential: it replaces the CONNECT's username and
+		 * no password is asked, as in Mosquitto. Without one the client is not let in. */
+		const char *psk = tls__psk_identity(&c->tp);
+		char *id = lc->use_identity_as_username ? (psk ? strdup(psk) : tls__peer_cn(&c->tp))
+							: tls__peer_subject(&c->tp);
+		if (!id) {
+			log__printf(&b->log, LOG_T_NOTICE,
+				    "Client %s from %s refused: no client certificate identity for %s.", c->client_id,
+				    c->addr, lc->use_identity_as_username ? "use_identity_as_username" : "use_subject_as_username");
+			return refuse5(c, MQTT_RC_NOT_AUTHORIZED, MQTT_CONNACK_NOT_AUTHORIZED, "no certificate identity");
+		}
+		free(c->username);
+		c->username = id;
+		return 0;
+	}
 	if (ct->has_username && !c->username) {
 		c->username = malloc(ct->username.len + 1);
 		if (!c->username) return MIDGE_ERR_NOMEM;

@@ -16,6 +16,7 @@
 #include "net/listener.h"
 #include "authq.h"
 #include "guard.h"
+#include "net/tls.h"
 #include "retain.h"
 #include "security.h"
 #include "session.h"
@@ -154,6 +155,28 @@ static void on_accept(struct loop_io *io, uint32_t events)
 	}
 }
 
+/* Builds the TLS context of listener lc from cf. NULL with "FILE:LINE: listener on port N: why" in err. */
+static struct tls_ctx *listener_tls(const struct config *cf, const struct listener_conf *lc, char *err, size_t errlen)
+{
+	const struct tls_settings s = {
+	    .cafile = lc->cafile,
+	    .capath = lc->capath,
+	    .certfile = lc->certfile,
+	    .keyfile = lc->keyfile,
+	    .crlfile = lc->crlfile,
+	    .ciphers = lc->ciphers,
+	    .ciphers_tls13 = lc->ciphers_tls13,
+	    .psk_hint = lc->psk_hint,
+	    .psk_file = config__psk_file(cf, lc),
+	    .min_version = lc->tls_version,
+	    .require_certificate = lc->require_certificate,
+	};
+	char why[384];
+	struct tls_ctx *x = tls__ctx_new(&s, TLS_ROLE_SERVER, why, sizeof(why));
+	if (!x) snprintf(err, errlen, "%s:%d: listener on port %u: %s", lc->file ? lc->file : "?", lc->line, lc->port, why);
+	return x;
+}
+
 int broker__start(struct broker *b, char *err, size_t errlen)
 {
 	b->nlisteners = b->conf.nlisteners;
@@ -165,6 +188,8 @@ int broker__start(struct broker *b, char *err, size_t errlen)
 		l->conf = lc;
 		l->broker = b;
 		guard__init_listener(l);
+		/* Certificates and keys are read now, before the sockets open and privileges are dropped. */
+		if (config__listener_tls(lc) && !(l->tls = listener_tls(&b->conf, lc, err, errlen))) return MIDGE_ERR_INVAL;
 		char msg[256];
 		int n = listener__open(lc->bind_address, lc->bind_interface, lc->port, lc->socket_domain,
 				       b->conf.listen_backlog, l->fds, LISTENER_MAX_FDS, msg, sizeof(msg));
@@ -181,7 +206,7 @@ int broker__start(struct broker *b, char *err, size_t errlen)
 			l->accept[k] = aio;
 			loop__add(&b->loop, &aio->io, l->fds[k], EPOLLIN, on_accept);
 		}
-		log__printf(&b->log, LOG_T_NOTICE, "Opening listener on port %u%s%s.", lc->port,
+		log__printf(&b->log, LOG_T_NOTICE, "Opening %slistener on port %u%s%s.", l->tls ? "TLS " : "", lc->port,
 			    lc->bind_address ? " bound to " : "", lc->bind_address ? lc->bind_address : "");
 	}
 	guard__warn_unguarded(b, &b->conf);
@@ -303,6 +328,40 @@ void broker__run(struct broker *b)
 	}
 }
 
+static bool same_str(const char *a, const char *b) { return a && b ? !strcmp(a, b) : a == b; }
+
+/* New handshakes of each TLS listener use a context built from the new configuration (certificates
+ * renewed, a new CRL); connections keep the context they were made with. Listeners are matched by
+ * port and bind address; on any error the old context stays. */
+static void reload_tls(struct broker *b, const struct config *nc)
+{
+	for (size_t i = 0; i < b->nlisteners; i++) {
+		struct listener_rt *l = &b->listeners[i];
+		if (!l->tls) continue;
+		const struct listener_conf *n = NULL;
+		for (size_t k = 0; k < nc->nlisteners && !n; k++) {
+			const struct listener_conf *m = &nc->listeners[k];
+			if (m->port == l->conf->port && same_str(m->bind_address, l->conf->bind_address)) n = m;
+		}
+		if (!n || !config__listener_tls(n)) {
+			log__printf(&b->log, LOG_T_WARNING,
+				    "TLS listener on port %u is not a TLS listener in the new configuration; it keeps its "
+				    "certificates until a restart.",
+				    l->conf->port);
+			continue;
+		}
+		char err[512];
+		struct tls_ctx *x = listener_tls(nc, n, err, sizeof(err));
+		if (!x) {
+			log__printf(&b->log, LOG_T_ERR, "Error reloading TLS, the listener keeps its certificates: %s", err);
+			continue;
+		}
+		tls__ctx_unref(l->tls);
+		l->tls = x;
+		log__printf(&b->log, LOG_T_NOTICE, "Reloaded TLS certificates of the listener on port %u.", l->conf->port);
+	}
+}
+
 void broker__reload(struct broker *b)
 {
 	if (!b->config_path) return;
@@ -314,6 +373,7 @@ void broker__reload(struct broker *b)
 		config__fini(&nc);
 		return;
 	}
+	reload_tls(b, &nc);
 	/* Limits and log settings change in place; listeners and threads need a restart. */
 	struct config *c = &b->conf;
 	c->max_inflight_messages = nc.max_inflight_messages;
@@ -357,6 +417,7 @@ void broker__fini(struct broker *b)
 			if (b->listeners[i].accept[k]) timer__cancel(&b->loop.timers, &b->listeners[i].accept[k]->resume);
 			free(b->listeners[i].accept[k]);
 		}
+		tls__ctx_unref(b->listeners[i].tls);
 	}
 	free(b->listeners);
 	b->listeners = NULL;

@@ -2,6 +2,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -179,6 +180,12 @@ static void process_input(struct worker *w, struct conn *c)
 		/* Judge the first byte at once: a stream that does not start with CONNECT (an HTTP request,
 		 * say) is closed without waiting for the rest of a packet that will never come. */
 		uint8_t first = buf__head(&c->in)[0];
+		if (c->state == CONN_OPEN && first == 0x16 && c->listener && !config__listener_tls(c->listener->conf)) {
+			log__printf(&b->log, LOG_T_NOTICE, "TLS handshake received on plain listener port %u from %s.",
+				    c->listener->conf->port, c->addr);
+			worker__close(w, c, "TLS handshake on a plain listener");
+			return;
+		}
 		if ((c->state == CONN_OPEN && first >> 4 != MQTT_CONNECT) || first >> 4 == 0 ||
 		    !proto__valid_flags(first >> 4, first & 15)) {
 			close_rc(w, c, MQTT_RC_MALFORMED_PACKET, c->state == CONN_OPEN ? "protocol error" : "malformed packet");
@@ -206,25 +213,41 @@ static void process_input(struct worker *w, struct conn *c)
 	if (buf__len(&c->in) == 0 && c->in.cap > 4 * READ_CHUNK) buf__fini(&c->in);
 }
 
+/* Decoded input the transport holds (TLS) is not announced by epoll again: it must be read now,
+ * unless reading is paused. */
+static bool has_pending(struct conn *c)
+{
+	return c->tp.ops->pending && c->state != CONN_CLOSED && !c->read_paused && !connect_waiting(c) &&
+	       c->tp.ops->pending(&c->tp) > 0;
+}
+
 /* Reads what the socket has, then handles the whole packets in it. Returns true when bytes came. */
 static bool read_input(struct worker *w, struct conn *c)
 {
-	if (buf__reserve(&c->in, READ_CHUNK)) {
-		worker__close(w, c, "out of memory");
-		return false;
-	}
-	ssize_t n = c->tp.ops->read(&c->tp, buf__tail(&c->in), buf__space(&c->in));
-	if (n == 0) {
-		worker__close(w, c, "closed by client");
-		return false;
-	}
-	if (n < 0) {
-		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) worker__close(w, c, "socket error");
-		return false;
-	}
-	buf__produce(&c->in, (size_t)n);
-	atomic_fetch_add_explicit(&w->stats.bytes_received, (uint64_t)n, memory_order_relaxed);
-	process_input(w, c);
+	do {
+		if (buf__reserve(&c->in, READ_CHUNK)) {
+			worker__close(w, c, "out of memory");
+			return false;
+		}
+		bool want_write = c->tp.want_write;
+		ssize_t n = c->tp.ops->read(&c->tp, buf__tail(&c->in), buf__space(&c->in));
+		if (c->tp.want_write != want_write) conn__update_events(c); /* TLS: watch EPOLLOUT, or stop */
+		if (n == 0) {
+			worker__close(w, c, "closed by client");
+			return false;
+		}
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return false;
+			/* The transport's reason (a refused TLS handshake) dies with it: keep a copy for the log. */
+			char why[192];
+			snprintf(why, sizeof(why), "%s", c->tp.error ? c->tp.error : "socket error");
+			worker__close(w, c, why);
+			return false;
+		}
+		buf__produce(&c->in, (size_t)n);
+		atomic_fetch_add_explicit(&w->stats.bytes_received, (uint64_t)n, memory_order_relaxed);
+		process_input(w, c);
+	} while (has_pending(c));
 	return true;
 }
 
@@ -244,6 +267,7 @@ static void resume_reading(struct worker *w, struct conn *c)
 	c->read_paused = false;
 	conn__update_events(c);
 	process_input(w, c);
+	if (has_pending(c)) read_input(w, c);
 }
 
 static void on_conn_io(struct loop_io *io, uint32_t events)
@@ -251,7 +275,8 @@ static void on_conn_io(struct loop_io *io, uint32_t events)
 	struct conn *c = container_of(io, struct conn, io);
 	struct worker *w = c->worker;
 	if (c->state == CONN_CLOSED) return;
-	if (events & EPOLLIN) read_input(w, c);
+	/* A TLS read that waited for the socket to be writable goes on at EPOLLOUT. */
+	if ((events & EPOLLIN) || ((events & EPOLLOUT) && c->tp.want_write)) read_input(w, c);
 	else if (events & (EPOLLERR | EPOLLHUP)) worker__close(w, c, "socket error");
 	if (c->state != CONN_CLOSED && (events & EPOLLOUT) && !list__linked(&c->flush_node))
 		list__add_tail(&w->flush, &c->flush_node);

@@ -2,6 +2,8 @@
 #ifndef MIDGE_TRANSPORT_H
 #define MIDGE_TRANSPORT_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -16,6 +18,9 @@ struct transport_ops {
 	ssize_t (*writev)(struct transport *t, const struct iovec *iov, int iovcnt);
 	/* Releases the transport and closes its descriptor. */
 	void (*close)(struct transport *t);
+	/* Bytes already taken from the socket and decoded, which the next read returns although the fd
+	 * will not become readable for them (TLS). NULL for a transport that never holds any. */
+	size_t (*pending)(struct transport *t);
 };
 
 /* A connection's transport: embedded in the connection; fd is what the loop watches. */
@@ -23,6 +28,12 @@ struct transport {
 	const struct transport_ops *ops;
 	int fd;
 	void *impl; /* transport-specific state (TLS session, WebSocket framing), owned by ops */
+	/* Set by a read that cannot go on until the socket is writable (a TLS handshake or record that
+	 * must send first): the owner watches EPOLLOUT and reads again when it comes. Never set by TCP. */
+	bool want_write;
+	/* After a read or write failed for a reason of the transport's own (a refused TLS handshake),
+	 * a human reason for the log; owned by the transport, NULL otherwise. */
+	const char *error;
 };
 
 /* Plain TCP: fd is a connected non-blocking socket. */
