@@ -84,6 +84,9 @@ struct broker {
 /* Sets up b from the configuration in b->conf (already loaded): logging, stores, workers.
  * Returns 0 or MIDGE_ERR_* with a message in err. A zeroed broker after failure is safe to fini. */
 int broker__init(struct broker *b, char *err, size_t errlen);
+/* Reads every file the configuration names (TLS certificates, keys, CRLs and PSK files, password and ACL
+ * files) as start-up would, and frees them again: for --test-config. 0 or MIDGE_ERR_* with err. */
+int broker__check_files(const struct config *cf, char *err, size_t errlen);
 /* Opens every listener and starts the workers. 0 or MIDGE_ERR_* with a message in err. */
 int broker__start(struct broker *b, char *err, size_t errlen);
 /* Runs the main thread's loop (accept, signals, $SYS, session expiry) until SIGINT/SIGTERM. */

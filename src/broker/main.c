@@ -170,6 +170,11 @@ int main(int argc, char **argv)
 			config__fini(&b->conf);
 			return 1;
 		}
+		if (broker__check_files(&b->conf, err, sizeof(err))) {
+			fprintf(stderr, "Error: %s\n", err);
+			config__fini(&b->conf);
+			return 3;
+		}
 		printf("%s: configuration OK\n", config_file);
 		config__fini(&b->conf);
 		return 0;

@@ -177,6 +177,25 @@ static struct tls_ctx *listener_tls(const struct config *cf, const struct listen
 	return x;
 }
 
+int broker__check_files(const struct config *cf, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < cf->nlisteners; i++) {
+		const struct listener_conf *lc = &cf->listeners[i];
+		if (!config__listener_tls(lc)) continue;
+		struct tls_ctx *x = listener_tls(cf, lc, err, errlen);
+		if (!x) return MIDGE_ERR_INVAL;
+		tls__ctx_unref(x);
+	}
+	const struct listener_conf **lc = calloc(cf->nlisteners + 1, sizeof(*lc));
+	if (!lc) return MIDGE_ERR_NOMEM;
+	for (size_t i = 0; i < cf->nlisteners; i++) lc[i] = &cf->listeners[i];
+	struct security *s = NULL;
+	int rc = security__load(cf, lc, cf->nlisteners, &s, err, errlen);
+	free(lc);
+	security__unref(s);
+	return rc;
+}
+
 int broker__start(struct broker *b, char *err, size_t errlen)
 {
 	b->nlisteners = b->conf.nlisteners;

@@ -77,6 +77,16 @@ def free_port():
         return s.getsockname()[1]
 
 
+def connectable(port):
+    """True when a TCP connection to 127.0.0.1:port succeeds (a listener on all addresses may show in
+    /proc as listening on IPv6 before its IPv4 socket is open)."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
 def port_listening(port):
     """True if some socket is in LISTEN state on this TCP port (IPv4 or IPv6), per /proc."""
     for name in ("/proc/net/tcp", "/proc/net/tcp6"):
@@ -283,6 +293,12 @@ def run_config_check(tmp_path, text, args=("--test-config",), timeout=10):
     check_sanitizer_text(r.stdout + r.stderr)
     assert r.returncode not in (66, 67) or not SANITIZE, "sanitizer exit code %d" % r.returncode
     return r
+
+
+def run_expect_failure(tmp_path, conf_text, timeout=10):
+    """Starts midge on a config text that must make it exit at start-up; returns (exit status, output)."""
+    r = run_config_check(tmp_path, conf_text, args=(), timeout=timeout)
+    return r.returncode, r.stdout + r.stderr
 
 
 # ---------------------------------------------------------------- raw clients

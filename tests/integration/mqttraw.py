@@ -622,6 +622,24 @@ class RawClient:
                 return pkt
             self._fill(deadline)
 
+    def drain(self, timeout=0.5):
+        """(topic, payload) of every PUBLISH until nothing arrives for timeout seconds or the server
+        closes; QoS 1 and 2 are acknowledged (PUBACK, PUBREC, then PUBCOMP for the PUBREL)."""
+        out = []
+        while True:
+            try:
+                p = self.recv(timeout)
+            except (socket.timeout, Closed):
+                return out
+            if p.type == PUBLISH:
+                if p.qos == 1:
+                    self.send(puback(p.mid))
+                elif p.qos == 2:
+                    self.send(pubrec(p.mid))
+                out.append((p.topic, p.payload))
+            elif p.type == PUBREL:
+                self.send(pubcomp(p.mid))
+
     def expect(self, ptype, timeout=None):
         pkt = self.recv(timeout)
         assert pkt.type == ptype, "expected %s, got %r" % (NAMES[ptype], pkt)

@@ -13,22 +13,13 @@ import time
 import pytest
 
 import mqttraw as m
-from conftest import ROOT, SANITIZE, broker_bin, free_port, mosquitto_pub, wait_for
+from conftest import ROOT, SANITIZE, connectable, free_port, mosquitto_pub, run_expect_failure, wait_for
 
 BUILD = os.environ.get("MIDGE_BUILD") or os.path.join(ROOT, "build")
 MOSQUITTO_PASSWD = "/usr/bin/mosquitto_passwd"
 TIMEOUT = 40 if SANITIZE else 20
 midge_only = pytest.mark.midge_only
 
-
-def connectable(port):
-    """True when a TCP connection to 127.0.0.1:port succeeds (a listener on all addresses may show in
-    /proc as listening on IPv6 before its IPv4 socket is open)."""
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
 
 
 # ---------------------------------------------------------------- helpers
@@ -460,26 +451,18 @@ def test_concurrent_logins_do_not_block_delivery(broker, raw, paho, tmp_path):
 
 # ---------------------------------------------------------------- errors at start-up
 
-def run_broker_expect_failure(tmp_path, conf_text):
-    path = tmp_path / ("fail-%d.conf" % time.monotonic_ns())
-    path.write_text(conf_text)
-    r = subprocess.run([broker_bin(), "-c", str(path)], capture_output=True, text=True, timeout=TIMEOUT,
-                       stdin=subprocess.DEVNULL)
-    return r.returncode, r.stdout + r.stderr
-
-
 @midge_only
 def test_malformed_password_file_at_start(tmp_path):
     good = make_pwfile(tmp_path / "good", [("alice", "a")])
     entry = open(good).read().strip()
     bad = tmp_path / "bad"
     bad.write_text("# users\n%s\nbob-without-hash\n" % entry)
-    rc, out = run_broker_expect_failure(tmp_path, "listener %d 127.0.0.1\npassword_file %s\n"
+    rc, out = run_expect_failure(tmp_path, "listener %d 127.0.0.1\npassword_file %s\n"
                                         % (free_port(), bad))
     assert rc != 0
     assert "Error: %s:3: " % bad in out, out
     bad.write_text("%s\ncarol:$5$abc$def\n" % entry)
-    rc, out = run_broker_expect_failure(tmp_path, "listener %d 127.0.0.1\npassword_file %s\n"
+    rc, out = run_expect_failure(tmp_path, "listener %d 127.0.0.1\npassword_file %s\n"
                                         % (free_port(), bad))
     assert rc != 0
     assert "Error: %s:2: " % bad in out and "carol" in out, out
@@ -488,7 +471,7 @@ def test_malformed_password_file_at_start(tmp_path):
 @midge_only
 def test_missing_password_file_at_start(tmp_path):
     missing = tmp_path / "no-such-file"
-    rc, out = run_broker_expect_failure(tmp_path, "listener %d 127.0.0.1\nallow_anonymous false\n"
+    rc, out = run_expect_failure(tmp_path, "listener %d 127.0.0.1\nallow_anonymous false\n"
                                         "password_file %s\n" % (free_port(), missing))
     assert rc != 0
     assert "%s: No such file or directory" % missing in out, out

@@ -5,16 +5,13 @@ deliver anything), queued messages of offline sessions, and SIGHUP reloads."""
 import os
 import re
 import signal
-import socket
-import subprocess
 import time
 
 import pytest
 
 import mqttraw as m
-from conftest import SANITIZE, broker_bin, free_port, wait_for
+from conftest import connectable, free_port, run_expect_failure, wait_for
 
-TIMEOUT = 40 if SANITIZE else 20
 midge_only = pytest.mark.midge_only
 
 ACL = """# the anonymous section: rules before any "user" line
@@ -48,15 +45,6 @@ pattern write users/%u/outbox
 """
 
 
-def connectable(port):
-    """True when a TCP connection to 127.0.0.1:port succeeds (a listener on all addresses may show in
-    /proc as listening on IPv6 before its IPv4 socket is open)."""
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
-
 
 # ---------------------------------------------------------------- helpers
 
@@ -77,24 +65,6 @@ def client(raw, port, cid, user=None, proto=m.MQTT311, **kw):
     c = raw(port)
     c.connect(cid, username=user, proto=proto, **kw)
     return c
-
-
-def drain(c, timeout=0.5):
-    """(topic, payload) of every PUBLISH until nothing arrives for timeout seconds (QoS 1/2 acked)."""
-    out = []
-    while True:
-        try:
-            p = c.recv(timeout)
-        except socket.timeout:
-            return out
-        if p.type == m.PUBLISH:
-            if p.qos == 1:
-                c.send(m.puback(p.mid))
-            elif p.qos == 2:
-                c.send(m.pubrec(p.mid))
-            out.append((p.topic, p.payload))
-        elif p.type == m.PUBREL:
-            c.send(m.pubcomp(p.mid))
 
 
 def sighup(b, what="Security settings reloaded."):
@@ -139,7 +109,7 @@ def test_acl_matrix(broker, raw, tmp_path):
     for i, (name, topic, _) in enumerate(WRITES):
         ack = cs[name].publish(topic, b"w%d" % i, qos=1, mid=i + 1)
         assert ack.type == m.PUBACK and ack.mid == i + 1
-    got = set(drain(root))
+    got = set(root.drain())
     want = {(t, b"w%d" % i) for i, (_, t, ok) in enumerate(WRITES) if ok}
     assert got == want, "missing %s, unexpected %s" % (sorted(want - got), sorted(got - want))
     # reads: each client subscribes to "#"; root publishes every topic
@@ -148,7 +118,7 @@ def test_acl_matrix(broker, raw, tmp_path):
     for topic in READS:
         root.publish(topic, topic.encode(), qos=1, mid=5)
     for name, c in cs.items():
-        got = sorted(t for t, _ in drain(c))
+        got = sorted(t for t, _ in c.drain())
         want = sorted(t for t, who in READS.items() if name in who)
         assert got == want, name
     for c in cs.values():
@@ -175,7 +145,7 @@ def test_patterns_need_a_username_for_u(broker, raw, tmp_path):
     named.publish("u/nu/x", b"5", qos=1)
     named.publish("u/other/x", b"6", qos=1)
     named.publish("c/nc", b"7", qos=1)        # "c/%c/#" matches its parent level too
-    assert sorted(p for _, p in drain(root)) == [b"2", b"5", b"7"]
+    assert sorted(p for _, p in root.drain()) == [b"2", b"5", b"7"]
 
 
 # ---------------------------------------------------------------- QoS and protocol versions
@@ -196,12 +166,12 @@ def test_denied_publish_311_qos012(broker, raw, tmp_path):
     comp = bob.publish("bob/out", b"ok2", qos=2, mid=12)
     assert comp.type == m.PUBCOMP
     assert bob.publish("bob/out", b"ok1", qos=1, mid=13).type == m.PUBACK
-    assert sorted(drain(root)) == [("bob/out", b"ok1"), ("bob/out", b"ok2")]
+    assert sorted(root.drain()) == [("bob/out", b"ok1"), ("bob/out", b"ok2")]
     assert bob.is_open()
     # MQTT 3.1 the same
     old = client(raw, b.port, "bob31", "bob", proto=m.MQTT31)
     assert old.publish("alice/y", b"x", qos=1, mid=3).type == m.PUBACK
-    assert drain(root) == []
+    assert root.drain() == []
 
 
 @midge_only
@@ -225,11 +195,11 @@ def test_denied_publish_v5_reason_codes(broker, raw, tmp_path):
     # retained and denied: not stored either
     ack = bob.publish("alice/r", b"ret", qos=1, retain=True, mid=25)
     assert ack.reason == m.NOT_AUTHORIZED
-    assert sorted(drain(root)) == [("bob/out", b"ok1"), ("bob/out", b"ok2")]
+    assert sorted(root.drain()) == [("bob/out", b"ok1"), ("bob/out", b"ok2")]
     assert bob.is_open()
     late = client(raw, b.port, "root2", "root")
     late.subscribe("alice/#")
-    assert drain(late) == []
+    assert late.drain() == []
 
 
 @midge_only
@@ -251,7 +221,7 @@ def test_suback_codes(broker, raw, tmp_path):
     # a refused filter is not subscribed at all: nothing arrives through it even for allowed topics
     root = client(raw, b.port, "root1", "root")
     root.publish("shared/x", b"1", qos=1)
-    got = [(t, p) for t, p in drain(bob) if not t.startswith("$SYS/")]  # retained $SYS messages
+    got = [(t, p) for t, p in bob.drain() if not t.startswith("$SYS/")]  # retained $SYS messages
     # one copy through the overlapping shared/#, #, +/x (Midge sends one per client), one through
     # $share/g/shared/+
     assert got == [("shared/x", b"1")] * 2
@@ -267,7 +237,7 @@ def test_shared_subscription_reads_checked(broker, raw, tmp_path):
     root = client(raw, b.port, "root1", "root")
     for i in range(6):
         root.publish("shared/t", b"%d" % i, qos=1, mid=i + 1)
-    got = drain(s1) + drain(s2)
+    got = s1.drain() + s2.drain()
     assert sorted(p for _, p in got) == [b"%d" % i for i in range(6)]
 
 
@@ -287,10 +257,10 @@ def test_sys_topics(broker, raw, tmp_path):
     p = alice.recv_publish(timeout=4)
     assert p.topic == "$SYS/broker/uptime" and p.payload.endswith(b"seconds")
     time.sleep(1.2)
-    topics = {t for t, _ in drain(bob, 0.3)}
+    topics = {t for t, _ in bob.drain(0.3)}
     assert topics, "bob got no $SYS message at all"
     assert all(t.startswith("$SYS/broker/clients/") for t in topics), topics
-    assert drain(root, 0.1) == []
+    assert root.drain(0.1) == []
 
 
 # ---------------------------------------------------------------- retained messages
@@ -309,19 +279,19 @@ def test_retained_messages(broker, raw, tmp_path):
     assert bob.publish("retained/bob", b"rb", qos=1, retain=True, mid=6).type == m.PUBACK
     # bob subscribes to everything: only the retained messages he may read come
     bob.subscribe("#", qos=1)
-    assert sorted(drain(bob)) == [("retained/bob", b"rb"), ("retained/x", b"rx"), ("shared/r", b"sr")]
+    assert sorted(bob.drain()) == [("retained/bob", b"rb"), ("retained/x", b"rx"), ("shared/r", b"sr")]
     alice = client(raw, b.port, "alice1", "alice")
     alice.subscribe([("alice/#", 1), ("retained/#", 1)])
-    assert sorted(drain(alice)) == [("alice/r", b"ar"), ("retained/bob", b"rb"), ("retained/x", b"rx")]
+    assert sorted(alice.drain()) == [("alice/r", b"ar"), ("retained/bob", b"rb"), ("retained/x", b"rx")]
     root2 = client(raw, b.port, "root2", "root")
     root2.subscribe("#")
-    got = sorted(drain(root2))
+    got = sorted(root2.drain())
     assert got == [("alice/r", b"ar"), ("retained/bob", b"rb"), ("retained/x", b"rx"), ("shared/r", b"sr")]
     # a denied empty retained message does not clear the stored one
     bob.publish("alice/r", b"", qos=1, retain=True, mid=7)
     root3 = client(raw, b.port, "root3", "root")
     root3.subscribe("alice/r")
-    assert drain(root3) == [("alice/r", b"ar")]
+    assert root3.drain() == [("alice/r", b"ar")]
 
 
 # ---------------------------------------------------------------- wills
@@ -339,12 +309,12 @@ def test_wills(broker, raw, tmp_path):
     for c in (alice, mallory, anonw):
         c.close()  # no DISCONNECT: the wills are due
     wait_for(lambda: "Will of client bobw not published: not authorised on 'alice/x'." in b.log(), 5)
-    assert sorted(drain(root)) == [("anon/write", b"anon gone"), ("will/alice", b"alice gone")]
-    assert drain(watcher) == []
+    assert sorted(root.drain()) == [("anon/write", b"anon gone"), ("will/alice", b"alice gone")]
+    assert watcher.drain() == []
     # the retained will was stored, readable by root only
     late = client(raw, b.port, "root2", "root")
     late.subscribe("anon/#")
-    assert drain(late) == [("anon/write", b"anon gone")]
+    assert late.drain() == [("anon/write", b"anon gone")]
 
 
 @midge_only
@@ -359,7 +329,7 @@ def test_will_checked_when_published_after_reload(broker, raw, tmp_path):
     sighup(b)
     alice.close()
     wait_for(lambda: "Will of client alice1 not published: not authorised on 'will/alice'." in b.log(), 5)
-    assert drain(root) == []
+    assert root.drain() == []
 
 
 # ---------------------------------------------------------------- reloads
@@ -372,22 +342,22 @@ def test_reload_adds_permission_to_existing_subscription(broker, raw, tmp_path):
     root = client(raw, b.port, "root1", "root")
     root.publish("alice/a", b"before", qos=1)
     root.publish("shared/a", b"allowed", qos=1)
-    assert drain(bob) == [("shared/a", b"allowed")]
+    assert bob.drain() == [("shared/a", b"allowed")]
     path.write_text(ACL.replace("user bob\n", "user bob\ntopic read alice/#\n"))
     sighup(b)
     root.publish("alice/a", b"after", qos=1)
-    assert drain(bob) == [("alice/a", b"after")]
+    assert bob.drain() == [("alice/a", b"after")]
     # and a write permission taken away applies to the next PUBLISH of a connected client
     path.write_text(ACL.replace("topic write bob/out\n", ""))
     sighup(b)
     bob.publish("bob/out", b"now denied", qos=1, mid=9)
     root.publish("alice/a", b"again", qos=1)
-    assert drain(root) == []  # root is not subscribed; check via a subscriber
+    assert root.drain() == []  # root is not subscribed; check via a subscriber
     watch = client(raw, b.port, "root2", "root")
     watch.subscribe("#")
     bob.publish("bob/out", b"still denied", qos=1, mid=10)
     root.publish("shared/z", b"z", qos=1, mid=2)
-    assert drain(watch) == [("shared/z", b"z")]
+    assert watch.drain() == [("shared/z", b"z")]
     assert bob.is_open()
 
 
@@ -411,7 +381,7 @@ def test_queued_messages_rechecked_after_reload(broker, raw, tmp_path):
     back = raw(b.port)
     ack = back.connect("bob1", username="bob", clean=False)
     assert ack.session_present
-    assert drain(back) == [("retained/one", b"q2"), ("retained/two", b"q5")]
+    assert back.drain() == [("retained/one", b"q2"), ("retained/two", b"q5")]
 
 
 @midge_only
@@ -428,18 +398,10 @@ def test_sighup_with_broken_acl_keeps_old(broker, raw, tmp_path):
     root = client(raw, b.port, "root1", "root")
     root.publish("alice/a", b"no", qos=1)
     root.publish("shared/a", b"yes", qos=1)
-    assert drain(bob) == [("shared/a", b"yes")]
+    assert bob.drain() == [("shared/a", b"yes")]
 
 
 # ---------------------------------------------------------------- start-up errors
-
-def run_expect_failure(tmp_path, conf_text):
-    path = tmp_path / ("fail-%d.conf" % time.monotonic_ns())
-    path.write_text(conf_text)
-    r = subprocess.run([broker_bin(), "-c", str(path)], capture_output=True, text=True, timeout=TIMEOUT,
-                       stdin=subprocess.DEVNULL)
-    return r.returncode, r.stdout + r.stderr
-
 
 @midge_only
 @pytest.mark.parametrize("text,line,words", [
@@ -484,8 +446,8 @@ def test_per_listener_acl(broker, raw, tmp_path):
     free.publish("two/x", b"2", qos=1)
     a.publish("two/y", b"3", qos=1)  # denied on a's listener
     a.publish("one/y", b"4", qos=1)
-    assert sorted(drain(a)) == [("one/x", b"1"), ("one/y", b"4")]
-    assert sorted(drain(free)) == [("one/x", b"1"), ("one/y", b"4"), ("two/x", b"2")]
+    assert sorted(a.drain()) == [("one/x", b"1"), ("one/y", b"4")]
+    assert sorted(free.drain()) == [("one/x", b"1"), ("one/y", b"4"), ("two/x", b"2")]
 
 
 @midge_only
@@ -500,6 +462,6 @@ def test_shared_group_member_that_may_not_read(broker, raw, tmp_path):
     root = client(raw, b.port, "root1", "root")
     for i in range(6):
         root.publish("alice/x", b"%d" % i, qos=1, mid=i + 1)
-    got1, got2 = drain(s1), drain(s2)
+    got1, got2 = s1.drain(), s2.drain()
     assert got2 == []
     assert sorted(p for _, p in got1) == [b"%d" % i for i in range(6)]

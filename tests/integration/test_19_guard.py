@@ -9,7 +9,7 @@ import time
 import pytest
 
 import mqttraw as m
-from conftest import free_port, wait_for
+from conftest import connectable, free_port, wait_for
 
 pytestmark = pytest.mark.midge_only
 
@@ -42,24 +42,6 @@ def client(raw, port, cid, proto=m.MQTT311, host="127.0.0.1", **kw):
     return c
 
 
-def drain(c, timeout=0.5):
-    """(topic, payload) of every PUBLISH until nothing arrives for timeout seconds (QoS 1/2 acked)."""
-    out = []
-    while True:
-        try:
-            p = c.recv(timeout)
-        except (socket.timeout, m.Closed):
-            return out
-        if p.type == m.PUBLISH:
-            if p.qos == 1:
-                c.send(m.puback(p.mid))
-            elif p.qos == 2:
-                c.send(m.pubrec(p.mid))
-            out.append((p.topic, p.payload))
-        elif p.type == m.PUBREL:
-            c.send(m.pubcomp(p.mid))
-
-
 def withheld_count(c, timeout=3.0):
     """The next value of $SYS/broker/publish/messages/withheld that c (subscribed to it) receives."""
     p = c.wait_for(m.PUBLISH, timeout=timeout)
@@ -82,15 +64,6 @@ def wait_withheld(c, want, timeout=5.0):
     raise AssertionError("withheld count %r, expected %d" % (v, want))
 
 
-def connectable(port):
-    """True when a TCP connection to 127.0.0.1:port succeeds (a listener on all addresses may show in
-    /proc as listening on IPv6 before its IPv4 socket is open)."""
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
-
 
 # ---------------------------------------------------------------- live messages
 
@@ -110,10 +83,10 @@ def test_guarded_topics_withheld_from_exposed_listener(broker, raw):
         pub_ex.publish(t, b"ex%d" % i, qos=q, mid=i + 1)  # the topic decides, not where it came from
     everything = sorted((t, b"%s%d" % (w, i)) for i, (t, _) in enumerate(sent) for w in (b"lo", b"ex"))
     open_topics = {"public/a", "y/private/z", "x/y/private"}
-    assert sorted(drain(s_lo)) == everything
+    assert sorted(s_lo.drain()) == everything
     want_ex = [e for e in everything if e[0] in open_topics]
-    assert sorted(drain(s_ex)) == want_ex
-    assert sorted(drain(s_ex5)) == want_ex
+    assert sorted(s_ex.drain()) == want_ex
+    assert sorted(s_ex5.drain()) == want_ex
     # nothing else happened to the exposed clients: still connected, still served
     assert s_ex.is_open() and s_ex5.is_open()
     # logged once per client, with the exposed listener's port
@@ -141,9 +114,9 @@ def test_withheld_counter_in_sys(broker, raw):
     pub.publish("open/c", b"o", qos=1, mid=9)
     # 3 guarded messages x 2 exposed subscribers
     assert wait_withheld(mon, 6) == 6
-    assert drain(s_ex1) == [("open/c", b"o")]
-    assert drain(s_ex2) == [("open/c", b"o")]
-    assert len(drain(s_lo)) == 4
+    assert s_ex1.drain() == [("open/c", b"o")]
+    assert s_ex2.drain() == [("open/c", b"o")]
+    assert len(s_lo.drain()) == 4
     assert b.log().count(GUARD_LOG % "ex1,") == 1
     # the counter is not reset by a client leaving
     s_ex1.disconnect()
@@ -175,7 +148,7 @@ def test_loopback_listeners_receive_guarded(broker, raw, bind):
     s.subscribe("secret/#", qos=1)
     pub = client(raw, b.port, "pub")
     pub.publish("secret/x", b"ok", qos=1)
-    assert drain(s) == [("secret/x", b"ok")]
+    assert s.drain() == [("secret/x", b"ok")]
 
 
 def test_bind_interface_lo_is_loopback_only(broker, raw):
@@ -189,7 +162,7 @@ def test_bind_interface_lo_is_loopback_only(broker, raw):
     s.subscribe("secret/#", qos=1)
     pub = client(raw, b.port, "pub")
     pub.publish("secret/x", b"ok", qos=1)
-    assert drain(s) == [("secret/x", b"ok")]
+    assert s.drain() == [("secret/x", b"ok")]
 
 
 # ---------------------------------------------------------------- retained messages and wills
@@ -202,13 +175,13 @@ def test_retained_guarded_not_sent_on_subscribe_through_exposed(broker, raw):
     pub.publish("open/r", b"or", qos=1, retain=True, mid=3)
     s_ex = client(raw, ex, "ex")
     s_ex.subscribe([("secret/#", 1), ("+/private", 1), ("open/#", 1)])
-    assert drain(s_ex) == [("open/r", b"or")]
+    assert s_ex.drain() == [("open/r", b"or")]
     s_ex5 = client(raw, ex, "ex5", proto=m.MQTT5)
     s_ex5.subscribe([("#", 1)])
-    assert drain(s_ex5) == [("open/r", b"or")]
+    assert s_ex5.drain() == [("open/r", b"or")]
     s_lo = client(raw, lo, "lo")
     s_lo.subscribe([("#", 1)])
-    assert sorted(drain(s_lo)) == [("a/private", b"ar"), ("open/r", b"or"), ("secret/r", b"sr")]
+    assert sorted(s_lo.drain()) == [("a/private", b"ar"), ("open/r", b"or"), ("secret/r", b"sr")]
     assert GUARD_LOG % "ex" in b.log()
 
 
@@ -223,8 +196,8 @@ def test_guarded_will(broker, raw):
     w1.close()
     w2.close()
     time.sleep(0.3)
-    assert sorted(drain(s_lo)) == [("secret/will", b"gone1"), ("will/open", b"gone2")]
-    assert drain(s_ex) == [("will/open", b"gone2")]
+    assert sorted(s_lo.drain()) == [("secret/will", b"gone1"), ("will/open", b"gone2")]
+    assert s_ex.drain() == [("will/open", b"gone2")]
 
 
 # ---------------------------------------------------------------- sessions
@@ -248,14 +221,14 @@ def test_offline_queue_comes_back_through_exposed(broker, raw):
     pub.publish("secret/q3", b"3", qos=2, mid=3)
     back = raw(ex)
     assert back.connect("pers", clean=False).session_present
-    assert drain(back) == [("open/q2", b"2")]
+    assert back.drain() == [("open/q2", b"2")]
     back.disconnect()
     assert wait_withheld(mon, 2) == 2
     pub.publish("secret/q4", b"4", qos=1, mid=4)
     pub.publish("open/q5", b"5", qos=1, mid=5)
     again = raw(lo)
     assert again.connect("pers", clean=False).session_present
-    assert drain(again) == [("secret/q4", b"4"), ("open/q5", b"5")]
+    assert again.drain() == [("secret/q4", b"4"), ("open/q5", b"5")]
 
 
 def test_inflight_guarded_message_not_resent_through_exposed(broker, raw):
@@ -293,8 +266,8 @@ def test_shared_group_with_exposed_member(broker, raw):
     pub = client(raw, lo, "pub")
     for i in range(6):
         pub.publish("secret/s", b"%d" % i, qos=1, mid=i + 1)
-    assert drain(s_ex) == []
-    assert sorted(p for _, p in drain(s_lo)) == [b"%d" % i for i in range(6)]
+    assert s_ex.drain() == []
+    assert sorted(p for _, p in s_lo.drain()) == [b"%d" % i for i in range(6)]
 
 
 def test_non_matching_topics_everywhere(broker, raw):
@@ -309,6 +282,6 @@ def test_non_matching_topics_everywhere(broker, raw):
     pub.publish("secretive/x", b"s", qos=1, mid=7)   # not under secret/
     pub.publish("private", b"p", qos=1, mid=8)       # +/private needs two levels
     for c in subs:
-        assert sorted(drain(c)) == [("plain/0", b"p0"), ("plain/1", b"p1"), ("plain/2", b"p2"),
+        assert sorted(c.drain()) == [("plain/0", b"p0"), ("plain/1", b"p1"), ("plain/2", b"p2"),
                                     ("private", b"p"), ("secretive/x", b"s")]
     assert "Encryption guard" not in b.log()

@@ -2,7 +2,6 @@
 encryption guard with a real TLS listener (encrypted_only), the start-up and reload warning for an
 unguarded configuration, and the `make run` layout (examples/midge.conf with scripts/make-certs)."""
 import os
-import re
 import signal
 import subprocess
 
@@ -202,3 +201,16 @@ def test_make_run_layout(tmp_path, broker, mosq_sub):
     log_has(b, "u'midge-client')")
     # Without a client certificate, 8884 refuses.
     assert mosquitto_pub(mtls, "demo/x", "no", args=ca + ["-h", "localhost"]).returncode != 0
+
+
+@pytest.mark.parametrize("lines,message", [
+    ("password_file /nonexistent/pw\n", "/nonexistent/pw: No such file or directory"),
+    ("acl_file /nonexistent/acl\n", "/nonexistent/acl: No such file or directory"),
+    ("listener 8883\ncertfile /nonexistent/s.crt\nkeyfile /nonexistent/s.key\n",
+     "listener on port 8883: cannot read certfile '/nonexistent/s.crt'"),
+])
+def test_test_config_reads_the_files(tmp_path, lines, message):
+    # --test-config reads what start-up would read, so a broken file is found before a restart.
+    r = run_config_check(tmp_path, "listener 1883\n" + lines)
+    assert r.returncode == 3
+    assert message in r.stderr, r.stderr
