@@ -146,13 +146,12 @@ const struct pw_entry *pw__find(const struct pw_table *t, const char *username)
 bool pw__verify(const struct pw_table *t, const char *username, const char *password)
 {
 	const struct pw_entry *e = pw__find(t, username);
-	if (e) return pw__entry_verify(e, password);
-	if (t->count && password) {
-		/* Spend what a real check costs so that timing does not tell which usernames exist. */
-		struct pw_entry dummy = t->entries[0];
-		(void)pw__entry_verify(&dummy, password);
+	bool ok = e && pw__entry_verify(e, password);
+	if (t->count && password && e != &t->entries[t->costliest]) {
+		/* Spend what the dearest real check costs, whatever was (or was not) checked above. */
+		(void)pw__entry_verify(&t->entries[t->costliest], password);
 	}
-	return false;
+	return ok;
 }
 
 void pw__table_fini(struct pw_table *t)
@@ -164,6 +163,7 @@ void pw__table_fini(struct pw_table *t)
 	free(t->entries);
 	t->entries = NULL;
 	t->count = 0;
+	t->costliest = 0;
 }
 
 static bool blank(char c)
@@ -253,6 +253,9 @@ int pw__parse_text(struct pw_table *t, const char *text, size_t len, const char 
 	}
 
 	if (t->count) qsort(t->entries, t->count, sizeof(*t->entries), by_name);
+	t->costliest = 0;
+	for (size_t i = 0; i < t->count; i++)
+		if (t->entries[i].iterations > t->entries[t->costliest].iterations) t->costliest = i;
 	for (size_t i = 1; i < t->count; i++) {
 		if (strcmp(t->entries[i - 1].username, t->entries[i].username) == 0) {
 			const struct pw_entry *a = &t->entries[i - 1], *b = &t->entries[i];

@@ -29,6 +29,7 @@ struct pw_entry {
 struct pw_table {
 	struct pw_entry *entries;
 	size_t count;
+	size_t costliest; /* index of the entry whose check costs most (most $7$ iterations) */
 };
 
 /* Decodes a hash field ("$7$101$salt$hash" or "$6$salt$hash") into e's type, iterations, salt and hash
@@ -55,7 +56,9 @@ const struct pw_entry *pw__find(const struct pw_table *t, const char *username);
 /* True when password hashes to e's hash (compared with CRYPTO_memcmp). */
 bool pw__entry_verify(const struct pw_entry *e, const char *password);
 
-/* True when username is in t and password is right. An unknown user costs about as much as a known one. */
+/* True when username is in t and password is right. Every check costs at least as much as the table's costliest
+ * entry (an unknown user, or a user with a cheaper hash, pays for a check of that one too), so that timing tells
+ * neither which usernames exist nor which hash each has. */
 bool pw__verify(const struct pw_table *t, const char *username, const char *password);
 
 /* Frees everything t holds and leaves it empty. */

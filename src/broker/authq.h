@@ -1,6 +1,8 @@
 /* Password checks off the workers' event loops: a few threads verify passwords (a $7$ hash costs about a
  * millisecond) and hand each answer back to the connection's worker. Failed checks make their source
- * address wait longer each time, so guessing passwords at line rate is impossible. */
+ * address (an IPv4 address, an IPv6 /64) wait longer each time, and fade by half each minute; at most a few
+ * checks of one address are queued at once and a bounded number wait behind them, so guessing passwords
+ * at line rate is impossible and a guesser cannot fill memory. */
 #ifndef MIDGE_AUTHQ_H
 #define MIDGE_AUTHQ_H
 
@@ -21,12 +23,15 @@ enum auth_state {
 
 /* Starts nthreads checking threads for b (b->authq). 0 or MIDGE_ERR_*. */
 int authq__start(struct broker *b, int nthreads);
-/* Stops the threads; checks not done yet are dropped with their references. */
+/* Stops the threads; checks not done yet are dropped with their references. Call once no worker can
+ * submit any more (workers halted), before the workers' inboxes are drained. */
 void authq__stop(struct broker *b);
 /* Queues a check of username/password (pwlen bytes) against domain dom of sec for c, whose source address
  * (c->addr) waits its turn after earlier failures; password NULL (none sent) never matches. Takes
- * references on c and sec. When done, sets c->auth_state to AUTH_ALLOWED or AUTH_REFUSED, c->auth_failures to the address's failures so far, and posts c to its worker.
- * Returns 0 or MIDGE_ERR_NOMEM. */
+ * references on c and sec. When done, sets c->auth_failures to the address's failures so far and
+ * c->auth_state to AUTH_ALLOWED or AUTH_REFUSED, and posts c to its worker; nothing when c->auth_cancel
+ * was set meanwhile (the connection closed). Returns 0, MIDGE_ERR_NOMEM, or MIDGE_ERR_AGAIN when the
+ * address has too many checks pending or its turn would come after connect_timeout (refuse as busy). */
 int authq__submit(struct broker *b, struct conn *c, struct security *sec, size_t dom, const char *username,
 		  const uint8_t *password, size_t pwlen);
 

@@ -1,6 +1,5 @@
 /* The broker context: routing a published message to its receivers, and shared helpers. */
 #include "broker.h"
-#include "guard.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -146,7 +145,6 @@ void broker__publish_text(struct broker *b, const char *topic, const char *text,
 {
 	struct message *m = msg__new((const uint8_t *)topic, strlen(topic), (const uint8_t *)text, len, 0, retain);
 	if (!m) return;
-	m->guarded = guard__applies(b, NULL, m->topic, m->topic_len);
 	broker__publish(b, NULL, m, NULL);
 	msg__unref(m);
 }

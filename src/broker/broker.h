@@ -71,6 +71,7 @@ struct broker {
 	time_t start_time;
 	atomic_bool shutting_down;
 	const char *config_path; /* for SIGHUP reload; NULL without -c */
+	bool local_only;         /* no listener configured: anonymous clients are let in by default */
 	void *sys;               /* $SYS state (sys.c) */
 	/* Security (security.c): the current snapshot, swapped under sec_lock on reload. */
 	pthread_rwlock_t sec_lock;

@@ -104,6 +104,7 @@ struct conn {
 	char *client_id; /* copy, for logs */
 	char *username;  /* from CONNECT (or the TLS identity); NULL = anonymous. Owned */
 	atomic_int auth_state;  /* enum auth_state: a password check off the loop (authq.c) */
+	atomic_bool auth_cancel; /* closed while its check was pending: the check is skipped */
 	uint32_t auth_failures; /* failed checks from this client's address so far (set with auth_state) */
 	char addr[64];
 };

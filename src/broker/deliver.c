@@ -11,6 +11,7 @@
 #include "message.h"
 #include "midge/midge.h"
 #include "proto/proto.h"
+#include "guard.h"
 #include "security.h"
 #include "session.h"
 #include "subs.h"
@@ -93,14 +94,14 @@ static bool readable(struct broker *b, struct session *s, const struct message *
 
 bool session__may_receive(struct broker *b, struct session *s, const struct message *m)
 {
-	return !(m->guarded && atomic_load_explicit(&s->exposed, memory_order_relaxed)) && readable(b, s, m);
+	return !(atomic_load_explicit(&s->exposed, memory_order_relaxed) && guard__keeps(b, m)) && readable(b, s, m);
 }
 
 /* The encryption guard (guard.h): true when m must not go out on c, an exposed plain listener's
  * connection; counted. Session lock held. */
 static bool withheld(struct broker *b, struct conn *c, const struct message *m)
 {
-	if (!m->guarded || !c->listener || !c->listener->exposed) return false;
+	if (!c->listener || !c->listener->exposed || !guard__keeps(b, m)) return false;
 	atomic_fetch_add_explicit(&b->stats.guard_withheld, 1, memory_order_relaxed);
 	return true;
 }

@@ -7,6 +7,7 @@
 
 #include "broker.h"
 #include "config.h"
+#include "message.h"
 #include "security.h"
 
 bool guard__encrypted(const struct listener_conf *l) { return config__listener_tls(l); }
@@ -30,10 +31,11 @@ void guard__init_listener(struct listener_rt *l)
 	l->exposed = !l->encrypted && !guard__loopback_only(l->conf);
 }
 
-bool guard__applies(struct broker *b, const struct listener_rt *from, const uint8_t *topic, size_t len)
+bool guard__marks(const struct listener_rt *from) { return from && from->encrypted && from->conf->encrypted_only; }
+
+bool guard__keeps(struct broker *b, const struct message *m)
 {
-	if (from && from->encrypted && from->conf->encrypted_only) return true;
-	return security__encrypted_topic(b, topic, len);
+	return m->guarded || security__encrypted_topic(b, m->topic, m->topic_len);
 }
 
 /* "port 1883" or "port 1883 on 192.0.2.1" */

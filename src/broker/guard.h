@@ -12,6 +12,7 @@ struct broker;
 struct config;
 struct listener_conf;
 struct listener_rt;
+struct message;
 
 /* True when l speaks TLS (certfile or psk_hint set). */
 bool guard__encrypted(const struct listener_conf *l);
@@ -19,8 +20,13 @@ bool guard__encrypted(const struct listener_conf *l);
 bool guard__loopback_only(const struct listener_conf *l);
 /* Sets l's encrypted / exposed flags from its configuration (at start-up). */
 void guard__init_listener(struct listener_rt *l);
-/* True when a message published through listener from (NULL: made by the broker) on topic is guarded. */
-bool guard__applies(struct broker *b, const struct listener_rt *from, const uint8_t *topic, size_t len);
+/* True when messages published through listener from are guarded whatever their topic (an encrypted_only
+ * TLS listener): the message's `guarded` flag. NULL (made by the broker) is not. */
+bool guard__marks(const struct listener_rt *from);
+/* True when the guard keeps m off exposed listeners: published through an encrypted_only listener, or on a
+ * topic that an encrypted_topic of the current settings matches (so a reload also covers messages already
+ * retained or queued). Any thread. */
+bool guard__keeps(struct broker *b, const struct message *m);
 /* Logs, in one warning line, the plain non-loopback and the encrypted listeners that share the topic space
  * when no guard is configured: no encrypted_only listener and no encrypted_topic in nc (the configuration
  * in force, or the one being reloaded). Returns true when it warned. */

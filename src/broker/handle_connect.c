@@ -90,6 +90,8 @@ static int attach_session(struct worker *w, struct conn *c, bool *present)
 	struct message *due_will = NULL;
 	uint32_t will_expiry = 0;
 	bool will_retain = false;
+	char *will_user = NULL; /* the due will's owner, for its ACL check: not c's */
+	size_t will_domain = 0;
 	int rc = 0;
 	pthread_mutex_lock(&b->sessions.lock);
 	struct session *s = sessions__find_locked(&b->sessions, id, len);
@@ -149,11 +151,15 @@ static int attach_session(struct worker *w, struct conn *c, bool *present)
 		due_will = s->will;
 		will_expiry = s->will_expiry;
 		will_retain = s->will_retain;
+		will_user = s->will_user;
+		will_domain = s->will_domain;
 		will_from = session__ref(s);
 	} else {
 		msg__unref(s->will);
+		free(s->will_user);
 	}
 	s->will = NULL;
+	s->will_user = NULL;
 	rc = queue_connack(c, c->version, *present, MQTT_CONNACK_ACCEPTED, &c->connack_props);
 	if (!rc) {
 		s->conn = c;
@@ -170,8 +176,9 @@ out:
 		session__unref(ended);
 	}
 	if (due_will) {
-		worker__publish_will(b, w, due_will, will_expiry, will_retain, will_from);
+		worker__publish_will(b, w, due_will, will_expiry, will_retain, will_from, will_user, will_domain);
 		msg__unref(due_will);
+		free(will_user);
 		session__unref(will_from);
 	}
 	return rc;
@@ -261,10 +268,11 @@ static int authenticate(struct worker *w, struct conn *c, const struct mqtt_conn
 	}
 	struct security *sec = security__get(b);
 	size_t dom = security__domain(b, c->listener);
-	if (dom >= sec->ndomains) dom = 0;
-	const struct sec_domain *d = &sec->dom[dom];
+	const struct sec_domain *d = dom < sec->ndomains ? &sec->dom[dom] : NULL;
 	int r = 0;
-	if (!c->username) {
+	if (!d) {
+		r = refuse_auth(w, c, false); /* cannot happen: fail closed all the same */
+	} else if (!c->username) {
 		if (!d->allow_anonymous) r = refuse_auth(w, c, false);
 	} else if (d->has_pw) {
 		/* No password is not the empty password: it matches no entry (NULL), as in Mosquitto 2. */
@@ -274,6 +282,11 @@ static int authenticate(struct worker *w, struct conn *c, const struct mqtt_conn
 			r = 1;
 			c->read_paused = true;
 			conn__update_events(c);
+		} else if (r == MIDGE_ERR_AGAIN) {
+			log__printf(&b->log, LOG_T_NOTICE,
+				    "Client %s from %s refused: too many password checks pending from this address.",
+				    c->client_id, c->addr);
+			r = refuse5(c, MQTT_RC_SERVER_BUSY, MQTT_CONNACK_UNAVAILABLE, "too many login attempts");
 		}
 	}
 	security__unref(sec);
@@ -346,7 +359,7 @@ static int make_will(struct broker *b, struct conn *c, const struct mqtt_connect
 				 buf__head(&fwd), buf__len(&fwd), 0, ct->will_qos, ct->will_retain);
 	buf__fini(&fwd);
 	if (!c->will) return MIDGE_ERR_NOMEM;
-	c->will->guarded = guard__applies(b, c->listener, c->will->topic, c->will->topic_len);
+	c->will->guarded = guard__marks(c->listener);
 	c->will_qos = ct->will_qos;
 	c->will_retain = ct->will_retain;
 	return 0;

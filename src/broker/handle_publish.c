@@ -162,7 +162,7 @@ int handle__publish(struct worker *w, struct conn *c, const struct mqtt_frame *f
 			r = MIDGE_ERR_NOMEM;
 			goto out;
 		}
-		m->guarded = guard__applies(b, c->listener, m->topic, m->topic_len);
+		m->guarded = guard__marks(c->listener);
 		n = broker__publish(b, w, m, c->session);
 		msg__unref(m);
 	}

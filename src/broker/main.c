@@ -187,6 +187,7 @@ int main(int argc, char **argv)
 	if (b->conf.nlisteners == 0) add_local_listeners(&b->conf, 1883);
 	/* Mosquitto 2: anonymous clients are refused once a config file defines listeners, unless allowed. */
 	if (local_only && b->conf.allow_anonymous == -1) b->conf.allow_anonymous = 1;
+	b->local_only = local_only;
 	if (threads > 0) b->conf.threads = threads;
 	if (verbose) b->conf.log_type = LOG_T_ALL;
 

@@ -12,7 +12,7 @@ struct message {
 	atomic_uint refs;
 	uint8_t qos;         /* QoS it was published with */
 	bool retain;         /* retain flag it was published with */
-	bool guarded;        /* the encryption guard keeps it off exposed listeners (guard.h) */
+	bool guarded;        /* published through an encrypted_only listener (guard.h: guard__marks) */
 	uint32_t topic_len;
 	uint32_t payload_len;
 	uint32_t props_len;

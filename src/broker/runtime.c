@@ -284,12 +284,19 @@ static void expire_sessions(struct broker *b)
 		struct message *will = s->conn ? NULL : s->will; /* unless it came back meanwhile */
 		uint32_t will_expiry = s->will_expiry;
 		bool will_retain = s->will_retain;
-		if (will) s->will = NULL;
+		char *will_user = NULL;
+		size_t will_domain = s->will_domain;
+		if (will) {
+			s->will = NULL;
+			will_user = s->will_user;
+			s->will_user = NULL;
+		}
 		session__track_locked(b, s);
 		pthread_mutex_unlock(&s->lock);
 		if (will) {
-			worker__publish_will(b, NULL, will, will_expiry, will_retain, s);
+			worker__publish_will(b, NULL, will, will_expiry, will_retain, s, will_user, will_domain);
 			msg__unref(will);
+			free(will_user);
 		}
 		session__unref(s);
 	}
@@ -426,8 +433,10 @@ void broker__fini(struct broker *b)
 {
 	atomic_store(&b->shutting_down, true);
 	sys__stop(b);
-	authq__stop(b);
 	for (int i = 0; i < b->workers_started; i++) worker__halt(&b->workers[i]);
+	/* No worker submits a password check any more; the checking threads may still post answers to the
+	 * halted workers' inboxes, which the drain below empties. */
+	authq__stop(b);
 	for (int i = 0; i < b->workers_started; i++) worker__drain(&b->workers[i]);
 	for (int i = 0; b->workers && i < b->nworkers; i++) worker__fini(&b->workers[i]);
 	for (size_t i = 0; i < b->nlisteners; i++) {

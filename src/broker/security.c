@@ -119,9 +119,16 @@ void security__reload(struct broker *b, const struct config *nc)
 				lc[i] = &nc->listeners[k];
 		if (!lc[i]) lc[i] = old;
 	}
+	if (nc->per_listener_settings != b->conf.per_listener_settings) {
+		free(lc);
+		log__printf(&b->log, LOG_T_ERR,
+			    "Error reloading security settings, the old ones stay: per_listener_settings cannot change "
+			    "without a restart.");
+		return;
+	}
 	struct config tmp = *nc;
-	/* A file without listeners is local only mode, where anonymous clients are let in (main.c). */
-	if (nc->nlisteners == 0 && tmp.allow_anonymous == -1) tmp.allow_anonymous = 1;
+	/* Local only mode (decided at start, main.c) lets anonymous clients in unless the file says not. */
+	if (b->local_only && tmp.allow_anonymous == -1) tmp.allow_anonymous = 1;
 	struct security *s = NULL;
 	char err[512];
 	int rc = security__load(&tmp, lc, n, &s, err, sizeof(err));
@@ -173,7 +180,8 @@ static bool with_acl(struct broker *b, size_t dom, const char *client_id, const 
 	bool ok = true;
 	pthread_rwlock_rdlock(&b->sec_lock);
 	struct security *s = b->sec;
-	if (s && dom < s->ndomains && s->dom[dom].has_acl) {
+	if (!s || dom >= s->ndomains) ok = false; /* cannot happen: fail closed all the same */
+	else if (s->dom[dom].has_acl) {
 		const struct acl *a = &s->dom[dom].acl;
 		ok = (subscribe ? acl__check_subscribe(a, client_id, username, t)
 				: acl__check(a, client_id, username, t, access)) == ACL_ALLOW;

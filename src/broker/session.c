@@ -69,6 +69,7 @@ void session__unref(struct session *s)
 	pthread_mutex_destroy(&s->id_lock);
 	free(s->client_id);
 	free(s->username);
+	free(s->will_user);
 	free(s);
 }
 
@@ -101,13 +102,17 @@ void session__end(struct broker *b, struct session *s)
 	struct message *will = s->will;
 	uint32_t will_expiry = s->will_expiry;
 	bool will_retain = s->will_retain;
+	char *will_user = s->will_user;
+	size_t will_domain = s->will_domain;
 	s->will = NULL;
+	s->will_user = NULL;
 	session__track_locked(b, s);
 	pthread_mutex_unlock(&s->lock);
 	if (will) {
-		worker__publish_will(b, NULL, will, will_expiry, will_retain, s);
+		worker__publish_will(b, NULL, will, will_expiry, will_retain, s, will_user, will_domain);
 		msg__unref(will);
 	}
+	free(will_user);
 }
 
 void session__track_locked(struct broker *b, struct session *s)

@@ -93,6 +93,8 @@ struct session {
 	uint64_t will_at_ms;      /* when that will is published */
 	uint32_t will_expiry;     /* its Message Expiry Interval, seconds */
 	bool will_retain;
+	char *will_user;          /* the will's client's username (NULL = anonymous), for its ACL check */
+	size_t will_domain;       /* and its security domain */
 	bool tracked;             /* counted in broker stats.offline_deadlines */
 	struct list subs; /* struct sess_sub */
 	struct list inflight;

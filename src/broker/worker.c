@@ -297,14 +297,12 @@ static uint64_t expire_at(struct broker *b, struct session *s, uint64_t now)
 }
 
 void worker__publish_will(struct broker *b, struct worker *w, struct message *will, uint32_t expiry, bool retain,
-			  struct session *from)
+			  struct session *from, const char *username, size_t domain)
 {
 	/* The ACL as it stands when the will goes out, for the client it belongs to. */
 	if (from && security__has_acl(b)) {
-		pthread_mutex_lock(&from->id_lock);
-		bool ok = security__allowed(b, from->domain, from->client_id, from->username, (const char *)will->topic,
+		bool ok = security__allowed(b, domain, from->client_id, username, (const char *)will->topic,
 					    will->topic_len, ACL_WRITE);
-		pthread_mutex_unlock(&from->id_lock);
 		if (!ok) {
 			log__printf(&b->log, LOG_T_NOTICE, "Will of client %s not published: not authorised on '%.*s'.",
 				    from->client_id, (int)will->topic_len, (const char *)will->topic);
@@ -328,12 +326,16 @@ void worker__close(struct worker *w, struct conn *c, const char *reason)
 	/* From here on other workers' deliveries are refused (QoS 1/2 wait in the session): the client sees
 	 * the socket close before the session is detached below, and must not have lost them into it. */
 	conn__close_output(c);
+	/* A password check still queued for it is skipped when its turn comes. */
+	if (atomic_load(&c->auth_state) == AUTH_PENDING) atomic_store(&c->auth_cancel, true);
 	if (c->state != CONN_NEW) conn__flush(c); /* last words: a refusing CONNACK, say */
 	c->state = CONN_CLOSED;
 	timer__cancel(&w->loop.timers, &c->timer);
 	loop__del(&w->loop, &c->io);
 	c->tp.ops->close(&c->tp);
 	c->io.fd = -1;
+	/* Others may hold the connection a while yet (a queued password check): not its input buffer. */
+	buf__fini(&c->in);
 	if (list__linked(&c->node)) {
 		list__del(&c->node);
 		w->nconns--;
@@ -368,6 +370,9 @@ void worker__close(struct worker *w, struct conn *c, const char *reason)
 			/* A will with a delay waits in the session: a reconnect within the delay cancels it. */
 			if (was_active && c->will && !shutting && c->will_delay && !s->clean) {
 				s->will = c->will;
+				free(s->will_user);
+				s->will_user = c->username ? strdup(c->username) : NULL;
+				s->will_domain = security__domain(b, c->listener);
 				s->will_expiry = c->will_expiry;
 				s->will_retain = c->will_retain;
 				s->will_at_ms = now + (uint64_t)c->will_delay * 1000u;
@@ -397,8 +402,9 @@ void worker__close(struct worker *w, struct conn *c, const char *reason)
 
 	/* A will belongs to an accepted connection: one still waiting in CONNECT leaves none. A DISCONNECT
 	 * dropped it unless it asked for it (MQTT 5 reason 0x04). */
-	if (was_active && c->will && !shutting) worker__publish_will(b, w, c->will, c->will_expiry, c->will_retain,
-								     c->session);
+	if (was_active && c->will && !shutting)
+		worker__publish_will(b, w, c->will, c->will_expiry, c->will_retain, c->session, c->username,
+				     security__domain(b, c->listener));
 	msg__unref(c->will);
 	c->will = NULL;
 

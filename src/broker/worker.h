@@ -69,10 +69,11 @@ void worker__post(struct worker *w, struct conn *c);
 /* Closes c in its owner worker: publishes the will unless disconnected cleanly or shutting down,
  * detaches or ends the session. reason is logged. */
 void worker__close(struct worker *w, struct conn *c, const char *reason);
-/* Publishes a will now (from: the session it belongs to), its Message Expiry Interval counting from now.
- * The caller holds the only reference to will besides its own keeping. */
+/* Publishes a will now (from: the session it belongs to), its Message Expiry Interval counting from now,
+ * when the ACL lets username (NULL = anonymous) of security domain domain, the client that left it, write
+ * its topic. The caller holds the only reference to will besides its own keeping. */
 void worker__publish_will(struct broker *b, struct worker *w, struct message *will, uint32_t expiry, bool retain,
-			  struct session *from);
+			  struct session *from, const char *username, size_t domain);
 /* (Re)starts c's keepalive check after CONNECT: closes c after 1.5 x keepalive of silence. */
 void worker__arm_keepalive(struct worker *w, struct conn *c);
 

@@ -326,7 +326,7 @@ password_file %s
 @midge_only
 def test_backoff_after_failures(broker, raw, tmp_path):
     """Wrong passwords from one address make its next checks wait: 100 ms after the first failure,
-    doubling. A right password afterwards still gets in, after its turn, and resets the wait."""
+    doubling. A right password afterwards still gets in, after its turn, but does not wipe the record."""
     pw = make_pwfile(tmp_path / "pw", [("alice", "right")])
     b = pw_broker(broker, pw)
     src = fresh_source()
@@ -350,13 +350,78 @@ def test_backoff_after_failures(broker, raw, tmp_path):
     assert rc == 0
     assert c.is_open()
     assert waited >= 0.6, waited  # its turn came ~0.8 s after the 4th failure
-    # success reset the count: the next wrong password is checked at once, and logged as the 1st
+    # A success does not reset the count (a guesser could otherwise reset it with an account of its
+    # own between guesses): the next wrong password waits its turn again and is the 5th failure.
     t0 = time.monotonic()
     rc, c = try_connect(raw, b.port, m.MQTT311, client_id="again", username="alice", password="bad",
-                        src=src)
+                        timeout=10, src=src)
     assert rc == 4
-    assert time.monotonic() - t0 < waited
-    wait_for(lambda: "(username 'alice'; 1 failure from this address)." in b.log(), 5)
+    assert time.monotonic() - t0 >= 0.6
+    wait_for(lambda: "(username 'alice'; 5 failures from this address)." in b.log(), 5)
+
+
+@midge_only
+def test_parallel_guesses_are_throttled_and_bounded(broker, raw, tmp_path):
+    """Many guesses at once from one address: at most a few are checked before the first failures
+    count, the rest wait their turns, and past the waiting room (or a turn beyond connect_timeout) they
+    are refused at once as busy (3.1.1 return code 3) instead of holding memory."""
+    pw = make_pwfile(tmp_path / "pw", [("alice", "right")])
+    b = pw_broker(broker, pw, extra="connect_timeout 3")
+    src = fresh_source()
+    clients = []
+    t0 = time.monotonic()
+    for i in range(120):
+        c = raw_from(raw, b.port, src, timeout=10)
+        c.send(m.connect("burst%d" % i, username="alice", password="wrong%d" % i))
+        clients.append(c)
+    codes, slow = [], 0
+    for c in clients:
+        try:
+            ack = c.expect(m.CONNACK, 10)
+            codes.append(ack.rc)
+        except Exception:
+            codes.append(None)  # closed by connect_timeout while waiting its turn
+    took = time.monotonic() - t0
+    assert 0 not in codes
+    assert codes.count(3) >= 40, codes        # refused as busy, at once
+    assert 4 <= codes.count(4) <= 40, codes   # checked: a handful, then one per growing delay
+    assert took >= 1.0, took                  # the checks that ran were spread out
+    assert "too many password checks pending from this address" in b.log()
+    # a right password from another address is not held up by any of it
+    rc, c = try_connect(raw, b.port, m.MQTT311, client_id="other", username="alice", password="right")
+    assert rc == 0
+
+
+@midge_only
+def test_reload_cannot_switch_per_listener_settings(broker, raw, tmp_path):
+    """per_listener_settings decides which settings apply to which listener: changing it needs a
+    restart, and a reload that tries keeps the old settings rather than mixing them up."""
+    pw = make_pwfile(tmp_path / "pw", [("alice", "right")])
+    b, (p0, p1) = custom_broker(broker, "per_listener_settings true\nlistener {p0} 127.0.0.1\n"
+                                "allow_anonymous true\nlistener {p1} 127.0.0.1\nallow_anonymous false\n"
+                                "password_file %s\n" % pw, nports=2)
+    assert try_connect(raw, p1, m.MQTT311)[0] == 5
+    with open(b.conf_path, "w") as f:
+        f.write("user root\nper_listener_settings false\nallow_anonymous true\nlistener %d 127.0.0.1\n"
+                "listener %d 127.0.0.1\n" % (p0, p1))
+    sighup(b, "per_listener_settings cannot change without a restart")
+    assert try_connect(raw, p1, m.MQTT311)[0] == 5
+    assert try_connect(raw, p0, m.MQTT311)[0] == 0
+
+
+@midge_only
+def test_reload_keeps_anonymous_default_with_port_flag(broker, raw, tmp_path):
+    """`midge -c FILE -p PORT` with a file that defines no listener: the -p listener is configured, so
+    anonymous clients are refused, before a reload and after it."""
+    pw = make_pwfile(tmp_path / "pw", [("alice", "right")])
+    b = broker(listener=False, start=False)
+    b.conf_text = "user root\npassword_file %s\n" % pw
+    b.args = ["-p", str(b.port)]
+    b.start()
+    assert try_connect(raw, b.port, m.MQTT311)[0] == 5
+    sighup(b)
+    assert try_connect(raw, b.port, m.MQTT311)[0] == 5
+    assert try_connect(raw, b.port, m.MQTT311, username="alice", password="right")[0] == 0
 
 
 @midge_only

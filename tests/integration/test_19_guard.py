@@ -2,7 +2,9 @@
 subscriber connected through a plain listener that is not loopback-only. Tested with two plain
 listeners: one bound to 127.0.0.1 (loopback-only) and one on all addresses (exposed; the tests
 connect to it at 127.0.0.1: the listener decides, not the peer address)."""
+import os
 import re
+import signal
 import socket
 import time
 
@@ -285,3 +287,26 @@ def test_non_matching_topics_everywhere(broker, raw):
         assert sorted(c.drain()) == [("plain/0", b"p0"), ("plain/1", b"p1"), ("plain/2", b"p2"),
                                     ("private", b"p"), ("secretive/x", b"s")]
     assert "Encryption guard" not in b.log()
+
+
+def test_encrypted_topic_added_by_reload_covers_stored_messages(broker, raw):
+    """encrypted_topic is read again on SIGHUP and applies to every delivery from then on, including
+    messages retained before the reload."""
+    b, lo, ex = guard_broker(broker)
+    p = client(raw, lo, "pub")
+    p.publish("late/x", b"kept", retain=True)
+    p.disconnect()
+    s = client(raw, ex, "before")
+    s.subscribe([("late/#", 0)])
+    assert s.drain() == [("late/x", b"kept")]  # not guarded yet
+    with open(b.conf_path, "a") as f:
+        f.write("encrypted_topic late/#\n")
+    before = b.log().count("Security settings reloaded.")
+    os.kill(b.pid, signal.SIGHUP)
+    wait_for(lambda: b.log().count("Security settings reloaded.") > before, 5, what="reload")
+    s2 = client(raw, ex, "after")
+    s2.subscribe([("late/#", 0)])
+    assert s2.drain() == []
+    s3 = client(raw, lo, "local")
+    s3.subscribe([("late/#", 0)])
+    assert s3.drain() == [("late/x", b"kept")]
