@@ -259,16 +259,13 @@ static void on_log(struct midge_client *c, void *userdata, int level, const char
 	if (!ended) return;
 	const char *cause = strrchr(ended, ':');
 	snprintf(t->last_error, sizeof(t->last_error), "%s", cause ? cause + 2 : line);
+	snprintf(t->last_tls_error, sizeof(t->last_tls_error), "%s", strncmp(ended + 8, "TLS ", 4) ? "" : ended + 8);
 }
 
 /* What Mosquitto's clients cannot do here yet, refused before anything is sent. */
 static int refuse_unsupported(struct tool *t)
 {
 	struct tool_opts *o = t->o;
-	if (opts__wants_tls(o)) {
-		fprintf(stderr, "Error: TLS is not supported yet.\n");
-		return TOOL_EXIT_ERROR;
-	}
 	if (o->proxy) {
 		fprintf(stderr, "Error: SOCKS proxies (--proxy) are not supported yet.\n");
 		return TOOL_EXIT_ERROR;
@@ -281,6 +278,74 @@ static int refuse_unsupported(struct tool *t)
 			return TOOL_EXIT_ERROR;
 		}
 		fprintf(stderr, "Error: Unix sockets (--unix) are not supported yet.\n");
+		return TOOL_EXIT_ERROR;
+	}
+	return 0;
+}
+
+/* A readable file, as mosquitto_tls_set wants cafile, certfile and keyfile to be. */
+static bool file_found(const char *path)
+{
+	FILE *f = path ? fopen(path, "rb") : NULL;
+	if (f) fclose(f);
+	return !path || f;
+}
+
+/* The TLS settings, checked in the order and with the messages of Mosquitto's client_tls_opts_set. As there,
+ * --cert and --key go with a CA only, and --psk only without one. Returns 0 or the exit code. */
+static int set_tls(struct tool *t)
+{
+	const struct tool_opts *o = t->o;
+	bool ca = o->cafile || o->capath;
+	if (ca && (!file_found(o->cafile) || !file_found(o->certfile) || !file_found(o->keyfile))) {
+		tool__err(t, "Error: Problem setting TLS options: File not found.\n");
+		return TOOL_EXIT_ERROR;
+	}
+	if (!ca && o->psk && (!*o->psk || strspn(o->psk, "0123456789abcdefABCDEF") != strlen(o->psk))) {
+		tool__err(t, "Error: Problem setting TLS-PSK options.\n");
+		return TOOL_EXIT_ERROR;
+	}
+	if (o->tls_engine || o->tls_engine_kpass_sha1 || (o->keyform && !strcmp(o->keyform, "engine"))) {
+		tool__err(t, "Error: TLS engines (--tls-engine, --keyform engine, --tls-engine-kpass-sha1) are not "
+		             "supported.\n");
+		return TOOL_EXIT_ERROR;
+	}
+	if (o->keyform && strcmp(o->keyform, "pem")) {
+		tool__err(t, "Error: Problem setting key form, it must be one of 'pem' or 'engine'.\n");
+		return TOOL_EXIT_ERROR;
+	}
+	if (o->tls_version && strcmp(o->tls_version, "tlsv1.3") && strcmp(o->tls_version, "tlsv1.2") &&
+	    strcmp(o->tls_version, "tlsv1.1")) {
+		tool__err(t, "Error: Problem setting TLS options, check the options are valid.\n");
+		return TOOL_EXIT_ERROR;
+	}
+	if (!opts__tls(o)) return 0;
+	struct midge_tls_options tls = {
+	    .cafile = o->cafile,
+	    .capath = o->capath,
+	    .use_os_certs = o->tls_use_os_certs,
+	    .certfile = ca ? o->certfile : NULL,
+	    .keyfile = ca ? o->keyfile : NULL,
+	    .insecure = o->insecure,
+	    .tls_version = o->tls_version,
+	    .ciphers = o->ciphers,
+	    .alpn = o->tls_alpn,
+	    .psk = ca ? NULL : o->psk,
+	    .psk_identity = ca ? NULL : o->psk_identity,
+	};
+	int rc = midge_client_set_tls(t->c, &tls);
+	if (rc == MIDGE_ERR_NOMEM) {
+		tool__err(t, "Error: Out of memory.\n");
+		return TOOL_EXIT_ERROR;
+	}
+	if (rc) {
+		/* libmosquitto builds its context when connecting: a cipher list or key it refuses shows there. */
+		tool__err(t, "Unable to connect (A TLS error occurred.).\n");
+		if (o->debug) {
+			char why[256];
+			midge_client_error_text(t->c, why, sizeof why);
+			tool__err(t, "%s\n", why);
+		}
 		return TOOL_EXIT_ERROR;
 	}
 	return 0;
@@ -376,7 +441,7 @@ int tool__create(struct tool *t, const char *prog, struct tool_opts *o, const st
 	all.on_log = on_log;
 	t->app = userdata;
 	midge_client_set_callbacks(t->c, &all, t);
-	return 0;
+	return set_tls(t);
 }
 
 void tool__destroy(struct tool *t)
@@ -393,12 +458,13 @@ int tool__connect(struct tool *t)
 {
 	struct tool_opts *o = t->o;
 	char url[600];
-	int port = o->port < 0 ? 1883 : o->port;
+	int port = opts__port(o);
+	const char *scheme = opts__tls(o) ? "mqtts" : "mqtt";
 	/* An IPv6 address goes in brackets. */
 	if (strchr(o->host, ':') && o->host[0] != '[')
-		snprintf(url, sizeof(url), "mqtt://[%s]:%d", o->host, port);
+		snprintf(url, sizeof(url), "%s://[%s]:%d", scheme, o->host, port);
 	else
-		snprintf(url, sizeof(url), "mqtt://%s:%d", o->host, port);
+		snprintf(url, sizeof(url), "%s://%s:%d", scheme, o->host, port);
 	tool__debug(t, "sending CONNECT");
 	int rc = midge_client_connect(t->c, url);
 	if (rc == 0) return 0;
@@ -563,14 +629,28 @@ void tool__connack_error(struct tool *t, int rc, const char *hint, bool rr_style
 	}
 }
 
-void tool__connect_failed(struct tool *t)
+int tool__connect_failed(struct tool *t)
 {
+	if (t->end_reason == MIDGE_ERR_TLS) {
+		/* The reason ("TLS handshake failed: certificate verify failed") is for -d only, as libmosquitto's
+		 * "OpenSSL Error" lines are. */
+		if (t->o->debug && t->last_tls_error[0]) tool__err(t, "%s\n", t->last_tls_error);
+		/* A refusal after the handshake (TLS 1.3 servers check the client's certificate then) is a lost
+		 * connection to libmosquitto. */
+		if (!strncmp(t->last_tls_error, "TLS session", 11)) {
+			tool__err(t, "Error: The connection was lost.\n");
+			return TOOL_EXIT_CONN_LOST;
+		}
+		tool__err(t, "Error: A TLS error occurred.\n");
+		return TOOL_EXIT_TLS;
+	}
 	if (t->end_reason == MIDGE_ERR_TIMEOUT)
 		tool__err(t, "Error: %s\n", strerror(ETIMEDOUT));
 	else if (t->last_error[0] && t->end_reason == MIDGE_ERR_IO)
 		tool__err(t, "Error: %s\n", t->last_error);
 	else
 		tool__err(t, "Error: %s\n", "The connection was lost.");
+	return TOOL_EXIT_ERROR;
 }
 
 int tool__publish(struct tool *t, const char *topic, const void *payload, size_t len, int qos, bool retain,

@@ -16,6 +16,7 @@ enum tool_exit {
 	TOOL_EXIT_OK = 0,
 	TOOL_EXIT_ERROR = 1,
 	TOOL_EXIT_CONN_LOST = 7,
+	TOOL_EXIT_TLS = 8,
 	TOOL_EXIT_TIMEOUT = 27,
 };
 
@@ -36,6 +37,7 @@ struct tool {
 	int connack_rc;                      /* a refused CONNACK's code, else 0 */
 	int end_reason;                      /* of the last connection: as on_disconnect gave it */
 	char last_error[160];                /* the cause in the library's last "ended" log line */
+	char last_tls_error[224];            /* that line's reason when it was TLS's, else "" */
 };
 
 /* Set by SIGINT / SIGTERM. */
@@ -50,8 +52,9 @@ bool tool__parse_args(struct tool_opts *o, enum tool_kind kind, const char *prog
 		      char *argv[]);
 
 /* Builds t->c from o for prog, with cb (its on_log is the tool's own) and reconnecting after a lost
- * connection when reconnect is set. Prints Mosquitto's messages for what cannot be done (TLS, SOCKS,
- * -A, unix sockets, an invalid id, a password without user name). Returns 0 or the exit code. */
+ * connection when reconnect is set, and its TLS settings. Prints Mosquitto's messages for what cannot be
+ * done (TLS engines, SOCKS, unix sockets, an invalid id, a password without user name, TLS files not
+ * found). Returns 0 or the exit code. */
 int tool__create(struct tool *t, const char *prog, struct tool_opts *o, const struct midge_callbacks *cb,
                  void *userdata, bool reconnect);
 /* Frees everything of t (not o). */
@@ -77,8 +80,10 @@ void tool__disconnected(struct tool *t, int reason, const struct midge_props *pr
  * whatever the version (as mosquitto_rr does). */
 void tool__connack_error(struct tool *t, int rc, const char *hint, bool rr_style);
 /* The error for a first connection attempt that failed before any CONNACK, e.g. "Error: Connection
- * refused". */
-void tool__connect_failed(struct tool *t);
+ * refused", or "Error: A TLS error occurred." for a refused handshake (-d: with the reason before it).
+ * Returns the exit code: 8 (libmosquitto's MOSQ_ERR_TLS) for a refused handshake, 7 for a TLS session the
+ * server ended before CONNACK, else 1. */
+int tool__connect_failed(struct tool *t);
 
 /* Publishes through the library, waiting (looping) while its queue is full; -d: "sending PUBLISH".
  * Returns 0 or MIDGE_ERR_*. */

@@ -244,9 +244,10 @@ static void on_disconnect(struct midge_client *c, void *ud, int reason, const st
 	P.state = ST_DONE;
 	if (reason == 0 && P.disconnect_sent) return;
 	(void)was_connected;
-	if (!P.t.ever_connected && (reason == MIDGE_ERR_IO || reason == MIDGE_ERR_TIMEOUT)) {
-		tool__connect_failed(&P.t); /* libmosquitto's connect is synchronous: "Error: Connection refused" */
-		P.rc = TOOL_EXIT_ERROR;
+	bool unreached = reason == MIDGE_ERR_IO || reason == MIDGE_ERR_TIMEOUT || reason == MIDGE_ERR_TLS;
+	if (!P.t.ever_connected && unreached) {
+		/* libmosquitto's connect is synchronous: "Error: Connection refused" */
+		P.rc = tool__connect_failed(&P.t);
 	} else {
 		tool__err(&P.t, "Error: The connection was lost.\n");
 		P.rc = TOOL_EXIT_CONN_LOST;

@@ -150,9 +150,10 @@ static void on_disconnect(struct midge_client *c, void *ud, int reason, const st
 	if (R.state == RR_DISCONNECT) return;
 	R.state = RR_DISCONNECT;
 	if (R.timed_out) return;
-	if (!R.t.ever_connected && (reason == MIDGE_ERR_IO || reason == MIDGE_ERR_TIMEOUT)) {
-		tool__connect_failed(&R.t); /* libmosquitto's connect is synchronous: "Error: Connection refused" */
-		R.rc = TOOL_EXIT_ERROR;
+	bool unreached = reason == MIDGE_ERR_IO || reason == MIDGE_ERR_TIMEOUT || reason == MIDGE_ERR_TLS;
+	if (!R.t.ever_connected && unreached) {
+		/* libmosquitto's connect is synchronous: "Error: Connection refused" */
+		R.rc = tool__connect_failed(&R.t);
 	} else if (reason != 0) {
 		tool__err(&R.t, "Error: The connection was lost.\n");
 		R.rc = TOOL_EXIT_CONN_LOST;

@@ -197,8 +197,7 @@ static void on_disconnect(struct midge_client *c, void *ud, int reason, const st
 	if (S.disconnect_sent) {
 		S.done = true;
 	} else if (!S.t.ever_connected && !S.t.connack_rc) {
-		tool__connect_failed(&S.t);
-		S.rc = TOOL_EXIT_ERROR;
+		S.rc = tool__connect_failed(&S.t);
 		S.done = true;
 	}
 	/* Otherwise the connection was lost: the library reconnects, and on_connect subscribes again. */

@@ -724,11 +724,15 @@ static int load_file(struct tool_opts *o, const char *path, FILE *err)
 	return rc;
 }
 
-bool opts__wants_tls(const struct tool_opts *o)
+bool opts__tls(const struct tool_opts *o)
 {
-	return o->cafile || o->capath || o->certfile || o->keyfile || o->psk || o->psk_identity ||
-	       o->tls_use_os_certs || o->url_tls || o->tls_alpn || o->tls_engine || o->keyform ||
-	       o->tls_engine_kpass_sha1 || o->insecure || o->tls_version || o->ciphers;
+	return o->cafile || o->capath || o->psk || o->tls_use_os_certs || o->url_tls || opts__port(o) == 8883;
+}
+
+int opts__port(const struct tool_opts *o)
+{
+	if (o->port >= 0) return o->port;
+	return o->cafile || o->capath || o->psk ? 8883 : 1883;
 }
 
 /* The checks of client_config_load that need every option. */

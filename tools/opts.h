@@ -105,7 +105,7 @@ struct tool_opts {
 	bool pretty;
 	/* output */
 	bool debug, quiet;
-	/* what we parse but cannot do yet: TLS, SOCKS, WebSockets */
+	/* TLS (--tls-engine and --keyform engine are refused), and SOCKS, not done yet */
 	char *cafile, *capath, *certfile, *keyfile, *ciphers, *tls_version, *tls_alpn, *tls_engine, *keyform,
 	    *tls_engine_kpass_sha1, *psk, *psk_identity, *proxy;
 	bool insecure, tls_use_os_certs;
@@ -142,8 +142,12 @@ int opts__set_str(char **dst, const char *s, FILE *err);
  * midge_sub or midge_rr, in buf. Returns buf, or NULL when neither variable is set. */
 const char *opts__file_path(enum tool_kind kind, char *buf, size_t size);
 
-/* True when any TLS option was given (TLS is not supported yet, and a plain connection would not be what
- * was asked for). */
-bool opts__wants_tls(const struct tool_opts *o);
+/* True when the connection is to be over TLS, as Mosquitto's clients decide: a CA (--cafile, --capath), --psk,
+ * --tls-use-os-certs, -L mqtts:// or port 8883. --cert, --key, --insecure, --tls-version, --ciphers and
+ * --tls-alpn alone do not turn it on. */
+bool opts__tls(const struct tool_opts *o);
+/* The port to connect to: -p or -L's, else 8883 with --cafile, --capath or --psk, else 1883 (so
+ * --tls-use-os-certs alone stays on 1883, as with mosquitto_pub). */
+int opts__port(const struct tool_opts *o);
 
 #endif

@@ -93,7 +93,7 @@ static void check_url_and_connection(void)
 	opts__free(&o);
 
 	CHECK_EQ(load(&o, TOOL_SUB, ARGS("-L", "mqtts://h/x")), OPTS_OK);
-	CHECK(o.port == 8883 && opts__wants_tls(&o));
+	CHECK(o.port == 8883 && opts__tls(&o));
 	opts__free(&o);
 
 	CHECK_EQ(load(&o, TOOL_PUB,
@@ -106,7 +106,26 @@ static void check_url_and_connection(void)
 	CHECK(!strcmp(o.will_topic, "w") && o.will_payload_len == 3 && o.will_qos == 2 && o.will_retain);
 	CHECK(o.retain && o.qos == 1 && o.repeat_count == 3 && o.repeat_delay == 0.5 && o.max_inflight == 7);
 	CHECK(o.debug && o.quiet && o.nodelay && o.protocol_version == MQTT_V31 && o.pub_mode == PUB_STDIN_FILE);
-	CHECK(!opts__wants_tls(&o));
+	CHECK(!opts__tls(&o));
+	opts__free(&o);
+
+	/* When TLS is on and which port it defaults to, as with mosquitto_pub. */
+	CHECK_EQ(load(&o, TOOL_PUB, ARGS("-t", "a", "-n", "--cafile", "ca.crt")), OPTS_OK);
+	CHECK(opts__tls(&o) && opts__port(&o) == 8883);
+	opts__free(&o);
+	CHECK_EQ(load(&o, TOOL_PUB, ARGS("-t", "a", "-n", "--psk", "00ff", "--psk-identity", "i", "-p", "1")), OPTS_OK);
+	CHECK(opts__tls(&o) && opts__port(&o) == 1);
+	opts__free(&o);
+	CHECK_EQ(load(&o, TOOL_PUB, ARGS("-t", "a", "-n", "--tls-use-os-certs")), OPTS_OK);
+	CHECK(opts__tls(&o) && opts__port(&o) == 1883);
+	opts__free(&o);
+	CHECK_EQ(load(&o, TOOL_PUB, ARGS("-t", "a", "-n", "-p", "8883")), OPTS_OK);
+	CHECK(opts__tls(&o));
+	opts__free(&o);
+	CHECK_EQ(load(&o, TOOL_PUB, ARGS("-t", "a", "-n", "--insecure", "--cert", "c", "--key", "k", "--tls-alpn", "x",
+	                                 "--tls-version", "tlsv1.3", "--ciphers", "HIGH")),
+	         OPTS_OK);
+	CHECK(!opts__tls(&o) && opts__port(&o) == 1883);
 	opts__free(&o);
 
 	CHECK_EQ(load(&o, TOOL_PUB, ARGS("--unix", "/tmp/s", "-t", "a", "-l")), OPTS_OK);

@@ -157,14 +157,50 @@ MIDGE_API struct midge_client *midge_client_new(const struct midge_client_option
 MIDGE_API void midge_client_destroy(struct midge_client *c);
 MIDGE_API void midge_client_set_callbacks(struct midge_client *c, const struct midge_callbacks *cb, void *userdata);
 
+/* TLS settings, named after mosquitto_pub's options. Any field may be zero/NULL. */
+struct midge_tls_options {
+	const char *cafile;        /* PEM file of the CAs the server's certificate is verified against (--cafile) */
+	const char *capath;        /* directory of CA certificates named by hash (c_rehash) (--capath) */
+	bool use_os_certs;         /* trust the system's CAs too (--tls-use-os-certs); they are trusted anyway when
+	                            * none of cafile, capath and psk is given */
+	const char *certfile;      /* this client's certificate (chain), PEM, for servers that ask for one (--cert) */
+	const char *keyfile;       /* its private key, PEM, not encrypted (--key); both or neither */
+	bool insecure;             /* do not check that the server's certificate names the host of the URL
+	                            * (--insecure); the certificate is still verified */
+	const char *tls_version;   /* the oldest version accepted: "tlsv1.3", "tlsv1.2" (the default) or "tlsv1.1" */
+	const char *ciphers;       /* OpenSSL cipher list for TLS 1.2 and older (--ciphers) */
+	const char *ciphers_tls13; /* TLS 1.3 ciphersuites, e.g. "TLS_AES_256_GCM_SHA384" */
+	const char *alpn;          /* the protocol offered by ALPN, e.g. "mqtt" (--tls-alpn); NULL: none */
+	const char *psk;           /* a pre-shared key in hexadecimal, no "0x" (--psk), with psk_identity: TLS-PSK
+	                            * (TLS 1.2 or 1.3) instead of, or besides, certificates */
+	const char *psk_identity;  /* (--psk-identity) */
+};
+
+/* Sets the TLS settings of the connections to "mqtts://" URLs made from now on (one being made or up keeps
+ * those it started with); NULL goes back to the defaults: the server verified against the system's CAs,
+ * nothing more. Files are read here, so a typo or a bad key shows now. Strings are copied. Returns 0,
+ * MIDGE_ERR_INVAL (an unknown tls_version, certfile without keyfile or the reverse, psk without
+ * psk_identity or the reverse), MIDGE_ERR_TLS (a file that cannot be read or loaded, a cipher list or key
+ * OpenSSL refuses: midge_client_error_text says which and why) or MIDGE_ERR_NOMEM. Any thread. */
+MIDGE_API int midge_client_set_tls(struct midge_client *c, const struct midge_tls_options *tls);
+
 /* Starts connecting to url: "mqtt://[user[:password]@]host[:port]" (port 1883) or "host[:port]"; an IPv6
- * address in brackets; user and password percent-decoded, taking the place of the options'. "mqtts://",
- * "ws://" and "wss://" return MIDGE_ERR_NOT_SUPPORTED until those transports land. The host is resolved
- * here (blocking); the TCP connect and the CONNECT go on in the loop, and their result comes through
- * on_connect / on_disconnect (or midge_client_wait). Returns 0, MIDGE_ERR_INVAL (bad URL),
- * MIDGE_ERR_NOT_SUPPORTED, MIDGE_ERR_IO (name resolution failed), or MIDGE_ERR_EXISTS while a connection
- * is up or being made (disconnect first; during a reconnect backoff it is allowed and replaces the URL). */
+ * address in brackets; user and password percent-decoded, taking the place of the options'. "mqtts://" and
+ * "ssl://" connect over TLS (port 8883) with midge_client_set_tls's settings; the host named is the one the
+ * server's certificate must be for, and goes as SNI. "ws://" and "wss://" return MIDGE_ERR_NOT_SUPPORTED
+ * until those transports land. The host is resolved here (blocking); the TCP connect, the TLS handshake and
+ * the CONNECT go on in the loop, and their result comes through on_connect / on_disconnect (or
+ * midge_client_wait): a refused handshake ends the attempt with MIDGE_ERR_TLS, its reason in on_log and
+ * midge_client_error_text. Returns 0, MIDGE_ERR_INVAL (bad URL), MIDGE_ERR_NOT_SUPPORTED, MIDGE_ERR_IO (name
+ * resolution failed), MIDGE_ERR_TLS (TLS default settings could not be made), or MIDGE_ERR_EXISTS while a
+ * connection is up or being made (disconnect first; during a reconnect backoff it is allowed and replaces
+ * the URL). */
 MIDGE_API int midge_client_connect(struct midge_client *c, const char *url);
+/* Why the last connection or attempt ended, or midge_client_set_tls failed, in words (e.g. "TLS handshake
+ * failed: certificate verify failed", "connect to 127.0.0.1 port 1883: Connection refused"): copied into
+ * buf (len bytes, NUL-terminated, cut if need be). Returns the length of the whole text, 0 when there is
+ * none. Any thread. */
+MIDGE_API size_t midge_client_error_text(const struct midge_client *c, char *buf, size_t len);
 
 /* Runs the network loop in a thread of the library (all signals blocked in it). 0, MIDGE_ERR_EXISTS (it
  * runs already), MIDGE_ERR_INVAL (another thread is inside a loop function) or MIDGE_ERR_NOMEM. */

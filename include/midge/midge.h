@@ -27,6 +27,7 @@ enum midge_err {
 	MIDGE_ERR_AGAIN = -10,
 	MIDGE_ERR_TIMEOUT = -11,
 	MIDGE_ERR_NOT_SUPPORTED = -12,
+	MIDGE_ERR_TLS = -13, /* a TLS handshake or session failed, or TLS settings were refused */
 };
 
 /* Returns a static English description of err; never NULL. */

@@ -1,6 +1,7 @@
 /* A client's life: options and their defaults, creation, destruction, callbacks, connect, and the accessors. */
 #include "client.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -10,6 +11,7 @@
 #include "common/topic.h"
 #include "common/utf8.h"
 #include "conn.h"
+#include "net/tls.h"
 #include "proto/props.h"
 #include "session.h"
 
@@ -113,8 +115,9 @@ static void free_options(struct copts *o)
 /* Frees everything of c; the thread is not running. Also for a half-made c. */
 static void client_free(struct midge_client *c)
 {
-	if (c->sock >= 0) close(c->sock);
+	conn__close_socket(c);
 	if (c->wake_fd >= 0) close(c->wake_fd);
+	tls__ctx_unref(c->tls);
 	session__fini(c);
 	notes__fini(&c->notes);
 	notes__fini(&c->notes_spare);
@@ -187,6 +190,79 @@ void midge_client_set_callbacks(struct midge_client *c, const struct midge_callb
 	pthread_mutex_unlock(&c->lock);
 }
 
+/* Records why a call failed for midge_client_error_text and on_log. Lock held. */
+static void call_failed(struct midge_client *c, const char *why)
+{
+	snprintf(c->last_error, sizeof c->last_error, "%s", why);
+	notes__log(c, MIDGE_LOG_ERROR, "%s", why);
+}
+
+/* Builds the client context of tls (NULL: the defaults); NULL with err written when it cannot be. */
+static struct tls_ctx *tls_context(const struct midge_tls_options *tls, int *rc, char *err, size_t errlen)
+{
+	static const struct midge_tls_options none = {0};
+	if (!tls) tls = &none;
+	int version = tls->tls_version ? tls__parse_version(tls->tls_version) : 12;
+	if (!version || !tls->certfile != !tls->keyfile || !tls->psk != !tls->psk_identity) {
+		*rc = MIDGE_ERR_INVAL;
+		snprintf(err, errlen, "TLS settings: %s", !version ? "tls_version must be tlsv1.3, tlsv1.2 or tlsv1.1"
+		         : !tls->certfile != !tls->keyfile ? "certfile and keyfile go together"
+		                                            : "psk and psk_identity go together");
+		return NULL;
+	}
+	struct tls_settings s = {
+	    .cafile = tls->cafile,
+	    .capath = tls->capath,
+	    .certfile = tls->certfile,
+	    .keyfile = tls->keyfile,
+	    .ciphers = tls->ciphers,
+	    .ciphers_tls13 = tls->ciphers_tls13,
+	    .min_version = version,
+	    /* With nothing else to verify the server against, the system's CAs: never an unverified server. */
+	    .use_os_certs = tls->use_os_certs || (!tls->cafile && !tls->capath && !tls->psk),
+	    .alpn = tls->alpn,
+	    .psk = tls->psk,
+	    .psk_identity = tls->psk_identity,
+	};
+	char why[192];
+	struct tls_ctx *x = tls__ctx_new(&s, TLS_ROLE_CLIENT, why, sizeof why);
+	if (!x) {
+		*rc = strcmp(why, "out of memory") ? MIDGE_ERR_TLS : MIDGE_ERR_NOMEM;
+		snprintf(err, errlen, "TLS settings: %s", why);
+	}
+	return x;
+}
+
+int midge_client_set_tls(struct midge_client *c, const struct midge_tls_options *tls)
+{
+	if (!c) return MIDGE_ERR_INVAL;
+	int rc = 0;
+	char err[sizeof c->last_error];
+	/* Reading the files can take a while: not under the lock. */
+	struct tls_ctx *x = tls_context(tls, &rc, err, sizeof err);
+	pthread_mutex_lock(&c->lock);
+	if (x) {
+		tls__ctx_unref(c->tls); /* a connection made with it holds its own reference */
+		c->tls = x;
+		c->tls_insecure = tls && tls->insecure;
+	} else {
+		call_failed(c, err);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+size_t midge_client_error_text(const struct midge_client *c, char *buf, size_t len)
+{
+	if (!c) return 0;
+	struct midge_client *m = (struct midge_client *)c; /* the lock is not part of its value */
+	pthread_mutex_lock(&m->lock);
+	size_t n = strlen(m->last_error);
+	if (buf && len) snprintf(buf, len, "%s", m->last_error);
+	pthread_mutex_unlock(&m->lock);
+	return n;
+}
+
 int midge_client_connect(struct midge_client *c, const char *url)
 {
 	if (!c) return MIDGE_ERR_INVAL;
@@ -197,9 +273,15 @@ int midge_client_connect(struct midge_client *c, const char *url)
 	char err[sizeof c->errtext];
 	rc = conn__resolve(u.host, u.port, &ai, err, sizeof err);
 	pthread_mutex_lock(&c->lock);
+	bool need_tls = !rc && u.tls && !c->tls;
+	pthread_mutex_unlock(&c->lock);
+	struct tls_ctx *x = need_tls ? tls_context(NULL, &rc, err, sizeof err) : NULL;
+	pthread_mutex_lock(&c->lock);
+	if (x && !c->tls) c->tls = tls__ctx_ref(x);
+	tls__ctx_unref(x);
 	if (!rc && c->state != CS_IDLE && c->state != CS_BACKOFF) rc = MIDGE_ERR_EXISTS;
 	if (rc) {
-		if (rc == MIDGE_ERR_IO) notes__log(c, MIDGE_LOG_ERROR, "%s", err);
+		if (rc != MIDGE_ERR_EXISTS) call_failed(c, err);
 		pthread_mutex_unlock(&c->lock);
 		if (ai) freeaddrinfo(ai);
 		url__fini(&u);
@@ -240,7 +322,7 @@ bool midge_client_want_write(const struct midge_client *c)
 {
 	if (!c) return false;
 	struct midge_client *m = locked(c);
-	bool w = m->sock >= 0 && (m->state == CS_TCP || buf__len(&m->out) > 0);
+	bool w = client__want_write(m);
 	pthread_mutex_unlock(&m->lock);
 	return w;
 }

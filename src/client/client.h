@@ -19,13 +19,15 @@
 #include "common/idset.h"
 #include "common/list.h"
 #include "midge/client.h"
+#include "net/transport.h"
 
 /* Where the connection is. */
 enum conn_state {
 	CS_IDLE,      /* no connection and none planned (before connect, after disconnect or a final failure) */
 	CS_BACKOFF,   /* waiting until reconnect_at to try again */
 	CS_TCP,       /* TCP connect in progress on sock */
-	CS_CONNACK,   /* TCP up, CONNECT buffered or sent, waiting for CONNACK */
+	CS_TLS,       /* TCP up, TLS handshake in progress (mqtts://) */
+	CS_CONNACK,   /* connection up, CONNECT buffered or sent, waiting for CONNACK */
 	CS_CONNECTED, /* CONNACK accepted */
 };
 
@@ -78,10 +80,13 @@ struct midge_client {
 	struct addrinfo *ai;      /* addresses of the URL's host */
 	struct addrinfo *ai_next; /* next address to try in this attempt */
 	char *client_id;          /* the one to send: the option's, or the one the server assigned */
+	struct tls_ctx *tls;      /* for mqtts:// URLs: midge_client_set_tls's, or the defaults once needed */
+	bool tls_insecure;        /* no host name check (midge_tls_options.insecure) */
 
 	/* The connection. */
 	enum conn_state state;
-	int sock;
+	int sock;               /* the socket, -1 when none; t.fd once the transport is set up */
+	struct transport t;     /* TCP, or TLS from CS_TLS on; ops NULL while the TCP connect is under way */
 	unsigned conn_gen;  /* bumped for every socket opened: loop data of an older one is stale */
 	bool clean_next;    /* Clean Session / Clean Start of the next CONNECT */
 	bool user_stop;     /* midge_client_disconnect: no reconnect after this connection */
@@ -97,7 +102,8 @@ struct midge_client {
 	bool ping_out;     /* PINGREQ sent, PINGRESP not yet seen */
 	unsigned failures; /* attempts failed in a row, for the backoff */
 	uint64_t rng;      /* xorshift state for the backoff jitter */
-	char errtext[128]; /* why the last attempt failed, for the log */
+	char errtext[224]; /* why the current attempt or connection is failing, for the log */
+	char last_error[224]; /* why the last one ended (midge_client_error_text) */
 
 	/* What waits look at. */
 	int last_outcome;     /* of the last connection attempt: 0, CONNACK code (> 0) or MIDGE_ERR_* */
@@ -144,6 +150,13 @@ struct midge_client {
 
 /* Wakes the loop through the eventfd (once until it drains). Lock held. */
 void client__wake(struct midge_client *c);
+/* The loop has bytes to write, or a TCP connect or TLS record waits for the socket to be writable. Lock held. */
+static inline bool client__want_write(const struct midge_client *c)
+{
+	if (c->sock < 0) return false;
+	if (c->state == CS_TCP || c->t.want_write) return true;
+	return c->state != CS_TLS && buf__len(&c->out) > 0;
+}
 /* The window of QoS 1/2 publishes in flight: min(max_inflight, the server's Receive Maximum). Lock held. */
 static inline uint32_t client__window(const struct midge_client *c)
 {

@@ -13,6 +13,7 @@
 
 #include "client.h"
 #include "common/clock.h"
+#include "net/tls.h"
 #include "proto/props.h"
 #include "session.h"
 
@@ -85,8 +86,8 @@ static int buffer_connect(struct midge_client *c)
 	return rc;
 }
 
-/* The TCP connection is up: send CONNECT and wait for CONNACK. */
-static void tcp_up(struct midge_client *c)
+/* The connection is up (TCP, and TLS when asked for): send CONNECT and wait for CONNACK. */
+static void connection_up(struct midge_client *c)
 {
 	uint64_t now = clock__ms();
 	c->state = CS_CONNACK;
@@ -105,10 +106,48 @@ static void tcp_up(struct midge_client *c)
 	}
 }
 
-static void close_sock(struct midge_client *c)
+void conn__close_socket(struct midge_client *c)
 {
-	if (c->sock >= 0) close(c->sock);
+	if (c->t.ops)
+		c->t.ops->close(&c->t); /* TLS: a close_notify if the socket takes it */
+	else if (c->sock >= 0)
+		close(c->sock);
+	c->t = (struct transport){.fd = -1};
 	c->sock = -1;
+}
+
+void conn__check_tls(struct midge_client *c)
+{
+	if (c->state != CS_TLS || c->sock < 0) return;
+	int r = tls__handshake(&c->t);
+	if (r == 0) return;
+	if (r == 1) {
+		notes__log(c, MIDGE_LOG_DEBUG, "TLS handshake with %s port %u done", c->url.host, c->url.port);
+		connection_up(c);
+		return;
+	}
+	if (c->t.error)
+		snprintf(c->errtext, sizeof c->errtext, "%s", c->t.error);
+	else
+		snprintf(c->errtext, sizeof c->errtext, "TLS handshake failed: %s", strerror(errno));
+	conn__end(c, MIDGE_ERR_TLS, false, (struct mqtt_str){0});
+}
+
+/* The TCP connect succeeded: over TLS the handshake starts (its ClientHello goes now), else CONNECT. */
+static void tcp_up(struct midge_client *c)
+{
+	if (!c->url.tls) {
+		c->t = (struct transport){.ops = &tcp__ops, .fd = c->sock};
+		connection_up(c);
+		return;
+	}
+	if (tls__connect(&c->t, c->tls, c->sock, c->url.host, !c->tls_insecure)) {
+		snprintf(c->errtext, sizeof c->errtext, "cannot start TLS: %s", midge_strerror(MIDGE_ERR_NOMEM));
+		conn__end(c, MIDGE_ERR_NOMEM, false, (struct mqtt_str){0});
+		return;
+	}
+	c->state = CS_TLS;
+	conn__check_tls(c);
 }
 
 /* Binds fd to the configured local address of the same family (mosquitto's -A). Returns 0, or -1 with
@@ -149,6 +188,7 @@ static void try_next(struct midge_client *c)
 			continue;
 		}
 		c->sock = fd;
+		c->t = (struct transport){.fd = -1}; /* no transport until connected */
 		c->conn_gen++;
 		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
 			tcp_up(c);
@@ -156,7 +196,7 @@ static void try_next(struct midge_client *c)
 		}
 		if (errno == EINPROGRESS) return;
 		snprintf(c->errtext, sizeof c->errtext, "connect to %s: %s", where, strerror(errno));
-		close_sock(c);
+		conn__close_socket(c);
 	}
 	conn__end(c, MIDGE_ERR_IO, false, (struct mqtt_str){0});
 }
@@ -192,7 +232,7 @@ void conn__check_tcp(struct midge_client *c)
 		err = errno;
 	}
 	snprintf(c->errtext, sizeof c->errtext, "connect to %s port %u: %s", c->url.host, c->url.port, strerror(err));
-	close_sock(c);
+	conn__close_socket(c);
 	try_next(c);
 }
 
@@ -225,7 +265,7 @@ void conn__end(struct midge_client *c, int reason, bool has_props, struct mqtt_s
 {
 	enum conn_state was = c->state;
 	if (was == CS_IDLE || was == CS_BACKOFF) return;
-	close_sock(c);
+	conn__close_socket(c);
 	buf__clear(&c->out);
 	c->out_sent = 0;
 	c->q0_n = 0; /* QoS 0 messages not yet written are lost, as QoS 0 allows */
@@ -246,6 +286,7 @@ void conn__end(struct midge_client *c, int reason, bool has_props, struct mqtt_s
 		notes__log(c, level, "%s ended: %s", what, c->errtext);
 	else
 		notes__log(c, level, "%s ended: %s (%d)", what, reason_text(reason), reason);
+	snprintf(c->last_error, sizeof c->last_error, "%s", c->errtext[0] ? c->errtext : reason_text(reason));
 	c->errtext[0] = 0;
 	notes__add(c, &(struct note){.kind = NOTE_DISCONNECT, .rc = reason, .has_props = has_props, .props = props});
 	if (c->o.reconnect && !c->user_stop && c->have_url) {
@@ -281,10 +322,12 @@ void conn__abort(struct midge_client *c, int err)
 	if (c->o.version == MQTT_V5 && c->sock >= 0 && c->state >= CS_CONNACK) {
 		/* Behind whatever is buffered, so it cannot land inside a half-written packet. */
 		struct mqtt_disconnect d = {.reason = abort_reason(err)};
-		if (proto__encode_disconnect(&c->out, MQTT_V5, &d) == 0)
-			if (send(c->sock, buf__head(&c->out), buf__len(&c->out), MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+		if (proto__encode_disconnect(&c->out, MQTT_V5, &d) == 0) {
+			struct iovec iov = {(void *)buf__head(&c->out), buf__len(&c->out)};
+			if (c->t.ops->writev(&c->t, &iov, 1) < 0) {
 				/* best effort: the connection is going anyway */
 			}
+		}
 	}
 	if (!c->errtext[0]) snprintf(c->errtext, sizeof c->errtext, "%s", midge_strerror(err));
 	conn__end(c, err, false, (struct mqtt_str){0});

@@ -1,5 +1,5 @@
 /* Driving a client: the loop functions (read, write, timers, poll), the library's thread, and the blocking wait.
- * The socket is nonblocking; every write goes through c->out and leaves it only here. */
+ * The socket is nonblocking; every write goes through c->out and leaves it only here, through the transport. */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -71,7 +71,7 @@ static void input_for_connection(struct midge_client *c)
 /* Handles the whole packets in c->in, each one's callbacks before the next. Lock held. */
 static void handle_input(struct midge_client *c, unsigned gen)
 {
-	while (alive(c, gen) && c->state != CS_TCP) {
+	while (alive(c, gen) && c->state >= CS_CONNACK) {
 		struct mqtt_frame f;
 		int prc = proto__frame(buf__head(&c->in), buf__len(&c->in), c->o.max_packet_in, &f);
 		if (prc == PROTO_NEED_MORE) return;
@@ -96,28 +96,51 @@ static void handle_input(struct midge_client *c, unsigned gen)
 	}
 }
 
+/* Advances a TCP connect or a TLS handshake under way. True while the connection is not up (or is gone). Lock
+ * held. */
+static bool connecting(struct midge_client *c)
+{
+	if (c->state == CS_TCP) conn__check_tcp(c);
+	if (c->state == CS_TLS) conn__check_tls(c);
+	return c->sock < 0 || c->state == CS_TCP || c->state == CS_TLS;
+}
+
+/* The error that ends the connection after a failed read or write of what; errtext says why. */
+static int io_error(struct midge_client *c, const char *what)
+{
+	if (c->t.error) { /* refused by TLS: the transport has the reason */
+		snprintf(c->errtext, sizeof c->errtext, "%s", c->t.error);
+		return MIDGE_ERR_TLS;
+	}
+	snprintf(c->errtext, sizeof c->errtext, "%s: %s", what, strerror(errno));
+	return MIDGE_ERR_IO;
+}
+
+/* Bytes the transport has already taken from the socket and decoded (TLS). */
+static size_t pending(struct midge_client *c)
+{
+	return c->t.ops->pending ? c->t.ops->pending(&c->t) : 0;
+}
+
 /* Reads what the socket has (up to IO_BUDGET) and handles it. Lock held. */
 static void do_read(struct midge_client *c)
 {
-	if (c->sock < 0) return;
-	if (c->state == CS_TCP) {
-		conn__check_tcp(c);
-		if (c->state == CS_TCP || c->sock < 0) return;
-	}
+	if (connecting(c)) return;
 	input_for_connection(c);
 	unsigned gen = c->conn_gen;
 	size_t budget = IO_BUDGET;
 	int end = 0;
-	while (budget && alive(c, gen)) {
+	/* Past the budget, what TLS has decoded is still read: poll would not announce those bytes again. */
+	while (alive(c, gen) && (budget || pending(c))) {
 		if (buf__reserve(&c->in, READ_CHUNK)) {
 			end = MIDGE_ERR_NOMEM;
 			break;
 		}
-		size_t room = buf__space(&c->in) < budget ? buf__space(&c->in) : budget;
-		ssize_t n = recv(c->sock, buf__tail(&c->in), room, MSG_DONTWAIT);
+		size_t room = budget && budget < buf__space(&c->in) ? budget : buf__space(&c->in);
+		ssize_t n = c->t.ops->read(&c->t, buf__tail(&c->in), room);
 		if (n > 0) {
 			buf__produce(&c->in, (size_t)n);
-			budget -= (size_t)n;
+			budget = (size_t)n < budget ? budget - (size_t)n : 0;
 			c->last_in = clock__ms();
 			handle_input(c, gen);
 			continue;
@@ -128,8 +151,7 @@ static void do_read(struct midge_client *c)
 		} else if (errno == EINTR) {
 			continue;
 		} else if (errno != EAGAIN && errno != EWOULDBLOCK) {
-			end = MIDGE_ERR_IO;
-			snprintf(c->errtext, sizeof c->errtext, "read: %s", strerror(errno));
+			end = io_error(c, "read");
 		}
 		break;
 	}
@@ -154,15 +176,18 @@ static void complete_q0(struct midge_client *c)
 /* Writes the output (up to IO_BUDGET), refilling it from the session as it drains. Lock held. */
 static void do_write(struct midge_client *c)
 {
-	if (c->sock < 0) return;
-	if (c->state == CS_TCP) {
-		conn__check_tcp(c);
-		if (c->state == CS_TCP || c->sock < 0) return;
+	if (connecting(c)) return;
+	if (c->t.want_write) {
+		/* A TLS read waited for the socket to be writable: it goes first. */
+		unsigned gen = c->conn_gen;
+		do_read(c);
+		if (!alive(c, gen)) return;
 	}
 	size_t budget = IO_BUDGET;
 	while (buf__len(&c->out) && budget) {
 		size_t len = buf__len(&c->out) < budget ? buf__len(&c->out) : budget;
-		ssize_t n = send(c->sock, buf__head(&c->out), len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		struct iovec iov = {(void *)buf__head(&c->out), len};
+		ssize_t n = c->t.ops->writev(&c->t, &iov, 1);
 		if (n > 0) {
 			buf__consume(&c->out, (size_t)n);
 			c->out_sent += (uint64_t)n;
@@ -173,8 +198,7 @@ static void do_write(struct midge_client *c)
 		}
 		if (n < 0 && errno == EINTR) continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-		snprintf(c->errtext, sizeof c->errtext, "write: %s", strerror(errno));
-		conn__end(c, MIDGE_ERR_IO, false, (struct mqtt_str){0});
+		conn__end(c, io_error(c, "write"), false, (struct mqtt_str){0});
 		return;
 	}
 	complete_q0(c);
@@ -222,13 +246,15 @@ static void do_misc(struct midge_client *c)
 	}
 	if (c->disc_req) {
 		c->disc_req = false;
-		if (c->state == CS_TCP || c->state == CS_CONNACK) conn__end(c, 0, false, (struct mqtt_str){0});
+		if (c->state == CS_TCP || c->state == CS_TLS || c->state == CS_CONNACK)
+			conn__end(c, 0, false, (struct mqtt_str){0});
 	}
 	uint64_t now = clock__ms();
 	if (c->state == CS_TCP) conn__check_tcp(c);
 	switch (c->state) {
 	case CS_TCP:
-	case CS_CONNACK: /* the timeout covers the TCP connect and the CONNACK */
+	case CS_TLS:
+	case CS_CONNACK: /* the timeout covers the TCP connect, the TLS handshake and the CONNACK */
 		if (now < c->deadline) break;
 		snprintf(c->errtext, sizeof c->errtext, "no connection to %s port %u within %u ms", c->url.host,
 		         c->url.port, c->o.connect_timeout_ms);
@@ -252,6 +278,7 @@ static int next_timer(const struct midge_client *c, uint64_t now)
 	uint64_t k = (uint64_t)c->keepalive * 1000;
 	switch (c->state) {
 	case CS_TCP:
+	case CS_TLS:
 	case CS_CONNACK:
 		at = c->deadline;
 		break;
@@ -274,11 +301,6 @@ static int next_timer(const struct midge_client *c, uint64_t now)
 	if (at == UINT64_MAX) return INT32_MAX;
 	if (at <= now) return 0;
 	return at - now > INT32_MAX ? INT32_MAX : (int)(at - now);
-}
-
-static bool want_write(const struct midge_client *c)
-{
-	return c->sock >= 0 && (c->state == CS_TCP || buf__len(&c->out) > 0);
 }
 
 int midge_client_loop_read(struct midge_client *c)
@@ -306,7 +328,7 @@ int midge_client_loop_misc(struct midge_client *c)
 	if (rc) return rc;
 	do_misc(c);
 	/* A PINGREQ or a request from another thread may have filled the output: no need to wait for a poll. */
-	if (want_write(c) && c->state != CS_TCP) do_write(c);
+	if (client__want_write(c) && c->state >= CS_CONNACK) do_write(c);
 	return leave(c);
 }
 
@@ -317,7 +339,7 @@ int midge_client_loop(struct midge_client *c, int timeout_ms)
 	if (rc) return rc;
 	struct pollfd fds[2] = {{.fd = c->wake_fd, .events = POLLIN}, {.fd = c->sock, .events = POLLIN}};
 	nfds_t nfds = c->sock >= 0 ? 2 : 1;
-	if (want_write(c)) fds[1].events |= POLLOUT;
+	if (client__want_write(c)) fds[1].events |= POLLOUT;
 	unsigned gen = c->conn_gen;
 	int wait = next_timer(c, clock__ms());
 	if (timeout_ms >= 0 && timeout_ms < wait) wait = timeout_ms;
@@ -327,11 +349,11 @@ int midge_client_loop(struct midge_client *c, int timeout_ms)
 	if (n > 0 && nfds == 2 && alive(c, gen)) {
 		short ev = fds[1].revents;
 		if (ev & (POLLIN | POLLERR | POLLHUP)) do_read(c);
-		if (alive(c, gen) && (ev & (POLLOUT | POLLERR | POLLHUP) || (buf__len(&c->out) && c->state != CS_TCP)))
+		if (alive(c, gen) && (ev & (POLLOUT | POLLERR | POLLHUP) || (buf__len(&c->out) && c->state >= CS_CONNACK)))
 			do_write(c);
 	}
 	do_misc(c);
-	if (want_write(c) && c->state != CS_TCP) do_write(c);
+	if (client__want_write(c) && c->state >= CS_CONNACK) do_write(c);
 	rc = leave(c);
 	if (rc) return rc;
 	pthread_mutex_lock(&c->lock);

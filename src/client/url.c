@@ -89,7 +89,7 @@ static int parse_hostport(const char *p, size_t n, struct url *u)
 	}
 	if (hlen == 0) return MIDGE_ERR_INVAL;
 	size_t rlen = (size_t)(p + n - rest);
-	u->port = URL_DEFAULT_PORT;
+	u->port = u->tls ? URL_TLS_PORT : URL_DEFAULT_PORT;
 	if (rlen) {
 		/* ":" then 1..5 digits naming 1..65535 */
 		if (rest[0] != ':' || rlen < 2 || rlen > 6) return MIDGE_ERR_INVAL;
@@ -126,11 +126,12 @@ static int parse(const char *s, struct url *u)
 	const char *sep = strstr(s, "://");
 	if (sep) {
 		size_t slen = (size_t)(sep - s);
-		static const char *const later[] = {"mqtts", "ws", "wss"};
+		static const char *const later[] = {"ws", "wss"};
 		for (size_t i = 0; i < sizeof later / sizeof later[0]; i++)
 			if (slen == strlen(later[i]) && strncasecmp(s, later[i], slen) == 0)
 				return MIDGE_ERR_NOT_SUPPORTED;
-		if (slen != 4 || strncasecmp(s, "mqtt", 4) != 0) return MIDGE_ERR_INVAL;
+		u->tls = (slen == 5 && strncasecmp(s, "mqtts", 5) == 0) || (slen == 3 && strncasecmp(s, "ssl", 3) == 0);
+		if (!u->tls && (slen != 4 || strncasecmp(s, "mqtt", 4) != 0)) return MIDGE_ERR_INVAL;
 		s = sep + 3;
 	}
 	/* The authority ends at a path, which may only be "/" (MQTT has no use for one). */

@@ -25,6 +25,16 @@ static void ok(const char *s, const char *host, unsigned port, const char *user,
 	CHECK(u.host == NULL);
 }
 
+/* Parses s and checks that it is over TLS (or not) with that port. */
+static void tls(const char *s, bool want_tls, unsigned port)
+{
+	struct url u;
+	CHECK_EQ(url__parse(s, &u), 0);
+	CHECK_EQ(u.tls, want_tls);
+	CHECK_EQ(u.port, port);
+	url__fini(&u);
+}
+
 static void bad(const char *s, int want)
 {
 	struct url u;
@@ -59,6 +69,14 @@ int main(void)
 	url__fini(&u);
 	ok("mqtt://user:p@ss@h", "h", 1883, "user", "p@ss"); /* the last '@' ends the user information */
 
+	/* TLS: mqtts:// and ssl:// (as Paho names it), default port 8883. */
+	ok("mqtts://u:p@broker.example", "broker.example", 8883, "u", "p");
+	tls("mqtts://h", true, 8883);
+	tls("MQTTS://h:18883/", true, 18883);
+	tls("ssl://[::1]", true, 8883);
+	tls("mqtt://h", false, 1883);
+	tls("h", false, 1883);
+
 	bad(NULL, MIDGE_ERR_INVAL);
 	bad("", MIDGE_ERR_INVAL);
 	bad("mqtt://", MIDGE_ERR_INVAL);
@@ -87,7 +105,8 @@ int main(void)
 	bad("http://h", MIDGE_ERR_INVAL);
 	bad("tcp://h", MIDGE_ERR_INVAL);
 	bad("://h", MIDGE_ERR_INVAL);
-	bad("mqtts://h", MIDGE_ERR_NOT_SUPPORTED);
+	bad("mqtts://", MIDGE_ERR_INVAL);
+	bad("ssls://h", MIDGE_ERR_INVAL);
 	bad("ws://h:80", MIDGE_ERR_NOT_SUPPORTED);
 	bad("WSS://h", MIDGE_ERR_NOT_SUPPORTED);
 	CHECK_DONE();

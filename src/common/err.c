@@ -17,6 +17,7 @@ const char *midge_strerror(int err)
 	case MIDGE_ERR_AGAIN: return "try again";
 	case MIDGE_ERR_TIMEOUT: return "timed out";
 	case MIDGE_ERR_NOT_SUPPORTED: return "not supported";
+	case MIDGE_ERR_TLS: return "TLS error";
 	}
 	return "unknown error";
 }

@@ -1,12 +1,18 @@
 /* The TLS transport: a non-blocking OpenSSL session over a connected socket. See tls.h. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
+#include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "midge/midge.h"
@@ -48,6 +54,100 @@ int tls__accept(struct transport *t, struct tls_ctx *x, int fd)
 	t->want_write = false;
 	t->error = NULL;
 	return 0;
+}
+
+/* A socket BIO that sends with MSG_NOSIGNAL: OpenSSL's own writes with write(), and a client library
+ * must not kill its application with SIGPIPE when the server goes away. The descriptor is the BIO's
+ * data; closing it is the transport's business. */
+static int nosig_write(BIO *b, const char *buf, int len)
+{
+	BIO_clear_retry_flags(b);
+	ssize_t n = send((int)(intptr_t)BIO_get_data(b), buf, (size_t)len, MSG_NOSIGNAL);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) BIO_set_retry_write(b);
+	return (int)n;
+}
+
+static int nosig_read(BIO *b, char *buf, int len)
+{
+	BIO_clear_retry_flags(b);
+	ssize_t n = recv((int)(intptr_t)BIO_get_data(b), buf, (size_t)len, 0);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) BIO_set_retry_read(b);
+	if (n == 0) BIO_set_flags(b, BIO_FLAGS_IN_EOF); /* BIO_eof tells OpenSSL an unexpected EOF from an error */
+	return (int)n;
+}
+
+static long nosig_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	switch (cmd) {
+	case BIO_CTRL_FLUSH:
+		return 1;
+	case BIO_CTRL_EOF:
+		return BIO_test_flags(b, BIO_FLAGS_IN_EOF) != 0;
+	case BIO_C_GET_FD:
+		if (ptr) *(int *)ptr = (int)(intptr_t)BIO_get_data(b);
+		return (long)(intptr_t)BIO_get_data(b);
+	default:
+		return 0;
+	}
+}
+
+static BIO_METHOD *nosig_method;
+static void nosig_init(void)
+{
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR, "midge socket");
+	if (m && BIO_meth_set_write(m, nosig_write) && BIO_meth_set_read(m, nosig_read) &&
+	    BIO_meth_set_ctrl(m, nosig_ctrl))
+		nosig_method = m; /* lives as long as the process, like OpenSSL's own methods */
+	else
+		BIO_meth_free(m);
+}
+
+static BIO *nosig_bio(int fd)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, nosig_init);
+	BIO *b = nosig_method ? BIO_new(nosig_method) : NULL;
+	if (!b) return NULL;
+	BIO_set_data(b, (void *)(intptr_t)fd);
+	BIO_set_init(b, 1);
+	return b;
+}
+
+/* Sets SNI and, with verify, the name or address the certificate must carry. */
+static bool set_peer_name(SSL *ssl, const char *host, bool verify)
+{
+	unsigned char ip[16];
+	bool is_ip = inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1;
+	/* SNI carries host names only (RFC 6066, 3). */
+	if (!is_ip && !SSL_set_tlsext_host_name(ssl, host)) return false;
+	if (!verify) return true;
+	X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
+	X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	return is_ip ? X509_VERIFY_PARAM_set1_ip_asc(vp, host) == 1 : SSL_set1_host(ssl, host) == 1;
+}
+
+int tls__connect(struct transport *t, struct tls_ctx *x, int fd, const char *host, bool verify_host)
+{
+	struct tls_conn *tc = calloc(1, sizeof(*tc));
+	if (!tc) return MIDGE_ERR_NOMEM;
+	tc->ssl = SSL_new(x->ssl);
+	BIO *b = tc->ssl ? nosig_bio(fd) : NULL;
+	if (!b) goto fail;
+	SSL_set_bio(tc->ssl, b, b); /* the SSL owns the BIO from here */
+	if (!set_peer_name(tc->ssl, host, verify_host)) goto fail;
+	SSL_set_connect_state(tc->ssl);
+	tc->ctx = tls__ctx_ref(x);
+	t->ops = &tls__ops;
+	t->fd = fd;
+	t->impl = tc;
+	t->want_write = false;
+	t->error = NULL;
+	return 0;
+fail:
+	SSL_free(tc->ssl);
+	free(tc);
+	ERR_clear_error();
+	return MIDGE_ERR_NOMEM;
 }
 
 /* Records why the session failed, preferring the certificate check's words ("certificate has
@@ -97,16 +197,39 @@ static ssize_t outcome(struct transport *t, struct tls_conn *tc, int r, bool rea
 	}
 }
 
+/* One step of the handshake: 1 when done, otherwise what outcome() makes of it (0 for a peer that
+ * closed, -1 with errno). Clears want_write and errno first. */
+static ssize_t handshake_step(struct transport *t, struct tls_conn *tc)
+{
+	t->want_write = false;
+	errno = 0;
+	if (tc->done) return 1;
+	int r = SSL_do_handshake(tc->ssl);
+	if (r != 1) return outcome(t, tc, r, true);
+	tc->done = true;
+	return 1;
+}
+
+int tls__handshake(struct transport *t)
+{
+	struct tls_conn *tc = t->impl;
+	ssize_t r = handshake_step(t, tc);
+	if (r == 1) return 1;
+	if (r < 0) return errno == EAGAIN ? 0 : -1;
+	/* A peer that hangs up in the middle of a handshake refused it (a plain MQTT port closes on a
+	 * ClientHello): a TLS failure for the caller, not an ordinary end of stream. */
+	snprintf(tc->error, sizeof(tc->error), "TLS handshake failed: the peer closed the connection");
+	tc->failed = true;
+	t->error = tc->error;
+	errno = EPROTO;
+	return -1;
+}
+
 static ssize_t tls_read(struct transport *t, void *buf, size_t len)
 {
 	struct tls_conn *tc = t->impl;
-	t->want_write = false;
-	errno = 0;
-	if (!tc->done) {
-		int r = SSL_do_handshake(tc->ssl);
-		if (r != 1) return outcome(t, tc, r, true);
-		tc->done = true;
-	}
+	ssize_t h = handshake_step(t, tc);
+	if (h != 1) return h;
 	int n = SSL_read(tc->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
 	return n > 0 ? n : outcome(t, tc, n, true);
 }

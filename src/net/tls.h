@@ -13,8 +13,8 @@ enum tls_role {
 	TLS_ROLE_CLIENT, /* a connection out: cafile/capath verify the server, certfile/keyfile identify us */
 };
 
-/* What a context is built from, named as Mosquitto's options. Strings are borrowed for the call;
- * NULL is unset. */
+/* What a context is built from, named as Mosquitto's options (the listener's, and for a client those of
+ * mosquitto_pub). Strings are borrowed for the call; NULL is unset. */
 struct tls_settings {
 	const char *cafile;
 	const char *capath;
@@ -27,6 +27,10 @@ struct tls_settings {
 	const char *psk_file;      /* server: "identity:hexkey" lines (psk_file.h) */
 	int min_version;           /* minimum protocol: 11, 12 or 13 for TLS 1.1/1.2/1.3; 0 = TLS 1.2 */
 	bool require_certificate;  /* server: a client without a certificate that verifies is refused */
+	bool use_os_certs;         /* client: trust the system's CA store too (--tls-use-os-certs) */
+	const char *alpn;          /* client: the one protocol offered by ALPN (--tls-alpn) */
+	const char *psk;           /* client: turns PSK on with this key in hexadecimal (--psk) */
+	const char *psk_identity;  /* client: the identity sent with psk (--psk-identity) */
 };
 
 /* A built context: immutable and shared by every thread; counted, so a reload can replace a
@@ -56,6 +60,18 @@ extern const struct transport_ops tls__ops;
  * first read. Takes a reference to x. Returns 0, or MIDGE_ERR_NOMEM with t unchanged (the caller
  * still owns fd). May be called in one thread and the transport then used by another. */
 int tls__accept(struct transport *t, struct tls_ctx *x, int fd);
+/* Makes t a client-side TLS transport over the connected socket fd, with a context built for
+ * TLS_ROLE_CLIENT. host (the name or address connected to; copied) is sent as SNI when it is a name,
+ * and, with verify_host, the server's certificate must be for it (a DNS name, or an IP address
+ * matched against the certificate's IP addresses); verify_host false is Mosquitto's --insecure.
+ * The handshake is driven by tls__handshake (read also drives it). Writes never raise SIGPIPE.
+ * Takes a reference to x. Returns 0, or MIDGE_ERR_NOMEM with t unchanged (the caller still owns fd). */
+int tls__connect(struct transport *t, struct tls_ctx *x, int fd, const char *host, bool verify_host);
+/* Advances the handshake of a TLS transport: 1 once it has completed (at once if it had), 0 while it
+ * waits for the socket (t->want_write says whether for writing), -1 when it failed, with errno EPROTO
+ * and t->error set for a refusal ("TLS handshake failed: certificate verify failed") or errno's own
+ * reason for a failed socket. */
+int tls__handshake(struct transport *t);
 
 /* The accessors below are for authentication at CONNECT, in the thread that owns t. On a transport
  * that is not TLS they report nothing (false or NULL). */

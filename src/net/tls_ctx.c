@@ -102,6 +102,71 @@ static int load_psk(struct tls_ctx *x, const struct tls_settings *s, char *err, 
 	return 0;
 }
 
+/* The client's PSK for TLS 1.2 and, through OpenSSL's fallback to this callback, TLS 1.3 (as
+ * mosquitto_pub --psk does). The hint is not needed: a client has one identity. */
+static unsigned int psk_client(SSL *ssl, const char *hint, char *identity, unsigned int max_identity,
+			       unsigned char *psk, unsigned int max_psk)
+{
+	const struct tls_ctx *x = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	const struct psk_entry *e = &x->client_psk;
+	size_t id_len = strlen(e->identity);
+	if (id_len >= max_identity || e->key_len > max_psk) return 0;
+	memcpy(identity, e->identity, id_len + 1);
+	memcpy(psk, e->key, e->key_len);
+	return (unsigned int)e->key_len;
+}
+
+static int client_psk(struct tls_ctx *x, const struct tls_settings *s, char *err, size_t errlen)
+{
+	unsigned char key[PSK_KEY_MAX];
+	int n = psk__hex_key(s->psk, strlen(s->psk), key, sizeof(key));
+	if (n < 0) {
+		snprintf(err, errlen, "psk: expected 1 to %d bytes in hexadecimal, not zero", PSK_KEY_MAX);
+		return -1;
+	}
+	if (!s->psk_identity || !*s->psk_identity || strlen(s->psk_identity) > PSK_IDENTITY_MAX) {
+		snprintf(err, errlen, "psk_identity: expected 1 to %d characters", PSK_IDENTITY_MAX);
+		return -1;
+	}
+	x->client_psk.identity = strdup(s->psk_identity);
+	x->client_psk.key = malloc((size_t)n);
+	if (!x->client_psk.identity || !x->client_psk.key) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	memcpy(x->client_psk.key, key, (size_t)n);
+	x->client_psk.key_len = (size_t)n;
+	SSL_CTX_set_psk_client_callback(x->ssl, psk_client);
+	return 0;
+}
+
+/* What only a client has: the trust store's default, ALPN, PSK; the server is verified whenever there
+ * is something to verify it against. */
+static int configure_client(struct tls_ctx *x, const struct tls_settings *s, char *err, size_t errlen)
+{
+	SSL_CTX *ctx = x->ssl;
+	if (s->use_os_certs && !SSL_CTX_set_default_verify_paths(ctx)) {
+		snprintf(err, errlen, "cannot load the system's CA certificates: %s", ossl_reason());
+		return -1;
+	}
+	SSL_CTX_set_verify(ctx, s->cafile || s->capath || s->use_os_certs ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+	if (s->alpn) {
+		size_t n = strlen(s->alpn);
+		unsigned char wire[256];
+		if (n == 0 || n > 255) {
+			snprintf(err, errlen, "alpn '%s': expected 1 to 255 bytes", s->alpn);
+			return -1;
+		}
+		wire[0] = (unsigned char)n;
+		memcpy(wire + 1, s->alpn, n);
+		if (SSL_CTX_set_alpn_protos(ctx, wire, (unsigned int)n + 1) != 0) { /* 0 is success here */
+			snprintf(err, errlen, "alpn '%s': %s", s->alpn, ossl_reason());
+			return -1;
+		}
+	}
+	return s->psk ? client_psk(x, s, err, errlen) : 0;
+}
+
 static int min_proto(int v)
 {
 	return v == 13 ? TLS1_3_VERSION : v == 11 ? TLS1_1_VERSION : TLS1_2_VERSION;
@@ -172,10 +237,7 @@ static int configure(struct tls_ctx *x, const struct tls_settings *s, enum tls_r
 		}
 		X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
 	}
-	if (role == TLS_ROLE_CLIENT) {
-		SSL_CTX_set_verify(ctx, s->cafile || s->capath ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
-		return 0;
-	}
+	if (role == TLS_ROLE_CLIENT) return configure_client(x, s, err, errlen);
 	/* Without require_certificate a client certificate is not asked for, as in Mosquitto. */
 	SSL_CTX_set_verify(ctx, s->require_certificate ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT : SSL_VERIFY_NONE,
 			   NULL);
@@ -225,5 +287,8 @@ void tls__ctx_unref(struct tls_ctx *x)
 	if (!x || atomic_fetch_sub_explicit(&x->refs, 1, memory_order_acq_rel) != 1) return;
 	SSL_CTX_free(x->ssl);
 	psk__fini(&x->psk);
+	free(x->client_psk.identity);
+	if (x->client_psk.key) OPENSSL_cleanse(x->client_psk.key, x->client_psk.key_len);
+	free(x->client_psk.key);
 	free(x);
 }

@@ -12,6 +12,7 @@ struct tls_ctx {
 	SSL_CTX *ssl;         /* its app data points back here (the PSK callback finds the table) */
 	atomic_uint refs;
 	struct psk_table psk; /* server with psk_hint: identities and keys */
+	struct psk_entry client_psk; /* client with psk: the one identity and key it offers */
 };
 
 #endif

@@ -234,6 +234,94 @@ static void test_refused(void)
 	CHECK(!tls__handshake_done(&tcp) && !tls__peer_cn(&tcp) && !tls__peer_subject(&tcp) && !tls__psk_identity(&tcp));
 }
 
+/* Drives a client transport (tls__connect) and a server one (tls__accept) until both are settled; returns the
+ * client's tls__handshake result. */
+static int settle(struct transport *cli, struct transport *srv)
+{
+	char buf[64];
+	int rc = 0;
+	for (int i = 0; i < 200; i++) {
+		rc = tls__handshake(cli);
+		ssize_t n = tls__ops.read(srv, buf, sizeof(buf));
+		if (rc != 0 && (n >= 0 || errno != EAGAIN || tls__handshake_done(srv))) break;
+	}
+	return rc;
+}
+
+/* One connection from a client context built from cs to the server context sx; want: the handshake's result
+ * (1, or -1 with the client's reason why). Returns nothing; checks a message goes through when it succeeds. */
+static void client_case(const struct tls_settings *cs, struct tls_ctx *sx, const char *host, bool verify, int want,
+			const char *why)
+{
+	int fds[2];
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds) == 0);
+	char err[256] = "";
+	struct tls_ctx *cx = tls__ctx_new(cs, TLS_ROLE_CLIENT, err, sizeof(err));
+	CHECK(cx != NULL);
+	if (!cx) {
+		fprintf(stderr, "  client context: %s\n", err);
+		return;
+	}
+	struct transport cli = {0}, srv = {0};
+	CHECK(tls__connect(&cli, cx, fds[1], host, verify) == 0);
+	CHECK(tls__accept(&srv, sx, fds[0]) == 0);
+	tls__ctx_unref(cx);
+	int rc = settle(&cli, &srv);
+	CHECK_EQ(rc, want);
+	if (why) CHECK(cli.error && strcmp(cli.error, why) == 0);
+	if (why && (!cli.error || strcmp(cli.error, why))) fprintf(stderr, "  got: %s\n", cli.error ? cli.error : "-");
+	if (rc == 1) {
+		struct iovec iov = {(void *)"ping", 4};
+		CHECK_EQ(tls__ops.writev(&cli, &iov, 1), 4);
+		char buf[16];
+		ssize_t n = -1;
+		for (int i = 0; i < 50 && n < 0; i++)
+			n = tls__ops.read(&srv, buf, sizeof(buf));
+		CHECK(n == 4 && memcmp(buf, "ping", 4) == 0);
+	}
+	tls__ops.close(&cli);
+	tls__ops.close(&srv);
+}
+
+static void test_client(void)
+{
+	struct tls_ctx *sx = server_ctx(false);
+	struct tls_settings cs = {.cafile = path("ca.crt")};
+	client_case(&cs, sx, "localhost", true, 1, NULL);
+	client_case(&cs, sx, "other.example", true, -1, "TLS handshake failed: hostname mismatch");
+	client_case(&cs, sx, "127.0.0.1", true, -1, "TLS handshake failed: IP address mismatch");
+	client_case(&cs, sx, "other.example", false, 1, NULL); /* --insecure: the name is not checked */
+	struct tls_settings stranger = {.use_os_certs = true};  /* the system's CAs do not know ours */
+	client_case(&stranger, sx, "localhost", true, -1, NULL);
+	tls__ctx_unref(sx);
+
+	/* The client's certificate where one is required. */
+	sx = server_ctx(true);
+	cs.certfile = path("client.crt"), cs.keyfile = path("client.key");
+	client_case(&cs, sx, "localhost", true, 1, NULL);
+	tls__ctx_unref(sx);
+
+	/* PSK, TLS 1.3 by default, and the identity the server saw. */
+	struct tls_settings ps = {.psk_hint = "hint", .psk_file = path("psk.txt")};
+	char err[256];
+	sx = tls__ctx_new(&ps, TLS_ROLE_SERVER, err, sizeof(err));
+	CHECK(sx != NULL);
+	struct tls_settings pc = {.psk = "0A0B0C0D", .psk_identity = "alice", .alpn = "mqtt"};
+	client_case(&pc, sx, "localhost", true, 1, NULL);
+	pc.psk = "0a0b0c0e";
+	client_case(&pc, sx, "localhost", true, -1, NULL);
+	tls__ctx_unref(sx);
+
+	/* Client settings refused when the context is built. */
+	struct tls_settings bad = {.psk = "zz", .psk_identity = "a"};
+	CHECK(tls__ctx_new(&bad, TLS_ROLE_CLIENT, err, sizeof(err)) == NULL && strstr(err, "psk: expected"));
+	bad = (struct tls_settings){.psk = "00ff"};
+	CHECK(tls__ctx_new(&bad, TLS_ROLE_CLIENT, err, sizeof(err)) == NULL && strstr(err, "psk_identity"));
+	bad = (struct tls_settings){.alpn = ""};
+	CHECK(tls__ctx_new(&bad, TLS_ROLE_CLIENT, err, sizeof(err)) == NULL && strstr(err, "alpn ''"));
+	CHECK(ERR_peek_error() == 0);
+}
+
 static void expect_ctx_err(const struct tls_settings *s, const char *want)
 {
 	char err[512] = "";
@@ -282,6 +370,7 @@ int main(void)
 	make_pki();
 	test_session();
 	test_refused();
+	test_client();
 	test_ctx_errors();
 	const char *files[] = {"ca.crt", "ca.key", "server.crt", "server.key", "client.crt", "client.key", "psk.txt"};
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)

@@ -13,7 +13,9 @@
  *   pub TOPIC QOS RETAIN PAYLOAD [ct=S rt=S cd=HEX u=K=V pfi=N mei=N]...   (PAYLOAD "-" for empty)
  *   pubn TOPIC QOS N PREFIX      N messages "PREFIX-i"; waits and retries while the queue is full
  *   tpub TOPIC QOS N THREADS PREFIX   THREADS threads publish N messages "PREFIX-t-i" each, at once
- *   drive MS | disconnect [REASON] | sleep MS */
+ *   drive MS | disconnect [REASON] | sleep MS
+ *   tls [KEY=VALUE | insecure | oscerts]...   midge_client_set_tls (see set_tls)
+ *   errtext                      midge_client_error_text, as "text" */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -354,6 +356,34 @@ static int wait_kind(const char *s)
 	return 0;
 }
 
+/* tls KEY=VALUE...: midge_client_set_tls with cafile, capath, cert, key, version, ciphers, ciphers13, alpn, psk,
+ * pskid, and the flags insecure and oscerts; "tls" alone sets the defaults. */
+static int set_tls(struct app *a, int argc, char **argv)
+{
+	struct midge_tls_options t = {0};
+	for (int i = 0; i < argc; i++) {
+		char *eq = strchr(argv[i], '=');
+		const char *v = eq ? eq + 1 : NULL;
+		if (eq) *eq = 0;
+		const char *k = argv[i];
+		if (!strcmp(k, "insecure")) t.insecure = true;
+		else if (!strcmp(k, "oscerts")) t.use_os_certs = true;
+		else if (!v) return MIDGE_ERR_INVAL;
+		else if (!strcmp(k, "cafile")) t.cafile = v;
+		else if (!strcmp(k, "capath")) t.capath = v;
+		else if (!strcmp(k, "cert")) t.certfile = v;
+		else if (!strcmp(k, "key")) t.keyfile = v;
+		else if (!strcmp(k, "version")) t.tls_version = v;
+		else if (!strcmp(k, "ciphers")) t.ciphers = v;
+		else if (!strcmp(k, "ciphers13")) t.ciphers_tls13 = v;
+		else if (!strcmp(k, "alpn")) t.alpn = v;
+		else if (!strcmp(k, "psk")) t.psk = v;
+		else if (!strcmp(k, "pskid")) t.psk_identity = v;
+		else return MIDGE_ERR_INVAL;
+	}
+	return midge_client_set_tls(a->c, argc ? &t : NULL);
+}
+
 /* Runs one command line; false for quit. */
 static bool command(struct app *a, char *line)
 {
@@ -445,6 +475,16 @@ static bool command(struct app *a, char *line)
 		ret(a, cmd, rc, NULL);
 	} else if (!strcmp(cmd, "disconnect")) {
 		ret(a, cmd, midge_client_disconnect(a->c, (uint8_t)(argc > 1 ? atoi(argv[1]) : 0), NULL), NULL);
+	} else if (!strcmp(cmd, "tls")) {
+		rc = set_tls(a, argc - 1, argv + 1);
+		ret(a, cmd, rc, NULL);
+	} else if (!strcmp(cmd, "errtext")) {
+		char text[256];
+		midge_client_error_text(a->c, text, sizeof text);
+		out_begin(a);
+		printf("{\"ev\":\"ret\",\"cmd\":\"errtext\",\"rc\":0,\"text\":");
+		put_json_str(text, strlen(text));
+		out_end(a);
 	} else if (!strcmp(cmd, "state")) {
 		ret(a, cmd, 0, ",\"connected\":%s,\"socket\":%d", midge_client_connected(a->c) ? "true" : "false",
 		    midge_client_socket(a->c));
