@@ -1,0 +1,165 @@
+/* The strict HTTP/1.1 request-head parser (RFC 7230 sections 3, 3.1.1, 3.2, 5.3.1): see http_req.h. */
+#include "http_req.h"
+
+#include <string.h>
+
+static bool is_alpha(unsigned char c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
+static bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+static bool is_blank(unsigned char c) { return c == ' ' || c == '\t'; }
+
+/* RFC 7230 3.2.6 tchar. */
+static bool is_tchar(unsigned char c)
+{
+	if (is_alpha(c) || is_digit(c)) return true;
+	return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+/* A byte of a field value (RFC 7230 3.2: VCHAR, SP, HTAB, obs-text). */
+static bool is_value_char(unsigned char c) { return (c >= 0x20 && c != 0x7F) || c == '\t'; }
+
+/* A byte of an origin-form target: visible ASCII only; RFC 3986 admits no raw octets past 0x7E. Finer URI
+ * grammar is left to whoever maps the path, as servers differ on raw '|' or '{' and browsers send them. */
+static bool is_target_char(unsigned char c) { return c > 0x20 && c < 0x7F; }
+
+static unsigned char lower(unsigned char c) { return c >= 'A' && c <= 'Z' ? c | 0x20 : c; }
+
+/* Request line: method SP request-target SP HTTP-version, exactly one SP between (RFC 7230 3.1.1). */
+static int parse_request_line(const unsigned char *p, size_t n, struct http_request *req)
+{
+	size_t i = 0;
+	while (i < n && is_tchar(p[i]))
+		i++;
+	if (i == 0 || i == n || p[i] != ' ') return HTTP_BAD;
+	req->method = (struct http_str){(const char *)p, i};
+
+	size_t t = ++i;
+	while (i < n && is_target_char(p[i]))
+		i++;
+	/* Only origin-form: absolute-form is for proxies, authority-form for CONNECT, '*' for OPTIONS. */
+	if (i == t || p[t] != '/' || i == n || p[i] != ' ') return HTTP_BAD;
+	req->target = (struct http_str){(const char *)p + t, i - t};
+
+	const unsigned char *v = p + i + 1;
+	if (n - i - 1 != 8 || memcmp(v, "HTTP/", 5) != 0 || !is_digit(v[5]) || v[6] != '.' || !is_digit(v[7]))
+		return HTTP_BAD;
+	/* Well-formed but another version: 505, so a client learns why rather than seeing a bare 400. */
+	if (v[5] != '1' || (v[7] != '0' && v[7] != '1')) return HTTP_BAD_VERSION;
+	req->version_minor = v[7] - '0';
+	return HTTP_OK;
+}
+
+/* Header field: field-name ":" OWS field-value OWS; no blank before the colon (RFC 7230 3.2.4, a request
+ * smuggling vector) and no obs-fold, which shows up here as a line starting with a blank. */
+static int parse_field(const unsigned char *p, size_t n, struct http_header *h)
+{
+	size_t i = 0;
+	while (i < n && is_tchar(p[i]))
+		i++;
+	if (i == 0 || i == n || p[i] != ':') return HTTP_BAD;
+	h->name = (struct http_str){(const char *)p, i};
+	for (size_t k = i + 1; k < n; k++)
+		if (!is_value_char(p[k])) return HTTP_BAD;
+	size_t b = i + 1, e = n;
+	while (b < e && is_blank(p[b]))
+		b++;
+	while (e > b && is_blank(p[e - 1]))
+		e--;
+	h->value = (struct http_str){(const char *)p + b, e - b};
+	return HTTP_OK;
+}
+
+/* False when the start of a line p[0..n), whose end has not arrived, already holds a byte no complete line
+ * could: so a peer speaking something else (say MQTT to a WebSocket port) is refused at once instead of
+ * after max_head bytes or a timeout. Accepts only what parse_request_line / parse_field might still accept. */
+static bool plausible_prefix(const unsigned char *p, size_t n, bool request_line)
+{
+	if (n == 0) return true;
+	if (request_line ? !is_tchar(p[0]) : is_blank(p[0])) return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = p[i];
+		if (c == '\r') {
+			if (i + 1 < n) return false; /* a CR can only be the first half of a line end */
+		} else if (request_line ? (c <= 0x20 && c != ' ') || c >= 0x7F : !is_value_char(c)) {
+			return false;
+		}
+	}
+	return true;
+}
+
+int http__parse_request(const char *data, size_t len, size_t max_head, struct http_request *req)
+{
+	const unsigned char *p = (const unsigned char *)data;
+	/* Nothing past max_head is looked at: the head, empty line included, must fit in it. */
+	size_t limit = len < max_head ? len : max_head;
+	size_t pos = 0;
+	req->nheaders = 0;
+	req->head_len = 0;
+	for (;;) {
+		const unsigned char *lf = limit > pos ? memchr(p + pos, '\n', limit - pos) : NULL;
+		if (!lf) {
+			if (!plausible_prefix(p + pos, limit - pos, pos == 0)) return HTTP_BAD;
+			return len >= max_head ? HTTP_TOO_LARGE : HTTP_NEED_MORE;
+		}
+		size_t next = (size_t)(lf - p) + 1, end = next - 1;
+		if (end > pos && p[end - 1] == '\r') end--;
+		int rc;
+		if (pos == 0) {
+			rc = parse_request_line(p, end, req);
+		} else if (end == pos) {
+			req->head_len = next;
+			return HTTP_OK;
+		} else {
+			struct http_header h;
+			rc = parse_field(p + pos, end - pos, &h);
+			if (rc == HTTP_OK) {
+				if (req->nheaders == HTTP_MAX_HEADERS) return HTTP_TOO_LARGE;
+				req->headers[req->nheaders++] = h;
+			}
+		}
+		if (rc != HTTP_OK) return rc;
+		pos = next;
+	}
+}
+
+bool http__str_ieq(struct http_str s, const char *t)
+{
+	size_t n = strlen(t);
+	if (s.len != n) return false;
+	for (size_t i = 0; i < n; i++)
+		if (lower((unsigned char)s.p[i]) != lower((unsigned char)t[i])) return false;
+	return true;
+}
+
+const struct http_str *http__header(const struct http_request *req, const char *name)
+{
+	for (size_t i = 0; i < req->nheaders; i++)
+		if (http__str_ieq(req->headers[i].name, name)) return &req->headers[i].value;
+	return NULL;
+}
+
+size_t http__header_count(const struct http_request *req, const char *name)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < req->nheaders; i++)
+		if (http__str_ieq(req->headers[i].name, name)) n++;
+	return n;
+}
+
+bool http__has_token(struct http_str value, const char *token)
+{
+	size_t i = 0;
+	while (i <= value.len) {
+		size_t e = i;
+		while (e < value.len && value.p[e] != ',')
+			e++;
+		size_t b = i, z = e;
+		while (b < z && is_blank((unsigned char)value.p[b]))
+			b++;
+		while (z > b && is_blank((unsigned char)value.p[z - 1]))
+			z--;
+		/* Empty items ("a,,b") are allowed by RFC 7230 7 and match nothing. */
+		if (z > b && http__str_ieq((struct http_str){value.p + b, z - b}, token)) return true;
+		i = e + 1;
+	}
+	return false;
+}

@@ -1,0 +1,58 @@
+/* A strict parser of one HTTP/1.1 request head (request line and header fields), for the WebSocket
+ * upgrade and the web listener's files: pure, bounded, no allocation; strings are views into the input. */
+#ifndef MIDGE_HTTP_REQ_H
+#define MIDGE_HTTP_REQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define HTTP_MAX_HEADERS 64 /* more header fields than this: HTTP_TOO_LARGE (431) */
+
+struct http_str {
+	const char *p;
+	size_t len;
+};
+
+struct http_header {
+	struct http_str name;  /* as sent; compare case-insensitively */
+	struct http_str value; /* without the blanks around it; may be empty */
+};
+
+struct http_request {
+	struct http_str method; /* a token, e.g. "GET" */
+	struct http_str target; /* origin-form: starts with '/', no blanks or control characters */
+	int version_minor;      /* HTTP/1.<version_minor>: 0 or 1 */
+	size_t nheaders;
+	struct http_header headers[HTTP_MAX_HEADERS];
+	size_t head_len; /* bytes of the head, up to and including the empty line */
+};
+
+enum http_parse {
+	HTTP_OK = 0,
+	HTTP_NEED_MORE = 1,     /* no empty line yet within max_head bytes */
+	HTTP_BAD = -1,          /* malformed request line or header field (400) */
+	HTTP_TOO_LARGE = -2,    /* head longer than max_head, or too many header fields (431) */
+	HTTP_BAD_VERSION = -3,  /* not HTTP/1.0 or HTTP/1.1 (505) */
+};
+
+/* Parses the request head at data[0..len). Lines end with CRLF (a bare LF is accepted, a bare CR is not);
+ * header fields are `token ":" OWS value OWS` with visible ASCII, blanks and obs-text (0x80-0xFF) in values;
+ * folded lines (starting with a blank) are HTTP_BAD, as RFC 7230 3.2.4 allows. max_head bounds the head's
+ * size. On HTTP_OK, req's strings point into data (valid while data is). Bytes after the head are not
+ * looked at. */
+int http__parse_request(const char *data, size_t len, size_t max_head, struct http_request *req);
+
+/* The value of the first header field called name (ASCII case-insensitive), or NULL. Owned by req. */
+const struct http_str *http__header(const struct http_request *req, const char *name);
+
+/* How many header fields called name there are (a request with two Sec-WebSocket-Key fields is bad). */
+size_t http__header_count(const struct http_request *req, const char *name);
+
+/* True when the comma-separated list in value holds token (ASCII case-insensitive, blanks around items
+ * ignored): "keep-alive, Upgrade" holds "upgrade". */
+bool http__has_token(struct http_str value, const char *token);
+
+/* True when s equals the C string t, ASCII case-insensitively. */
+bool http__str_ieq(struct http_str s, const char *t);
+
+#endif
