@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "config.h"
 #include "net/loop.h"
+#include "net/ws.h"
 #include "session.h"
 
 struct worker;
@@ -38,6 +39,8 @@ struct listener_rt {
 	/* A TLS listener's context, NULL for a plain one. Main thread only (accept, reload): each
 	 * connection takes its own reference, so a reload can swap it. */
 	struct tls_ctx *tls;
+	bool websockets;            /* `protocol websockets`: each connection is wrapped in the ws transport */
+	struct ws_settings ws;      /* its settings, borrowed by those connections */
 };
 
 /* Broker-wide counters that are not per worker. */

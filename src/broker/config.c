@@ -48,6 +48,9 @@ void config__fini(struct config *c)
 		free(c->listeners[i].server_reference);
 		free(c->listeners[i].password_file);
 		free(c->listeners[i].acl_file);
+		free(c->listeners[i].http_dir);
+		for (size_t k = 0; k < c->listeners[i].norigins; k++) free(c->listeners[i].origins[k]);
+		free(c->listeners[i].origins);
 		struct listener_conf *l = &c->listeners[i];
 		char **tls[] = {&l->cafile,  &l->capath,        &l->certfile, &l->keyfile, &l->crlfile,
 				&l->ciphers, &l->ciphers_tls13, &l->psk_hint, &l->psk_file};

@@ -26,6 +26,11 @@ struct listener_conf {
 	char *password_file;  /* NULL = none */
 	char *acl_file;       /* NULL = none */
 	bool encrypted_only;  /* Midge: messages published through it are guarded (guard.h); TLS listeners only */
+	/* WebSockets (`protocol websockets`) */
+	bool websockets;
+	char *http_dir;         /* files served on the listener; NULL = none */
+	char **origins;         /* `websockets_origin`: allowed Origin values; none = any */
+	size_t norigins;
 	/* TLS, Mosquitto's listener options (NULL = unset). The listener is TLS when certfile or
 	 * psk_hint is set (config__listener_tls). */
 	char *cafile;
@@ -75,6 +80,7 @@ struct config {
 	int allow_anonymous; /* -1 = not set: false once a config file defines a listener (Mosquitto 2) */
 	char *password_file;
 	char *acl_file;
+	uint64_t websockets_headers_size; /* largest WebSocket handshake request head; 0 = the default, 4096 */
 	/* Midge's encryption guard (guard.h): `encrypted_topic` filters, owned */
 	char **encrypted_topics;
 	size_t nencrypted_topics;

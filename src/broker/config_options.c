@@ -31,7 +31,6 @@ struct option {
 #define WHY_KEYFORM "keys are read as PEM"
 #define WHY_DATES "client certificates are always checked for dates"
 #define WHY_AUTH "Midge has no plugin interface yet; password_file and acl_file are supported"
-#define WHY_WS "WebSocket listeners arrive in a later release"
 #define WHY_STORE "persistence arrives in a later release"
 #define WHY_BRIDGE "bridges arrive in a later release"
 #define WHY_LATER "it arrives in a later release"
@@ -352,13 +351,45 @@ static int opt_response_information(struct cfg_state *st, const struct cfg_line 
 	return rc ? rc : get_rest(st, ln, &st->c->response_information);
 }
 
+/* ---- WebSockets ---- */
+
+static int opt_http_dir(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+{
+	struct listener_conf *l;
+	int rc = cur_listener(st, ln, true, &l);
+	return rc ? rc : get_rest(st, ln, &l->http_dir);
+}
+
+static int opt_websockets_origin(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+{
+	struct listener_conf *l;
+	int rc = want(st, ln, 1, 1);
+	if (rc || (rc = cur_listener(st, ln, true, &l))) return rc;
+	char **v = realloc(l->origins, (l->norigins + 1) * sizeof(*v));
+	if (!v) return MIDGE_ERR_NOMEM;
+	l->origins = v;
+	if (!(v[l->norigins] = strdup(ln->argv[0]))) return MIDGE_ERR_NOMEM;
+	l->norigins++;
+	return 0;
+}
+
+/* libwebsockets' log level in Mosquitto; Midge logs WebSocket events with `log_type websockets`. */
+static int opt_websockets_log_level(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+{
+	int rc = want(st, ln, 1, 1);
+	return rc ? rc : config__warn(st, ln, "option 'websockets_log_level' is ignored (use log_type websockets)");
+}
+
 static int opt_protocol(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
 {
 	int rc = want(st, ln, 1, 1);
 	if (rc) return rc;
 	if (!strcmp(ln->argv[0], "mqtt")) return 0; /* every listener speaks MQTT */
 	if (!strcmp(ln->argv[0], "websockets")) {
-		return config__error(st, ln, "option 'protocol websockets' is not supported yet (%s)", WHY_WS);
+		struct listener_conf *l;
+		if ((rc = cur_listener(st, ln, true, &l))) return rc;
+		l->websockets = true;
+		return 0;
 	}
 	if (!strcmp(ln->argv[0], "quic")) {
 		return config__error(st, ln, "option 'protocol quic' is not supported yet (%s)", WHY_LATER);
@@ -720,10 +751,10 @@ static const struct option options[] = {
     NO("global_plugin", WHY_AUTH),
     NO("auth_plugin_deny_special_chars", WHY_AUTH),
     /* WebSockets */
-    NO("http_dir", WHY_WS),
-    NO("websockets_log_level", WHY_WS),
-    NO("websockets_headers_size", WHY_WS),
-    NO("websockets_origin", WHY_WS),
+    FN("http_dir", opt_http_dir),
+    FN("websockets_log_level", opt_websockets_log_level),
+    INT("websockets_headers_size", set_u64, websockets_headers_size, 0, 65536),
+    FN("websockets_origin", opt_websockets_origin),
     /* persistence */
     NO_BUT("persistence", WHY_STORE, "false"),
     NO_BUT("retained_persistence", WHY_STORE, "false"),

@@ -282,9 +282,19 @@ static void test_listeners(void)
 	expect_err("listener 1\nmax_connections -2",
 	           "t.conf:2: invalid value '-2' for 'max_connections' (expected -1 for no limit or an integer "
 	           "0..2147483647)");
-	expect_err("listener 1\nprotocol websockets",
-	           "t.conf:2: option 'protocol websockets' is not supported yet (WebSocket listeners arrive in a later "
-	           "release)");
+	struct config wc;
+	CHECK_EQ(parse(&wc, "websockets_headers_size 2048\nlistener 8080\nprotocol websockets\nhttp_dir /var/www x\n"
+	                    "websockets_origin http://a.example\nwebsockets_origin https://b.example\n"
+	                    "websockets_log_level 255\nlistener 1883\n"),
+	         0);
+	CHECK(wc.listeners[0].websockets && !wc.listeners[1].websockets);
+	CHECK(!strcmp(wc.listeners[0].http_dir, "/var/www x"));
+	CHECK_EQ(wc.listeners[0].norigins, 2);
+	CHECK(!strcmp(wc.listeners[0].origins[1], "https://b.example"));
+	CHECK_EQ(wc.websockets_headers_size, 2048);
+	config__fini(&wc);
+	expect_err("websockets_headers_size 70000",
+	           "t.conf:1: invalid value '70000' for 'websockets_headers_size' (expected an integer 0..65536)");
 	expect_err("protocol http", "t.conf:1: invalid value 'http' for 'protocol' (expected mqtt or websockets)");
 	expect_err("bind_interface", "t.conf:1: missing value for 'bind_interface'");
 }
@@ -506,8 +516,6 @@ static void test_not_supported(void)
 	expect_err("persistence_location /var/lib/mosquitto/",
 	           "t.conf:1: option 'persistence_location' is not supported yet (persistence arrives in a later "
 	           "release)");
-	expect_err("http_dir /www",
-	           "t.conf:1: option 'http_dir' is not supported yet (WebSocket listeners arrive in a later release)");
 	expect_err("connection bridge1",
 	           "t.conf:1: option 'connection' is not supported yet (bridges arrive in a later release)");
 	expect_err("mount_point a/",
@@ -523,9 +531,6 @@ static void test_not_supported(void)
 	                              "auth_plugin",
 	                              "global_plugin",
 	                              "auth_plugin_deny_special_chars",
-	                              "websockets_log_level",
-	                              "websockets_headers_size",
-	                              "websockets_origin",
 	                              "retained_persistence",
 	                              "persistence_file",
 	                              "autosave_interval",

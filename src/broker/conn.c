@@ -9,6 +9,7 @@
 #include "message.h"
 #include "midge/midge.h"
 #include "net/tls.h"
+#include "net/ws.h"
 #include "common/clock.h"
 #include "proto/props.h"
 #include "proto/proto.h"
@@ -24,6 +25,13 @@ struct conn *conn__new(struct broker *b, struct listener_rt *l, int fd, const ch
 	c->tp.ops = &tcp__ops;
 	c->tp.fd = fd;
 	if (l && l->tls && tls__accept(&c->tp, l->tls, fd)) {
+		free(c);
+		return NULL;
+	}
+	if (l && l->websockets && ws__accept(&c->tp, &l->ws)) {
+		/* Release the TLS state, leaving the descriptor to the caller. */
+		c->tp.fd = -1;
+		c->tp.ops->close(&c->tp);
 		free(c);
 		return NULL;
 	}

@@ -209,6 +209,17 @@ int broker__start(struct broker *b, char *err, size_t errlen)
 		guard__init_listener(l);
 		/* Certificates and keys are read now, before the sockets open and privileges are dropped. */
 		if (config__listener_tls(lc) && !(l->tls = listener_tls(&b->conf, lc, err, errlen))) return MIDGE_ERR_INVAL;
+		if (lc->websockets) {
+			l->websockets = true;
+			l->ws = (struct ws_settings){
+			    .max_head = b->conf.websockets_headers_size ? b->conf.websockets_headers_size : 4096,
+			    .origins = (const char *const *)lc->origins,
+			    .norigins = lc->norigins,
+			    .http_dir = lc->http_dir,
+			    /* A frame or message holds MQTT packets: no bigger than the largest packet taken. */
+			    .max_message = b->conf.max_packet_size ? b->conf.max_packet_size + 5ull : 268435460ull,
+			};
+		}
 		char msg[256];
 		int n = listener__open(lc->bind_address, lc->bind_interface, lc->port, lc->socket_domain,
 				       b->conf.listen_backlog, l->fds, LISTENER_MAX_FDS, msg, sizeof(msg));
@@ -225,7 +236,8 @@ int broker__start(struct broker *b, char *err, size_t errlen)
 			l->accept[k] = aio;
 			loop__add(&b->loop, &aio->io, l->fds[k], EPOLLIN, on_accept);
 		}
-		log__printf(&b->log, LOG_T_NOTICE, "Opening %slistener on port %u%s%s.", l->tls ? "TLS " : "", lc->port,
+		log__printf(&b->log, LOG_T_NOTICE, "Opening %s%slistener on port %u%s%s.", l->tls ? "TLS " : "",
+			    l->websockets ? "websockets " : "", lc->port,
 			    lc->bind_address ? " bound to " : "", lc->bind_address ? lc->bind_address : "");
 	}
 	guard__warn_unguarded(b, &b->conf);

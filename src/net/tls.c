@@ -300,7 +300,9 @@ const struct transport_ops tls__ops = {
 
 static SSL *session(const struct transport *t)
 {
-	if (t->ops != &tls__ops || !t->impl) return NULL;
+	/* Through a WebSocket (wss) to the TLS underneath. */
+	while (t && t->ops != &tls__ops && t->ops && t->ops->inner) t = t->ops->inner((struct transport *)t);
+	if (!t || t->ops != &tls__ops || !t->impl) return NULL;
 	const struct tls_conn *tc = t->impl;
 	return tc->done ? tc->ssl : NULL;
 }

@@ -21,6 +21,9 @@ struct transport_ops {
 	/* Bytes already taken from the socket and decoded, which the next read returns although the fd
 	 * will not become readable for them (TLS). NULL for a transport that never holds any. */
 	size_t (*pending)(struct transport *t);
+	/* The transport this one wraps (WebSocket over TCP or TLS), for questions only that one can answer
+	 * (the TLS client certificate); NULL for a transport that wraps none. */
+	struct transport *(*inner)(struct transport *t);
 };
 
 /* A connection's transport: embedded in the connection; fd is what the loop watches. */

@@ -1,0 +1,164 @@
+/* Status responses and http_dir files. See http_static.h. */
+#include "http_static.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "midge/midge.h"
+
+static const char *reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 426: return "Upgrade Required";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 505: return "HTTP Version Not Supported";
+	default: return "Error";
+	}
+}
+
+static int head(struct buf *out, int status, const char *type, size_t len, const char *extra)
+{
+	char h[512];
+	int n = snprintf(h, sizeof(h),
+			 "HTTP/1.1 %d %s\r\nServer: midge\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+			 "Connection: close\r\n%s\r\n",
+			 status, reason(status), type, len, extra ? extra : "");
+	if (n < 0 || (size_t)n >= sizeof(h)) return MIDGE_ERR_INVAL;
+	return buf__append(out, h, (size_t)n);
+}
+
+int http__status_response(struct buf *out, int status, const char *extra_headers)
+{
+	char body[96];
+	int n = snprintf(body, sizeof(body), "%d %s\n", status, reason(status));
+	int rc = head(out, status, "text/plain; charset=utf-8", (size_t)n, extra_headers);
+	return rc ? rc : buf__append(out, body, (size_t)n);
+}
+
+static const char *mime_type(const char *path)
+{
+	static const struct {
+		const char *ext, *type;
+	} types[] = {
+	    {".html", "text/html; charset=utf-8"}, {".htm", "text/html; charset=utf-8"},
+	    {".js", "text/javascript; charset=utf-8"}, {".mjs", "text/javascript; charset=utf-8"},
+	    {".css", "text/css; charset=utf-8"}, {".json", "application/json"},
+	    {".map", "application/json"}, {".svg", "image/svg+xml"},
+	    {".png", "image/png"}, {".jpg", "image/jpeg"},
+	    {".jpeg", "image/jpeg"}, {".gif", "image/gif"},
+	    {".ico", "image/x-icon"}, {".txt", "text/plain; charset=utf-8"},
+	    {".wasm", "application/wasm"}, {".woff2", "font/woff2"},
+	};
+	const char *dot = strrchr(path, '.');
+	const char *slash = strrchr(path, '/');
+	if (dot && (!slash || dot > slash))
+		for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+			if (!strcasecmp(dot, types[i].ext)) return types[i].type;
+	return "application/octet-stream";
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9') return c - '0';
+	if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+	return -1;
+}
+
+/* The target's path, %-decoded, into out. False when it holds a NUL, a bad escape, a backslash or a ".."
+ * segment: none of them names a file under dir. */
+static bool decode_path(struct http_str target, char *out, size_t n)
+{
+	size_t len = target.len, o = 0;
+	const char *q = memchr(target.p, '?', len);
+	if (q) len = (size_t)(q - target.p);
+	for (size_t i = 0; i < len; i++) {
+		char c = target.p[i];
+		if (c == '%') {
+			int hi = i + 2 < len ? hexval(target.p[i + 1]) : -1, lo = hi >= 0 ? hexval(target.p[i + 2]) : -1;
+			if (hi < 0 || lo < 0) return false;
+			c = (char)(hi * 16 + lo);
+			i += 2;
+		}
+		if (c == 0 || c == '\\' || o + 1 >= n) return false;
+		out[o++] = c;
+	}
+	out[o] = 0;
+	if (out[0] != '/') return false;
+	for (const char *s = out; (s = strstr(s, "..")); s += 2)
+		if (s[-1] == '/' && (s[2] == '/' || s[2] == 0)) return false;
+	return true;
+}
+
+/* Reads the file at path (already known to lie under the served directory). Status 200, 403 or 404. */
+static int read_file(const char *path, char **data, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) return errno == EACCES ? 403 : 404;
+	struct stat st;
+	int status = 200;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) status = 404;
+	else if ((uint64_t)st.st_size > HTTP_FILE_MAX) status = 403;
+	*data = NULL;
+	*len = 0;
+	if (status == 200) {
+		*data = malloc((size_t)st.st_size + 1);
+		if (!*data) status = 500;
+		while (status == 200 && *len < (size_t)st.st_size) {
+			ssize_t r = read(fd, *data + *len, (size_t)st.st_size - *len);
+			if (r <= 0) status = 500;
+			else *len += (size_t)r;
+		}
+	}
+	close(fd);
+	if (status != 200) {
+		free(*data);
+		*data = NULL;
+	}
+	return status;
+}
+
+/* A status response; returns the status, or MIDGE_ERR_NOMEM. */
+static int respond(struct buf *out, int status, const char *extra)
+{
+	int rc = http__status_response(out, status, extra);
+	return rc ? rc : status;
+}
+
+int http__serve_file(struct buf *out, const char *dir, const struct http_request *req)
+{
+	bool get = http__str_ieq(req->method, "GET"), is_head = http__str_ieq(req->method, "HEAD");
+	if (!get && !is_head) return respond(out, 405, "Allow: GET, HEAD\r\n");
+	char path[PATH_MAX], full[PATH_MAX * 2], root[PATH_MAX], real[PATH_MAX];
+	if (!dir || !decode_path(req->target, path, sizeof(path)) || !realpath(dir, root))
+		return respond(out, 404, NULL);
+	snprintf(full, sizeof(full), "%s%s", root, path);
+	struct stat st;
+	if (!stat(full, &st) && S_ISDIR(st.st_mode))
+		snprintf(full + strlen(full), sizeof(full) - strlen(full), "%sindex.html",
+			 full[strlen(full) - 1] == '/' ? "" : "/");
+	/* A link may not lead out of the served directory. */
+	size_t rl = strlen(root);
+	if (!realpath(full, real) || strncmp(real, root, rl) != 0 || (real[rl] != '/' && real[rl] != 0))
+		return respond(out, 404, NULL);
+	char *data;
+	size_t len;
+	int status = read_file(real, &data, &len);
+	if (status != 200) return respond(out, status, NULL);
+	int rc = head(out, 200, mime_type(real), len, "Cache-Control: no-cache\r\n");
+	if (!rc && get) rc = buf__append(out, data, len);
+	free(data);
+	return rc ? rc : 200;
+}

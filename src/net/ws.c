@@ -1,0 +1,443 @@
+/* The WebSocket server transport: handshake, frames in, frames out, control frames. See ws.h. */
+#include "ws.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "http/http_req.h"
+#include "http/http_static.h"
+#include "midge/midge.h"
+#include "ws_frame.h"
+
+#define READ_CHUNK 16384
+#define CTL_MAX 65536 /* control output (pongs) held before input stops being read */
+
+enum ws_phase {
+	WS_HANDSHAKE, /* reading the HTTP request */
+	WS_OPEN,      /* frames both ways */
+	WS_ENDING,    /* an answer (HTTP response, close frame) is going out; then the end */
+};
+
+struct ws {
+	struct transport inner; /* the TCP or TLS transport underneath */
+	const struct ws_settings *set;
+	enum ws_phase phase;
+	int end_errno;    /* WS_ENDING: 0 = report end of stream, else -1 with this errno */
+	char why[160];    /* t->error when end_errno is set */
+	struct buf in;    /* bytes from the socket not used yet: the request head, then frames */
+	struct buf ctl;   /* bytes of our own to send before any more data frames: 101, pongs, close */
+	/* the incoming frame whose payload is being passed up */
+	bool in_data;
+	struct ws_frame_hdr fh;
+	uint64_t fpos;     /* payload bytes of it passed up */
+	bool in_message;   /* a fragmented binary message awaits continuation frames */
+	uint64_t msg_len;  /* payload bytes of the current message so far */
+	/* the outgoing data frame being written */
+	uint8_t out_hdr[WS_MAX_HEADER];
+	size_t out_hdr_len, out_hdr_sent;
+	uint64_t out_left; /* its payload bytes still to write */
+	bool close_sent;
+};
+
+static struct ws *ws_of(struct transport *t) { return t->impl; }
+
+/* Writes what ctl holds, unless a data frame is half written (nothing may come between its bytes).
+ * Returns 0 when ctl is empty afterwards, 1 when some is left (socket full), -1 on a write error. */
+static int flush_ctl(struct transport *t)
+{
+	struct ws *w = ws_of(t);
+	if (w->out_hdr_sent < w->out_hdr_len || w->out_left) return buf__len(&w->ctl) ? 1 : 0;
+	while (buf__len(&w->ctl)) {
+		struct iovec v = {(void *)buf__head(&w->ctl), buf__len(&w->ctl)};
+		ssize_t n = w->inner.ops->writev(&w->inner, &v, 1);
+		if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 1 : -1;
+		buf__consume(&w->ctl, (size_t)n);
+	}
+	return 0;
+}
+
+/* Queues a frame of our own (unmasked) into ctl. */
+static int queue_frame(struct ws *w, uint8_t opcode, const uint8_t *p, size_t n)
+{
+	uint8_t h[WS_MAX_HEADER];
+	size_t hl = ws__encode_header(h, opcode, true, n, NULL);
+	if (buf__append(&w->ctl, h, hl) || (n && buf__append(&w->ctl, p, n))) return MIDGE_ERR_NOMEM;
+	return 0;
+}
+
+/* Ends the connection with a close frame (code, reason) after what is queued; read reports EPROTO with why. */
+static void fail(struct ws *w, uint16_t code, const char *why)
+{
+	if (!w->close_sent) {
+		uint8_t p[2 + 64];
+		size_t rl = strlen(why) < 64 ? strlen(why) : 64;
+		p[0] = (uint8_t)(code >> 8);
+		p[1] = (uint8_t)code;
+		memcpy(p + 2, why, rl);
+		queue_frame(w, WS_OP_CLOSE, p, 2 + rl);
+		w->close_sent = true;
+	}
+	w->phase = WS_ENDING;
+	w->end_errno = EPROTO;
+	snprintf(w->why, sizeof(w->why), "WebSocket: %s (close %u)", why, code);
+}
+
+/* Ends the connection with an HTTP response already in ctl; read reports EPROTO with why, or the end of
+ * the stream when why is NULL (a file served). */
+static void end_http(struct ws *w, const char *why)
+{
+	w->phase = WS_ENDING;
+	w->end_errno = why ? EPROTO : 0;
+	if (why) snprintf(w->why, sizeof(w->why), "WebSocket handshake refused: %s", why);
+}
+
+static void refuse(struct ws *w, int status, const char *extra, const char *why)
+{
+	http__status_response(&w->ctl, status, extra);
+	end_http(w, why);
+}
+
+/* The subprotocol to answer with: the first of the client's that MQTT uses, "" when it offered none, or
+ * NULL when it offered only others. */
+static const char *pick_protocol(const struct http_str *offered)
+{
+	if (!offered) return "";
+	const char *p = offered->p, *end = p + offered->len;
+	while (p < end) {
+		while (p < end && (*p == ' ' || *p == '\t' || *p == ',')) p++;
+		const char *s = p;
+		while (p < end && *p != ',' && *p != ' ' && *p != '\t') p++;
+		struct http_str item = {s, (size_t)(p - s)};
+		if (http__str_ieq(item, "mqtt")) return "mqtt";
+		if (http__str_ieq(item, "mqttv3.1")) return "mqttv3.1";
+	}
+	return NULL;
+}
+
+static bool origin_allowed(const struct ws_settings *s, const struct http_str *origin)
+{
+	if (!s->norigins) return true;
+	for (size_t i = 0; origin && i < s->norigins; i++)
+		if (http__str_ieq(*origin, s->origins[i])) return true;
+	return false;
+}
+
+/* Answers a whole request head: the upgrade (101), a file, or a refusal. */
+static void answer(struct ws *w, const struct http_request *rq)
+{
+	const struct http_str *upgrade = http__header(rq, "Upgrade");
+	const struct http_str *connection = http__header(rq, "Connection");
+	if (!upgrade || !http__has_token(*upgrade, "websocket")) {
+		int st = http__serve_file(&w->ctl, w->set->http_dir, rq);
+		end_http(w, st == 200 ? NULL : st == 404 ? "not an upgrade, no such file" : "not an upgrade");
+		return;
+	}
+	const struct http_str *key = http__header(rq, "Sec-WebSocket-Key");
+	const struct http_str *version = http__header(rq, "Sec-WebSocket-Version");
+	const struct http_str *host = http__header(rq, "Host");
+	if (!http__str_ieq(rq->method, "GET") || rq->version_minor < 1) {
+		refuse(w, 400, NULL, "an upgrade must be a GET over HTTP/1.1");
+		return;
+	}
+	if (!connection || !http__has_token(*connection, "upgrade") || !host || http__header_count(rq, "Host") != 1) {
+		refuse(w, 400, NULL, "missing Connection: Upgrade or Host");
+		return;
+	}
+	if (!version || http__header_count(rq, "Sec-WebSocket-Version") != 1 || !http__str_ieq(*version, "13")) {
+		refuse(w, 426, "Sec-WebSocket-Version: 13\r\n", "unsupported Sec-WebSocket-Version");
+		return;
+	}
+	if (!key || http__header_count(rq, "Sec-WebSocket-Key") != 1 || !ws__valid_key(key->p, key->len)) {
+		refuse(w, 400, NULL, "missing or invalid Sec-WebSocket-Key");
+		return;
+	}
+	if (!origin_allowed(w->set, http__header(rq, "Origin"))) {
+		refuse(w, 403, NULL, "Origin not allowed (websockets_origin)");
+		return;
+	}
+	const char *proto = pick_protocol(http__header(rq, "Sec-WebSocket-Protocol"));
+	if (!proto) {
+		refuse(w, 400, NULL, "no MQTT subprotocol offered (mqtt, mqttv3.1)");
+		return;
+	}
+	char accept[29];
+	ws__accept_key(key->p, key->len, accept);
+	char resp[256];
+	int n = snprintf(resp, sizeof(resp),
+			 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+			 "Sec-WebSocket-Accept: %s\r\n%s%s%s\r\n",
+			 accept, *proto ? "Sec-WebSocket-Protocol: " : "", proto, *proto ? "\r\n" : "");
+	if (buf__append(&w->ctl, resp, (size_t)n)) {
+		refuse(w, 500, NULL, "out of memory");
+		return;
+	}
+	w->phase = WS_OPEN;
+}
+
+/* Reads more from the socket into w->in. Returns >0, 0 at the end of the stream, or -1 with errno. */
+static ssize_t fill(struct transport *t, size_t room)
+{
+	struct ws *w = ws_of(t);
+	if (buf__reserve(&w->in, room)) {
+		errno = ENOMEM;
+		return -1;
+	}
+	ssize_t n = w->inner.ops->read(&w->inner, buf__tail(&w->in), buf__space(&w->in));
+	t->want_write = w->inner.want_write;
+	if (n > 0) buf__produce(&w->in, (size_t)n);
+	if (n < 0 && w->inner.error) t->error = w->inner.error;
+	return n;
+}
+
+static void handshake(struct transport *t)
+{
+	struct ws *w = ws_of(t);
+	for (;;) {
+		struct http_request rq;
+		int r = http__parse_request((const char *)buf__head(&w->in), buf__len(&w->in), w->set->max_head, &rq);
+		if (r == HTTP_OK) {
+			buf__consume(&w->in, rq.head_len); /* frames may follow the head at once */
+			answer(w, &rq);
+			return;
+		}
+		if (r != HTTP_NEED_MORE) {
+			if (r == HTTP_TOO_LARGE) refuse(w, 431, NULL, "request head too large (websockets_headers_size)");
+			else if (r == HTTP_BAD_VERSION) refuse(w, 505, NULL, "not HTTP/1.x");
+			else refuse(w, 400, NULL, "malformed HTTP request");
+			return;
+		}
+		ssize_t n = fill(t, READ_CHUNK < w->set->max_head + 1 ? READ_CHUNK : w->set->max_head + 1);
+		if (n <= 0) {
+			if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+				w->phase = WS_ENDING;
+				w->end_errno = n == 0 ? 0 : errno;
+				if (n < 0) snprintf(w->why, sizeof(w->why), "%s", t->error ? t->error : strerror(errno));
+			}
+			return;
+		}
+	}
+}
+
+/* Handles a whole control frame whose (unmasked) payload is p[0..n). */
+static void control(struct ws *w, const uint8_t *p, size_t n)
+{
+	if (w->fh.opcode == WS_OP_PING) {
+		if (buf__len(&w->ctl) < CTL_MAX) queue_frame(w, WS_OP_PONG, p, n);
+	} else if (w->fh.opcode == WS_OP_CLOSE) {
+		uint16_t code;
+		int bad = ws__check_close(p, n, &code);
+		if (bad) {
+			fail(w, (uint16_t)bad, bad == WS_CLOSE_INVALID_DATA ? "close reason is not UTF-8" : "invalid close code");
+			return;
+		}
+		if (!w->close_sent) {
+			/* The close handshake: echo the status (RFC 6455 5.5.1); none given, none sent back. */
+			queue_frame(w, WS_OP_CLOSE, p, n >= 2 ? 2 : 0);
+			w->close_sent = true;
+		}
+		w->phase = WS_ENDING;
+		w->end_errno = 0;
+	}
+}
+
+/* Judges the header just decoded into w->fh. Returns false after failing the connection. */
+static bool accept_header(struct ws *w)
+{
+	const struct ws_frame_hdr *h = &w->fh;
+	if (!h->masked) return fail(w, WS_CLOSE_PROTOCOL_ERROR, "unmasked client frame"), false;
+	if (h->opcode >= WS_OP_CLOSE) return true;
+	if (h->opcode == WS_OP_TEXT) return fail(w, WS_CLOSE_UNSUPPORTED_DATA, "text frame (MQTT is binary)"), false;
+	if (h->opcode == WS_OP_CONT && !w->in_message)
+		return fail(w, WS_CLOSE_PROTOCOL_ERROR, "continuation without a message"), false;
+	if (h->opcode == WS_OP_BINARY && w->in_message)
+		return fail(w, WS_CLOSE_PROTOCOL_ERROR, "new message inside a fragmented one"), false;
+	if (h->opcode == WS_OP_BINARY) w->msg_len = 0;
+	if (h->len > w->set->max_message || w->msg_len + h->len > w->set->max_message)
+		return fail(w, WS_CLOSE_TOO_BIG, "message too big"), false;
+	w->msg_len += h->len;
+	w->in_message = !h->fin;
+	return true;
+}
+
+/* Frames to payload bytes: returns how many bytes of buf it filled (0: none yet, wait for input). */
+static size_t frames(struct transport *t, uint8_t *buf, size_t len)
+{
+	struct ws *w = ws_of(t);
+	size_t got = 0;
+	while (w->phase == WS_OPEN && got < len) {
+		if (w->in_data) {
+			uint64_t left = w->fh.len - w->fpos;
+			size_t take = buf__len(&w->in);
+			if (take > left) take = (size_t)left;
+			if (take > len - got) take = len - got;
+			if (take == 0 && left) break;
+			memcpy(buf + got, buf__head(&w->in), take);
+			ws__mask(buf + got, take, w->fh.mask, w->fpos);
+			buf__consume(&w->in, take);
+			got += take;
+			w->fpos += take;
+			if (w->fpos == w->fh.len) w->in_data = false;
+			continue;
+		}
+		int r = ws__decode_header(buf__head(&w->in), buf__len(&w->in), &w->fh);
+		if (r == WS_NEED_MORE) break;
+		if (r != WS_OK) {
+			fail(w, (uint16_t)r, "malformed frame header");
+			break;
+		}
+		if (!accept_header(w)) break;
+		if (w->fh.opcode >= WS_OP_CLOSE) {
+			/* Control frames are short (<= 125 bytes) and handled whole. */
+			if (buf__len(&w->in) < w->fh.hdr_len + w->fh.len) break;
+			uint8_t *p = w->in.data + w->in.start + w->fh.hdr_len;
+			ws__mask(p, (size_t)w->fh.len, w->fh.mask, 0);
+			control(w, p, (size_t)w->fh.len);
+			buf__consume(&w->in, w->fh.hdr_len + (size_t)w->fh.len);
+			continue;
+		}
+		buf__consume(&w->in, w->fh.hdr_len);
+		w->in_data = true;
+		w->fpos = 0;
+		if (w->fh.len == 0) w->in_data = false;
+	}
+	return got;
+}
+
+static ssize_t ws_read(struct transport *t, void *buf, size_t len)
+{
+	struct ws *w = ws_of(t);
+	for (;;) {
+		int f = flush_ctl(t);
+		if (f < 0) return -1;
+		/* Our own output stuck: read no more (a ping flood must not grow it); go on once writable. */
+		t->want_write = f > 0 || w->inner.want_write;
+		if (w->phase == WS_ENDING) {
+			if (f > 0) break;
+			if (!w->end_errno) return 0;
+			t->error = w->why;
+			errno = w->end_errno;
+			return -1;
+		}
+		if (f > 0 && buf__len(&w->ctl) >= CTL_MAX) break;
+		if (w->phase == WS_HANDSHAKE) {
+			size_t before = buf__len(&w->in);
+			handshake(t);
+			if (w->phase == WS_HANDSHAKE && buf__len(&w->in) == before) break;
+			continue;
+		}
+		size_t got = frames(t, buf, len);
+		if (got) return (ssize_t)got;
+		if (w->phase != WS_OPEN) continue;
+		ssize_t n = fill(t, READ_CHUNK);
+		if (n == 0) return 0;
+		if (n < 0) return -1;
+	}
+	errno = EAGAIN;
+	return -1;
+}
+
+static ssize_t ws_writev(struct transport *t, const struct iovec *iov, int iovcnt)
+{
+	struct ws *w = ws_of(t);
+	if (w->phase == WS_HANDSHAKE || (w->phase == WS_ENDING && !w->out_left && w->out_hdr_sent == w->out_hdr_len)) {
+		errno = w->phase == WS_HANDSHAKE ? EAGAIN : EPIPE;
+		return -1;
+	}
+	size_t total = 0;
+	for (int i = 0; i < iovcnt; i++) total += iov[i].iov_len;
+	if (w->out_hdr_sent == w->out_hdr_len && !w->out_left) {
+		/* Between frames: our own bytes (the 101, a pong) go first. */
+		int f = flush_ctl(t);
+		if (f) {
+			if (f > 0) errno = EAGAIN;
+			return -1;
+		}
+		if (!total) return 0;
+		w->out_hdr_len = ws__encode_header(w->out_hdr, WS_OP_BINARY, true, total, NULL);
+		w->out_hdr_sent = 0;
+		w->out_left = total;
+	}
+	/* The frame's header (what is left of it), then its payload from the front of iov. */
+	struct iovec v[65];
+	int n = 0;
+	if (w->out_hdr_sent < w->out_hdr_len)
+		v[n++] = (struct iovec){w->out_hdr + w->out_hdr_sent, w->out_hdr_len - w->out_hdr_sent};
+	uint64_t want = w->out_left;
+	for (int i = 0; i < iovcnt && want && n < 65; i++) {
+		size_t l = iov[i].iov_len < want ? iov[i].iov_len : (size_t)want;
+		if (!l) continue;
+		v[n++] = (struct iovec){iov[i].iov_base, l};
+		want -= l;
+	}
+	ssize_t r = w->inner.ops->writev(&w->inner, v, n);
+	if (r < 0) return -1;
+	size_t hdr = w->out_hdr_len - w->out_hdr_sent;
+	if ((size_t)r <= hdr) {
+		w->out_hdr_sent += (size_t)r;
+		errno = EAGAIN; /* no payload byte went: the socket is full */
+		return -1;
+	}
+	w->out_hdr_sent = w->out_hdr_len;
+	size_t payload = (size_t)r - hdr;
+	w->out_left -= payload;
+	if (!w->out_left && buf__len(&w->ctl) && flush_ctl(t) > 0) t->want_write = true;
+	return (ssize_t)payload;
+}
+
+static void ws_close(struct transport *t)
+{
+	struct ws *w = ws_of(t);
+	if (!w) return;
+	/* A goodbye of our own when nothing half-written is in the way; best effort, never waiting. */
+	if (w->phase == WS_OPEN && !w->close_sent) {
+		uint8_t p[2] = {WS_CLOSE_NORMAL >> 8, WS_CLOSE_NORMAL & 0xff};
+		queue_frame(w, WS_OP_CLOSE, p, 2);
+		w->close_sent = true;
+	}
+	flush_ctl(t);
+	w->inner.ops->close(&w->inner);
+	buf__fini(&w->in);
+	buf__fini(&w->ctl);
+	free(w);
+	t->impl = NULL;
+	t->fd = -1;
+	t->error = NULL;
+}
+
+static size_t ws_pending(struct transport *t)
+{
+	struct ws *w = ws_of(t);
+	size_t inner = w->inner.ops->pending ? w->inner.ops->pending(&w->inner) : 0;
+	/* Frame bytes already read may hold whole packets, and an ending (a close frame to send, an error to
+	 * report) must be acted on: the fd will not say so again. */
+	return inner + (w->phase == WS_OPEN ? buf__len(&w->in) : w->phase == WS_ENDING ? 1 : 0);
+}
+
+static struct transport *ws_inner(struct transport *t) { return &ws_of(t)->inner; }
+
+const struct transport_ops ws__ops = {
+    .name = "websockets",
+    .read = ws_read,
+    .writev = ws_writev,
+    .close = ws_close,
+    .pending = ws_pending,
+    .inner = ws_inner,
+};
+
+int ws__accept(struct transport *t, const struct ws_settings *s)
+{
+	struct ws *w = calloc(1, sizeof(*w));
+	if (!w) return MIDGE_ERR_NOMEM;
+	w->inner = *t;
+	w->set = s;
+	w->phase = WS_HANDSHAKE;
+	t->ops = &ws__ops;
+	t->impl = w;
+	t->want_write = false;
+	t->error = NULL;
+	return 0;
+}
