@@ -333,10 +333,11 @@ class PahoClient:
     """paho-mqtt client with its network loop in a thread and messages collected in a queue."""
 
     def __init__(self, port, client_id="", clean_session=True, protocol=mqtt.MQTTv311,
-                 keepalive=60, will=None, username=None, password=None):
+                 keepalive=60, will=None, username=None, password=None, transport="tcp"):
         self.port = port
         self.keepalive = keepalive
-        self.c = mqtt.Client(client_id=client_id, clean_session=clean_session, protocol=protocol)
+        self.c = mqtt.Client(client_id=client_id, clean_session=clean_session, protocol=protocol,
+                             transport=transport)
         self.c.reconnect_delay_set(1, 2)
         if will:
             self.c.will_set(*will)
@@ -441,8 +442,8 @@ class PahoClient:
 
 @pytest.fixture
 def paho():
-    """Factory: paho(port, client_id="", clean_session=True, protocol=4, keepalive=60, will=None)
-    -> connected PahoClient (connect=False to get it unconnected). All closed at teardown."""
+    """Factory: paho(port, client_id="", clean_session=True, protocol=4, keepalive=60, will=None,
+    transport="tcp") -> connected PahoClient (connect=False to get it unconnected). All closed at teardown."""
     made = []
 
     def make(port, connect=True, protocol=4, **kw):
@@ -464,12 +465,13 @@ class Paho5Client(PahoClient):
     reason code and properties, SUBACK reason codes and the DISCONNECT reason are recorded."""
 
     def __init__(self, port, client_id="", clean_start=True, keepalive=60, will=None,
-                 will_props=None, connect_props=None, username=None, password=None):
+                 will_props=None, connect_props=None, username=None, password=None,
+                 transport="tcp"):
         self.port = port
         self.keepalive = keepalive
         self.clean_start = clean_start
         self.connect_props = connect_props
-        self.c = mqtt.Client(client_id=client_id, protocol=mqtt.MQTTv5)
+        self.c = mqtt.Client(client_id=client_id, protocol=mqtt.MQTTv5, transport=transport)
         self.c.reconnect_delay_set(1, 2)
         if will:
             self.c.will_set(*will, properties=will_props)
@@ -548,7 +550,7 @@ class Paho5Client(PahoClient):
 @pytest.fixture
 def paho5():
     """Factory: paho5(port, client_id="", clean_start=True, keepalive=60, will=None,
-    will_props=None, connect_props=None) -> connected Paho5Client (connect=False to get it
+    will_props=None, connect_props=None, transport="tcp") -> connected Paho5Client (connect=False to get it
     unconnected). All closed at teardown."""
     made = []
 
