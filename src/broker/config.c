@@ -23,6 +23,7 @@ void config__defaults(struct config *c)
 	c->threads = 0;
 	c->allow_zero_length_clientid = true;
 	c->allow_anonymous = -1;
+	c->websockets_ping_interval = 30;
 	c->max_keepalive = 65535;
 	c->max_inflight_messages = 20;
 	c->max_queued_messages = 1000;

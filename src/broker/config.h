@@ -81,6 +81,7 @@ struct config {
 	char *password_file;
 	char *acl_file;
 	uint64_t websockets_headers_size; /* largest WebSocket handshake request head; 0 = the default, 4096 */
+	uint32_t websockets_ping_interval; /* Midge: seconds of quiet before a WebSocket ping; 0 = never; default 30 */
 	/* Midge's encryption guard (guard.h): `encrypted_topic` filters, owned */
 	char **encrypted_topics;
 	size_t nencrypted_topics;

@@ -755,6 +755,7 @@ static const struct option options[] = {
     FN("websockets_log_level", opt_websockets_log_level),
     INT("websockets_headers_size", set_u64, websockets_headers_size, 0, 65536),
     FN("websockets_origin", opt_websockets_origin),
+    INT("websockets_ping_interval", set_u32, websockets_ping_interval, 0, 65535),
     /* persistence */
     NO_BUT("persistence", WHY_STORE, "false"),
     NO_BUT("retained_persistence", WHY_STORE, "false"),

@@ -330,6 +330,7 @@ int conn__flush(struct conn *c)
 {
 	struct worker_stats *st = &c->worker->stats;
 	int rc = 0;
+	bool want = c->tp.want_write;
 	pthread_mutex_lock(&c->out_lock);
 	while (!list__empty(&c->out)) {
 		struct iovec iov[64];
@@ -362,7 +363,8 @@ int conn__flush(struct conn *c)
 	}
 	bool more = !list__empty(&c->out);
 	pthread_mutex_unlock(&c->out_lock);
-	if (rc == 0 && c->state != CONN_CLOSED && more != c->writable_wait) {
+	/* A transport may also want writability for bytes of its own (a WebSocket pong after the last frame). */
+	if (rc == 0 && c->state != CONN_CLOSED && (more != c->writable_wait || c->tp.want_write != want)) {
 		c->writable_wait = more;
 		conn__update_events(c);
 	}

@@ -87,6 +87,7 @@ struct conn {
 	uint8_t disconnect_rc;      /* MQTT 5 reason of the DISCONNECT sent when the broker closes it */
 	const char *disconnect_why; /* its Reason String (static), or NULL */
 	uint64_t last_rx_ms;
+	uint64_t pinged_ms; /* when the transport last probed the peer (WebSocket ping) */
 	struct timer timer; /* connect timeout, then keepalive */
 	struct buf in;
 	bool clean_disconnect;

@@ -58,18 +58,35 @@ static void on_conn_timer(struct timer *t)
 		return;
 	}
 	/* Keepalive: 1.5 times the interval of silence, checked lazily so traffic never re-arms the timer. */
-	uint64_t deadline = c->last_rx_ms + (uint64_t)c->keepalive * 1500u;
 	uint64_t now = clock__ms();
-	if (now >= deadline) close_rc(w, c, MQTT_RC_KEEP_ALIVE_TIMEOUT, "exceeded timeout");
-	else timer__arm(&w->loop.timers, &c->timer, deadline, on_conn_timer);
+	uint64_t deadline = c->keepalive ? c->last_rx_ms + (uint64_t)c->keepalive * 1500u : UINT64_MAX;
+	if (now >= deadline) {
+		close_rc(w, c, MQTT_RC_KEEP_ALIVE_TIMEOUT, "exceeded timeout");
+		return;
+	}
+	/* A transport with a probe of its own (WebSocket ping) uses it on a peer quiet for a while. */
+	uint64_t ping_ms = (uint64_t)w->broker->conf.websockets_ping_interval * 1000u;
+	if (c->tp.ops->ping && ping_ms) {
+		uint64_t quiet = c->last_rx_ms > c->pinged_ms ? c->last_rx_ms : c->pinged_ms;
+		if (now >= quiet + ping_ms) {
+			bool want = c->tp.want_write;
+			c->tp.ops->ping(&c->tp);
+			if (c->tp.want_write != want) conn__update_events(c);
+			c->pinged_ms = quiet = now;
+		}
+		if (quiet + ping_ms < deadline) deadline = quiet + ping_ms;
+	}
+	if (deadline != UINT64_MAX) timer__arm(&w->loop.timers, &c->timer, deadline, on_conn_timer);
 }
 
 /* Starts the keepalive check for an accepted CONNECT (called by handle__connect via worker). */
 void worker__arm_keepalive(struct worker *w, struct conn *c)
 {
 	timer__cancel(&w->loop.timers, &c->timer);
-	if (c->keepalive)
-		timer__arm(&w->loop.timers, &c->timer, c->last_rx_ms + (uint64_t)c->keepalive * 1500u, on_conn_timer);
+	uint64_t at = c->keepalive ? c->last_rx_ms + (uint64_t)c->keepalive * 1500u : UINT64_MAX;
+	uint64_t ping_ms = (uint64_t)w->broker->conf.websockets_ping_interval * 1000u;
+	if (c->tp.ops->ping && ping_ms && c->last_rx_ms + ping_ms < at) at = c->last_rx_ms + ping_ms;
+	if (at != UINT64_MAX) timer__arm(&w->loop.timers, &c->timer, at, on_conn_timer);
 }
 
 static void register_conn(struct worker *w, struct conn *c)

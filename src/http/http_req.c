@@ -163,3 +163,15 @@ bool http__has_token(struct http_str value, const char *token)
 	}
 	return false;
 }
+
+bool http__header_has_token(const struct http_request *req, const char *name, const char *token)
+{
+	for (size_t i = 0; i < req->nheaders; i++)
+		if (http__str_ieq(req->headers[i].name, name) && http__has_token(req->headers[i].value, token)) return true;
+	return false;
+}
+
+bool http__method_is(const struct http_request *req, const char *m)
+{
+	return req->method.len == strlen(m) && memcmp(req->method.p, m, req->method.len) == 0;
+}

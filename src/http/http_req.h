@@ -52,6 +52,13 @@ size_t http__header_count(const struct http_request *req, const char *name);
  * ignored): "keep-alive, Upgrade" holds "upgrade". */
 bool http__has_token(struct http_str value, const char *token);
 
+/* True when any header field called name holds token in its comma-separated list: a list may be split over
+ * several fields of the same name (RFC 7230 3.2.2), e.g. "Connection: keep-alive" then "Connection: Upgrade". */
+bool http__header_has_token(const struct http_request *req, const char *name, const char *token);
+
+/* True when the request's method is exactly m (methods are case-sensitive, RFC 7230 3.1.1). */
+bool http__method_is(const struct http_request *req, const char *m);
+
 /* True when s equals the C string t, ASCII case-insensitively. */
 bool http__str_ieq(struct http_str s, const char *t);
 

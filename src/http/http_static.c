@@ -102,32 +102,20 @@ static bool decode_path(struct http_str target, char *out, size_t n)
 	return true;
 }
 
-/* Reads the file at path (already known to lie under the served directory). Status 200, 403 or 404. */
-static int read_file(const char *path, char **data, size_t *len)
+/* Opens the file at path (already known to lie under the served directory) for reading. Status 200 (fd and
+ * size set), 403 or 404. */
+static int open_file(const char *path, int *fd, uint64_t *size)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0) return errno == EACCES ? 403 : 404;
+	*fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (*fd < 0) return errno == EACCES ? 403 : 404;
 	struct stat st;
-	int status = 200;
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) status = 404;
-	else if ((uint64_t)st.st_size > HTTP_FILE_MAX) status = 403;
-	*data = NULL;
-	*len = 0;
-	if (status == 200) {
-		*data = malloc((size_t)st.st_size + 1);
-		if (!*data) status = 500;
-		while (status == 200 && *len < (size_t)st.st_size) {
-			ssize_t r = read(fd, *data + *len, (size_t)st.st_size - *len);
-			if (r <= 0) status = 500;
-			else *len += (size_t)r;
-		}
+	if (fstat(*fd, &st) || !S_ISREG(st.st_mode)) {
+		close(*fd);
+		*fd = -1;
+		return 404;
 	}
-	close(fd);
-	if (status != 200) {
-		free(*data);
-		*data = NULL;
-	}
-	return status;
+	*size = (uint64_t)st.st_size;
+	return 200;
 }
 
 /* A status response; returns the status, or MIDGE_ERR_NOMEM. */
@@ -137,9 +125,12 @@ static int respond(struct buf *out, int status, const char *extra)
 	return rc ? rc : status;
 }
 
-int http__serve_file(struct buf *out, const char *dir, const struct http_request *req)
+int http__serve_file(struct buf *out, const char *dir, const struct http_request *req, int *body_fd,
+		     uint64_t *body_len)
 {
-	bool get = http__str_ieq(req->method, "GET"), is_head = http__str_ieq(req->method, "HEAD");
+	*body_fd = -1;
+	*body_len = 0;
+	bool get = http__method_is(req, "GET"), is_head = http__method_is(req, "HEAD");
 	if (!get && !is_head) return respond(out, 405, "Allow: GET, HEAD\r\n");
 	char path[PATH_MAX], full[PATH_MAX * 2], root[PATH_MAX], real[PATH_MAX];
 	if (!dir || !decode_path(req->target, path, sizeof(path)) || !realpath(dir, root))
@@ -153,12 +144,16 @@ int http__serve_file(struct buf *out, const char *dir, const struct http_request
 	size_t rl = strlen(root);
 	if (!realpath(full, real) || strncmp(real, root, rl) != 0 || (real[rl] != '/' && real[rl] != 0))
 		return respond(out, 404, NULL);
-	char *data;
-	size_t len;
-	int status = read_file(real, &data, &len);
+	int fd;
+	uint64_t size;
+	int status = open_file(real, &fd, &size);
 	if (status != 200) return respond(out, status, NULL);
-	int rc = head(out, 200, mime_type(real), len, "Cache-Control: no-cache\r\n");
-	if (!rc && get) rc = buf__append(out, data, len);
-	free(data);
-	return rc ? rc : 200;
+	int rc = head(out, 200, mime_type(real), (size_t)size, "Cache-Control: no-cache\r\n");
+	if (rc || !get) {
+		close(fd);
+		return rc ? rc : 200;
+	}
+	*body_fd = fd;
+	*body_len = size;
+	return 200;
 }

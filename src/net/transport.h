@@ -24,6 +24,9 @@ struct transport_ops {
 	/* The transport this one wraps (WebSocket over TCP or TLS), for questions only that one can answer
 	 * (the TLS client certificate); NULL for a transport that wraps none. */
 	struct transport *(*inner)(struct transport *t);
+	/* Sends a keep-alive probe of the transport's own (a WebSocket ping) to an idle peer, so proxies and
+	 * NATs keep the connection and a dead peer shows; may set want_write. NULL when it has none. */
+	void (*ping)(struct transport *t);
 };
 
 /* A connection's transport: embedded in the connection; fd is what the loop watches. */

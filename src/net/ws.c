@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/buf.h"
 #include "http/http_req.h"
@@ -14,7 +15,7 @@
 #include "ws_frame.h"
 
 #define READ_CHUNK 16384
-#define CTL_MAX 65536 /* control output (pongs) held before input stops being read */
+#define FILE_CHUNK 65536 /* bytes of an http_dir file read at a time, as the socket takes them */
 
 enum ws_phase {
 	WS_HANDSHAKE, /* reading the HTTP request */
@@ -29,7 +30,14 @@ struct ws {
 	int end_errno;    /* WS_ENDING: 0 = report end of stream, else -1 with this errno */
 	char why[160];    /* t->error when end_errno is set */
 	struct buf in;    /* bytes from the socket not used yet: the request head, then frames */
-	struct buf ctl;   /* bytes of our own to send before any more data frames: 101, pongs, close */
+	struct buf ctl;   /* bytes of our own to send before any more data frames: 101, HTTP responses, close */
+	int file_fd;      /* an http_dir file whose bytes follow the response head in ctl, or -1 */
+	uint64_t file_left;
+	/* The answer to the latest ping (RFC 6455 5.5.3 lets a pong answer only the latest): one slot, so a
+	 * ping flood costs no memory. */
+	uint8_t pong[125];
+	size_t pong_len;
+	bool pong_due;
 	/* the incoming frame whose payload is being passed up */
 	bool in_data;
 	struct ws_frame_hdr fh;
@@ -45,19 +53,65 @@ struct ws {
 
 static struct ws *ws_of(struct transport *t) { return t->impl; }
 
-/* Writes what ctl holds, unless a data frame is half written (nothing may come between its bytes).
- * Returns 0 when ctl is empty afterwards, 1 when some is left (socket full), -1 on a write error. */
+static bool has_output(const struct ws *w)
+{
+	return buf__len(&w->ctl) || w->pong_due || w->file_left;
+}
+
+/* Refills ctl when it is empty: the pong due, or the next piece of the file being served. */
+static int refill(struct ws *w)
+{
+	if (w->pong_due) {
+		uint8_t h[WS_MAX_HEADER];
+		size_t hl = ws__encode_header(h, WS_OP_PONG, true, w->pong_len, NULL);
+		if (buf__append(&w->ctl, h, hl) || buf__append(&w->ctl, w->pong, w->pong_len)) return MIDGE_ERR_NOMEM;
+		w->pong_due = false;
+		return 0;
+	}
+	size_t want = w->file_left < FILE_CHUNK ? (size_t)w->file_left : FILE_CHUNK;
+	if (buf__reserve(&w->ctl, want)) return MIDGE_ERR_NOMEM;
+	/* A regular local file: a short read from the page cache, the only blocking call a worker makes here. */
+	ssize_t n = read(w->file_fd, buf__tail(&w->ctl), want);
+	if (n <= 0) return MIDGE_ERR_IO; /* shrunk or failed: the response cannot be completed */
+	buf__produce(&w->ctl, (size_t)n);
+	w->file_left -= (uint64_t)n;
+	return 0;
+}
+
+static void end_file(struct ws *w)
+{
+	if (w->file_fd >= 0) close(w->file_fd);
+	w->file_fd = -1;
+	w->file_left = 0;
+}
+
+/* Writes our own output (ctl, the pong due, the file being served), unless a data frame is half written
+ * (nothing may come between its bytes). Returns 0 when all of it is out, 1 when some is left (socket full,
+ * or a frame in the way), -1 on a write error. */
 static int flush_ctl(struct transport *t)
 {
 	struct ws *w = ws_of(t);
-	if (w->out_hdr_sent < w->out_hdr_len || w->out_left) return buf__len(&w->ctl) ? 1 : 0;
-	while (buf__len(&w->ctl)) {
+	if (w->out_hdr_sent < w->out_hdr_len || w->out_left) return has_output(w) ? 1 : 0;
+	while (has_output(w)) {
+		if (!buf__len(&w->ctl) && refill(w)) {
+			end_file(w);
+			errno = EIO;
+			return -1;
+		}
+		if (!w->file_left) end_file(w);
 		struct iovec v = {(void *)buf__head(&w->ctl), buf__len(&w->ctl)};
 		ssize_t n = w->inner.ops->writev(&w->inner, &v, 1);
 		if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 1 : -1;
 		buf__consume(&w->ctl, (size_t)n);
 	}
 	return 0;
+}
+
+/* Whether the worker should watch for writability: our own output waits, or TLS underneath asks. */
+static void update_want(struct transport *t)
+{
+	struct ws *w = ws_of(t);
+	t->want_write = w->inner.want_write || has_output(w);
 }
 
 /* Queues a frame of our own (unmasked) into ctl. */
@@ -101,21 +155,25 @@ static void refuse(struct ws *w, int status, const char *extra, const char *why)
 	end_http(w, why);
 }
 
-/* The subprotocol to answer with: the first of the client's that MQTT uses, "" when it offered none, or
- * NULL when it offered only others. */
-static const char *pick_protocol(const struct http_str *offered)
+/* The subprotocol to answer with: the first of the client's (in all its Sec-WebSocket-Protocol fields, RFC
+ * 6455 4.1) that MQTT uses, "" when it offered none, or NULL when it offered only others. */
+static const char *pick_protocol(const struct http_request *rq)
 {
-	if (!offered) return "";
-	const char *p = offered->p, *end = p + offered->len;
-	while (p < end) {
-		while (p < end && (*p == ' ' || *p == '\t' || *p == ',')) p++;
-		const char *s = p;
-		while (p < end && *p != ',' && *p != ' ' && *p != '\t') p++;
-		struct http_str item = {s, (size_t)(p - s)};
-		if (http__str_ieq(item, "mqtt")) return "mqtt";
-		if (http__str_ieq(item, "mqttv3.1")) return "mqttv3.1";
+	bool offered = false;
+	for (size_t i = 0; i < rq->nheaders; i++) {
+		if (!http__str_ieq(rq->headers[i].name, "Sec-WebSocket-Protocol")) continue;
+		offered = true;
+		const char *p = rq->headers[i].value.p, *end = p + rq->headers[i].value.len;
+		while (p < end) {
+			while (p < end && (*p == ' ' || *p == '\t' || *p == ',')) p++;
+			const char *s = p;
+			while (p < end && *p != ',' && *p != ' ' && *p != '\t') p++;
+			struct http_str item = {s, (size_t)(p - s)};
+			if (http__str_ieq(item, "mqtt")) return "mqtt";
+			if (http__str_ieq(item, "mqttv3.1")) return "mqttv3.1";
+		}
 	}
-	return NULL;
+	return offered ? NULL : "";
 }
 
 static bool origin_allowed(const struct ws_settings *s, const struct http_str *origin)
@@ -129,21 +187,19 @@ static bool origin_allowed(const struct ws_settings *s, const struct http_str *o
 /* Answers a whole request head: the upgrade (101), a file, or a refusal. */
 static void answer(struct ws *w, const struct http_request *rq)
 {
-	const struct http_str *upgrade = http__header(rq, "Upgrade");
-	const struct http_str *connection = http__header(rq, "Connection");
-	if (!upgrade || !http__has_token(*upgrade, "websocket")) {
-		int st = http__serve_file(&w->ctl, w->set->http_dir, rq);
+	if (!http__header_has_token(rq, "Upgrade", "websocket")) {
+		int st = http__serve_file(&w->ctl, w->set->http_dir, rq, &w->file_fd, &w->file_left);
 		end_http(w, st == 200 ? NULL : st == 404 ? "not an upgrade, no such file" : "not an upgrade");
 		return;
 	}
 	const struct http_str *key = http__header(rq, "Sec-WebSocket-Key");
 	const struct http_str *version = http__header(rq, "Sec-WebSocket-Version");
 	const struct http_str *host = http__header(rq, "Host");
-	if (!http__str_ieq(rq->method, "GET") || rq->version_minor < 1) {
+	if (!http__method_is(rq, "GET") || rq->version_minor < 1) {
 		refuse(w, 400, NULL, "an upgrade must be a GET over HTTP/1.1");
 		return;
 	}
-	if (!connection || !http__has_token(*connection, "upgrade") || !host || http__header_count(rq, "Host") != 1) {
+	if (!http__header_has_token(rq, "Connection", "upgrade") || !host || http__header_count(rq, "Host") != 1) {
 		refuse(w, 400, NULL, "missing Connection: Upgrade or Host");
 		return;
 	}
@@ -159,7 +215,7 @@ static void answer(struct ws *w, const struct http_request *rq)
 		refuse(w, 403, NULL, "Origin not allowed (websockets_origin)");
 		return;
 	}
-	const char *proto = pick_protocol(http__header(rq, "Sec-WebSocket-Protocol"));
+	const char *proto = pick_protocol(rq);
 	if (!proto) {
 		refuse(w, 400, NULL, "no MQTT subprotocol offered (mqtt, mqttv3.1)");
 		return;
@@ -226,7 +282,9 @@ static void handshake(struct transport *t)
 static void control(struct ws *w, const uint8_t *p, size_t n)
 {
 	if (w->fh.opcode == WS_OP_PING) {
-		if (buf__len(&w->ctl) < CTL_MAX) queue_frame(w, WS_OP_PONG, p, n);
+		memcpy(w->pong, p, n);
+		w->pong_len = n;
+		w->pong_due = true;
 	} else if (w->fh.opcode == WS_OP_CLOSE) {
 		uint16_t code;
 		int bad = ws__check_close(p, n, &code);
@@ -307,22 +365,32 @@ static size_t frames(struct transport *t, uint8_t *buf, size_t len)
 	return got;
 }
 
+/* While our answer waits for the socket to drain, the peer's input is read and dropped: left unread, it
+ * would wake the level-triggered loop for ever. Returns 0 when the peer has gone, else 1. */
+static int discard_input(struct ws *w)
+{
+	uint8_t scratch[4096];
+	for (int i = 0; i < 64; i++) {
+		ssize_t n = w->inner.ops->read(&w->inner, scratch, sizeof(scratch));
+		if (n == 0) return 0;
+		if (n < 0) return 1;
+	}
+	return 1;
+}
+
 static ssize_t ws_read(struct transport *t, void *buf, size_t len)
 {
 	struct ws *w = ws_of(t);
 	for (;;) {
 		int f = flush_ctl(t);
 		if (f < 0) return -1;
-		/* Our own output stuck: read no more (a ping flood must not grow it); go on once writable. */
-		t->want_write = f > 0 || w->inner.want_write;
 		if (w->phase == WS_ENDING) {
-			if (f > 0) break;
+			if (f > 0 && discard_input(w)) break;
 			if (!w->end_errno) return 0;
 			t->error = w->why;
 			errno = w->end_errno;
 			return -1;
 		}
-		if (f > 0 && buf__len(&w->ctl) >= CTL_MAX) break;
 		if (w->phase == WS_HANDSHAKE) {
 			size_t before = buf__len(&w->in);
 			handshake(t);
@@ -330,12 +398,21 @@ static ssize_t ws_read(struct transport *t, void *buf, size_t len)
 			continue;
 		}
 		size_t got = frames(t, buf, len);
-		if (got) return (ssize_t)got;
+		if (got) {
+			update_want(t);
+			return (ssize_t)got;
+		}
 		if (w->phase != WS_OPEN) continue;
+		/* A pong just due goes out now, not at the next event. */
+		if (f == 0 && has_output(w) && flush_ctl(t) < 0) return -1;
 		ssize_t n = fill(t, READ_CHUNK);
 		if (n == 0) return 0;
-		if (n < 0) return -1;
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return -1;
+			break;
+		}
 	}
+	update_want(t);
 	errno = EAGAIN;
 	return -1;
 }
@@ -384,7 +461,8 @@ static ssize_t ws_writev(struct transport *t, const struct iovec *iov, int iovcn
 	w->out_hdr_sent = w->out_hdr_len;
 	size_t payload = (size_t)r - hdr;
 	w->out_left -= payload;
-	if (!w->out_left && buf__len(&w->ctl) && flush_ctl(t) > 0) t->want_write = true;
+	if (!w->out_left && has_output(w)) flush_ctl(t);
+	update_want(t);
 	return (ssize_t)payload;
 }
 
@@ -399,6 +477,7 @@ static void ws_close(struct transport *t)
 		w->close_sent = true;
 	}
 	flush_ctl(t);
+	end_file(w);
 	w->inner.ops->close(&w->inner);
 	buf__fini(&w->in);
 	buf__fini(&w->ctl);
@@ -419,6 +498,16 @@ static size_t ws_pending(struct transport *t)
 
 static struct transport *ws_inner(struct transport *t) { return &ws_of(t)->inner; }
 
+static void ws_ping(struct transport *t)
+{
+	struct ws *w = ws_of(t);
+	if (w->phase != WS_OPEN || w->close_sent || buf__len(&w->ctl)) return; /* one at a time */
+	queue_frame(w, WS_OP_PING, (const uint8_t *)"midge", 5);
+	/* Sent now unless a data frame is half written; else at its end, or at the next writable event. */
+	flush_ctl(t);
+	update_want(t);
+}
+
 const struct transport_ops ws__ops = {
     .name = "websockets",
     .read = ws_read,
@@ -426,6 +515,7 @@ const struct transport_ops ws__ops = {
     .close = ws_close,
     .pending = ws_pending,
     .inner = ws_inner,
+    .ping = ws_ping,
 };
 
 int ws__accept(struct transport *t, const struct ws_settings *s)
@@ -435,6 +525,7 @@ int ws__accept(struct transport *t, const struct ws_settings *s)
 	w->inner = *t;
 	w->set = s;
 	w->phase = WS_HANDSHAKE;
+	w->file_fd = -1;
 	t->ops = &ws__ops;
 	t->impl = w;
 	t->want_write = false;

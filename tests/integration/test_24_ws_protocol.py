@@ -314,3 +314,56 @@ def test_acl_over_ws(broker, tmp_path):
     c = ws.WsClient(b.port)
     c.connect("a", proto=m.MQTT5)
     assert c.subscribe([("closed/#", 0)]) == [0x87]
+
+
+def test_idle_clients_are_pinged(broker):
+    """websockets_ping_interval: a client quiet that long gets a ping (keepalive 0 too), and stays."""
+    b = ws_broker(broker, "websockets_ping_interval 1\n")
+    c = ws.WsClient(b.port)
+    c.connect("idle", keepalive=0)
+    t0 = time.monotonic()
+    fin, op, payload = c.recv_frame(timeout=4)
+    assert op == ws.PING and time.monotonic() - t0 >= 0.5
+    c.send_raw(ws.frame(ws.PONG, payload))
+    fin, op, _ = c.recv_frame(timeout=4)  # quiet on: pinged again
+    assert op == ws.PING
+    c.send(m.pingreq())
+    c.expect(m.PINGRESP)
+
+
+def test_pong_is_prompt(broker):
+    """A ping is answered at once, not at the next event (no other traffic, no broker ping)."""
+    b = ws_broker(broker, "websockets_ping_interval 0\n")
+    c = connected(b.port, "p")
+    for i in range(3):
+        c.send_raw(ws.frame(ws.PING, b"n%d" % i))
+        fin, op, payload = c.recv_frame(timeout=1)
+        assert (op, payload) == (ws.PONG, b"n%d" % i)
+
+
+def test_list_headers_split_over_fields(broker):
+    """RFC 7230 3.2.2: Connection and Sec-WebSocket-Protocol may come in several fields."""
+    b = ws_broker(broker)
+    req = (b"GET /mqtt HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: keep-alive\r\n"
+           b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+           b"Sec-WebSocket-Protocol: foo\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n")
+    c = ws.WsClient(b.port, handshake=False)
+    r = c.handshake(request=req)
+    assert r.status == 101 and r.header("sec-websocket-protocol") == "mqtt"
+    c.connect("split-headers")
+    # methods are case-sensitive
+    c2 = ws.WsClient(b.port, handshake=False)
+    assert c2.handshake(request=req.replace(b"GET ", b"get ", 1)).status == 400
+
+
+def test_big_file_streamed(broker, tmp_path):
+    """A file larger than any buffer arrives whole, read in pieces as the socket takes them."""
+    site = tmp_path / "site"
+    site.mkdir()
+    data = os.urandom(3 << 20)
+    (site / "big.bin").write_bytes(data)
+    b = ws_broker(broker, "http_dir %s\nuser root\n" % site)
+    c = ws.WsClient(b.port, handshake=False)
+    r = c.handshake(request=b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert r.status == 200 and r.body == data
+    assert r.header("content-type") == "application/octet-stream"
