@@ -35,6 +35,17 @@ struct tls_conn {
  * retry re-gathers the same bytes (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER). */
 static _Thread_local unsigned char scratch[TLS_CHUNK];
 
+/* Makes t the TLS transport of tc over fd, holding a reference to x. */
+static void attach(struct transport *t, struct tls_conn *tc, struct tls_ctx *x, int fd)
+{
+	tc->ctx = tls__ctx_ref(x);
+	t->ops = &tls__ops;
+	t->fd = fd;
+	t->impl = tc;
+	t->want_write = false;
+	t->error = NULL;
+}
+
 int tls__accept(struct transport *t, struct tls_ctx *x, int fd)
 {
 	struct tls_conn *tc = calloc(1, sizeof(*tc));
@@ -47,12 +58,7 @@ int tls__accept(struct transport *t, struct tls_ctx *x, int fd)
 		return MIDGE_ERR_NOMEM;
 	}
 	SSL_set_accept_state(tc->ssl);
-	tc->ctx = tls__ctx_ref(x);
-	t->ops = &tls__ops;
-	t->fd = fd;
-	t->impl = tc;
-	t->want_write = false;
-	t->error = NULL;
+	attach(t, tc, x, fd);
 	return 0;
 }
 
@@ -136,12 +142,7 @@ int tls__connect(struct transport *t, struct tls_ctx *x, int fd, const char *hos
 	SSL_set_bio(tc->ssl, b, b); /* the SSL owns the BIO from here */
 	if (!set_peer_name(tc->ssl, host, verify_host)) goto fail;
 	SSL_set_connect_state(tc->ssl);
-	tc->ctx = tls__ctx_ref(x);
-	t->ops = &tls__ops;
-	t->fd = fd;
-	t->impl = tc;
-	t->want_write = false;
-	t->error = NULL;
+	attach(t, tc, x, fd);
 	return 0;
 fail:
 	SSL_free(tc->ssl);
