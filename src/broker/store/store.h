@@ -1,0 +1,163 @@
+/* Durable storage of the broker's state (retained messages, sessions, subscriptions, offline queues,
+ * inflight and incoming QoS 2 state) on SQLite in WAL mode, written by a thread of its own in group commits.
+ * Standalone: it knows nothing of the broker's structs, only the plain rows below, so it is testable alone.
+ *
+ * Threads: every store__* function is safe from any thread once store__open returned, except
+ * store__close (once, after every other caller is done). Writes are asynchronous: an enqueue copies what it
+ * is given and returns at once; the store thread commits everything enqueued since its last commit in one
+ * transaction, then calls each change's completion callback, in enqueue order, from the store thread.
+ * Reads run on a connection of their own and see committed rows only (not changes still queued). */
+#ifndef MIDGE_STORE_H
+#define MIDGE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+
+enum store_mode {
+	/* synchronous=FULL, and a commit starts as soon as the previous one ends: a change whose callback said
+	 * 0 survives kill -9 and power loss. The broker acknowledges only from the callback. */
+	STORE_DURABLE,
+	/* synchronous=NORMAL, and a commit at most every group_ms: survives kill -9 once committed; power loss
+	 * can undo the last commits. Meant for a broker that acknowledges without waiting (docs/storage.md). */
+	STORE_GROUP,
+};
+
+struct store_options {
+	enum store_mode mode;
+	unsigned group_ms;  /* STORE_GROUP: the commit period; 0 = 50 ms */
+	uint64_t max_bytes; /* the database may not grow past this (rounded down to pages); 0 = no limit.
+	                     * Past it writes fail as a full disk would (MIDGE_ERR_IO, "database or disk is full") */
+};
+
+/* An application message as a row holds it. Every pointer is borrowed for the call it is passed to (or,
+ * from a read callback, valid only during that callback). */
+struct store_msg {
+	const uint8_t *topic;
+	uint32_t topic_len;
+	const uint8_t *payload;
+	uint32_t payload_len;
+	const uint8_t *props; /* MQTT 5 properties forwarded unchanged, without their length; may be NULL */
+	uint32_t props_len;
+	uint8_t qos;
+	bool retain;
+	uint64_t expiry_ms; /* wall-clock deadline, ms since the epoch (not clock__ms: it must survive a reboot);
+	                     * 0 = never expires */
+};
+
+/* How a queued or inflight message goes to its session (the broker's struct dmeta). */
+struct store_delivery {
+	uint8_t qos;
+	bool retain;
+	uint32_t share; /* hash of the shared group's name, 0 = not through a shared subscription */
+	uint16_t nsubids;
+	const uint32_t *subids; /* Subscription Identifiers; NULL when nsubids is 0 */
+};
+
+struct store_session {
+	const char *client_id;
+	size_t id_len;
+	uint32_t expiry_interval; /* Session Expiry Interval, s; UINT32_MAX = never */
+	uint64_t expire_at_ms;    /* wall clock, ms since the epoch, when an offline session ends; 0 = online or never */
+	const char *username;     /* NULL = anonymous */
+	size_t username_len;
+	const struct store_msg *will; /* NULL = no will */
+	uint32_t will_delay;          /* Will Delay Interval, s */
+};
+
+struct store_sub {
+	const char *client_id;
+	size_t id_len;
+	const uint8_t *filter; /* as subscribed, "$share/{group}/{filter}" included */
+	size_t filter_len;
+	uint8_t options; /* the SUBSCRIBE options byte */
+	uint32_t sub_id; /* Subscription Identifier, 0 = none */
+};
+
+/* A queued message (seq orders the queue), or an outgoing QoS 1/2 message in flight (seq orders resends). */
+struct store_out {
+	const char *client_id;
+	size_t id_len;
+	uint64_t seq;  /* below 2^63 */
+	uint16_t pid;  /* inflight only */
+	uint8_t state; /* inflight only: session.h enum inflight_state */
+	const struct store_msg *msg; /* inflight: NULL once only a PUBREL is left to resend */
+	struct store_delivery d;
+};
+
+/* Called from the store thread once the transaction holding the change committed (rc 0) or failed (rc
+ * MIDGE_ERR_IO: the change is not stored; store__last_error says why). It must not block for long: the
+ * next commit waits for it. It may enqueue more changes. */
+typedef void (*store_done_cb)(void *arg, int rc);
+
+/* Opens the store at path, creating the file and its schema when missing, and starts the store thread.
+ * Refuses, with NULL and a message naming the file in err (errlen bytes, may be 0): a file that is not a
+ * database, a corrupt one (PRAGMA quick_check), a schema version newer than this code knows, a database that
+ * is not a store. The caller owns the result; free with store__close. */
+struct store *store__open(const char *path, enum store_mode mode, char *err, size_t errlen);
+struct store *store__open_opts(const char *path, const struct store_options *opt, char *err, size_t errlen);
+/* Commits what is still queued (calling its callbacks), stops the thread and frees st. NULL is ignored. */
+void store__close(struct store *st);
+/* Blocks until every change enqueued before the call has been committed or has failed, without waiting for
+ * the group timer. Returns 0, MIDGE_ERR_IO when the commit that ended the wait failed, MIDGE_ERR_CLOSED or
+ * MIDGE_ERR_NOMEM. Not from a completion callback (it would wait for itself). */
+int store__flush(struct store *st);
+/* Copies the message of the last failed write ("" when none) into buf (len bytes, may be 0). */
+void store__last_error(struct store *st, char *buf, size_t len);
+/* The schema version this code writes (PRAGMA user_version). */
+int store__schema_version(void);
+
+/* ---- writes: each copies its arguments and returns 0, MIDGE_ERR_NOMEM, MIDGE_ERR_INVAL (a length out of
+ * range) or MIDGE_ERR_CLOSED (store closing). Only when it returns 0 is cb (may be NULL) called, once. ---- */
+
+/* Stores m as the retained message of its topic, replacing what was there. */
+int store__retain_set(struct store *st, const struct store_msg *m, store_done_cb cb, void *arg);
+int store__retain_clear(struct store *st, const uint8_t *topic, size_t len, store_done_cb cb, void *arg);
+/* Creates or replaces a session row (its subscriptions, queue and inflight rows are kept). */
+int store__session_put(struct store *st, const struct store_session *s, store_done_cb cb, void *arg);
+/* Deletes a session with every subscription, queued, inflight and qos2_in row of its client id. */
+int store__session_del(struct store *st, const char *id, size_t id_len, store_done_cb cb, void *arg);
+/* Creates or replaces the subscription of (client id, filter). */
+int store__sub_put(struct store *st, const struct store_sub *s, store_done_cb cb, void *arg);
+int store__sub_del(struct store *st, const char *id, size_t id_len, const uint8_t *filter, size_t filter_len,
+		   store_done_cb cb, void *arg);
+/* Appends o (msg required, pid and state ignored) to its client's queue at o->seq (replacing that seq). */
+int store__queue_push(struct store *st, const struct store_out *o, store_done_cb cb, void *arg);
+int store__queue_del(struct store *st, const char *id, size_t id_len, uint64_t seq, store_done_cb cb, void *arg);
+/* Creates or replaces the inflight row of (client id, o->pid); a state change is a put with the new state. */
+int store__inflight_put(struct store *st, const struct store_out *o, store_done_cb cb, void *arg);
+int store__inflight_del(struct store *st, const char *id, size_t id_len, uint16_t pid, store_done_cb cb, void *arg);
+/* Records or forgets the packet id of an incoming QoS 2 message awaiting PUBREL. */
+int store__qos2_in_put(struct store *st, const char *id, size_t id_len, uint16_t pid, store_done_cb cb, void *arg);
+int store__qos2_in_del(struct store *st, const char *id, size_t id_len, uint16_t pid, store_done_cb cb, void *arg);
+
+/* ---- reads (store_read.c): each calls its callback once per row, with pointers valid only during the call;
+ * a callback returning non-zero stops the walk. They return the number of rows given, or MIDGE_ERR_IO. ---- */
+
+typedef int (*store_msg_cb)(void *arg, const struct store_msg *m);
+typedef int (*store_session_cb)(void *arg, const struct store_session *s);
+typedef int (*store_sub_cb)(void *arg, const struct store_sub *s);
+typedef int (*store_out_cb)(void *arg, const struct store_out *o);
+typedef int (*store_pid_cb)(void *arg, const char *id, size_t id_len, uint16_t pid);
+
+/* Every retained message, in topic order. */
+long store__retain_each(struct store *st, store_msg_cb cb, void *arg);
+/* Every session, in client id order. */
+long store__sessions_each(struct store *st, store_session_cb cb, void *arg);
+/* The subscriptions of one client id (id NULL: of every client), by client id then filter. */
+long store__subs_each(struct store *st, const char *id, size_t id_len, store_sub_cb cb, void *arg);
+/* At most max rows of a client's queue with seq > after, in seq order: a queue is loaded a batch at a time,
+ * the next batch after the last seq of this one. */
+long store__queue_load(struct store *st, const char *id, size_t id_len, uint64_t after, unsigned max, store_out_cb cb,
+		       void *arg);
+/* The highest seq in a client's queue into *seq (0 when empty), to number new messages after it. 0 or
+ * MIDGE_ERR_IO. */
+int store__queue_last(struct store *st, const char *id, size_t id_len, uint64_t *seq);
+/* The inflight rows of one client id (NULL: every client), by client id then seq. */
+long store__inflight_each(struct store *st, const char *id, size_t id_len, store_out_cb cb, void *arg);
+/* The incoming QoS 2 packet ids of one client id (NULL: every client), by client id then pid. */
+long store__qos2_in_each(struct store *st, const char *id, size_t id_len, store_pid_cb cb, void *arg);
+
+#endif

@@ -1,0 +1,332 @@
+/* The store's writes: each enqueue copies its arguments into one change, and the store thread applies the
+ * change with the writer's prepared statements. */
+#include "broker/store/store_int.h"
+#include "midge/midge.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const sql_text[SQL_COUNT] = {
+	[SQL_RETAIN_SET] = "INSERT OR REPLACE INTO retained(topic,payload,props,qos,retain,expiry_ms)"
+			   " VALUES(?1,?2,?3,?4,?5,?6)",
+	[SQL_RETAIN_CLEAR] = "DELETE FROM retained WHERE topic=?1",
+	[SQL_SESSION_PUT] = "INSERT OR REPLACE INTO sessions(client_id,expiry_interval,expire_at_ms,username,will_delay,"
+			    "will_topic,will_payload,will_props,will_qos,will_retain,will_expiry_ms)"
+			    " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+	[SQL_SESSION_DEL] = "DELETE FROM sessions WHERE client_id=?1",
+	[SQL_SESSION_DEL_SUBS] = "DELETE FROM subs WHERE client_id=?1",
+	[SQL_SESSION_DEL_QUEUE] = "DELETE FROM queue WHERE client_id=?1",
+	[SQL_SESSION_DEL_INFLIGHT] = "DELETE FROM inflight WHERE client_id=?1",
+	[SQL_SESSION_DEL_QOS2] = "DELETE FROM qos2_in WHERE client_id=?1",
+	[SQL_SUB_PUT] = "INSERT OR REPLACE INTO subs(client_id,filter,options,sub_id) VALUES(?1,?2,?3,?4)",
+	[SQL_SUB_DEL] = "DELETE FROM subs WHERE client_id=?1 AND filter=?2",
+	[SQL_QUEUE_PUSH] = "INSERT OR REPLACE INTO queue(client_id,seq,topic,payload,props,qos,retain,expiry_ms,"
+			   "d_qos,d_retain,d_share,subids) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
+	[SQL_QUEUE_DEL] = "DELETE FROM queue WHERE client_id=?1 AND seq=?2",
+	[SQL_INFLIGHT_PUT] = "INSERT OR REPLACE INTO inflight(client_id,pid,seq,state,topic,payload,props,qos,retain,"
+			     "expiry_ms,d_qos,d_retain,d_share,subids) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
+	[SQL_INFLIGHT_DEL] = "DELETE FROM inflight WHERE client_id=?1 AND pid=?2",
+	[SQL_QOS2_PUT] = "INSERT OR IGNORE INTO qos2_in(client_id,pid) VALUES(?1,?2)",
+	[SQL_QOS2_DEL] = "DELETE FROM qos2_in WHERE client_id=?1 AND pid=?2",
+};
+
+int store__prepare(struct store *st)
+{
+	for (int i = 0; i < SQL_COUNT; i++) {
+		int rc = sqlite3_prepare_v3(st->db, sql_text[i], -1, SQLITE_PREPARE_PERSISTENT, &st->sql[i], NULL);
+		if (rc != SQLITE_OK) return rc;
+	}
+	return SQLITE_OK;
+}
+
+/* ---- building a change ---- */
+
+/* Sizes of what a change copies; a message's bytes and subscription ids included. */
+static size_t msg_size(const struct store_msg *m)
+{
+	return m ? (size_t)m->topic_len + m->payload_len + m->props_len : 0;
+}
+
+static void *copy(uint8_t **cur, const void *src, size_t len)
+{
+	void *at = *cur;
+	if (len) memcpy(at, src, len);
+	*cur += len;
+	return at;
+}
+
+/* A change with room for extra bytes after the fixed part; subscription ids come first, so they are aligned. */
+static struct change *change_new(enum change_kind kind, size_t extra, store_done_cb cb, void *arg)
+{
+	struct change *c = calloc(1, sizeof(*c) + extra);
+	if (!c) return NULL;
+	c->kind = kind;
+	c->cb = cb;
+	c->arg = arg;
+	return c;
+}
+
+static void set_msg(struct change *c, uint8_t **cur, const struct store_msg *m)
+{
+	c->has_msg = true;
+	c->msg = *m;
+	c->msg.topic = copy(cur, m->topic, m->topic_len);
+	c->msg.payload = copy(cur, m->payload, m->payload_len);
+	c->msg.props = m->props ? copy(cur, m->props, m->props_len) : NULL;
+	if (!m->props) c->msg.props_len = 0;
+}
+
+static void set_id(struct change *c, uint8_t **cur, const char *id, size_t len)
+{
+	c->id = copy(cur, id, len);
+	c->id_len = len;
+}
+
+/* A change that names a client id, and maybe a packet id or seq. */
+static int enqueue_id(struct store *st, enum change_kind kind, const char *id, size_t id_len, uint64_t seq,
+		      uint16_t pid, const uint8_t *key, size_t key_len, store_done_cb cb, void *arg)
+{
+	if (!id && id_len) return MIDGE_ERR_INVAL;
+	struct change *c = change_new(kind, id_len + key_len, cb, arg);
+	if (!c) return MIDGE_ERR_NOMEM;
+	uint8_t *cur = c->data;
+	set_id(c, &cur, id, id_len);
+	c->key = copy(&cur, key, key_len);
+	c->key_len = key_len;
+	c->seq = seq;
+	c->pid = pid;
+	return store__enqueue(st, c, false);
+}
+
+int store__retain_set(struct store *st, const struct store_msg *m, store_done_cb cb, void *arg)
+{
+	struct change *c = change_new(CH_RETAIN_SET, msg_size(m), cb, arg);
+	if (!c) return MIDGE_ERR_NOMEM;
+	uint8_t *cur = c->data;
+	set_msg(c, &cur, m);
+	return store__enqueue(st, c, false);
+}
+
+int store__retain_clear(struct store *st, const uint8_t *topic, size_t len, store_done_cb cb, void *arg)
+{
+	return enqueue_id(st, CH_RETAIN_CLEAR, NULL, 0, 0, 0, topic, len, cb, arg);
+}
+
+int store__session_put(struct store *st, const struct store_session *s, store_done_cb cb, void *arg)
+{
+	size_t ulen = s->username ? s->username_len : 0;
+	struct change *c = change_new(CH_SESSION_PUT, s->id_len + ulen + msg_size(s->will), cb, arg);
+	if (!c) return MIDGE_ERR_NOMEM;
+	uint8_t *cur = c->data;
+	set_id(c, &cur, s->client_id, s->id_len);
+	c->username = s->username ? copy(&cur, s->username, ulen) : NULL;
+	c->username_len = ulen;
+	if (s->will) set_msg(c, &cur, s->will);
+	c->num = s->expiry_interval;
+	c->expire_at_ms = s->expire_at_ms;
+	c->will_delay = s->will_delay;
+	return store__enqueue(st, c, false);
+}
+
+int store__session_del(struct store *st, const char *id, size_t id_len, store_done_cb cb, void *arg)
+{
+	return enqueue_id(st, CH_SESSION_DEL, id, id_len, 0, 0, NULL, 0, cb, arg);
+}
+
+int store__sub_put(struct store *st, const struct store_sub *s, store_done_cb cb, void *arg)
+{
+	struct change *c = change_new(CH_SUB_PUT, s->id_len + s->filter_len, cb, arg);
+	if (!c) return MIDGE_ERR_NOMEM;
+	uint8_t *cur = c->data;
+	set_id(c, &cur, s->client_id, s->id_len);
+	c->key = copy(&cur, s->filter, s->filter_len);
+	c->key_len = s->filter_len;
+	c->options = s->options;
+	c->num = s->sub_id;
+	return store__enqueue(st, c, false);
+}
+
+int store__sub_del(struct store *st, const char *id, size_t id_len, const uint8_t *filter, size_t filter_len,
+		   store_done_cb cb, void *arg)
+{
+	return enqueue_id(st, CH_SUB_DEL, id, id_len, 0, 0, filter, filter_len, cb, arg);
+}
+
+static int enqueue_out(struct store *st, enum change_kind kind, const struct store_out *o, store_done_cb cb,
+		       void *arg)
+{
+	if (o->seq > INT64_MAX || (o->d.nsubids && !o->d.subids)) return MIDGE_ERR_INVAL;
+	size_t subids = (size_t)o->d.nsubids * sizeof(uint32_t);
+	struct change *c = change_new(kind, subids + o->id_len + msg_size(o->msg), cb, arg);
+	if (!c) return MIDGE_ERR_NOMEM;
+	uint8_t *cur = c->data;
+	c->d = o->d;
+	c->d.subids = o->d.nsubids ? copy(&cur, o->d.subids, subids) : NULL;
+	set_id(c, &cur, o->client_id, o->id_len);
+	if (o->msg) set_msg(c, &cur, o->msg);
+	c->seq = o->seq;
+	c->pid = o->pid;
+	c->state = o->state;
+	return store__enqueue(st, c, false);
+}
+
+int store__queue_push(struct store *st, const struct store_out *o, store_done_cb cb, void *arg)
+{
+	if (!o->msg) return MIDGE_ERR_INVAL;
+	return enqueue_out(st, CH_QUEUE_PUSH, o, cb, arg);
+}
+
+int store__queue_del(struct store *st, const char *id, size_t id_len, uint64_t seq, store_done_cb cb, void *arg)
+{
+	if (seq > INT64_MAX) return MIDGE_ERR_INVAL;
+	return enqueue_id(st, CH_QUEUE_DEL, id, id_len, seq, 0, NULL, 0, cb, arg);
+}
+
+int store__inflight_put(struct store *st, const struct store_out *o, store_done_cb cb, void *arg)
+{
+	return enqueue_out(st, CH_INFLIGHT_PUT, o, cb, arg);
+}
+
+int store__inflight_del(struct store *st, const char *id, size_t id_len, uint16_t pid, store_done_cb cb, void *arg)
+{
+	return enqueue_id(st, CH_INFLIGHT_DEL, id, id_len, 0, pid, NULL, 0, cb, arg);
+}
+
+int store__qos2_in_put(struct store *st, const char *id, size_t id_len, uint16_t pid, store_done_cb cb, void *arg)
+{
+	return enqueue_id(st, CH_QOS2_PUT, id, id_len, 0, pid, NULL, 0, cb, arg);
+}
+
+int store__qos2_in_del(struct store *st, const char *id, size_t id_len, uint16_t pid, store_done_cb cb, void *arg)
+{
+	return enqueue_id(st, CH_QOS2_DEL, id, id_len, 0, pid, NULL, 0, cb, arg);
+}
+
+/* ---- applying a change (store thread) ---- */
+
+/* Binds bytes that may be empty but are not NULL: SQLite would store a NULL pointer as NULL. */
+static void bind_bytes(sqlite3_stmt *s, int i, const void *p, size_t len)
+{
+	sqlite3_bind_blob(s, i, len ? p : "", (int)len, SQLITE_STATIC);
+}
+
+/* The six message columns from i: topic, payload, props, qos, retain, expiry_ms; all NULL without m. */
+static void bind_msg(sqlite3_stmt *s, int i, const struct store_msg *m)
+{
+	if (!m) {
+		for (int k = 0; k < 6; k++) sqlite3_bind_null(s, i + k);
+		return;
+	}
+	bind_bytes(s, i, m->topic, m->topic_len);
+	bind_bytes(s, i + 1, m->payload, m->payload_len);
+	if (m->props)
+		bind_bytes(s, i + 2, m->props, m->props_len);
+	else
+		sqlite3_bind_null(s, i + 2);
+	sqlite3_bind_int(s, i + 3, m->qos);
+	sqlite3_bind_int(s, i + 4, m->retain);
+	sqlite3_bind_int64(s, i + 5, (sqlite3_int64)m->expiry_ms);
+}
+
+/* The four delivery columns from i: d_qos, d_retain, d_share, subids (host-order u32s). */
+static void bind_delivery(sqlite3_stmt *s, int i, const struct store_delivery *d)
+{
+	sqlite3_bind_int(s, i, d->qos);
+	sqlite3_bind_int(s, i + 1, d->retain);
+	sqlite3_bind_int64(s, i + 2, d->share);
+	if (d->nsubids)
+		sqlite3_bind_blob(s, i + 3, d->subids, (int)(d->nsubids * sizeof(uint32_t)), SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, i + 3);
+}
+
+static void bind_id(sqlite3_stmt *s, const struct change *c)
+{
+	sqlite3_bind_text(s, 1, c->id_len ? c->id : "", (int)c->id_len, SQLITE_STATIC);
+}
+
+static int run(sqlite3_stmt *s)
+{
+	int rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+int store__apply(struct store *st, const struct change *c)
+{
+	sqlite3_stmt *s;
+	const struct store_msg *m = c->has_msg ? &c->msg : NULL;
+	switch (c->kind) {
+	case CH_NOOP:
+		return SQLITE_OK;
+	case CH_RETAIN_SET:
+		s = st->sql[SQL_RETAIN_SET];
+		bind_msg(s, 1, m);
+		return run(s);
+	case CH_RETAIN_CLEAR:
+		s = st->sql[SQL_RETAIN_CLEAR];
+		bind_bytes(s, 1, c->key, c->key_len);
+		return run(s);
+	case CH_SESSION_PUT:
+		s = st->sql[SQL_SESSION_PUT];
+		bind_id(s, c);
+		sqlite3_bind_int64(s, 2, c->num);
+		sqlite3_bind_int64(s, 3, (sqlite3_int64)c->expire_at_ms);
+		if (c->username)
+			sqlite3_bind_text(s, 4, c->username_len ? c->username : "", (int)c->username_len, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 5, c->will_delay);
+		bind_msg(s, 6, m);
+		return run(s);
+	case CH_SESSION_DEL:
+		for (int i = SQL_SESSION_DEL; i <= SQL_SESSION_DEL_QOS2; i++) {
+			bind_id(st->sql[i], c);
+			int rc = run(st->sql[i]);
+			if (rc != SQLITE_OK) return rc;
+		}
+		return SQLITE_OK;
+	case CH_SUB_PUT:
+		s = st->sql[SQL_SUB_PUT];
+		bind_id(s, c);
+		bind_bytes(s, 2, c->key, c->key_len);
+		sqlite3_bind_int(s, 3, c->options);
+		sqlite3_bind_int64(s, 4, c->num);
+		return run(s);
+	case CH_SUB_DEL:
+		s = st->sql[SQL_SUB_DEL];
+		bind_id(s, c);
+		bind_bytes(s, 2, c->key, c->key_len);
+		return run(s);
+	case CH_QUEUE_PUSH:
+		s = st->sql[SQL_QUEUE_PUSH];
+		bind_id(s, c);
+		sqlite3_bind_int64(s, 2, (sqlite3_int64)c->seq);
+		bind_msg(s, 3, m);
+		bind_delivery(s, 9, &c->d);
+		return run(s);
+	case CH_QUEUE_DEL:
+		s = st->sql[SQL_QUEUE_DEL];
+		bind_id(s, c);
+		sqlite3_bind_int64(s, 2, (sqlite3_int64)c->seq);
+		return run(s);
+	case CH_INFLIGHT_PUT:
+		s = st->sql[SQL_INFLIGHT_PUT];
+		bind_id(s, c);
+		sqlite3_bind_int(s, 2, c->pid);
+		sqlite3_bind_int64(s, 3, (sqlite3_int64)c->seq);
+		sqlite3_bind_int(s, 4, c->state);
+		bind_msg(s, 5, m);
+		bind_delivery(s, 11, &c->d);
+		return run(s);
+	case CH_INFLIGHT_DEL:
+	case CH_QOS2_PUT:
+	case CH_QOS2_DEL:
+		s = st->sql[c->kind == CH_INFLIGHT_DEL ? SQL_INFLIGHT_DEL : c->kind == CH_QOS2_PUT ? SQL_QOS2_PUT : SQL_QOS2_DEL];
+		bind_id(s, c);
+		sqlite3_bind_int(s, 2, c->pid);
+		return run(s);
+	case CH_COUNT:
+		break;
+	}
+	return SQLITE_MISUSE;
+}
