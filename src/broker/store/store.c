@@ -15,24 +15,27 @@
 
 /* Message columns repeat in three tables: topic, payload, props, qos, retain, expiry_ms. */
 static const char schema_sql[] =
-	"CREATE TABLE retained(topic BLOB PRIMARY KEY, payload BLOB NOT NULL, props BLOB, qos INTEGER NOT NULL,"
-	" retain INTEGER NOT NULL, expiry_ms INTEGER NOT NULL);"
-	"CREATE TABLE sessions(client_id TEXT PRIMARY KEY, expiry_interval INTEGER NOT NULL,"
-	" expire_at_ms INTEGER NOT NULL, username TEXT, will_delay INTEGER NOT NULL, will_topic BLOB,"
-	" will_payload BLOB, will_props BLOB, will_qos INTEGER, will_retain INTEGER, will_expiry_ms INTEGER);"
-	"CREATE TABLE subs(client_id TEXT NOT NULL, filter BLOB NOT NULL, options INTEGER NOT NULL,"
-	" sub_id INTEGER NOT NULL, PRIMARY KEY(client_id, filter));"
-	"CREATE TABLE queue(client_id TEXT NOT NULL, seq INTEGER NOT NULL, topic BLOB NOT NULL,"
-	" payload BLOB NOT NULL, props BLOB, qos INTEGER NOT NULL, retain INTEGER NOT NULL,"
-	" expiry_ms INTEGER NOT NULL, d_qos INTEGER NOT NULL, d_retain INTEGER NOT NULL,"
-	" d_share INTEGER NOT NULL, subids BLOB, PRIMARY KEY(client_id, seq));"
-	"CREATE TABLE inflight(client_id TEXT NOT NULL, pid INTEGER NOT NULL, seq INTEGER NOT NULL,"
-	" state INTEGER NOT NULL, topic BLOB, payload BLOB, props BLOB, qos INTEGER, retain INTEGER,"
-	" expiry_ms INTEGER, d_qos INTEGER NOT NULL, d_retain INTEGER NOT NULL, d_share INTEGER NOT NULL,"
-	" subids BLOB, PRIMARY KEY(client_id, pid));"
-	"CREATE TABLE qos2_in(client_id TEXT NOT NULL, pid INTEGER NOT NULL, PRIMARY KEY(client_id, pid));";
+    "CREATE TABLE retained(topic BLOB PRIMARY KEY, payload BLOB NOT NULL, props BLOB, qos INTEGER NOT NULL,"
+    " retain INTEGER NOT NULL, expiry_ms INTEGER NOT NULL);"
+    "CREATE TABLE sessions(client_id TEXT PRIMARY KEY, expiry_interval INTEGER NOT NULL,"
+    " expire_at_ms INTEGER NOT NULL, username TEXT, will_delay INTEGER NOT NULL, will_topic BLOB,"
+    " will_payload BLOB, will_props BLOB, will_qos INTEGER, will_retain INTEGER, will_expiry_ms INTEGER);"
+    "CREATE TABLE subs(client_id TEXT NOT NULL, filter BLOB NOT NULL, options INTEGER NOT NULL,"
+    " sub_id INTEGER NOT NULL, PRIMARY KEY(client_id, filter));"
+    "CREATE TABLE queue(client_id TEXT NOT NULL, seq INTEGER NOT NULL, topic BLOB NOT NULL,"
+    " payload BLOB NOT NULL, props BLOB, qos INTEGER NOT NULL, retain INTEGER NOT NULL,"
+    " expiry_ms INTEGER NOT NULL, d_qos INTEGER NOT NULL, d_retain INTEGER NOT NULL,"
+    " d_share INTEGER NOT NULL, subids BLOB, PRIMARY KEY(client_id, seq));"
+    "CREATE TABLE inflight(client_id TEXT NOT NULL, pid INTEGER NOT NULL, seq INTEGER NOT NULL,"
+    " state INTEGER NOT NULL, topic BLOB, payload BLOB, props BLOB, qos INTEGER, retain INTEGER,"
+    " expiry_ms INTEGER, d_qos INTEGER NOT NULL, d_retain INTEGER NOT NULL, d_share INTEGER NOT NULL,"
+    " subids BLOB, PRIMARY KEY(client_id, pid));"
+    "CREATE TABLE qos2_in(client_id TEXT NOT NULL, pid INTEGER NOT NULL, PRIMARY KEY(client_id, pid));";
 
-int store__schema_version(void) { return SCHEMA_VERSION; }
+int store__schema_version(void)
+{
+	return SCHEMA_VERSION;
+}
 
 static void seterr(char *err, size_t len, const char *fmt, ...)
 {
@@ -71,10 +74,12 @@ static int quick_check(struct store *st, char *err, size_t errlen)
 		if (r && strcmp(r, "ok") == 0) {
 			rc = SQLITE_OK;
 		} else {
-			seterr(err, errlen, "store %s is corrupt (quick_check: %s); restore it from a backup or move it away",
+			seterr(err, errlen,
+			       "store %s is corrupt (quick_check: %s); restore it from a backup or move it away",
 			       st->path, r ? r : "?");
 			/* One line for the log: quick_check separates its findings with newlines. */
-			for (char *nl = err; errlen && (nl = strchr(nl, '\n'));) *nl = ' ';
+			for (char *nl = err; errlen && (nl = strchr(nl, '\n'));)
+				*nl = ' ';
 			rc = SQLITE_CORRUPT;
 		}
 	}
@@ -96,9 +101,10 @@ static int check_version(struct store *st, bool *fresh, char *err, size_t errlen
 		return rc;
 	}
 	if (version > SCHEMA_VERSION) {
-		seterr(err, errlen,
-		       "store %s has schema version %lld, newer than this midge knows (%d): run the midge that wrote it",
-		       st->path, version, SCHEMA_VERSION);
+		seterr(
+		    err, errlen,
+		    "store %s has schema version %lld, newer than this midge knows (%d): run the midge that wrote it",
+		    st->path, version, SCHEMA_VERSION);
 		return SQLITE_MISMATCH;
 	}
 	*fresh = version == 0 && tables == 0;
@@ -238,7 +244,8 @@ void store__close(struct store *st)
 		pthread_mutex_unlock(&st->lock);
 		pthread_join(st->thread, NULL);
 	}
-	for (int i = 0; i < SQL_COUNT; i++) sqlite3_finalize(st->sql[i]);
+	for (int i = 0; i < SQL_COUNT; i++)
+		sqlite3_finalize(st->sql[i]);
 	sqlite3_close(st->rdb);
 	sqlite3_close(st->db);
 	pthread_cond_destroy(&st->wake);
@@ -279,7 +286,8 @@ void store__last_error(struct store *st, char *buf, size_t len)
 static int commit_batch(struct store *st, struct change *batch)
 {
 	int rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-	for (struct change *c = batch; rc == SQLITE_OK && c; c = c->next) rc = store__apply(st, c);
+	for (struct change *c = batch; rc == SQLITE_OK && c; c = c->next)
+		rc = store__apply(st, c);
 	if (rc == SQLITE_OK) rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
 	if (rc == SQLITE_OK) return 0;
 	char msg[sizeof(st->last_err)];
@@ -308,7 +316,8 @@ static void *store_thread(void *p)
 	struct store *st = p;
 	pthread_mutex_lock(&st->lock);
 	for (;;) {
-		while (!st->head && !st->stopping) pthread_cond_wait(&st->wake, &st->lock);
+		while (!st->head && !st->stopping)
+			pthread_cond_wait(&st->wake, &st->lock);
 		if (!st->head) break;
 		if (st->opt.mode == STORE_GROUP && !st->stopping && !st->urgent) {
 			struct timespec until;
@@ -369,7 +378,8 @@ int store__flush(struct store *st)
 	}
 	if (rc == 0) {
 		pthread_mutex_lock(&w.lock);
-		while (!w.done) pthread_cond_wait(&w.done_cond, &w.lock);
+		while (!w.done)
+			pthread_cond_wait(&w.done_cond, &w.lock);
 		pthread_mutex_unlock(&w.lock);
 		rc = w.rc;
 	}

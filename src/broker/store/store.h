@@ -60,8 +60,8 @@ struct store_session {
 	const char *client_id;
 	size_t id_len;
 	uint32_t expiry_interval; /* Session Expiry Interval, s; UINT32_MAX = never */
-	uint64_t expire_at_ms;    /* wall clock, ms since the epoch, when an offline session ends; 0 = online or never */
-	const char *username;     /* NULL = anonymous */
+	uint64_t expire_at_ms; /* wall clock, ms since the epoch, when an offline session ends; 0 = online or never */
+	const char *username;  /* NULL = anonymous */
 	size_t username_len;
 	const struct store_msg *will; /* NULL = no will */
 	uint32_t will_delay;          /* Will Delay Interval, s */
@@ -80,9 +80,9 @@ struct store_sub {
 struct store_out {
 	const char *client_id;
 	size_t id_len;
-	uint64_t seq;  /* below 2^63 */
-	uint16_t pid;  /* inflight only */
-	uint8_t state; /* inflight only: session.h enum inflight_state */
+	uint64_t seq;                /* below 2^63 */
+	uint16_t pid;                /* inflight only */
+	uint8_t state;               /* inflight only: session.h enum inflight_state */
 	const struct store_msg *msg; /* inflight: NULL once only a PUBREL is left to resend */
 	struct store_delivery d;
 };
@@ -122,7 +122,7 @@ int store__session_del(struct store *st, const char *id, size_t id_len, store_do
 /* Creates or replaces the subscription of (client id, filter). */
 int store__sub_put(struct store *st, const struct store_sub *s, store_done_cb cb, void *arg);
 int store__sub_del(struct store *st, const char *id, size_t id_len, const uint8_t *filter, size_t filter_len,
-		   store_done_cb cb, void *arg);
+                   store_done_cb cb, void *arg);
 /* Appends o (msg required, pid and state ignored) to its client's queue at o->seq (replacing that seq). */
 int store__queue_push(struct store *st, const struct store_out *o, store_done_cb cb, void *arg);
 int store__queue_del(struct store *st, const char *id, size_t id_len, uint64_t seq, store_done_cb cb, void *arg);
@@ -151,7 +151,7 @@ long store__subs_each(struct store *st, const char *id, size_t id_len, store_sub
 /* At most max rows of a client's queue with seq > after, in seq order: a queue is loaded a batch at a time,
  * the next batch after the last seq of this one. */
 long store__queue_load(struct store *st, const char *id, size_t id_len, uint64_t after, unsigned max, store_out_cb cb,
-		       void *arg);
+                       void *arg);
 /* The highest seq in a client's queue into *seq (0 when empty), to number new messages after it. 0 or
  * MIDGE_ERR_IO. */
 int store__queue_last(struct store *st, const char *id, size_t id_len, uint64_t *seq);

@@ -7,27 +7,28 @@
 #include <string.h>
 
 static const char *const sql_text[SQL_COUNT] = {
-	[SQL_RETAIN_SET] = "INSERT OR REPLACE INTO retained(topic,payload,props,qos,retain,expiry_ms)"
-			   " VALUES(?1,?2,?3,?4,?5,?6)",
-	[SQL_RETAIN_CLEAR] = "DELETE FROM retained WHERE topic=?1",
-	[SQL_SESSION_PUT] = "INSERT OR REPLACE INTO sessions(client_id,expiry_interval,expire_at_ms,username,will_delay,"
-			    "will_topic,will_payload,will_props,will_qos,will_retain,will_expiry_ms)"
-			    " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
-	[SQL_SESSION_DEL] = "DELETE FROM sessions WHERE client_id=?1",
-	[SQL_SESSION_DEL_SUBS] = "DELETE FROM subs WHERE client_id=?1",
-	[SQL_SESSION_DEL_QUEUE] = "DELETE FROM queue WHERE client_id=?1",
-	[SQL_SESSION_DEL_INFLIGHT] = "DELETE FROM inflight WHERE client_id=?1",
-	[SQL_SESSION_DEL_QOS2] = "DELETE FROM qos2_in WHERE client_id=?1",
-	[SQL_SUB_PUT] = "INSERT OR REPLACE INTO subs(client_id,filter,options,sub_id) VALUES(?1,?2,?3,?4)",
-	[SQL_SUB_DEL] = "DELETE FROM subs WHERE client_id=?1 AND filter=?2",
-	[SQL_QUEUE_PUSH] = "INSERT OR REPLACE INTO queue(client_id,seq,topic,payload,props,qos,retain,expiry_ms,"
-			   "d_qos,d_retain,d_share,subids) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
-	[SQL_QUEUE_DEL] = "DELETE FROM queue WHERE client_id=?1 AND seq=?2",
-	[SQL_INFLIGHT_PUT] = "INSERT OR REPLACE INTO inflight(client_id,pid,seq,state,topic,payload,props,qos,retain,"
-			     "expiry_ms,d_qos,d_retain,d_share,subids) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
-	[SQL_INFLIGHT_DEL] = "DELETE FROM inflight WHERE client_id=?1 AND pid=?2",
-	[SQL_QOS2_PUT] = "INSERT OR IGNORE INTO qos2_in(client_id,pid) VALUES(?1,?2)",
-	[SQL_QOS2_DEL] = "DELETE FROM qos2_in WHERE client_id=?1 AND pid=?2",
+    [SQL_RETAIN_SET] = "INSERT OR REPLACE INTO retained(topic,payload,props,qos,retain,expiry_ms)"
+                       " VALUES(?1,?2,?3,?4,?5,?6)",
+    [SQL_RETAIN_CLEAR] = "DELETE FROM retained WHERE topic=?1",
+    [SQL_SESSION_PUT] = "INSERT OR REPLACE INTO sessions(client_id,expiry_interval,expire_at_ms,username,will_delay,"
+                        "will_topic,will_payload,will_props,will_qos,will_retain,will_expiry_ms)"
+                        " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+    [SQL_SESSION_DEL] = "DELETE FROM sessions WHERE client_id=?1",
+    [SQL_SESSION_DEL_SUBS] = "DELETE FROM subs WHERE client_id=?1",
+    [SQL_SESSION_DEL_QUEUE] = "DELETE FROM queue WHERE client_id=?1",
+    [SQL_SESSION_DEL_INFLIGHT] = "DELETE FROM inflight WHERE client_id=?1",
+    [SQL_SESSION_DEL_QOS2] = "DELETE FROM qos2_in WHERE client_id=?1",
+    [SQL_SUB_PUT] = "INSERT OR REPLACE INTO subs(client_id,filter,options,sub_id) VALUES(?1,?2,?3,?4)",
+    [SQL_SUB_DEL] = "DELETE FROM subs WHERE client_id=?1 AND filter=?2",
+    [SQL_QUEUE_PUSH] = "INSERT OR REPLACE INTO queue(client_id,seq,topic,payload,props,qos,retain,expiry_ms,"
+                       "d_qos,d_retain,d_share,subids) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
+    [SQL_QUEUE_DEL] = "DELETE FROM queue WHERE client_id=?1 AND seq=?2",
+    [SQL_INFLIGHT_PUT] =
+        "INSERT OR REPLACE INTO inflight(client_id,pid,seq,state,topic,payload,props,qos,retain,"
+        "expiry_ms,d_qos,d_retain,d_share,subids) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
+    [SQL_INFLIGHT_DEL] = "DELETE FROM inflight WHERE client_id=?1 AND pid=?2",
+    [SQL_QOS2_PUT] = "INSERT OR IGNORE INTO qos2_in(client_id,pid) VALUES(?1,?2)",
+    [SQL_QOS2_DEL] = "DELETE FROM qos2_in WHERE client_id=?1 AND pid=?2",
 };
 
 int store__prepare(struct store *st)
@@ -84,7 +85,7 @@ static void set_id(struct change *c, uint8_t **cur, const char *id, size_t len)
 
 /* A change that names a client id, and maybe a packet id or seq. */
 static int enqueue_id(struct store *st, enum change_kind kind, const char *id, size_t id_len, uint64_t seq,
-		      uint16_t pid, const uint8_t *key, size_t key_len, store_done_cb cb, void *arg)
+                      uint16_t pid, const uint8_t *key, size_t key_len, store_done_cb cb, void *arg)
 {
 	if (!id && id_len) return MIDGE_ERR_INVAL;
 	struct change *c = change_new(kind, id_len + key_len, cb, arg);
@@ -147,13 +148,12 @@ int store__sub_put(struct store *st, const struct store_sub *s, store_done_cb cb
 }
 
 int store__sub_del(struct store *st, const char *id, size_t id_len, const uint8_t *filter, size_t filter_len,
-		   store_done_cb cb, void *arg)
+                   store_done_cb cb, void *arg)
 {
 	return enqueue_id(st, CH_SUB_DEL, id, id_len, 0, 0, filter, filter_len, cb, arg);
 }
 
-static int enqueue_out(struct store *st, enum change_kind kind, const struct store_out *o, store_done_cb cb,
-		       void *arg)
+static int enqueue_out(struct store *st, enum change_kind kind, const struct store_out *o, store_done_cb cb, void *arg)
 {
 	if (o->seq > INT64_MAX || (o->d.nsubids && !o->d.subids)) return MIDGE_ERR_INVAL;
 	size_t subids = (size_t)o->d.nsubids * sizeof(uint32_t);
@@ -214,7 +214,8 @@ static void bind_bytes(sqlite3_stmt *s, int i, const void *p, size_t len)
 static void bind_msg(sqlite3_stmt *s, int i, const struct store_msg *m)
 {
 	if (!m) {
-		for (int k = 0; k < 6; k++) sqlite3_bind_null(s, i + k);
+		for (int k = 0; k < 6; k++)
+			sqlite3_bind_null(s, i + k);
 		return;
 	}
 	bind_bytes(s, i, m->topic, m->topic_len);
@@ -274,7 +275,8 @@ int store__apply(struct store *st, const struct change *c)
 		sqlite3_bind_int64(s, 2, c->num);
 		sqlite3_bind_int64(s, 3, (sqlite3_int64)c->expire_at_ms);
 		if (c->username)
-			sqlite3_bind_text(s, 4, c->username_len ? c->username : "", (int)c->username_len, SQLITE_STATIC);
+			sqlite3_bind_text(s, 4, c->username_len ? c->username : "", (int)c->username_len,
+			                  SQLITE_STATIC);
 		sqlite3_bind_int64(s, 5, c->will_delay);
 		bind_msg(s, 6, m);
 		return run(s);
@@ -321,7 +323,9 @@ int store__apply(struct store *st, const struct change *c)
 	case CH_INFLIGHT_DEL:
 	case CH_QOS2_PUT:
 	case CH_QOS2_DEL:
-		s = st->sql[c->kind == CH_INFLIGHT_DEL ? SQL_INFLIGHT_DEL : c->kind == CH_QOS2_PUT ? SQL_QOS2_PUT : SQL_QOS2_DEL];
+		s = st->sql[c->kind == CH_INFLIGHT_DEL ? SQL_INFLIGHT_DEL
+		            : c->kind == CH_QOS2_PUT   ? SQL_QOS2_PUT
+		                                       : SQL_QOS2_DEL];
 		bind_id(s, c);
 		sqlite3_bind_int(s, 2, c->pid);
 		return run(s);

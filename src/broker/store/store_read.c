@@ -80,7 +80,8 @@ static bool col_delivery(sqlite3_stmt *s, int i, struct store_delivery *d, uint3
 long store__retain_each(struct store *st, store_msg_cb cb, void *arg)
 {
 	struct walk w;
-	if (walk_begin(&w, st, "SELECT topic,payload,props,qos,retain,expiry_ms FROM retained ORDER BY topic")) return MIDGE_ERR_IO;
+	if (walk_begin(&w, st, "SELECT topic,payload,props,qos,retain,expiry_ms FROM retained ORDER BY topic"))
+		return MIDGE_ERR_IO;
 	long n = 0;
 	int rc;
 	while ((rc = sqlite3_step(w.s)) == SQLITE_ROW) {
@@ -96,8 +97,8 @@ long store__sessions_each(struct store *st, store_session_cb cb, void *arg)
 {
 	struct walk w;
 	if (walk_begin(&w, st,
-		       "SELECT client_id,expiry_interval,expire_at_ms,username,will_delay,will_topic,will_payload,"
-		       "will_props,will_qos,will_retain,will_expiry_ms FROM sessions ORDER BY client_id"))
+	               "SELECT client_id,expiry_interval,expire_at_ms,username,will_delay,will_topic,will_payload,"
+	               "will_props,will_qos,will_retain,will_expiry_ms FROM sessions ORDER BY client_id"))
 		return MIDGE_ERR_IO;
 	long n = 0;
 	int rc;
@@ -124,7 +125,7 @@ long store__subs_each(struct store *st, const char *id, size_t id_len, store_sub
 {
 	struct walk w;
 	const char *sql = id ? "SELECT client_id,filter,options,sub_id FROM subs WHERE client_id=?1 ORDER BY filter"
-			     : "SELECT client_id,filter,options,sub_id FROM subs ORDER BY client_id,filter";
+	                     : "SELECT client_id,filter,options,sub_id FROM subs ORDER BY client_id,filter";
 	if (walk_begin(&w, st, sql)) return MIDGE_ERR_IO;
 	if (id) bind_client(w.s, 1, id, id_len);
 	long n = 0;
@@ -173,13 +174,13 @@ static long out_walk(struct walk *w, store_out_cb cb, void *arg)
 #define OUT_COLS "client_id,seq,%s,topic,payload,props,qos,retain,expiry_ms,d_qos,d_retain,d_share,subids"
 
 long store__queue_load(struct store *st, const char *id, size_t id_len, uint64_t after, unsigned max, store_out_cb cb,
-		       void *arg)
+                       void *arg)
 {
 	struct walk w;
 	if (after > INT64_MAX) return 0;
 	if (walk_begin(&w, st,
-		       "SELECT client_id,seq,0,0,topic,payload,props,qos,retain,expiry_ms,d_qos,d_retain,d_share,subids"
-		       " FROM queue WHERE client_id=?1 AND seq>?2 ORDER BY seq LIMIT ?3"))
+	               "SELECT client_id,seq,0,0,topic,payload,props,qos,retain,expiry_ms,d_qos,d_retain,d_share,subids"
+	               " FROM queue WHERE client_id=?1 AND seq>?2 ORDER BY seq LIMIT ?3"))
 		return MIDGE_ERR_IO;
 	bind_client(w.s, 1, id, id_len);
 	sqlite3_bind_int64(w.s, 2, (sqlite3_int64)after);
@@ -201,10 +202,10 @@ long store__inflight_each(struct store *st, const char *id, size_t id_len, store
 {
 	struct walk w;
 	const char *sql =
-		id ? "SELECT client_id,seq,pid,state,topic,payload,props,qos,retain,expiry_ms,d_qos,d_retain,d_share,subids"
-		     " FROM inflight WHERE client_id=?1 ORDER BY seq"
-		   : "SELECT client_id,seq,pid,state,topic,payload,props,qos,retain,expiry_ms,d_qos,d_retain,d_share,subids"
-		     " FROM inflight ORDER BY client_id,seq";
+	    id ? "SELECT client_id,seq,pid,state,topic,payload,props,qos,retain,expiry_ms,d_qos,d_retain,d_share,subids"
+	         " FROM inflight WHERE client_id=?1 ORDER BY seq"
+	       : "SELECT client_id,seq,pid,state,topic,payload,props,qos,retain,expiry_ms,d_qos,d_retain,d_share,subids"
+	         " FROM inflight ORDER BY client_id,seq";
 	if (walk_begin(&w, st, sql)) return MIDGE_ERR_IO;
 	if (id) bind_client(w.s, 1, id, id_len);
 	return out_walk(&w, cb, arg);
@@ -214,7 +215,7 @@ long store__qos2_in_each(struct store *st, const char *id, size_t id_len, store_
 {
 	struct walk w;
 	const char *sql = id ? "SELECT client_id,pid FROM qos2_in WHERE client_id=?1 ORDER BY pid"
-			     : "SELECT client_id,pid FROM qos2_in ORDER BY client_id,pid";
+	                     : "SELECT client_id,pid FROM qos2_in ORDER BY client_id,pid";
 	if (walk_begin(&w, st, sql)) return MIDGE_ERR_IO;
 	if (id) bind_client(w.s, 1, id, id_len);
 	long n = 0;

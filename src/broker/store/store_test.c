@@ -66,9 +66,11 @@ static void exec_sql(const char *path, const char *sql)
 
 static struct store_msg msg(const char *topic, const char *payload)
 {
-	return (struct store_msg){.topic = (const uint8_t *)topic, .topic_len = (uint32_t)strlen(topic),
-				  .payload = (const uint8_t *)payload, .payload_len = (uint32_t)strlen(payload),
-				  .qos = 1};
+	return (struct store_msg){.topic = (const uint8_t *)topic,
+	                          .topic_len = (uint32_t)strlen(topic),
+	                          .payload = (const uint8_t *)payload,
+	                          .payload_len = (uint32_t)strlen(payload),
+	                          .qos = 1};
 }
 
 static void test_create(void)
@@ -102,7 +104,7 @@ static int retain_cb(void *arg, const struct store_msg *m)
 {
 	struct seen *s = arg;
 	snprintf(s->text[s->n++ & 7], 128, "%.*s=%.*s q%u r%d e%llu p%u", (int)m->topic_len, m->topic,
-		 (int)m->payload_len, m->payload, m->qos, m->retain, (unsigned long long)m->expiry_ms, m->props_len);
+	         (int)m->payload_len, m->payload, m->qos, m->retain, (unsigned long long)m->expiry_ms, m->props_len);
 	return 0;
 }
 
@@ -112,10 +114,10 @@ static int session_cb(void *arg, const struct store_session *ss)
 	char will[64] = "-";
 	if (ss->will)
 		snprintf(will, sizeof(will), "%.*s=%.*s/%u", (int)ss->will->topic_len, ss->will->topic,
-			 (int)ss->will->payload_len, ss->will->payload, ss->will_delay);
+		         (int)ss->will->payload_len, ss->will->payload, ss->will_delay);
 	snprintf(s->text[s->n++ & 7], 128, "%.*s x%u a%llu u%.*s w%s", (int)ss->id_len, ss->client_id,
-		 ss->expiry_interval, (unsigned long long)ss->expire_at_ms, ss->username ? (int)ss->username_len : 1,
-		 ss->username ? ss->username : "-", will);
+	         ss->expiry_interval, (unsigned long long)ss->expire_at_ms, ss->username ? (int)ss->username_len : 1,
+	         ss->username ? ss->username : "-", will);
 	return 0;
 }
 
@@ -123,7 +125,7 @@ static int sub_cb(void *arg, const struct store_sub *sb)
 {
 	struct seen *s = arg;
 	snprintf(s->text[s->n++ & 7], 128, "%.*s %.*s o%u i%u", (int)sb->id_len, sb->client_id, (int)sb->filter_len,
-		 sb->filter, sb->options, sb->sub_id);
+	         sb->filter, sb->options, sb->sub_id);
 	return 0;
 }
 
@@ -134,8 +136,8 @@ static int out_cb(void *arg, const struct store_out *o)
 	for (unsigned i = 0; i < o->d.nsubids && i < 3; i++)
 		snprintf(sub + strlen(sub), sizeof(sub) - strlen(sub), ",%u", o->d.subids[i]);
 	snprintf(s->text[s->n++ & 7], 128, "%.*s s%llu p%u st%u %.*s dq%u dr%d sh%u%s", (int)o->id_len, o->client_id,
-		 (unsigned long long)o->seq, o->pid, o->state, o->msg ? (int)o->msg->topic_len : 1,
-		 o->msg ? (const char *)o->msg->topic : "-", o->d.qos, o->d.retain, o->d.share, sub);
+	         (unsigned long long)o->seq, o->pid, o->state, o->msg ? (int)o->msg->topic_len : 1,
+	         o->msg ? (const char *)o->msg->topic : "-", o->d.qos, o->d.retain, o->d.share, sub);
 	return 0;
 }
 
@@ -163,18 +165,28 @@ static void test_roundtrip(void)
 	CHECK_EQ(store__retain_clear(st, (const uint8_t *)"gone", 4, NULL, NULL), 0);
 
 	struct store_msg will = msg("will/t", "bye");
-	struct store_session s1 = {.client_id = "c1", .id_len = 2, .expiry_interval = 3600, .expire_at_ms = 42,
-				   .username = "alice", .username_len = 5, .will = &will, .will_delay = 7};
+	struct store_session s1 = {.client_id = "c1",
+	                           .id_len = 2,
+	                           .expiry_interval = 3600,
+	                           .expire_at_ms = 42,
+	                           .username = "alice",
+	                           .username_len = 5,
+	                           .will = &will,
+	                           .will_delay = 7};
 	struct store_session s2 = {.client_id = "c2", .id_len = 2, .expiry_interval = UINT32_MAX};
 	struct store_session s3 = {.client_id = "c3", .id_len = 2};
 	CHECK_EQ(store__session_put(st, &s1, NULL, NULL), 0);
 	CHECK_EQ(store__session_put(st, &s2, NULL, NULL), 0);
 	CHECK_EQ(store__session_put(st, &s3, NULL, NULL), 0);
 
-	struct store_sub sb1 = {.client_id = "c1", .id_len = 2, .filter = (const uint8_t *)"x/#", .filter_len = 3,
-				.options = 0x2a, .sub_id = 9};
-	struct store_sub sb2 = {.client_id = "c1", .id_len = 2, .filter = (const uint8_t *)"$share/g/y", .filter_len = 10,
-				.options = 1};
+	struct store_sub sb1 = {.client_id = "c1",
+	                        .id_len = 2,
+	                        .filter = (const uint8_t *)"x/#",
+	                        .filter_len = 3,
+	                        .options = 0x2a,
+	                        .sub_id = 9};
+	struct store_sub sb2 = {
+	    .client_id = "c1", .id_len = 2, .filter = (const uint8_t *)"$share/g/y", .filter_len = 10, .options = 1};
 	struct store_sub sb3 = {.client_id = "c2", .id_len = 2, .filter = (const uint8_t *)"z", .filter_len = 1};
 	CHECK_EQ(store__sub_put(st, &sb1, NULL, NULL), 0);
 	CHECK_EQ(store__sub_put(st, &sb2, NULL, NULL), 0);
@@ -183,8 +195,11 @@ static void test_roundtrip(void)
 
 	uint32_t ids[2] = {5, 70000};
 	struct store_msg qm = msg("q/t", "queued");
-	struct store_out q = {.client_id = "c1", .id_len = 2, .seq = 3, .msg = &qm,
-			      .d = {.qos = 2, .retain = true, .share = 77, .nsubids = 2, .subids = ids}};
+	struct store_out q = {.client_id = "c1",
+	                      .id_len = 2,
+	                      .seq = 3,
+	                      .msg = &qm,
+	                      .d = {.qos = 2, .retain = true, .share = 77, .nsubids = 2, .subids = ids}};
 	CHECK_EQ(store__queue_push(st, &q, NULL, NULL), 0);
 	struct store_out inf = q;
 	inf.seq = 1;
@@ -276,7 +291,8 @@ static void test_queue_batches(void)
 		o.id_len = 5;
 		CHECK_EQ(store__queue_push(st, &o, NULL, NULL), 0);
 	}
-	for (uint64_t seq = 10; seq <= N; seq += 10) CHECK_EQ(store__queue_del(st, S("q"), seq, NULL, NULL), 0);
+	for (uint64_t seq = 10; seq <= N; seq += 10)
+		CHECK_EQ(store__queue_del(st, S("q"), seq, NULL, NULL), 0);
 	CHECK_EQ(store__flush(st), 0);
 	uint64_t last = 0;
 	CHECK_EQ(store__queue_last(st, S("q"), &last), 0);
@@ -309,7 +325,8 @@ static void visible_cb(void *arg, int rc)
 {
 	struct visible *v = arg;
 	if (rc) atomic_fetch_add(&v->failed, 1);
-	if (query_int(v->path, "SELECT count(*) FROM retained WHERE topic=CAST('seen' AS BLOB)") == 1) atomic_fetch_add(&v->visible, 1);
+	if (query_int(v->path, "SELECT count(*) FROM retained WHERE topic=CAST('seen' AS BLOB)") == 1)
+		atomic_fetch_add(&v->visible, 1);
 	atomic_fetch_add(&v->calls, 1);
 }
 
@@ -321,7 +338,8 @@ static void test_callback_after_commit(enum store_mode mode)
 	struct store_msg m = msg("seen", "1");
 	CHECK_EQ(store__retain_set(st, &m, visible_cb, &v), 0);
 	/* Without a flush: the callback comes by itself, in either mode. */
-	for (int i = 0; i < 500 && atomic_load(&v.calls) == 0; i++) usleep(10000);
+	for (int i = 0; i < 500 && atomic_load(&v.calls) == 0; i++)
+		usleep(10000);
 	CHECK_EQ(atomic_load(&v.calls), 1);
 	CHECK_EQ(atomic_load(&v.visible), 1);
 	CHECK_EQ(atomic_load(&v.failed), 0);
@@ -359,7 +377,8 @@ static void *worker(void *p)
 		struct store_msg m = msg(topic, "payload");
 		struct store_out o = {.client_id = id, .id_len = strlen(id), .seq = (uint64_t)i, .msg = &m};
 		if (store__queue_push(w->st, &o, count_cb, w->c)) atomic_fetch_add(&w->enqueue_errors, 1);
-		if (i % 50 == 0 && store__retain_set(w->st, &m, count_cb, w->c)) atomic_fetch_add(&w->enqueue_errors, 1);
+		if (i % 50 == 0 && store__retain_set(w->st, &m, count_cb, w->c))
+			atomic_fetch_add(&w->enqueue_errors, 1);
 	}
 	return NULL;
 }
@@ -408,7 +427,8 @@ static void test_refusals(void)
 	const char *path = fresh("garbage.db");
 	FILE *f = fopen(path, "wb");
 	CHECK(f != NULL);
-	for (int i = 0; i < 8192; i++) fputc((i * 131 + 7) & 0xff, f);
+	for (int i = 0; i < 8192; i++)
+		fputc((i * 131 + 7) & 0xff, f);
 	fclose(f);
 	expect_refused(path, "not a database");
 
@@ -427,7 +447,8 @@ static void test_refusals(void)
 	f = fopen(path, "r+b");
 	CHECK(f != NULL);
 	fseek(f, 4096 * (pages - 1), SEEK_SET); /* the last page: a table or index page of ours */
-	for (int i = 0; i < 4096; i++) fputc(0xa5, f);
+	for (int i = 0; i < 4096; i++)
+		fputc(0xa5, f);
 	fclose(f);
 	expect_refused(path, "corrupt");
 
@@ -480,7 +501,8 @@ static void test_disk_full(void)
 	if (!strstr(err, "full")) fprintf(stderr, "last error: %s\n", err);
 	/* The failed change is not stored, and the store goes on working once there is room again. */
 	CHECK_EQ(query_int(path, "SELECT count(*) FROM queue"), pushed - 1);
-	for (uint64_t seq = 1; seq < 20; seq++) CHECK_EQ(store__queue_del(st, S("c"), seq, count_cb, &c), 0);
+	for (uint64_t seq = 1; seq < 20; seq++)
+		CHECK_EQ(store__queue_del(st, S("c"), seq, count_cb, &c), 0);
 	struct store_out o = {.client_id = "c", .id_len = 1, .seq = 1000, .msg = &m};
 	CHECK_EQ(store__queue_push(st, &o, count_cb, &c), 0);
 	CHECK_EQ(store__flush(st), 0);
@@ -491,9 +513,10 @@ static void test_disk_full(void)
 
 static void cleanup(void)
 {
-	const char *names[] = {"create.db", "roundtrip.db", "queue.db", "visible.db", "threads.db", "garbage.db",
-			       "damaged.db", "newer.db", "foreign.db", "full.db"};
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) fresh(names[i]);
+	const char *names[] = {"create.db",  "roundtrip.db", "queue.db", "visible.db", "threads.db",
+	                       "garbage.db", "damaged.db",   "newer.db", "foreign.db", "full.db"};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		fresh(names[i]);
 	rmdir(dir);
 }
 
