@@ -493,20 +493,24 @@ static void test_disk_full(void)
 		/* One change per transaction, so that those before the limit are kept. */
 		if (store__flush(st) != 0) break;
 	}
-	CHECK_EQ(atomic_load(&c.failed), 1);
-	CHECK(atomic_load(&c.ok) > 0 && atomic_load(&c.ok) == pushed - 1);
+	/* The cap is met at a commit or at a WAL checkpoint, whichever comes first (timing decides): at least
+	 * one change fails, every change is answered, and exactly those answered ok are stored. */
+	int failed = atomic_load(&c.failed), ok = atomic_load(&c.ok);
+	CHECK(failed >= 1);
+	CHECK(ok > 0 && ok + failed == pushed);
 	store__last_error(st, err, sizeof(err));
 	CHECK(strstr(err, path) != NULL);
 	CHECK(strstr(err, "full") != NULL);
 	if (!strstr(err, "full")) fprintf(stderr, "last error: %s\n", err);
 	/* The failed change is not stored, and the store goes on working once there is room again. */
-	CHECK_EQ(query_int(path, "SELECT count(*) FROM queue"), pushed - 1);
+	CHECK_EQ(query_int(path, "SELECT count(*) FROM queue"), ok);
 	for (uint64_t seq = 1; seq < 20; seq++)
 		CHECK_EQ(store__queue_del(st, S("c"), seq, count_cb, &c), 0);
+	CHECK_EQ(store__flush(st), 0);
 	struct store_out o = {.client_id = "c", .id_len = 1, .seq = 1000, .msg = &m};
 	CHECK_EQ(store__queue_push(st, &o, count_cb, &c), 0);
 	CHECK_EQ(store__flush(st), 0);
-	CHECK_EQ(atomic_load(&c.failed), 1);
+	CHECK_EQ(atomic_load(&c.failed), failed);
 	store__close(st);
 	CHECK_EQ(query_int(path, "SELECT count(*) FROM queue WHERE seq=1000"), 1);
 }
