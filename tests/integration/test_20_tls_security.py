@@ -3,10 +3,12 @@ encryption guard with a real TLS listener (encrypted_only), the start-up and rel
 unguarded configuration, and the `make run` layout (examples/midge.conf with scripts/make-certs)."""
 import os
 import signal
+import ssl
 import subprocess
 
 import pytest
 
+import wsraw as ws
 from conftest import free_port, mosquitto_pub, run_config_check, wait_for
 from test_16_tls import certs, client_tls, log_has, mtls_conf, psk_conf, tls_conf  # noqa: F401
 
@@ -15,11 +17,11 @@ pytestmark = pytest.mark.midge_only
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def started(broker, make_text):
-    """A broker from make_text(ports) with three free ports; retried when a port was taken meanwhile."""
+def started(broker, make_text, nports=3):
+    """A broker from make_text(ports) with nports free ports; retried when a port was taken meanwhile."""
     for attempt in range(3):
         b = broker(listener=False, start=False)
-        ports = [b.port, free_port(), free_port()]
+        ports = [b.port] + [free_port() for _ in range(nports - 1)]
         b.conf_text = "user root\n" + make_text(ports)
         try:
             b.start()
@@ -187,9 +189,12 @@ def test_make_run_layout(tmp_path, broker, mosq_sub):
         t = example.replace("examples/certs", str(certdir))
         t = t.replace("listener 1883 localhost", "listener %d localhost" % p[0])
         t = t.replace("listener 8883", "listener %d" % p[1]).replace("listener 8884", "listener %d" % p[2])
+        t = t.replace("listener 8080 localhost", "listener %d localhost" % p[3])
+        t = t.replace("listener 8081", "listener %d" % p[4])
+        assert not any(("listener %d" % fixed) in t for fixed in (1883, 8883, 8884, 8080, 8081)), t
         return t
 
-    b, (plain, tls, mtls) = started(broker, make)
+    b, (plain, tls, mtls, ws_plain, wss) = started(broker, make, nports=5)
     assert "encryption guard off" not in b.log()
     ca = ["--cafile", str(certdir / "ca.crt")]
     s = mosq_sub(tls, "demo/#", 3, args=ca + ["-h", "localhost"])
@@ -201,6 +206,15 @@ def test_make_run_layout(tmp_path, broker, mosq_sub):
     log_has(b, "u'midge-client')")
     # Without a client certificate, 8884 refuses.
     assert mosquitto_pub(mtls, "demo/x", "no", args=ca + ["-h", "localhost"]).returncode != 0
+    # 8080 and 8081 speak MQTT over WebSockets (ws on localhost, wss with the same certificates).
+    w = ws.WsClient(ws_plain)
+    w.connect("ws-demo")
+    ctx = ssl.create_default_context(cafile=str(certdir / "ca.crt"))
+    w2 = ws.WsClient(wss, tls_context=ctx)
+    w2.connect("wss-demo")
+    w2.subscribe("demo/#")
+    w.publish("demo/ws", b"from the browser side")
+    assert w2.recv_publish().payload == b"from the browser side"
 
 
 @pytest.mark.parametrize("lines,message", [
