@@ -8,19 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/err.h"
 #include "common/file.h"
 #include "midge/midge.h"
 
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
 
 static void rules_fini(struct acl_rules *r)
 {
@@ -121,20 +112,20 @@ static int parse_line(struct acl *a, char *line, char **user, const char *name, 
 		while (space(*rest))
 			rest++;
 		if (!*rest)
-			return fail(err, errlen, MIDGE_ERR_INVAL, "%s:%d: missing username after \"user\"", name,
+			return err__set(err, errlen, MIDGE_ERR_INVAL, "%s:%d: missing username after \"user\"", name,
 			            lineno);
 		char *u = strdup(rest); /* the rest of the line: a username may contain spaces */
-		if (!u) return fail(err, errlen, MIDGE_ERR_NOMEM, "%s:%d: out of memory", name, lineno);
+		if (!u) return err__set(err, errlen, MIDGE_ERR_NOMEM, "%s:%d: out of memory", name, lineno);
 		free(*user);
 		*user = u;
 		return 0;
 	}
 	if (strcmp(kw, "topic") != 0 && strcmp(kw, "pattern") != 0)
-		return fail(err, errlen, MIDGE_ERR_INVAL,
+		return err__set(err, errlen, MIDGE_ERR_INVAL,
 		            "%s:%d: unknown keyword \"%s\" (expected user, topic or pattern)", name, lineno, kw);
 
 	char *first = next_word(&rest);
-	if (!first) return fail(err, errlen, MIDGE_ERR_INVAL, "%s:%d: missing topic after \"%s\"", name, lineno, kw);
+	if (!first) return err__set(err, errlen, MIDGE_ERR_INVAL, "%s:%d: missing topic after \"%s\"", name, lineno, kw);
 	while (space(*rest))
 		rest++;
 	const char *topic;
@@ -154,16 +145,16 @@ static int parse_line(struct acl *a, char *line, char **user, const char *name, 
 		else if (strcmp(first, "deny") == 0)
 			access = 0;
 		else
-			return fail(err, errlen, MIDGE_ERR_INVAL,
+			return err__set(err, errlen, MIDGE_ERR_INVAL,
 			            "%s:%d: invalid access type \"%s\" (expected read, write, readwrite or deny)", name,
 			            lineno, first);
 	}
 	if (!filter_valid(topic))
-		return fail(err, errlen, MIDGE_ERR_INVAL, "%s:%d: invalid topic \"%s\"", name, lineno, topic);
+		return err__set(err, errlen, MIDGE_ERR_INVAL, "%s:%d: invalid topic \"%s\"", name, lineno, topic);
 
 	struct acl_rules *r = kw[0] == 'p' ? &a->patterns : user_rules(a, *user);
 	if (!r || rules_add(r, topic, access))
-		return fail(err, errlen, MIDGE_ERR_NOMEM, "%s:%d: out of memory", name, lineno);
+		return err__set(err, errlen, MIDGE_ERR_NOMEM, "%s:%d: out of memory", name, lineno);
 	return 0;
 }
 
@@ -179,7 +170,7 @@ int acl__parse_text(struct acl *a, const char *text, size_t len, const char *nam
 		lineno++;
 		char *nline = realloc(line, ll + 1);
 		if (!nline) {
-			rc = fail(err, errlen, MIDGE_ERR_NOMEM, "%s:%d: out of memory", name, lineno);
+			rc = err__set(err, errlen, MIDGE_ERR_NOMEM, "%s:%d: out of memory", name, lineno);
 			break;
 		}
 		line = nline;
@@ -187,7 +178,7 @@ int acl__parse_text(struct acl *a, const char *text, size_t len, const char *nam
 		line[ll] = '\0';
 		p = nl ? nl + 1 : end;
 		if (strlen(line) != ll) {
-			rc = fail(err, errlen, MIDGE_ERR_INVAL, "%s:%d: NUL byte in line", name, lineno);
+			rc = err__set(err, errlen, MIDGE_ERR_INVAL, "%s:%d: NUL byte in line", name, lineno);
 			break;
 		}
 		if ((rc = parse_line(a, line, &user, name, lineno, err, errlen))) break;
@@ -202,9 +193,9 @@ int acl__parse_file(struct acl *a, const char *path, char *err, size_t errlen)
 {
 	char *buf = NULL;
 	size_t len = 0;
-	int e = file__read_all(path, &buf, &len);
-	if (e) return fail(err, errlen, e == ENOMEM ? MIDGE_ERR_NOMEM : MIDGE_ERR_IO, "%s: %s", path, strerror(e));
-	int rc = acl__parse_text(a, buf ? buf : "", len, path, err, errlen);
+	int rc = file__read_all_err(path, &buf, &len, err, errlen);
+	if (rc) return rc;
+	rc = acl__parse_text(a, buf ? buf : "", len, path, err, errlen);
 	free(buf);
 	return rc;
 }

@@ -12,19 +12,10 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "common/err.h"
 #include "common/file.h"
 #include "midge/midge.h"
 
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
 
 /* Strict base64 (padded, no whitespace) of s[0..n) into out (cap bytes); returns the decoded length or -1. */
 static int b64_decode(const char *s, size_t n, unsigned char *out, size_t cap)
@@ -75,7 +66,7 @@ int pw__decode(const char *field, struct pw_entry *e, char *err, size_t errlen)
 {
 	const char *p;
 	if (field[0] != '$' || (field[1] != '6' && field[1] != '7') || field[2] != '$')
-		return fail(err, errlen, MIDGE_ERR_INVAL, "unknown password hash type (expected $6$ or $7$)");
+		return err__set(err, errlen, MIDGE_ERR_INVAL, "unknown password hash type (expected $6$ or $7$)");
 	e->type = field[1] == '7' ? PW_SHA512_PBKDF2 : PW_SHA512;
 	p = field + 3;
 	e->iterations = 0;
@@ -85,19 +76,19 @@ int pw__decode(const char *field, struct pw_entry *e, char *err, size_t errlen)
 		while (*q >= '0' && *q <= '9' && it <= INT_MAX)
 			it = it * 10 + (*q++ - '0');
 		if (q == p || *q != '$' || it < 1 || it > INT_MAX)
-			return fail(err, errlen, MIDGE_ERR_INVAL, "invalid iteration count in $7$ hash");
+			return err__set(err, errlen, MIDGE_ERR_INVAL, "invalid iteration count in $7$ hash");
 		e->iterations = (int)it;
 		p = q + 1;
 	}
 	const char *d = strchr(p, '$');
-	if (!d) return fail(err, errlen, MIDGE_ERR_INVAL, "missing '$' between salt and hash");
+	if (!d) return err__set(err, errlen, MIDGE_ERR_INVAL, "missing '$' between salt and hash");
 	int n = b64_decode(p, (size_t)(d - p), e->salt, sizeof(e->salt));
 	if (n != PW_SALT_LEN && n != PW_SALT_MAX)
-		return fail(err, errlen, MIDGE_ERR_INVAL, "invalid salt (base64 of 12 or 64 bytes expected)");
+		return err__set(err, errlen, MIDGE_ERR_INVAL, "invalid salt (base64 of 12 or 64 bytes expected)");
 	e->salt_len = (size_t)n;
 	p = d + 1;
 	if (b64_decode(p, strlen(p), e->hash, sizeof(e->hash)) != PW_HASH_LEN)
-		return fail(err, errlen, MIDGE_ERR_INVAL, "invalid hash (base64 of 64 bytes expected)");
+		return err__set(err, errlen, MIDGE_ERR_INVAL, "invalid hash (base64 of 64 bytes expected)");
 	return 0;
 }
 
@@ -186,7 +177,7 @@ int pw__parse_text(struct pw_table *t, const char *text, size_t len, const char 
 		size_t ll = (size_t)(le - p);
 		char *nline = realloc(line, ll + 1);
 		if (!nline) {
-			rc = fail(err, errlen, MIDGE_ERR_NOMEM, "%s:%d: out of memory", name, lineno);
+			rc = err__set(err, errlen, MIDGE_ERR_NOMEM, "%s:%d: out of memory", name, lineno);
 			goto out;
 		}
 		line = nline;
@@ -194,7 +185,7 @@ int pw__parse_text(struct pw_table *t, const char *text, size_t len, const char 
 		line[ll] = '\0';
 		p = nl ? nl + 1 : end;
 		if (strlen(line) != ll) {
-			rc = fail(err, errlen, MIDGE_ERR_INVAL, "%s:%d: NUL byte in line", name, lineno);
+			rc = err__set(err, errlen, MIDGE_ERR_INVAL, "%s:%d: NUL byte in line", name, lineno);
 			goto out;
 		}
 
@@ -208,7 +199,7 @@ int pw__parse_text(struct pw_table *t, const char *text, size_t len, const char 
 
 		char *colon = strchr(s, ':');
 		if (!colon) {
-			rc = fail(err, errlen, MIDGE_ERR_INVAL, "%s:%d: expected \"username:hash\"", name, lineno);
+			rc = err__set(err, errlen, MIDGE_ERR_INVAL, "%s:%d: expected \"username:hash\"", name, lineno);
 			goto out;
 		}
 		char *u_end = colon;
@@ -219,11 +210,11 @@ int pw__parse_text(struct pw_table *t, const char *text, size_t len, const char 
 		while (blank(*field))
 			field++;
 		if (*s == '\0') {
-			rc = fail(err, errlen, MIDGE_ERR_INVAL, "%s:%d: empty username", name, lineno);
+			rc = err__set(err, errlen, MIDGE_ERR_INVAL, "%s:%d: empty username", name, lineno);
 			goto out;
 		}
 		if (*field == '\0') {
-			rc = fail(err, errlen, MIDGE_ERR_INVAL, "%s:%d: no password hash for user \"%s\"", name, lineno,
+			rc = err__set(err, errlen, MIDGE_ERR_INVAL, "%s:%d: no password hash for user \"%s\"", name, lineno,
 			          s);
 			goto out;
 		}
@@ -231,7 +222,7 @@ int pw__parse_text(struct pw_table *t, const char *text, size_t len, const char 
 			size_t ncap = cap ? cap * 2 : 16;
 			struct pw_entry *ne = realloc(t->entries, ncap * sizeof(*ne));
 			if (!ne) {
-				rc = fail(err, errlen, MIDGE_ERR_NOMEM, "%s:%d: out of memory", name, lineno);
+				rc = err__set(err, errlen, MIDGE_ERR_NOMEM, "%s:%d: out of memory", name, lineno);
 				goto out;
 			}
 			t->entries = ne;
@@ -241,12 +232,12 @@ int pw__parse_text(struct pw_table *t, const char *text, size_t len, const char 
 		memset(ent, 0, sizeof(*ent));
 		char why[128];
 		if (pw__decode(field, ent, why, sizeof(why))) {
-			rc = fail(err, errlen, MIDGE_ERR_INVAL, "%s:%d: user \"%s\": %s", name, lineno, s, why);
+			rc = err__set(err, errlen, MIDGE_ERR_INVAL, "%s:%d: user \"%s\": %s", name, lineno, s, why);
 			goto out;
 		}
 		ent->line = lineno;
 		if (!(ent->username = strdup(s))) {
-			rc = fail(err, errlen, MIDGE_ERR_NOMEM, "%s:%d: out of memory", name, lineno);
+			rc = err__set(err, errlen, MIDGE_ERR_NOMEM, "%s:%d: out of memory", name, lineno);
 			goto out;
 		}
 		t->count++;
@@ -260,7 +251,7 @@ int pw__parse_text(struct pw_table *t, const char *text, size_t len, const char 
 		if (strcmp(t->entries[i - 1].username, t->entries[i].username) == 0) {
 			const struct pw_entry *a = &t->entries[i - 1], *b = &t->entries[i];
 			const struct pw_entry *later = a->line > b->line ? a : b, *first = later == a ? b : a;
-			rc = fail(err, errlen, MIDGE_ERR_INVAL, "%s:%d: duplicate user \"%s\" (first at line %d)", name,
+			rc = err__set(err, errlen, MIDGE_ERR_INVAL, "%s:%d: duplicate user \"%s\" (first at line %d)", name,
 			          later->line, later->username, first->line);
 			goto out;
 		}
@@ -278,9 +269,9 @@ int pw__parse_file(struct pw_table *t, const char *path, char *err, size_t errle
 {
 	char *buf = NULL;
 	size_t len = 0;
-	int e = file__read_all(path, &buf, &len);
-	if (e) return fail(err, errlen, e == ENOMEM ? MIDGE_ERR_NOMEM : MIDGE_ERR_IO, "%s: %s", path, strerror(e));
-	int rc = pw__parse_text(t, buf ? buf : "", len, path, err, errlen);
+	int rc = file__read_all_err(path, &buf, &len, err, errlen);
+	if (rc) return rc;
+	rc = pw__parse_text(t, buf ? buf : "", len, path, err, errlen);
 	if (buf) OPENSSL_cleanse(buf, len);
 	free(buf);
 	return rc;

@@ -245,16 +245,7 @@ static struct job *next_job(struct authq *q)
 				list__del(&j->node);
 				return j;
 			}
-			/* clock__ms is CLOCK_MONOTONIC; the condition variable is set to the same clock. */
-			struct timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			uint64_t wait = j->not_before - now;
-			ts.tv_sec += (time_t)(wait / 1000);
-			ts.tv_nsec += (long)(wait % 1000) * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
+			struct timespec ts = clock__abstime(j->not_before);
 			pthread_cond_timedwait(&q->cond, &q->lock, &ts);
 		} else {
 			pthread_cond_wait(&q->cond, &q->lock);
@@ -312,11 +303,7 @@ int authq__start(struct broker *b, int nthreads)
 	if (!q) return MIDGE_ERR_NOMEM;
 	q->b = b;
 	pthread_mutex_init(&q->lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&q->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	clock__cond_init(&q->cond);
 	list__init(&q->ready);
 	list__init(&q->delayed);
 	q->threads = calloc((size_t)nthreads, sizeof(pthread_t));

@@ -1,4 +1,5 @@
 /* Reads Mosquitto-style configuration files: lines, comments, include_dir, defaults, validation. */
+#include "common/err.h"
 #include "common/file.h"
 #include "config.h"
 
@@ -136,19 +137,6 @@ int config__warn(struct cfg_state *st, const struct cfg_line *ln, const char *fm
 	return 0;
 }
 
-/* Writes "message" (no file:line) into err. Returns code. */
-static int plain_error(char *err, size_t errlen, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int plain_error(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
 /* Records name in c->files; returns the stored copy (owned by c) or NULL when out of memory. */
 static const char *add_file(struct config *c, const char *name)
 {
@@ -242,7 +230,7 @@ static int load_file(struct cfg_state *st, const char *path, const struct cfg_li
 	if (e == ENOMEM) return MIDGE_ERR_NOMEM;
 	if (e) {
 		if (from) return config__error(st, from, "cannot read '%s': %s", path, strerror(e));
-		return plain_error(st->err, st->errlen, MIDGE_ERR_INVAL, "%s: cannot read: %s", path, strerror(e));
+		return err__set(st->err, st->errlen, MIDGE_ERR_INVAL, "%s: cannot read: %s", path, strerror(e));
 	}
 	int rc = parse_text(st, name, text, len);
 	free(text);
@@ -336,7 +324,7 @@ int config__load(struct config *c, const char *path, char *err, size_t errlen)
 	struct cfg_state st;
 	state_init(&st, c, err, errlen);
 	int rc = load_file(&st, path, NULL);
-	if (rc == MIDGE_ERR_NOMEM) plain_error(err, errlen, rc, "%s: out of memory", path);
+	if (rc == MIDGE_ERR_NOMEM) err__set(err, errlen, rc, "%s: out of memory", path);
 	return rc;
 }
 
@@ -346,7 +334,7 @@ int config__parse(struct config *c, const char *name, const char *text, size_t l
 	state_init(&st, c, err, errlen);
 	const char *stored = add_file(c, name);
 	int rc = stored ? parse_text(&st, stored, text, len) : MIDGE_ERR_NOMEM;
-	if (rc == MIDGE_ERR_NOMEM) plain_error(err, errlen, rc, "%s: out of memory", name);
+	if (rc == MIDGE_ERR_NOMEM) err__set(err, errlen, rc, "%s: out of memory", name);
 	return rc;
 }
 
@@ -382,7 +370,7 @@ static int validate_tls(const struct config *c, const struct listener_conf *l, c
 	else if (l->encrypted_only && !config__listener_tls(l))
 		missing = "encrypted_only is for TLS listeners (set certfile and keyfile, or psk_hint)";
 	if (!missing) return 0;
-	return plain_error(err, errlen, MIDGE_ERR_INVAL, "%s:%d: listener on port %u: %s", f, l->line,
+	return err__set(err, errlen, MIDGE_ERR_INVAL, "%s:%d: listener on port %u: %s", f, l->line,
 	                   (unsigned)l->port, missing);
 }
 
@@ -396,7 +384,7 @@ int config__validate(const struct config *c, char *err, size_t errlen)
 			const struct listener_conf *b = &c->listeners[j];
 			if (a->port != b->port || !same_address(a->bind_address, b->bind_address)) continue;
 			if (!domains_overlap(a->socket_domain, b->socket_domain)) continue;
-			return plain_error(err, errlen, MIDGE_ERR_INVAL,
+			return err__set(err, errlen, MIDGE_ERR_INVAL,
 			                   "%s:%d: duplicate listener on port %u%s%s (first declared at %s:%d)",
 			                   a->file ? a->file : "?", a->line, (unsigned)a->port,
 			                   a->bind_address ? " address " : "", a->bind_address ? a->bind_address : "",

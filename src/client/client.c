@@ -149,11 +149,7 @@ struct midge_client *midge_client_new(const struct midge_client_options *o)
 	list__init(&c->items);
 	c->next_send = &c->items;
 	pthread_mutex_init(&c->lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* waits must not stretch when the wall clock jumps */
-	pthread_cond_init(&c->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	clock__cond_init(&c->cond); /* waits must not stretch when the wall clock jumps */
 	c->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (c->wake_fd < 0 || !take_options(&c->o, o)) goto fail;
 	c->client_id = strdup(c->o.client_id);

@@ -406,13 +406,6 @@ int midge_client_start(struct midge_client *c)
 	return err ? MIDGE_ERR_NOMEM : 0;
 }
 
-/* Sets deadline_ms (monotonic) as an absolute timespec for pthread_cond_timedwait on CLOCK_MONOTONIC. */
-static struct timespec abs_time(uint64_t deadline_ms)
-{
-	return (struct timespec){.tv_sec = (time_t)(deadline_ms / 1000),
-	                         .tv_nsec = (long)(deadline_ms % 1000) * 1000000};
-}
-
 /* Nothing left to send or to be answered. Lock held. */
 static bool drained(const struct midge_client *c)
 {
@@ -440,7 +433,7 @@ int midge_client_stop(struct midge_client *c, bool flush, unsigned timeout_ms)
 			rc = c->last_end < 0 ? c->last_end : MIDGE_ERR_CLOSED;
 			break;
 		}
-		struct timespec ts = abs_time(deadline);
+		struct timespec ts = clock__abstime(deadline);
 		if (pthread_cond_timedwait(&c->cond, &c->lock, &ts) == ETIMEDOUT) {
 			rc = drained(c) ? 0 : MIDGE_ERR_TIMEOUT;
 			break;
@@ -512,7 +505,7 @@ int midge_client_wait(struct midge_client *c, enum midge_wait what, int timeout_
 		uint64_t step = deadline - now < 1000 ? deadline - now : 1000;
 		if (c->thread_active || c->loop_depth) {
 			/* Someone else drives the loop: be told of changes. */
-			struct timespec ts = abs_time(now + step);
+			struct timespec ts = clock__abstime(now + step);
 			pthread_cond_timedwait(&c->cond, &c->lock, &ts);
 			continue;
 		}

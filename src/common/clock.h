@@ -2,6 +2,7 @@
 #ifndef MIDGE_CLOCK_H
 #define MIDGE_CLOCK_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -11,6 +12,24 @@ static inline uint64_t clock__ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Initialises a condition variable whose timed waits run on clock__ms's clock, so a wait neither stretches
+ * nor shrinks when the wall clock is set. */
+static inline void clock__cond_init(pthread_cond_t *cond)
+{
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(cond, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+/* A deadline in clock__ms() milliseconds as the absolute time pthread_cond_timedwait wants for a condition
+ * made by clock__cond_init. */
+static inline struct timespec clock__abstime(uint64_t deadline_ms)
+{
+	return (struct timespec){.tv_sec = (time_t)(deadline_ms / 1000), .tv_nsec = (long)(deadline_ms % 1000) * 1000000L};
 }
 
 /* Seconds since the epoch, for logs and $SYS. */

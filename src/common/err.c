@@ -1,4 +1,9 @@
 /* English descriptions of enum midge_err for logs and tools. */
+#include "err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
 #include "midge/midge.h"
 
 const char *midge_strerror(int err)
@@ -20,4 +25,15 @@ const char *midge_strerror(int err)
 	case MIDGE_ERR_TLS: return "TLS error";
 	}
 	return "unknown error";
+}
+
+int err__set(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+	if (err && errlen) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return code;
 }

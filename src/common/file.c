@@ -3,8 +3,11 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+
+#include "midge/midge.h"
 
 int file__read_all(const char *path, char **out, size_t *outlen)
 {
@@ -44,4 +47,12 @@ int file__read_all(const char *path, char **out, size_t *outlen)
 	*out = data;
 	*outlen = len;
 	return 0;
+}
+
+int file__read_all_err(const char *path, char **out, size_t *len, char *err, size_t errlen)
+{
+	int e = file__read_all(path, out, len);
+	if (!e) return 0;
+	if (err && errlen) snprintf(err, errlen, "%s: %s", path, strerror(e));
+	return e == ENOMEM ? MIDGE_ERR_NOMEM : MIDGE_ERR_IO;
 }

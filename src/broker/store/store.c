@@ -1,6 +1,7 @@
 /* The store's life: opening (schema, version and integrity checks), the store thread and its group commits,
  * flush and close. */
 #include "broker/store/store_int.h"
+#include "common/clock.h"
 #include "midge/midge.h"
 
 #include <errno.h>
@@ -190,11 +191,7 @@ struct store *store__open_opts(const char *path, const struct store_options *opt
 	st->tail = &st->head;
 	pthread_mutex_init(&st->read_lock, NULL);
 	pthread_mutex_init(&st->lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&st->wake, &ca);
-	pthread_condattr_destroy(&ca);
+	clock__cond_init(&st->wake);
 
 	int rc = open_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &st->db);
 	if (rc != SQLITE_OK) {
@@ -299,16 +296,6 @@ static int commit_batch(struct store *st, struct change *batch)
 	return MIDGE_ERR_IO;
 }
 
-static void add_ms(struct timespec *ts, unsigned ms)
-{
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
 /* Takes everything queued as one batch: as soon as the previous commit ended (durable), or once group_ms
  * passed since the first change of the batch arrived (group), earlier when a flush waits or on close. */
 static void *store_thread(void *p)
@@ -320,9 +307,7 @@ static void *store_thread(void *p)
 			pthread_cond_wait(&st->wake, &st->lock);
 		if (!st->head) break;
 		if (st->opt.mode == STORE_GROUP && !st->stopping && !st->urgent) {
-			struct timespec until;
-			clock_gettime(CLOCK_MONOTONIC, &until);
-			add_ms(&until, st->opt.group_ms);
+			struct timespec until = clock__abstime(clock__ms() + st->opt.group_ms);
 			while (!st->stopping && !st->urgent &&
 			       pthread_cond_timedwait(&st->wake, &st->lock, &until) != ETIMEDOUT) {
 			}
