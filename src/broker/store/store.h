@@ -30,6 +30,24 @@ struct store_options {
 	unsigned group_ms;  /* STORE_GROUP: the commit period; 0 = 50 ms */
 	uint64_t max_bytes; /* the database may not grow past this (rounded down to pages); 0 = no limit.
 	                     * Past it writes fail as a full disk would (MIDGE_ERR_IO, "database or disk is full") */
+	/* A file that cannot be opened as a store because it is corrupt or not a database (not: a newer schema,
+	 * a Mosquitto file, a permission error) is renamed to "<path>.corrupt-<YYYYmmddTHHMMSS>" (with its -wal
+	 * and -shm files) and an empty store is created in its place; the new name goes to moved (moved_len
+	 * bytes; "" when nothing was moved). Off: such a file is refused. */
+	bool move_aside;
+	char *moved;
+	size_t moved_len;
+};
+
+/* What the store has done so far, for $SYS and metrics. */
+struct store_stats {
+	uint64_t commits;         /* transactions committed */
+	uint64_t failures;        /* transactions that failed (rolled back) */
+	uint64_t changes;         /* changes committed */
+	uint64_t queued;          /* changes enqueued and not yet committed or failed */
+	uint64_t last_commit_us;  /* duration of the last commit (BEGIN to COMMIT, fsync included) */
+	uint64_t max_commit_us;   /* the longest so far */
+	uint64_t file_bytes;      /* the database file's size (page_count x page_size) at the last commit */
 };
 
 /* An application message as a row holds it. Every pointer is borrowed for the call it is passed to (or,
@@ -65,6 +83,7 @@ struct store_session {
 	size_t username_len;
 	const struct store_msg *will; /* NULL = no will */
 	uint32_t will_delay;          /* Will Delay Interval, s */
+	bool connected; /* a connection was attached when this was written: after a crash, its will is due */
 };
 
 struct store_sub {
@@ -76,14 +95,15 @@ struct store_sub {
 	uint32_t sub_id; /* Subscription Identifier, 0 = none */
 };
 
-/* A queued message (seq orders the queue), or an outgoing QoS 1/2 message in flight (seq orders resends). */
+/* An outgoing QoS 1/2 message of a session: queued (pid 0), or given a packet id and in flight (pid and
+ * state set). seq orders a session's messages: the order they are sent and resent in. */
 struct store_out {
 	const char *client_id;
 	size_t id_len;
-	uint64_t seq;                /* below 2^63 */
-	uint16_t pid;                /* inflight only */
-	uint8_t state;               /* inflight only: session.h enum inflight_state */
-	const struct store_msg *msg; /* inflight: NULL once only a PUBREL is left to resend */
+	uint64_t seq;                /* 1 .. 2^63-1 */
+	uint16_t pid;                /* 0 = queued, not sent yet */
+	uint8_t state;               /* with a pid: session.h enum inflight_state */
+	const struct store_msg *msg; /* NULL once only a PUBREL is left to resend (state IF_WAIT_PUBCOMP) */
 	struct store_delivery d;
 };
 
@@ -106,6 +126,9 @@ void store__close(struct store *st);
 int store__flush(struct store *st);
 /* Copies the message of the last failed write ("" when none) into buf (len bytes, may be 0). */
 void store__last_error(struct store *st, char *buf, size_t len);
+/* True when the last failed write failed for want of room (a full disk, max_bytes): MQTT 5's 0x97 then. */
+bool store__last_error_full(struct store *st);
+void store__stats(struct store *st, struct store_stats *out);
 /* The schema version this code writes (PRAGMA user_version). */
 int store__schema_version(void);
 
@@ -123,12 +146,16 @@ int store__session_del(struct store *st, const char *id, size_t id_len, store_do
 int store__sub_put(struct store *st, const struct store_sub *s, store_done_cb cb, void *arg);
 int store__sub_del(struct store *st, const char *id, size_t id_len, const uint8_t *filter, size_t filter_len,
                    store_done_cb cb, void *arg);
-/* Appends o (msg required, pid and state ignored) to its client's queue at o->seq (replacing that seq). */
-int store__queue_push(struct store *st, const struct store_out *o, store_done_cb cb, void *arg);
-int store__queue_del(struct store *st, const char *id, size_t id_len, uint64_t seq, store_done_cb cb, void *arg);
-/* Creates or replaces the inflight row of (client id, o->pid); a state change is a put with the new state. */
-int store__inflight_put(struct store *st, const struct store_out *o, store_done_cb cb, void *arg);
-int store__inflight_del(struct store *st, const char *id, size_t id_len, uint16_t pid, store_done_cb cb, void *arg);
+/* Writes nothing: cb is called once every change enqueued before it has committed (rc 0) or failed (the rc of
+ * the transaction that held the last of them; a barrier alone in a batch gets 0). */
+int store__barrier(struct store *st, store_done_cb cb, void *arg);
+/* Creates or replaces the row (client id, o->seq); o->msg required. */
+int store__out_put(struct store *st, const struct store_out *o, store_done_cb cb, void *arg);
+/* Sets the packet id and state of the row (client id, seq); drop_msg also forgets its message (only a PUBREL is
+ * left to resend). A missing row is not an error. */
+int store__out_mark(struct store *st, const char *id, size_t id_len, uint64_t seq, uint16_t pid, uint8_t state,
+		    bool drop_msg, store_done_cb cb, void *arg);
+int store__out_del(struct store *st, const char *id, size_t id_len, uint64_t seq, store_done_cb cb, void *arg);
 /* Records or forgets the packet id of an incoming QoS 2 message awaiting PUBREL. */
 int store__qos2_in_put(struct store *st, const char *id, size_t id_len, uint16_t pid, store_done_cb cb, void *arg);
 int store__qos2_in_del(struct store *st, const char *id, size_t id_len, uint16_t pid, store_done_cb cb, void *arg);
@@ -148,15 +175,25 @@ long store__retain_each(struct store *st, store_msg_cb cb, void *arg);
 long store__sessions_each(struct store *st, store_session_cb cb, void *arg);
 /* The subscriptions of one client id (id NULL: of every client), by client id then filter. */
 long store__subs_each(struct store *st, const char *id, size_t id_len, store_sub_cb cb, void *arg);
-/* At most max rows of a client's queue with seq > after, in seq order: a queue is loaded a batch at a time,
- * the next batch after the last seq of this one. */
-long store__queue_load(struct store *st, const char *id, size_t id_len, uint64_t after, unsigned max, store_out_cb cb,
-                       void *arg);
-/* The highest seq in a client's queue into *seq (0 when empty), to number new messages after it. 0 or
+/* At most max rows of a client's out table with seq > after, in seq order (queued and in flight alike): loaded
+ * a batch at a time, the next batch after the last seq of this one. */
+long store__out_load(struct store *st, const char *id, size_t id_len, uint64_t after, unsigned max, store_out_cb cb,
+		     void *arg);
+/* The highest seq of a client's rows into *seq (0 when none), to number new messages after it. 0 or
  * MIDGE_ERR_IO. */
-int store__queue_last(struct store *st, const char *id, size_t id_len, uint64_t *seq);
-/* The inflight rows of one client id (NULL: every client), by client id then seq. */
-long store__inflight_each(struct store *st, const char *id, size_t id_len, store_out_cb cb, void *arg);
+int store__out_last(struct store *st, const char *id, size_t id_len, uint64_t *seq);
+/* How many rows a client has with seq > after, and their message bytes (topic + payload + props). 0 or
+ * MIDGE_ERR_IO. */
+int store__out_count(struct store *st, const char *id, size_t id_len, uint64_t after, uint64_t *rows,
+		     uint64_t *bytes);
+
+/* The same walk as store__out_load, asynchronous: the store thread first commits every change enqueued before
+ * the call, then reads the rows on its own connection and calls row (from the store thread) for each, then
+ * done(arg, rc, rows given) once, rc 0 or MIDGE_ERR_IO. For a client coming back to a queue that lives on disk:
+ * no worker waits for the disk. Returns 0 (done will be called), MIDGE_ERR_NOMEM or MIDGE_ERR_CLOSED. */
+typedef void (*store_fetch_done)(void *arg, int rc, long rows);
+int store__out_fetch(struct store *st, const char *id, size_t id_len, uint64_t after, unsigned max, store_out_cb row,
+		     store_fetch_done done, void *arg);
 /* The incoming QoS 2 packet ids of one client id (NULL: every client), by client id then pid. */
 long store__qos2_in_each(struct store *st, const char *id, size_t id_len, store_pid_cb cb, void *arg);
 
