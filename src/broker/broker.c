@@ -6,6 +6,7 @@
 
 #include "message.h"
 #include "midge/mqtt.h"
+#include "persist.h"
 #include "retain.h"
 #include "session.h"
 #include "subs.h"
@@ -111,7 +112,7 @@ static size_t deliver_all(struct broker *b, struct worker *w, struct collect *co
 
 size_t broker__publish(struct broker *b, struct worker *w, struct message *m, struct session *from)
 {
-	if (m->retain && b->conf.retain_available) retain__set(b->retained, m);
+	if (m->retain && b->conf.retain_available && retain__set(b->retained, m) == 0) persist__retain(b, w, m);
 
 	/* Receivers are collected under the tree's read lock and served after it is released. */
 	struct collect col = {.b = b, .m = m, .from = from};

@@ -23,6 +23,7 @@ struct retain_store;
 struct accept_io;
 struct security;
 struct authq;
+struct store;
 
 #define LISTENER_MAX_FDS 8
 
@@ -83,6 +84,8 @@ struct broker {
 	atomic_bool sec_has_acl; /* some domain has an acl_file: deliveries are checked */
 	atomic_bool sec_has_encrypted_topics; /* the snapshot has encrypted_topic filters */
 	struct authq *authq;     /* password checks off the workers' loops (authq.c) */
+	struct store *store;     /* durable state (persist.h); NULL without persistence */
+	atomic_bool store_failing; /* the last commit failed: said once in the log, and again when it recovers */
 };
 
 /* Sets up b from the configuration in b->conf (already loaded): logging, stores, workers.

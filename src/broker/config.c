@@ -40,6 +40,8 @@ void config__defaults(struct config *c)
 	c->max_qos = 2;
 	c->max_topic_alias = 10;
 	c->max_topic_alias_broker = 10;
+	c->retained_persistence = true;
+	c->persistence_group_ms = 50;
 }
 
 void config__fini(struct config *c)
@@ -65,6 +67,8 @@ void config__fini(struct config *c)
 	free(c->pid_file);
 	free(c->user);
 	free(c->response_information);
+	free(c->persistence_location);
+	free(c->persistence_file);
 	free(c->password_file);
 	free(c->acl_file);
 	for (size_t i = 0; i < c->nencrypted_topics; i++) free(c->encrypted_topics[i]);

@@ -91,6 +91,15 @@ struct config {
 	uint32_t connect_timeout; /* `connect_timeout` seconds before a silent socket is closed; default 10 */
 	uint64_t max_output_bytes; /* `max_output_bytes` per-connection output cap; default 16 MiB */
 	char *response_information; /* `response_information`: sent to MQTT 5 clients that ask; NULL = none */
+	/* Durable storage (persist.h) */
+	bool persistence;            /* `persistence`, default false as Mosquitto */
+	bool retained_persistence;   /* `retained_persistence`, default true: retained messages are stored */
+	char *persistence_location;  /* directory of the store; NULL = the current directory */
+	char *persistence_file;      /* its file name; NULL = "midge.db" */
+	bool persistence_group;      /* Midge: `persistence_sync group` (commits on a timer, acks at once) */
+	uint32_t persistence_group_ms; /* Midge: `persistence_group_interval`, ms; default 50 */
+	uint64_t persistence_max_size; /* Midge: `persistence_max_size` bytes the store may grow to; 0 = no limit */
+	bool persistence_move_corrupt; /* Midge: `persistence_corrupt move_aside` */
 	/* MQTT 5 */
 	uint8_t max_qos;          /* `max_qos`, default 2 */
 	uint16_t max_topic_alias; /* `max_topic_alias`: aliases a client may use, default 10 */

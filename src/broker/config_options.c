@@ -31,7 +31,6 @@ struct option {
 #define WHY_KEYFORM "keys are read as PEM"
 #define WHY_DATES "client certificates are always checked for dates"
 #define WHY_AUTH "Midge has no plugin interface yet; password_file and acl_file are supported"
-#define WHY_STORE "persistence arrives in a later release"
 #define WHY_BRIDGE "bridges arrive in a later release"
 #define WHY_LATER "it arrives in a later release"
 
@@ -343,6 +342,38 @@ static int opt_server_reference(struct cfg_state *st, const struct cfg_line *ln,
 	struct listener_conf *l;
 	if (rc || (rc = check_utf8(st, ln, ln->argv[0])) || (rc = cur_listener(st, ln, true, &l))) return rc;
 	return set_string(&l->server_reference, ln->argv[0]);
+}
+
+/* Mosquitto saves its in-memory state every autosave_interval seconds (or changes); Midge writes every change
+ * as it happens (persistence_sync), so both are accepted and have nothing to do. */
+static int opt_autosave(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+{
+	long long v;
+	bool b;
+	if (!strcmp(ln->name, "autosave_on_changes")) return get_bool(st, ln, &b);
+	return get_int(st, ln, 0, INT32_MAX, NULL, &v);
+}
+
+/* One word out of two: sets *out to true for `yes`, false for `no`. */
+static int get_choice(struct cfg_state *st, const struct cfg_line *ln, const char *no, const char *yes, bool *out)
+{
+	int rc = want(st, ln, 1, 1);
+	if (rc) return rc;
+	if (!strcmp(ln->argv[0], no) || !strcmp(ln->argv[0], yes)) {
+		*out = !strcmp(ln->argv[0], yes);
+		return 0;
+	}
+	return config__error(st, ln, "invalid value '%s' for '%s' (expected %s or %s)", ln->argv[0], ln->name, no, yes);
+}
+
+static int opt_persistence_sync(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+{
+	return get_choice(st, ln, "durable", "group", &st->c->persistence_group);
+}
+
+static int opt_persistence_corrupt(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+{
+	return get_choice(st, ln, "refuse", "move_aside", &st->c->persistence_move_corrupt);
 }
 
 static int opt_response_information(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
@@ -757,12 +788,16 @@ static const struct option options[] = {
     FN("websockets_origin", opt_websockets_origin),
     INT("websockets_ping_interval", set_u32, websockets_ping_interval, 0, 65535),
     /* persistence */
-    NO_BUT("persistence", WHY_STORE, "false"),
-    NO_BUT("retained_persistence", WHY_STORE, "false"),
-    NO("persistence_file", WHY_STORE),
-    NO("persistence_location", WHY_STORE),
-    NO("autosave_interval", WHY_STORE),
-    NO("autosave_on_changes", WHY_STORE),
+    BOOL("persistence", persistence),
+    BOOL("retained_persistence", retained_persistence),
+    STR("persistence_file", set_rest, persistence_file),
+    STR("persistence_location", set_rest, persistence_location),
+    FN("autosave_interval", opt_autosave),
+    FN("autosave_on_changes", opt_autosave),
+    FN("persistence_sync", opt_persistence_sync),
+    INT("persistence_group_interval", set_u32, persistence_group_ms, 1, 10000),
+    INT("persistence_max_size", set_u64, persistence_max_size, 0, INT64_MAX),
+    FN("persistence_corrupt", opt_persistence_corrupt),
     /* bridges */
     NO("connection", WHY_BRIDGE),
     NO("address", WHY_BRIDGE),

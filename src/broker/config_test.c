@@ -510,12 +510,14 @@ static void test_not_supported(void)
 	expect_err("auth_opt_backend x",
 	           "t.conf:1: option 'auth_opt_backend' is not supported yet (Midge has no plugin interface yet; "
 	           "password_file and acl_file are supported)");
-	expect_err("persistence true",
-	           "t.conf:1: option 'persistence' is only supported as 'persistence false' for now (persistence "
-	           "arrives in a later release)");
-	expect_err("persistence_location /var/lib/mosquitto/",
-	           "t.conf:1: option 'persistence_location' is not supported yet (persistence arrives in a later "
-	           "release)");
+	expect_err("persistence maybe", "t.conf:1: invalid value 'maybe' for 'persistence' (expected true or false)");
+	expect_err("persistence_sync fast",
+	           "t.conf:1: invalid value 'fast' for 'persistence_sync' (expected durable or group)");
+	expect_err("persistence_corrupt delete",
+	           "t.conf:1: invalid value 'delete' for 'persistence_corrupt' (expected refuse or move_aside)");
+	expect_err("persistence_group_interval 0",
+	           "t.conf:1: invalid value '0' for 'persistence_group_interval' (expected an integer 1..10000)");
+	expect_err("persistence_location", "t.conf:1: missing value for 'persistence_location'");
 	expect_err("connection bridge1",
 	           "t.conf:1: option 'connection' is not supported yet (bridges arrive in a later release)");
 	expect_err("mount_point a/",
@@ -531,10 +533,6 @@ static void test_not_supported(void)
 	                              "auth_plugin",
 	                              "global_plugin",
 	                              "auth_plugin_deny_special_chars",
-	                              "retained_persistence",
-	                              "persistence_file",
-	                              "autosave_interval",
-	                              "autosave_on_changes",
 	                              "address",
 	                              "addresses",
 	                              "topic",
@@ -761,6 +759,38 @@ static void test_mqtt5_options(void)
 	expect_err("response_information x\xff" "y", "t.conf:1: invalid value for 'response_information' (not valid UTF-8 for MQTT)");
 }
 
+static void test_persistence_options(void)
+{
+	struct config c;
+	config__defaults(&c);
+	CHECK(!c.persistence);
+	CHECK(c.retained_persistence);
+	CHECK(!c.persistence_group);
+	CHECK_EQ(c.persistence_group_ms, 50);
+	config__fini(&c);
+	CHECK_EQ(parse(&c, "persistence true\npersistence_location /var/lib/my broker/\npersistence_file m.db\n"
+			   "autosave_interval 1800\nautosave_on_changes false\nretained_persistence false\n"
+			   "persistence_sync group\npersistence_group_interval 200\npersistence_max_size 1048576\n"
+			   "persistence_corrupt move_aside\n"),
+		 0);
+	CHECK(c.persistence);
+	CHECK(!c.retained_persistence);
+	CHECK(c.persistence_location && strcmp(c.persistence_location, "/var/lib/my broker/") == 0);
+	CHECK(c.persistence_file && strcmp(c.persistence_file, "m.db") == 0);
+	CHECK(c.persistence_group);
+	CHECK_EQ(c.persistence_group_ms, 200);
+	CHECK_EQ(c.persistence_max_size, 1048576);
+	CHECK(c.persistence_move_corrupt);
+	CHECK_EQ(c.nwarnings, 0);
+	config__fini(&c);
+	CHECK_EQ(parse(&c, "persistence_sync durable\npersistence_corrupt refuse\n"), 0);
+	CHECK(!c.persistence_group);
+	CHECK(!c.persistence_move_corrupt);
+	config__fini(&c);
+	expect_err("autosave_interval soon",
+		   "t.conf:1: invalid value 'soon' for 'autosave_interval' (expected an integer 0..2147483647)");
+}
+
 static void test_example_file(void)
 {
 	/* The shipped example must load; the tests may run from the source tree or a build dir. */
@@ -794,6 +824,7 @@ int main(void)
 	test_syntax();
 	test_not_supported();
 	test_include_dir();
+	test_persistence_options();
 	test_example_file();
 	CHECK_DONE();
 }

@@ -40,6 +40,8 @@ struct conn *conn__new(struct broker *b, struct listener_rt *l, int fd, const ch
 	atomic_init(&c->kick, false);
 	atomic_init(&c->takeover_ready, false);
 	atomic_init(&c->need_pump, false);
+	atomic_init(&c->replies_held, 0);
+	atomic_init(&c->store_failed, false);
 	c->state = CONN_NEW;
 	list__init(&c->node);
 	list__init(&c->flush_node);

@@ -68,6 +68,8 @@ struct conn {
 	bool waiting_takeover;    /* CONNECT received, waiting for the old connection to close (owner) */
 	bool clean_start;         /* the CONNECT's clean session flag */
 	atomic_bool need_pump;    /* its session queued messages while online: pump after a flush */
+	atomic_int replies_held;  /* replies waiting for a store commit (persist.h): later ones queue behind */
+	atomic_bool store_failed; /* a store commit failed for one of its packets: close it (3.x cannot be told) */
 	bool read_paused;         /* output over the cap: input is not read until it drains (owner) */
 
 	uint8_t version;

@@ -12,6 +12,7 @@
 #include "midge/midge.h"
 #include "proto/proto.h"
 #include "guard.h"
+#include "persist.h"
 #include "security.h"
 #include "session.h"
 #include "subs.h"
@@ -111,54 +112,97 @@ static bool under_cap(struct broker *b, struct conn *c)
 	return b->conf.max_output_bytes == 0 || conn__out_bytes(c) < b->conf.max_output_bytes;
 }
 
-/* Sends m on the attached connection, adding it to the inflight window for QoS > 0. Lock held.
+/* Puts m into s's window with a new packet id (QoS 1/2). seq is its row when it comes from the queue (0: a row is
+ * written now when the session keeps messages). A stored message waits in s->unsent for its commit in durable
+ * mode (session__committed sends it); any other goes on the wire now. Lock held, connection attached.
  * MIDGE_ERR_TOO_LARGE: the client's Maximum Packet Size refuses it; it is dropped for this client. */
-static int send_now(struct session *s, struct message *m, const struct delivery *d)
+static int to_window(struct broker *b, struct worker *w, struct session *s, struct message *m, const struct delivery *d,
+		     uint64_t seq)
 {
-	if (d->qos == 0) return conn__queue_publish(s->conn, m, 0, 0, false, d->retain, d->subids, d->nsubids);
+	struct dmeta dm;
 	struct inflight *f = malloc(sizeof(*f));
-	if (!f) return MIDGE_ERR_NOMEM;
-	if (dmeta_copy(&f->d, d)) {
+	if (!f || dmeta_copy(&dm, d)) {
 		free(f);
 		return MIDGE_ERR_NOMEM;
 	}
 	uint16_t pid = next_pid(s);
-	int r = idset__add(&s->out_pids, pid) < 0 ? MIDGE_ERR_NOMEM
-						  : conn__queue_publish(s->conn, m, d->qos, pid, false, d->retain,
-									d->subids, d->nsubids);
-	if (r) {
-		idset__remove(&s->out_pids, pid);
-		dmeta__fini(&f->d);
+	if (idset__add(&s->out_pids, pid) < 0) {
+		dmeta__fini(&dm);
 		free(f);
-		return r;
+		return MIDGE_ERR_NOMEM;
 	}
-	f->msg = msg__ref(m);
-	f->held = false;
-	f->pid = pid;
-	f->state = d->qos == 1 ? IF_WAIT_PUBACK : IF_WAIT_PUBREC;
-	list__add_tail(&s->inflight, &f->node);
+	*f = (struct inflight){.msg = msg__ref(m),
+			       .seq = seq,
+			       .pid = pid,
+			       .state = d->qos == 1 ? IF_WAIT_PUBACK : IF_WAIT_PUBREC,
+			       .d = dm};
+	bool wait;
+	if (seq) {
+		wait = persist__out_sent(b, s, f);
+	} else {
+		f->seq = persist__out_new(b, w, s, m, d, pid, f->state);
+		if (f->seq) s->mem_seq = f->seq;
+		wait = f->seq && persist__durable(b);
+	}
+	if (!wait) {
+		int r = conn__queue_publish(s->conn, m, d->qos, pid, false, d->retain, d->subids, d->nsubids);
+		if (r) {
+			if (!seq) persist__out_del(b, s, f->seq); /* a queued one keeps its row: the caller decides */
+			idset__remove(&s->out_pids, pid);
+			msg__unref(f->msg);
+			dmeta__fini(&f->d);
+			free(f);
+			return r;
+		}
+		f->sent = true;
+	}
+	list__add_tail(wait ? &s->unsent : &s->inflight, &f->node);
 	s->inflight_count++;
 	return 0;
 }
 
-/* Appends to the session queue within max_queued_messages / max_queued_bytes. Lock held.
- * Returns NULL, or why the message was dropped when that drop is to be logged. */
-static const char *enqueue(struct broker *b, struct session *s, struct message *m, const struct delivery *d)
+/* Sends m now: QoS 0 on the wire, QoS 1/2 into the window. Lock held, connection attached. */
+static int send_now(struct broker *b, struct worker *w, struct session *s, struct message *m, const struct delivery *d)
+{
+	if (d->qos == 0) return conn__queue_publish(s->conn, m, 0, 0, false, d->retain, d->subids, d->nsubids);
+	return to_window(b, w, s, m, d, 0);
+}
+
+/* True when s's memory queue is full: a stored message then waits on disk only. Lock held. */
+static bool memory_full(const struct session *s)
+{
+	return s->spilled || s->queued_count >= SESSION_QUEUE_MEM || s->queued_bytes >= SESSION_QUEUE_MEM_BYTES;
+}
+
+/* Appends to the session queue within max_queued_messages / max_queued_bytes (messages on disk only count
+ * too); with the store on, a QoS 1/2 message of a kept session is written, and past the memory queue's size
+ * lives on disk only. Lock held. Returns NULL, or why the message was dropped when that drop is to be logged. */
+static const char *enqueue(struct broker *b, struct worker *w, struct session *s, struct message *m,
+			   const struct delivery *d)
 {
 	const struct config *cf = &b->conf;
 	size_t size = msg__size(m);
-	if ((cf->max_queued_messages && s->queued_count >= cf->max_queued_messages) ||
-	    (cf->max_queued_bytes && s->queued_bytes + size > cf->max_queued_bytes))
+	if ((cf->max_queued_messages && s->queued_count + s->spilled >= cf->max_queued_messages) ||
+	    (cf->max_queued_bytes && s->queued_bytes + s->spilled_bytes + size > cf->max_queued_bytes))
 		return count_drop(b) ? "queue full" : NULL;
-	struct queued *q = malloc(sizeof(*q));
-	if (!q || dmeta_copy(&q->d, d)) {
-		free(q);
-		return count_drop(b) ? "out of memory" : NULL;
+	uint64_t seq = persist__out_new(b, w, s, m, d, 0, 0);
+	if (seq && memory_full(s)) {
+		s->spilled++;
+		s->spilled_bytes += size;
+	} else {
+		struct queued *q = malloc(sizeof(*q));
+		if (!q || dmeta_copy(&q->d, d)) {
+			free(q);
+			persist__out_del(b, s, seq);
+			return count_drop(b) ? "out of memory" : NULL;
+		}
+		q->msg = msg__ref(m);
+		q->seq = seq;
+		if (seq) s->mem_seq = seq;
+		list__add_tail(&s->queue, &q->node);
+		s->queued_count++;
+		s->queued_bytes += size;
 	}
-	q->msg = msg__ref(m);
-	list__add_tail(&s->queue, &q->node);
-	s->queued_count++;
-	s->queued_bytes += size;
 	/* Online but held back: the owner pumps once its output drains below the cap. */
 	if (s->conn) atomic_store_explicit(&s->conn->need_pump, true, memory_order_relaxed);
 	return NULL;
@@ -174,6 +218,13 @@ static void free_queued(struct session *s, struct queued *q)
 }
 
 static void resend(struct broker *b, struct session *s, struct inflight *f);
+
+/* Reads the next batch of a queue that went on disk once the memory queue is half empty. Lock held. */
+static void refill(struct broker *b, struct session *s)
+{
+	if (!s->spilled || s->fetching || !s->conn || s->queued_count > SESSION_QUEUE_MEM / 2) return;
+	s->fetching = persist__fetch(b, s, SESSION_QUEUE_MEM - s->queued_count);
+}
 
 /* Moves queued messages into the window while there is room; expired ones are dropped on the way
  * [MQTT-3.3.2-5]. Lock held, connection attached. Returns true when anything was sent. */
@@ -194,21 +245,25 @@ static bool pump(struct broker *b, struct session *s)
 		resend(b, s, f);
 		sent = true;
 	}
-	while (!list__empty(&s->queue) && window_open(b, s) && under_cap(b, s->conn)) {
+	while (!s->held_count && !list__empty(&s->queue) && window_open(b, s) && under_cap(b, s->conn)) {
 		struct queued *q = list_entry(list__pop(&s->queue), struct queued, node);
 		if (!msg__expired(q->msg, now) && readable(b, s, q->msg) && !withheld(b, s->conn, q->msg)) {
 			struct delivery d = as_delivery(&q->d);
-			int r = send_now(s, q->msg, &d);
+			int r = q->d.qos ? to_window(b, NULL, s, q->msg, &d, q->seq) : send_now(b, NULL, s, q->msg, &d);
 			if (r == MIDGE_ERR_CLOSED) {
 				/* The connection is closing: the message stays first in the queue. */
 				list__add_head(&s->queue, &q->node);
 				break;
 			}
 			if (r == MIDGE_ERR_TOO_LARGE) count_drop(b);
+			if (r) persist__out_del(b, s, q->seq);
 			sent |= r == 0;
+		} else {
+			persist__out_del(b, s, q->seq);
 		}
 		free_queued(s, q);
 	}
+	refill(b, s);
 	return sent;
 }
 
@@ -238,18 +293,19 @@ void session__deliver(struct broker *b, struct worker *w, struct session *s, str
 		int r = 1;
 		if (d->qos == 0) {
 			if (!under_cap(b, c)) dropped = count_drop(b) ? "output cap reached" : NULL;
-			else r = send_now(s, m, d);
-		} else if (list__empty(&s->queue) && !s->held_count && window_open(b, s) && under_cap(b, c)) {
-			r = send_now(s, m, d);
+			else r = send_now(b, w, s, m, d);
+		} else if (list__empty(&s->queue) && !s->spilled && !s->held_count && window_open(b, s) &&
+			   under_cap(b, c)) {
+			r = send_now(b, w, s, m, d);
 		} else {
-			dropped = enqueue(b, s, m, d);
+			dropped = enqueue(b, w, s, m, d);
 		}
 		if (r == 0) flush = conn__ref(c);
 		else if (r == MIDGE_ERR_TOO_LARGE) dropped = count_drop(b) ? "larger than its maximum packet size" : NULL;
 		/* Its connection is closing: QoS 1/2 wait for the session's next one. */
-		else if (r == MIDGE_ERR_CLOSED && d->qos > 0 && !s->clean) dropped = enqueue(b, s, m, d);
+		else if (r == MIDGE_ERR_CLOSED && d->qos > 0 && !s->clean) dropped = enqueue(b, w, s, m, d);
 	} else if (!s->clean && (d->qos > 0 || b->conf.queue_qos0_messages)) {
-		dropped = enqueue(b, s, m, d);
+		dropped = enqueue(b, w, s, m, d);
 	}
 out:
 	pthread_mutex_unlock(&s->lock);
@@ -274,8 +330,10 @@ static struct inflight *find_inflight(struct session *s, uint16_t pid)
 	return NULL;
 }
 
-static void remove_inflight(struct session *s, struct inflight *f)
+/* Forgets an entry of the inflight (or unsent) list for good, with its row. Lock held. */
+static void remove_inflight(struct broker *b, struct session *s, struct inflight *f)
 {
+	persist__out_del(b, s, f->seq);
 	list__del(&f->node);
 	s->inflight_count--;
 	if (f->held) s->held_count--;
@@ -294,18 +352,23 @@ int session__ack(struct broker *b, struct worker *w, struct session *s, uint8_t 
 	if (!f) {
 		rc = MIDGE_ERR_NOT_FOUND;
 	} else if (type == MQTT_PUBACK && f->state == IF_WAIT_PUBACK) {
-		remove_inflight(s, f);
+		remove_inflight(b, s, f);
 	} else if (type == MQTT_PUBREC && f->state == IF_WAIT_PUBREC && reason >= 0x80) {
 		/* An MQTT 5 receiver refused it: the exchange ends here, no PUBREL (4.3.3). */
-		remove_inflight(s, f);
+		remove_inflight(b, s, f);
 	} else if (type == MQTT_PUBREC && (f->state == IF_WAIT_PUBREC || f->state == IF_WAIT_PUBCOMP)) {
-		/* The receiver owns the message now: keep only the packet id until PUBCOMP. */
-		f->state = IF_WAIT_PUBCOMP;
-		msg__unref(f->msg);
-		f->msg = NULL;
-		if (s->conn && conn__queue_ack(s->conn, MQTT_PUBREL, pid) == 0) flush = conn__ref(s->conn);
+		/* The receiver owns the message now: keep only the packet id until PUBCOMP. Stored, the PUBREL waits
+		 * for that state's commit: a PUBLISH resent after a crash would be a new message to a receiver that
+		 * already completed this packet id. */
+		if (f->state == IF_WAIT_PUBREC) {
+			f->state = IF_WAIT_PUBCOMP;
+			msg__unref(f->msg);
+			f->msg = NULL;
+			f->rel_wait = persist__out_released(b, s, f);
+		}
+		if (s->conn && !f->rel_wait && conn__queue_ack(s->conn, MQTT_PUBREL, pid) == 0) flush = conn__ref(s->conn);
 	} else if (type == MQTT_PUBCOMP && f->state == IF_WAIT_PUBCOMP) {
-		remove_inflight(s, f);
+		remove_inflight(b, s, f);
 	} else {
 		rc = MIDGE_ERR_PROTOCOL;
 	}
@@ -321,13 +384,16 @@ static void resend(struct broker *b, struct session *s, struct inflight *f)
 {
 	if (f->state != IF_WAIT_PUBCOMP && (withheld(b, s->conn, f->msg) || !readable(b, s, f->msg))) {
 		/* Sent before over an encrypted connection and this one is plain, or the ACL changed since. */
-		remove_inflight(s, f);
+		remove_inflight(b, s, f);
 	} else if (f->state == IF_WAIT_PUBCOMP) {
-		conn__queue_ack(s->conn, MQTT_PUBREL, f->pid);
-	} else if (conn__queue_publish(s->conn, f->msg, f->d.qos, f->pid, true, f->d.retain, f->d.subids,
-				       f->d.nsubids) == MIDGE_ERR_TOO_LARGE) {
+		if (!f->rel_wait) conn__queue_ack(s->conn, MQTT_PUBREL, f->pid); /* else its commit sends it */
+	} else {
+		/* DUP only when it went out before: one restored from the store may have [MQTT-3.3.1-1]. */
+		int r = conn__queue_publish(s->conn, f->msg, f->d.qos, f->pid, f->sent, f->d.retain, f->d.subids,
+					    f->d.nsubids);
+		if (r == 0) f->sent = true;
 		/* The new connection takes smaller packets: this one can never reach it. */
-		remove_inflight(s, f);
+		else if (r == MIDGE_ERR_TOO_LARGE) remove_inflight(b, s, f);
 	}
 }
 
@@ -336,9 +402,11 @@ void session__resume_locked(struct broker *b, struct session *s)
 	/* Resent in order with their packet ids [MQTT-4.4.0-1], but no more than the new connection's
 	 * Receive Maximum at once [MQTT-3.3.4-9]: the rest are held and sent as acknowledgements free room. */
 	struct list *pos, *n;
-	for (pos = s->inflight.next; pos != &s->inflight; pos = pos->next)
+	s->held_count = 0;
+	for (pos = s->inflight.next; pos != &s->inflight; pos = pos->next) {
 		list_entry(pos, struct inflight, node)->held = true;
-	s->held_count = s->inflight_count;
+		s->held_count++;
+	}
 	list_for_each_safe(pos, n, &s->inflight)
 	{
 		struct inflight *f = list_entry(pos, struct inflight, node);
@@ -431,13 +499,14 @@ void session__take_shared_locked(struct broker *b, struct session *s, struct lis
 		struct inflight *f = list_entry(pos, struct inflight, node);
 		if (f->d.share && f->state == IF_WAIT_PUBACK && !msg__expired(f->msg, now) &&
 		    take(b, s, f->msg, &f->d, taken))
-			remove_inflight(s, f);
+			remove_inflight(b, s, f);
 	}
 	list_for_each_safe(pos, n, &s->queue)
 	{
 		struct queued *q = list_entry(pos, struct queued, node);
 		if (q->d.share && !msg__expired(q->msg, now) && take(b, s, q->msg, &q->d, taken)) {
 			list__del(&q->node);
+			persist__out_del(b, s, q->seq);
 			free_queued(s, q);
 		}
 	}
@@ -458,4 +527,131 @@ void session__give_shared(struct broker *b, struct worker *w, struct session *s,
 		dmeta__fini(&t->d);
 		free(t);
 	}
+}
+
+/* ---- the store's answers ---- */
+
+void session__committed(struct broker *b, struct session *s, uint64_t seq, int rc)
+{
+	(void)rc; /* failed or not, the message is in memory: it goes out (its publisher was told, 0x97 or closed) */
+	struct conn *flush = NULL;
+	bool dropped = false;
+	pthread_mutex_lock(&s->lock);
+	while (!list__empty(&s->unsent)) {
+		struct inflight *f = list_entry(s->unsent.next, struct inflight, node);
+		if (f->seq > seq) break;
+		list__del(&f->node);
+		list__add_tail(&s->inflight, &f->node);
+		/* Behind entries a resume holds back, it waits its turn with them (pump sends it). */
+		int r = s->conn && !s->held_count
+				? conn__queue_publish(s->conn, f->msg, f->d.qos, f->pid, false, f->d.retain, f->d.subids,
+						      f->d.nsubids)
+				: MIDGE_ERR_CLOSED;
+		if (r == 0) {
+			f->sent = true;
+			if (!flush) flush = conn__ref(s->conn);
+		} else if (r == MIDGE_ERR_TOO_LARGE) {
+			dropped = count_drop(b);
+			remove_inflight(b, s, f);
+		} else {
+			f->held = true;
+			s->held_count++;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	kick_flush(flush, NULL);
+	log_drop(b, s, dropped ? "larger than its maximum packet size" : NULL);
+}
+
+void session__rel_committed(struct broker *b, struct session *s, uint64_t seq)
+{
+	struct conn *flush = NULL;
+	pthread_mutex_lock(&s->lock);
+	struct list *pos;
+	for (pos = s->inflight.next; pos != &s->inflight; pos = pos->next) {
+		struct inflight *f = list_entry(pos, struct inflight, node);
+		if (f->seq != seq || !f->rel_wait) continue;
+		f->rel_wait = false;
+		/* A held one is resent (as a PUBREL) when its turn comes. */
+		if (s->conn && !f->held && conn__queue_ack(s->conn, MQTT_PUBREL, f->pid) == 0) flush = conn__ref(s->conn);
+		break;
+	}
+	pthread_mutex_unlock(&s->lock);
+	kick_flush(flush, NULL);
+}
+
+void session__fetched(struct broker *b, struct session *s, struct message *m, const struct delivery *d, uint64_t seq)
+{
+	(void)b;
+	pthread_mutex_lock(&s->lock);
+	if (!s->dead && seq > s->mem_seq) {
+		struct queued *q = malloc(sizeof(*q));
+		if (q && dmeta_copy(&q->d, d) == 0) {
+			size_t size = msg__size(m);
+			q->msg = msg__ref(m);
+			q->seq = seq;
+			list__add_tail(&s->queue, &q->node);
+			s->queued_count++;
+			s->queued_bytes += size;
+			s->spilled -= s->spilled ? 1 : 0;
+			s->spilled_bytes -= s->spilled_bytes >= size ? size : s->spilled_bytes;
+			s->mem_seq = seq;
+		} else {
+			free(q); /* stays on disk: the next read finds it again */
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+void session__fetch_done(struct broker *b, struct session *s, long rows)
+{
+	struct conn *flush = NULL;
+	pthread_mutex_lock(&s->lock);
+	s->fetching = false;
+	if (rows <= 0 && s->spilled) {
+		/* Nothing more to read: the rest were never committed (their publishers were refused), or the disk
+		 * cannot be read (logged); what is there comes back with the next start. */
+		s->spilled = 0;
+		s->spilled_bytes = 0;
+	}
+	if (!s->dead && s->conn && pump(b, s)) flush = conn__ref(s->conn);
+	pthread_mutex_unlock(&s->lock);
+	kick_flush(flush, NULL);
+}
+
+int session__restore_out(struct session *s, struct message *m, const struct delivery *d, uint64_t seq, uint16_t pid,
+			 uint8_t state)
+{
+	if (!pid) {
+		struct queued *q = malloc(sizeof(*q));
+		if (!q || !m || dmeta_copy(&q->d, d)) {
+			free(q);
+			return MIDGE_ERR_NOMEM;
+		}
+		q->msg = msg__ref(m);
+		q->seq = seq;
+		list__add_tail(&s->queue, &q->node);
+		s->queued_count++;
+		s->queued_bytes += msg__size(m);
+		return 0;
+	}
+	if (!m && state != IF_WAIT_PUBCOMP) return 0; /* a message row without its message: nothing to resend */
+	/* It may have gone out before the broker stopped: held until the client is back, resent with DUP. */
+	struct inflight *f = malloc(sizeof(*f));
+	if (!f || dmeta_copy(&f->d, d) || idset__add(&s->out_pids, pid) < 0) {
+		free(f);
+		return MIDGE_ERR_NOMEM;
+	}
+	f->msg = m && state != IF_WAIT_PUBCOMP ? msg__ref(m) : NULL;
+	f->seq = seq;
+	f->pid = pid;
+	f->state = state;
+	f->held = true;
+	f->sent = true;
+	f->rel_wait = false;
+	list__add_tail(&s->inflight, &f->node);
+	s->inflight_count++;
+	s->held_count++;
+	if (pid > s->last_pid) s->last_pid = pid;
+	return 0;
 }

@@ -15,6 +15,7 @@
 #include "midge/midge.h"
 #include "guard.h"
 #include "net/tls.h"
+#include "persist.h"
 #include "security.h"
 #include "session.h"
 #include "worker.h"
@@ -118,6 +119,8 @@ static int attach_session(struct worker *w, struct conn *c, bool *present)
 		/* A session past its expiry is gone even if the scan has not ended it yet [MQTT-4.1.0-2]. */
 		uint64_t now = clock__ms();
 		bool keep = !clean && !s->clean && !(s->expire_at_ms && now >= s->expire_at_ms);
+		/* Its rows go before the new session's are written (under the table lock, so in that order). */
+		if (!keep) persist__session_del(b, s);
 		pthread_mutex_unlock(&s->lock);
 		if (!keep) {
 			ended = session__ref(s);
@@ -166,6 +169,7 @@ static int attach_session(struct worker *w, struct conn *c, bool *present)
 		atomic_store(&s->online, true);
 		session__track_locked(b, s);
 		c->session = session__ref(s);
+		persist__session_online(b, s, c);
 		if (*present) session__resume_locked(b, s);
 	}
 	pthread_mutex_unlock(&s->lock);

@@ -10,6 +10,7 @@
 #include "dispatch.h"
 #include "message.h"
 #include "midge/midge.h"
+#include "persist.h"
 #include "proto/props.h"
 #include "session.h"
 #include "guard.h"
@@ -73,10 +74,11 @@ static int apply_alias(struct conn *c, struct mqtt_publish *p, const struct pub_
 	return 0;
 }
 
+/* Every acknowledgement goes through persist__ack: after the commit of what this PUBLISH stored, in order. */
 static int ack(struct worker *w, struct conn *c, uint8_t qos, uint16_t pid, uint8_t reason, const char *why)
 {
 	if (qos == 0) return 0;
-	int r = conn__queue_ack_rc(c, qos == 1 ? MQTT_PUBACK : MQTT_PUBREC, pid, reason, why);
+	int r = persist__ack(w->broker, w, c, qos == 1 ? MQTT_PUBACK : MQTT_PUBREC, pid, reason, why);
 	conn__schedule(c, w);
 	return r;
 }
@@ -149,7 +151,9 @@ int handle__publish(struct worker *w, struct conn *c, const struct mqtt_frame *f
 	if (p.qos == 2) {
 		/* Exactly once: a resent PUBLISH with a packet id still awaiting PUBREL is not routed again. */
 		pthread_mutex_lock(&c->session->lock);
-		deliver = session__qos2_add(c->session, p.packet_id) && deliver;
+		bool fresh = session__qos2_add(c->session, p.packet_id);
+		if (fresh) persist__qos2(b, w, c->session, p.packet_id, true);
+		deliver = fresh && deliver;
 		pthread_mutex_unlock(&c->session->lock);
 	}
 	size_t n = 1;

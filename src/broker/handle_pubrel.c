@@ -2,6 +2,7 @@
 #include "conn.h"
 #include "dispatch.h"
 #include "midge/midge.h"
+#include "persist.h"
 #include "session.h"
 #include "worker.h"
 
@@ -12,10 +13,12 @@ int handle__pubrel(struct worker *w, struct conn *c, const struct mqtt_frame *f)
 	if (r) return dispatch__codec_err(r);
 	pthread_mutex_lock(&c->session->lock);
 	bool known = session__qos2_remove(c->session, a.packet_id);
+	if (known) persist__qos2(w->broker, w, c->session, a.packet_id, false);
 	pthread_mutex_unlock(&c->session->lock);
 	/* PUBCOMP even for an unknown id: the client may be resending after our PUBCOMP was lost.
-	 * MQTT 5 says which it was (3.7.2.1). */
-	r = conn__queue_ack_rc(c, MQTT_PUBCOMP, a.packet_id, known ? MQTT_RC_SUCCESS : MQTT_RC_PACKET_ID_NOT_FOUND,
+	 * MQTT 5 says which it was (3.7.2.1). Stored, it waits for the release to be committed: the client may reuse
+	 * the packet id at once, and a restart must not take that new message for a resend. */
+	r = persist__ack(w->broker, w, c, MQTT_PUBCOMP, a.packet_id, known ? MQTT_RC_SUCCESS : MQTT_RC_PACKET_ID_NOT_FOUND,
 			       known ? NULL : "packet identifier not found");
 	conn__schedule(c, w);
 	return r;

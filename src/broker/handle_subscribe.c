@@ -1,5 +1,6 @@
 /* SUBSCRIBE: filter checks, the subscription tree, SUBACK, then the retained messages that match. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "broker.h"
 #include "common/clock.h"
@@ -8,6 +9,7 @@
 #include "dispatch.h"
 #include "message.h"
 #include "midge/midge.h"
+#include "persist.h"
 #include "proto/props.h"
 #include "retain.h"
 #include "security.h"
@@ -35,10 +37,9 @@ static void collect_retained(void *arg, struct message *m)
 
 /* Sends the retained messages matching filter with the retain flag set [MQTT-3.3.1-8, -9], except those
  * whose Message Expiry Interval has run out [MQTT-3.3.2-5]. */
-static void send_retained(struct worker *w, struct conn *c, const uint8_t *filter, size_t len, uint8_t qos,
-			  uint32_t sub_id)
+static void send_retained(struct broker *b, struct worker *w, struct conn *c, const uint8_t *filter, size_t len,
+			  uint8_t qos, uint32_t sub_id)
 {
-	struct broker *b = w->broker;
 	struct retained_batch rb = {0};
 	retain__match(b->retained, filter, len, collect_retained, &rb);
 	uint64_t now = clock__ms();
@@ -53,6 +54,33 @@ static void send_retained(struct worker *w, struct conn *c, const uint8_t *filte
 	free(rb.msgs);
 }
 
+/* The retained messages to send after a SUBACK: its filters that asked for them. */
+struct retained_item {
+	uint8_t *filter;
+	size_t len;
+	uint8_t qos;
+};
+struct retained_todo {
+	uint32_t sub_id;
+	size_t n;
+	struct retained_item items[];
+};
+
+/* Once the SUBACK is queued (in the worker, or from the store thread after the commit). */
+static void todo_send(struct broker *b, struct conn *c, void *arg)
+{
+	struct retained_todo *t = arg;
+	for (size_t i = 0; i < t->n; i++)
+		send_retained(b, NULL, c, t->items[i].filter, t->items[i].len, t->items[i].qos, t->sub_id);
+}
+
+static void todo_free(void *arg)
+{
+	struct retained_todo *t = arg;
+	for (size_t i = 0; i < t->n; i++) free(t->items[i].filter);
+	free(t);
+}
+
 /* One entry's verdict: the SUBACK code, and whether retained messages follow. */
 struct verdict {
 	uint8_t code;
@@ -60,8 +88,8 @@ struct verdict {
 };
 
 /* Subscribes c's session to one filter. Returns the SUBACK code (granted QoS or a failure). */
-static struct verdict subscribe_one(struct broker *b, struct conn *c, struct mqtt_str filter, uint8_t opts,
-				    uint32_t sub_id)
+static struct verdict subscribe_one(struct broker *b, struct worker *w, struct conn *c, struct mqtt_str filter,
+				    uint8_t opts, uint32_t sub_id)
 {
 	bool v5 = c->version == MQTT_V5;
 	struct verdict v = {.code = v5 ? MQTT_RC_TOPIC_FILTER_INVALID : MQTT_SUBACK_FAILURE};
@@ -86,6 +114,7 @@ static struct verdict subscribe_one(struct broker *b, struct conn *c, struct mqt
 		int r = share ? subs__add_shared(b->subs, group, glen, real, rlen, s, opts, sub_id)
 			      : subs__add(b->subs, filter.p, filter.len, s, opts, sub_id);
 		if (r >= 0) {
+			persist__sub_put(b, w, s, filter.p, filter.len, opts, sub_id);
 			v.code = qos;
 			/* Retain Handling 0: always; 1: only for a new subscription; 2: never. Never for a shared
 			 * subscription (MQTT 5.0 4.8.2). */
@@ -131,22 +160,37 @@ int handle__subscribe(struct worker *w, struct conn *c, const struct mqtt_frame 
 	}
 	size_t i = 0;
 	for (pos = 0; proto__subscribe_next(&sub, &pos, &filter, &opts); i++) {
-		v[i] = subscribe_one(b, c, filter, opts, sub_id);
+		v[i] = subscribe_one(b, w, c, filter, opts, sub_id);
 		codes[i] = v[i].code;
 	}
 
+	/* The filters whose retained messages follow the SUBACK, copied: with the store on, the SUBACK and they
+	 * may wait for the subscriptions' commit. */
+	struct retained_todo *todo = calloc(1, sizeof(*todo) + n * sizeof(todo->items[0]));
+	if (!todo) {
+		free(v);
+		free(codes);
+		return MIDGE_ERR_NOMEM;
+	}
+	todo->sub_id = sub_id;
+	for (i = 0, pos = 0; proto__subscribe_next(&sub, &pos, &filter, &opts); i++) {
+		if (!v[i].send_retained) continue;
+		struct retained_item *it = &todo->items[todo->n];
+		if (!(it->filter = malloc(filter.len ? filter.len : 1))) continue; /* better a subscription without them */
+		memcpy(it->filter, filter.p, filter.len);
+		it->len = filter.len;
+		it->qos = codes[i];
+		todo->n++;
+	}
 	struct buf out = {0};
 	r = proto__encode_suback(&out, MQTT_SUBACK, c->version, sub.packet_id, codes, n, NULL);
-	if (!r) r = conn__queue_bytes(c, buf__head(&out), buf__len(&out));
+	if (!r) r = persist__reply(b, w, c, buf__head(&out), buf__len(&out), todo_send, todo_free, todo);
+	else todo_free(todo);
 	buf__fini(&out);
-
-	/* Retained messages follow the SUBACK. So do the log lines, which may themselves be published to
-	 * this client (log_dest topic). */
-	for (i = 0, pos = 0; r == 0 && proto__subscribe_next(&sub, &pos, &filter, &opts); i++) {
+	/* Logged after the SUBACK: the line may itself be published to this client (log_dest topic). */
+	for (i = 0, pos = 0; proto__subscribe_next(&sub, &pos, &filter, &opts); i++)
 		log__printf(&b->log, LOG_T_SUBSCRIBE, "%s %u %.*s", c->client_id, codes[i], (int)filter.len,
 			    (const char *)filter.p);
-		if (v[i].send_retained) send_retained(w, c, filter.p, filter.len, codes[i], sub_id);
-	}
 	free(v);
 	free(codes);
 	conn__schedule(c, w);

@@ -5,6 +5,7 @@
 #include "conn.h"
 #include "dispatch.h"
 #include "midge/midge.h"
+#include "persist.h"
 #include "session.h"
 #include "worker.h"
 #include "subs.h"
@@ -23,14 +24,17 @@ int handle__unsubscribe(struct worker *w, struct conn *c, const struct mqtt_fram
 	for (n = 0, pos = 0; proto__unsubscribe_next(&u, &pos, &filter); n++) {
 		pthread_mutex_lock(&c->session->lock);
 		bool had = session__forget_sub(c->session, filter.p, filter.len);
-		if (had) session__unsubscribe_locked(b, c->session, filter.p, filter.len);
+		if (had) {
+			session__unsubscribe_locked(b, c->session, filter.p, filter.len);
+			persist__sub_del(b, w, c->session, filter.p, filter.len);
+		}
 		pthread_mutex_unlock(&c->session->lock);
 		codes[n] = had ? MQTT_RC_SUCCESS : MQTT_RC_NO_SUBSCRIPTION_EXISTED;
 	}
 	struct buf out = {0};
 	r = proto__encode_suback(&out, MQTT_UNSUBACK, c->version, u.packet_id, codes, n, NULL);
 	free(codes);
-	if (!r) r = conn__queue_bytes(c, buf__head(&out), buf__len(&out));
+	if (!r) r = persist__reply(b, w, c, buf__head(&out), buf__len(&out), NULL, NULL, NULL);
 	buf__fini(&out);
 	/* Logged after the UNSUBACK is queued: the line may be published to this very client. */
 	for (pos = 0; log__enabled(&b->log, LOG_T_UNSUBSCRIBE) && proto__unsubscribe_next(&u, &pos, &filter);)

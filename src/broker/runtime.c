@@ -17,6 +17,7 @@
 #include "authq.h"
 #include "guard.h"
 #include "net/tls.h"
+#include "persist.h"
 #include "retain.h"
 #include "security.h"
 #include "session.h"
@@ -198,6 +199,9 @@ int broker__check_files(const struct config *cf, char *err, size_t errlen)
 
 int broker__start(struct broker *b, char *err, size_t errlen)
 {
+	/* The stored state comes back before any client can connect. */
+	int rc = persist__open(b, err, errlen);
+	if (rc) return rc;
 	b->nlisteners = b->conf.nlisteners;
 	b->listeners = calloc(b->nlisteners, sizeof(*b->listeners));
 	if (!b->listeners) return MIDGE_ERR_NOMEM;
@@ -242,7 +246,7 @@ int broker__start(struct broker *b, char *err, size_t errlen)
 	}
 	guard__warn_unguarded(b, &b->conf);
 	/* Password checks run beside the workers, at most one thread per core, a few at most. */
-	int rc = authq__start(b, b->nworkers < 4 ? b->nworkers : 4);
+	rc = authq__start(b, b->nworkers < 4 ? b->nworkers : 4);
 	if (rc) {
 		snprintf(err, errlen, "cannot start password checking threads");
 		return rc;
@@ -276,6 +280,7 @@ static void expire_sessions(struct broker *b)
 			if (expired) {
 				s->expire_at_ms = 0; /* ends now; session__end publishes a will still waiting */
 				session__track_locked(b, s);
+				persist__session_del(b, s); /* before a new session of this id may be stored */
 			}
 			pthread_mutex_unlock(&s->lock);
 			if (expired) {
@@ -302,6 +307,7 @@ static void expire_sessions(struct broker *b)
 			s->will = NULL;
 			will_user = s->will_user;
 			s->will_user = NULL;
+			persist__session_offline(b, s); /* without it: once out, a restart must not send it again */
 		}
 		session__track_locked(b, s);
 		pthread_mutex_unlock(&s->lock);
@@ -450,6 +456,8 @@ void broker__fini(struct broker *b)
 	 * halted workers' inboxes, which the drain below empties. */
 	authq__stop(b);
 	for (int i = 0; i < b->workers_started; i++) worker__drain(&b->workers[i]);
+	/* Everything the drain changed (sessions gone offline) is committed before the store closes. */
+	persist__close(b);
 	for (int i = 0; b->workers && i < b->nworkers; i++) worker__fini(&b->workers[i]);
 	for (size_t i = 0; i < b->nlisteners; i++) {
 		for (int k = 0; k < b->listeners[i].nfds; k++) {

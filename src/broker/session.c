@@ -8,6 +8,7 @@
 #include "common/topic.h"
 #include "message.h"
 #include "midge/midge.h"
+#include "persist.h"
 #include "subs.h"
 #include "worker.h"
 
@@ -31,6 +32,7 @@ struct session *session__new(const char *client_id, size_t id_len, bool clean)
 	atomic_init(&s->online, false);
 	list__init(&s->subs);
 	list__init(&s->inflight);
+	list__init(&s->unsent);
 	list__init(&s->queue);
 	return s;
 }
@@ -39,7 +41,7 @@ struct session *session__new(const char *client_id, size_t id_len, bool clean)
 static void drop_messages(struct session *s)
 {
 	struct list *n;
-	while ((n = list__pop(&s->inflight))) {
+	while ((n = list__pop(&s->inflight)) || (n = list__pop(&s->unsent))) {
 		struct inflight *f = list_entry(n, struct inflight, node);
 		msg__unref(f->msg);
 		dmeta__fini(&f->d);
@@ -53,6 +55,7 @@ static void drop_messages(struct session *s)
 	}
 	s->inflight_count = s->queued_count = s->held_count = 0;
 	s->queued_bytes = 0;
+	s->spilled = s->spilled_bytes = 0;
 	idset__fini(&s->out_pids);
 }
 
@@ -98,6 +101,7 @@ void session__end(struct broker *b, struct session *s)
 	}
 	drop_messages(s);
 	idset__fini(&s->in_qos2);
+	persist__session_del(b, s);
 	/* A will still waiting for its delay goes out now: the session ends first (MQTT 5.0 3.1.3.2.2). */
 	struct message *will = s->will;
 	uint32_t will_expiry = s->will_expiry;
@@ -113,6 +117,20 @@ void session__end(struct broker *b, struct session *s)
 		msg__unref(will);
 	}
 	free(will_user);
+}
+
+/* Never (0) for an infinite Session Expiry Interval unless persistent_client_expiration bounds those, as
+ * Mosquitto does. */
+uint64_t session__expire_at(struct broker *b, const struct session *s, uint64_t now)
+{
+	uint64_t secs = s->expiry_interval;
+	if (s->expiry_interval == UINT32_MAX) {
+		if (b->conf.persistent_client_expiration <= 0) return 0;
+		secs = (uint64_t)b->conf.persistent_client_expiration;
+	}
+	/* Past a million years is never: the deadline must not wrap around. */
+	if (secs > 31536000000000ull) return 0;
+	return now + secs * 1000u;
 }
 
 void session__track_locked(struct broker *b, struct session *s)

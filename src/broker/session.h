@@ -18,6 +18,11 @@ struct message;
 struct broker;
 struct worker;
 
+/* With the store on, a session keeps at most this many queued messages (or bytes) in memory; later ones wait on
+ * disk only and are read back in batches as the client drains its queue (persist.h). */
+#define SESSION_QUEUE_MEM 1000u
+#define SESSION_QUEUE_MEM_BYTES (8u << 20)
+
 enum inflight_state {
 	IF_WAIT_PUBACK,  /* QoS 1 sent */
 	IF_WAIT_PUBREC,  /* QoS 2 sent */
@@ -42,13 +47,17 @@ struct dmeta {
 	uint32_t *subids;
 };
 
-/* An outgoing QoS 1/2 message sent and not yet acknowledged. Holds a message reference. */
+/* An outgoing QoS 1/2 message given a packet id and not yet acknowledged. Holds a message reference (NULL once
+ * only a PUBREL is left). */
 struct inflight {
-	struct list node;
+	struct list node; /* on the session's inflight list, or its unsent list while its row commits */
 	struct message *msg;
+	uint64_t seq; /* its row in the store (persist.h); 0 = not stored */
 	uint16_t pid;
 	uint8_t state;
 	bool held; /* resumed but not resent yet: waits for room in the client's Receive Maximum */
+	bool sent; /* the PUBLISH went out at least once: a resend carries DUP */
+	bool rel_wait; /* PUBREC received: its PUBREL waits for the commit of that state (durable mode) */
 	struct dmeta d;
 };
 
@@ -56,6 +65,7 @@ struct inflight {
 struct queued {
 	struct list node;
 	struct message *msg;
+	uint64_t seq; /* its row in the store; 0 = not stored */
 	struct dmeta d;
 };
 
@@ -98,13 +108,23 @@ struct session {
 	bool tracked;             /* counted in broker stats.offline_deadlines */
 	struct list subs; /* struct sess_sub */
 	struct list inflight;
+	/* Durable mode (persist.h): messages given a packet id whose row is still being committed; sent, and moved
+	 * to inflight, once it is. In seq order; counted in inflight_count and out_pids. */
+	struct list unsent;
 	uint32_t inflight_count;
 	uint32_t held_count; /* inflight entries held (not on the wire) */
 	struct list queue;
 	uint32_t queued_count;
 	uint64_t queued_bytes;
 	uint16_t last_pid;
-	struct idset out_pids; /* packet ids of the inflight list */
+	struct idset out_pids; /* packet ids of the inflight and unsent lists */
+	/* The store (persist.h). */
+	bool stored;        /* the session has a row in the store */
+	uint64_t seq;       /* the last seq given to one of its stored messages */
+	uint64_t mem_seq;   /* the last seq in memory: stored queued messages after it are on disk only */
+	uint64_t spilled;   /* queued messages on disk only (the memory queue was full), and their bytes */
+	uint64_t spilled_bytes;
+	bool fetching;      /* a batch of them is being read back */
 	struct idset in_qos2;  /* packet ids of incoming QoS 2 messages awaiting PUBREL */
 };
 
@@ -160,6 +180,10 @@ int session__remember_sub(struct session *s, const uint8_t *filter, size_t len, 
 /* Forgets a subscription. Session lock held. Returns true when it existed. */
 bool session__forget_sub(struct session *s, const uint8_t *filter, size_t len);
 
+/* When s, going offline now, ends: 0 = never (an infinite Session Expiry Interval, unless
+ * persistent_client_expiration bounds it). Session lock held. */
+uint64_t session__expire_at(struct broker *b, const struct session *s, uint64_t now);
+
 /* Incoming QoS 2 packet ids (session lock held): add returns false when already present. */
 bool session__qos2_add(struct session *s, uint16_t pid);
 bool session__qos2_remove(struct session *s, uint16_t pid);
@@ -191,5 +215,19 @@ void session__resume_locked(struct broker *b, struct session *s);
 /* Sends queued messages if the window and the output cap allow (after the cap made them wait).
  * Runs in the owner of c; takes the session lock. Returns true while messages still wait. */
 bool session__pump(struct broker *b, struct worker *w, struct session *s, struct conn *c);
+
+/* ---- the store's answers (deliver.c; called by persist.c, from the store thread) ---- */
+
+/* The rows of s up to seq are committed (rc 0) or failed: sends the unsent messages up to seq. */
+void session__committed(struct broker *b, struct session *s, uint64_t seq, int rc);
+/* The PUBREC state of the message seq is committed: sends its PUBREL. */
+void session__rel_committed(struct broker *b, struct session *s, uint64_t seq);
+/* A queued message read back from the store (seq > s->mem_seq), and the end of that read. */
+void session__fetched(struct broker *b, struct session *s, struct message *m, const struct delivery *d, uint64_t seq);
+void session__fetch_done(struct broker *b, struct session *s, long rows);
+/* Start-up: an outgoing message of s from the store, in seq order: in flight (pid set; resent with DUP, it may
+ * have been sent) or queued. Session lock not needed (nothing runs yet). 0 or MIDGE_ERR_NOMEM. */
+int session__restore_out(struct session *s, struct message *m, const struct delivery *d, uint64_t seq, uint16_t pid,
+			 uint8_t state);
 
 #endif

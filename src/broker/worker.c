@@ -13,6 +13,7 @@
 #include "dispatch.h"
 #include "message.h"
 #include "midge/midge.h"
+#include "persist.h"
 #include "security.h"
 #include "session.h"
 
@@ -135,6 +136,8 @@ static void on_wake(void *arg)
 		}
 		if (atomic_load(&c->kick)) {
 			drain_and_close(w, c);
+		} else if (atomic_load(&c->store_failed)) {
+			close_rc(w, c, MQTT_RC_UNSPECIFIED, "storage failure");
 		} else if (atomic_load(&c->auth_state) >= AUTH_ALLOWED) {
 			int r = handle__connect_authed(w, c);
 			if (r) worker__close(w, c, dispatch__reason(r));
@@ -299,20 +302,6 @@ static void on_conn_io(struct loop_io *io, uint32_t events)
 		list__add_tail(&w->flush, &c->flush_node);
 }
 
-/* When s, just gone offline, ends: never (0) for an infinite Session Expiry Interval unless
- * persistent_client_expiration bounds those, as Mosquitto does. Session lock held. */
-static uint64_t expire_at(struct broker *b, struct session *s, uint64_t now)
-{
-	uint64_t secs = s->expiry_interval;
-	if (s->expiry_interval == UINT32_MAX) {
-		if (b->conf.persistent_client_expiration <= 0) return 0;
-		secs = (uint64_t)b->conf.persistent_client_expiration;
-	}
-	/* Past a million years is never: the deadline must not wrap around. */
-	if (secs > 31536000000000ull) return 0;
-	return now + secs * 1000u;
-}
-
 void worker__publish_will(struct broker *b, struct worker *w, struct message *will, uint32_t expiry, bool retain,
 			  struct session *from, const char *username, size_t domain)
 {
@@ -379,7 +368,7 @@ void worker__close(struct worker *w, struct conn *c, const char *reason)
 				s->expiry_interval = c->session_expiry;
 				s->clean = c->session_expiry == 0;
 			}
-			s->expire_at_ms = expire_at(b, s, now);
+			s->expire_at_ms = session__expire_at(b, s, now);
 			successor = c->successor;
 			c->successor = NULL;
 			/* Unacknowledged messages of shared subscriptions go to the other members (4.8.2). */
@@ -396,6 +385,9 @@ void worker__close(struct worker *w, struct conn *c, const char *reason)
 				c->will = NULL;
 			}
 			session__track_locked(b, s);
+			/* Before the table lets go of a clean one: a new session of this client id may be stored next. */
+			if (s->clean) persist__session_del(b, s);
+			else persist__session_offline(b, s);
 		}
 		pthread_mutex_unlock(&s->lock);
 		if (attached && s->clean) {

@@ -49,6 +49,7 @@ struct worker {
 	size_t nconns;
 	atomic_bool stop;
 	struct worker_stats stats;
+	bool store_touched;    /* the packet being handled enqueued store writes: its reply waits for them */
 	struct receiver *recv; /* scratch array for broker__publish */
 	size_t recv_cap;
 };

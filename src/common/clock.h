@@ -32,6 +32,14 @@ static inline struct timespec clock__abstime(uint64_t deadline_ms)
 	return (struct timespec){.tv_sec = (time_t)(deadline_ms / 1000), .tv_nsec = (long)(deadline_ms % 1000) * 1000000L};
 }
 
+/* Milliseconds since the epoch on the wall clock: for deadlines that must outlive the process (the store). */
+static inline uint64_t clock__wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 /* Seconds since the epoch, for logs and $SYS. */
 static inline time_t clock__wall(void) { return time(NULL); }
 

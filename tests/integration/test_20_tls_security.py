@@ -132,10 +132,12 @@ def test_encrypted_only_listener_guards_what_it_receives(broker, mosq_sub, certs
 def test_no_warning_when_guarded_or_local(broker, certs):
     b, _ = started(broker, guard_text(certs))
     assert "encryption guard off" not in b.log()
+    assert (tmp_path / "data" / "midge.db").exists()  # the store is on in the make run layout
     b.stop()
     # TLS and a loopback-only plain listener: nothing crosses the network in plain text.
     b, _ = started(broker, lambda p: "listener %d 127.0.0.1\n%slistener %d localhost\n" % (p[0], tls_conf(certs), p[1]))
     assert "encryption guard off" not in b.log()
+    assert (tmp_path / "data" / "midge.db").exists()  # the store is on in the make run layout
 
 
 def test_unguarded_configuration_warns_at_start_and_reload(broker, certs, tmp_path):
@@ -187,6 +189,8 @@ def test_make_run_layout(tmp_path, broker, mosq_sub):
 
     def make(p):
         t = example.replace("examples/certs", str(certdir))
+        t = t.replace("persistence_location examples/data/", "persistence_location %s/data/" % tmp_path)
+        assert "persistence_location %s/data/" % tmp_path in t
         t = t.replace("listener 1883 localhost", "listener %d localhost" % p[0])
         t = t.replace("listener 8883", "listener %d" % p[1]).replace("listener 8884", "listener %d" % p[2])
         t = t.replace("listener 8080 localhost", "listener %d localhost" % p[3])
@@ -196,6 +200,7 @@ def test_make_run_layout(tmp_path, broker, mosq_sub):
 
     b, (plain, tls, mtls, ws_plain, wss) = started(broker, make, nports=5)
     assert "encryption guard off" not in b.log()
+    assert (tmp_path / "data" / "midge.db").exists()  # the store is on in the make run layout
     ca = ["--cafile", str(certdir / "ca.crt")]
     s = mosq_sub(tls, "demo/#", 3, args=ca + ["-h", "localhost"])
     assert mosquitto_pub(tls, "demo/tls", "hello", args=ca + ["-h", "localhost"]).returncode == 0
