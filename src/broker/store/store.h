@@ -199,7 +199,7 @@ int store__out_count(struct store *st, const char *id, size_t id_len, uint64_t a
  * done(arg, rc, rows given) once, rc 0 or MIDGE_ERR_IO. For a client coming back to a queue that lives on disk:
  * no worker waits for the disk. Returns 0 (done will be called), MIDGE_ERR_NOMEM or MIDGE_ERR_CLOSED. */
 /* (done is called for a fetch queued when store__close is called too, before close returns: close drains the
- * queue. MIDGE_ERR_INVAL for a NULL row or done, or an id longer than MQTT's largest packet.) */
+ * queue. MIDGE_ERR_INVAL for a NULL row or done, or an id longer than an MQTT string.) */
 typedef void (*store_fetch_done)(void *arg, int rc, long rows);
 int store__out_fetch(struct store *st, const char *id, size_t id_len, uint64_t after, unsigned max, store_out_cb row,
 		     store_fetch_done done, void *arg);

@@ -42,9 +42,11 @@ int store__prepare(struct store *st)
 
 /* ---- building a change ---- */
 
-/* The longest string or blob a change takes: MQTT's largest packet. Three of them stay under SQLite's limit of a
- * row (SQLITE_MAX_LENGTH, 10^9), so a row too long cannot fail the whole batch of other clients' changes. */
+/* The longest payload or properties a change takes (MQTT's largest packet), and the longest client id, username,
+ * topic or filter (an MQTT string). A row within them stays under SQLite's limit (SQLITE_MAX_LENGTH, 10^9), so
+ * that one row too long cannot fail the whole batch of other clients' changes. */
 #define MAX_BYTES 268435455u
+#define MAX_STRING 65535u
 
 /* The bytes a change copies of a message. */
 static size_t msg_size(const struct store_msg *m)
@@ -55,7 +57,7 @@ static size_t msg_size(const struct store_msg *m)
 /* A message whose lengths fit (see MAX_BYTES) and whose pointers are there when their lengths say so. */
 static bool msg_ok(const struct store_msg *m)
 {
-	return m->topic_len <= MAX_BYTES && m->payload_len <= MAX_BYTES && (!m->props || m->props_len <= MAX_BYTES) &&
+	return m->topic_len <= MAX_STRING && m->payload_len <= MAX_BYTES && (!m->props || m->props_len <= MAX_BYTES) &&
 	       (m->topic || !m->topic_len) && (m->payload || !m->payload_len);
 }
 
@@ -98,7 +100,7 @@ static void set_id(struct change *c, uint8_t **cur, const char *id, size_t len)
 static int enqueue_id(struct store *st, enum change_kind kind, const char *id, size_t id_len, uint64_t seq,
                       uint16_t pid, const uint8_t *key, size_t key_len, store_done_cb cb, void *arg)
 {
-	if ((!id && id_len) || (!key && key_len) || id_len > MAX_BYTES || key_len > MAX_BYTES) return MIDGE_ERR_INVAL;
+	if ((!id && id_len) || (!key && key_len) || id_len > MAX_STRING || key_len > MAX_STRING) return MIDGE_ERR_INVAL;
 	struct change *c = change_new(kind, id_len + key_len, cb, arg);
 	if (!c) return MIDGE_ERR_NOMEM;
 	uint8_t *cur = c->data;
@@ -128,7 +130,8 @@ int store__retain_clear(struct store *st, const uint8_t *topic, size_t len, stor
 int store__session_put(struct store *st, const struct store_session *s, store_done_cb cb, void *arg)
 {
 	size_t ulen = s->username ? s->username_len : 0;
-	if ((s->will && !msg_ok(s->will)) || s->id_len > MAX_BYTES || ulen > MAX_BYTES || (!s->client_id && s->id_len))
+	if ((s->will && !msg_ok(s->will)) || s->id_len > MAX_STRING || ulen > MAX_STRING ||
+	    (!s->client_id && s->id_len))
 		return MIDGE_ERR_INVAL;
 	struct change *c = change_new(CH_SESSION_PUT, s->id_len + ulen + msg_size(s->will), cb, arg);
 	if (!c) return MIDGE_ERR_NOMEM;
@@ -151,7 +154,7 @@ int store__session_del(struct store *st, const char *id, size_t id_len, store_do
 
 int store__sub_put(struct store *st, const struct store_sub *s, store_done_cb cb, void *arg)
 {
-	if (s->id_len > MAX_BYTES || s->filter_len > MAX_BYTES || (!s->client_id && s->id_len) ||
+	if (s->id_len > MAX_STRING || s->filter_len > MAX_STRING || (!s->client_id && s->id_len) ||
 	    (!s->filter && s->filter_len))
 		return MIDGE_ERR_INVAL;
 	struct change *c = change_new(CH_SUB_PUT, s->id_len + s->filter_len, cb, arg);
@@ -179,7 +182,7 @@ static bool seq_ok(uint64_t seq)
 
 int store__out_put(struct store *st, const struct store_out *o, store_done_cb cb, void *arg)
 {
-	if (!o->msg || !seq_ok(o->seq) || (o->d.nsubids && !o->d.subids) || !msg_ok(o->msg) || o->id_len > MAX_BYTES ||
+	if (!o->msg || !seq_ok(o->seq) || (o->d.nsubids && !o->d.subids) || !msg_ok(o->msg) || o->id_len > MAX_STRING ||
 	    (!o->client_id && o->id_len))
 		return MIDGE_ERR_INVAL;
 	size_t subids = (size_t)o->d.nsubids * sizeof(uint32_t);
@@ -199,7 +202,7 @@ int store__out_put(struct store *st, const struct store_out *o, store_done_cb cb
 int store__out_mark(struct store *st, const char *id, size_t id_len, uint64_t seq, uint16_t pid, uint8_t state,
                     bool drop_msg, store_done_cb cb, void *arg)
 {
-	if (!seq_ok(seq) || id_len > MAX_BYTES || (!id && id_len)) return MIDGE_ERR_INVAL;
+	if (!seq_ok(seq) || id_len > MAX_STRING || (!id && id_len)) return MIDGE_ERR_INVAL;
 	struct change *c = change_new(CH_OUT_MARK, id_len, cb, arg);
 	if (!c) return MIDGE_ERR_NOMEM;
 	uint8_t *cur = c->data;
@@ -227,7 +230,7 @@ int store__barrier(struct store *st, store_done_cb cb, void *arg)
 int store__out_fetch(struct store *st, const char *id, size_t id_len, uint64_t after, unsigned max, store_out_cb row,
                      store_fetch_done done, void *arg)
 {
-	if (!row || !done || id_len > MAX_BYTES || (!id && id_len)) return MIDGE_ERR_INVAL;
+	if (!row || !done || id_len > MAX_STRING || (!id && id_len)) return MIDGE_ERR_INVAL;
 	struct change *c = change_new(CH_FETCH, id_len, NULL, arg);
 	if (!c) return MIDGE_ERR_NOMEM;
 	uint8_t *cur = c->data;

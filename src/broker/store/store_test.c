@@ -351,6 +351,12 @@ static void test_roundtrip(void)
 	CHECK_EQ(store__out_put(st, &bad, NULL, NULL), MIDGE_ERR_INVAL);
 	CHECK_EQ(store__out_del(st, S("c1"), 0, NULL, NULL), MIDGE_ERR_INVAL);
 	CHECK_EQ(store__out_mark(st, S("c1"), 0, 1, 1, false, NULL, NULL), MIDGE_ERR_INVAL);
+	struct store_msg long_topic = qm;
+	long_topic.topic_len = 70000; /* longer than an MQTT string: refused before it is read */
+	bad.msg = &long_topic;
+	CHECK_EQ(store__out_put(st, &bad, NULL, NULL), MIDGE_ERR_INVAL);
+	CHECK_EQ(store__retain_set(st, &long_topic, NULL, NULL), MIDGE_ERR_INVAL);
+	CHECK_EQ(store__out_fetch(st, S("c1"), 0, 1, NULL, NULL, NULL), MIDGE_ERR_INVAL);
 	store__close(st);
 }
 
