@@ -510,11 +510,16 @@ static void answer_batch(struct store *st, struct change *batch, int rc)
 	while (batch) {
 		struct change *c = batch;
 		batch = c->next;
+		/* A barrier answers for the last write before it, wherever that was committed: a reply held for
+		 * writes that a batch boundary happened to separate from it must still hear that they failed. */
+		if (change_writes(c->kind)) {
+			wrote = true;
+			st->last_write_rc = rc;
+		}
 		if (c->kind == CH_FETCH)
 			store__fetch_run(st, c);
 		else if (c->cb)
-			c->cb(c->arg, c->kind == CH_NOOP && !wrote ? 0 : rc);
-		wrote |= change_writes(c->kind);
+			c->cb(c->arg, c->kind == CH_NOOP && !wrote ? st->last_write_rc : rc);
 		free(c);
 	}
 }

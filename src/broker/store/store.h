@@ -150,10 +150,9 @@ int store__session_del(struct store *st, const char *id, size_t id_len, store_do
 int store__sub_put(struct store *st, const struct store_sub *s, store_done_cb cb, void *arg);
 int store__sub_del(struct store *st, const char *id, size_t id_len, const uint8_t *filter, size_t filter_len,
                    store_done_cb cb, void *arg);
-/* Writes nothing: cb is called once every change enqueued before it has committed (rc 0) or failed (the rc of
- * the transaction that held the last of them; a barrier alone in a batch gets 0). */
-/* (That is: the rc of its own batch when a write comes before it in that batch, else 0, since the changes of
- * earlier batches were answered already. Not urgent: in STORE_GROUP it waits for the group timer.) */
+/* Writes nothing: cb is called once every change enqueued before it has committed (rc 0) or failed: the rc of
+ * the transaction that held the last write before it, in its own batch or an earlier one (0 when there was none).
+ * Not urgent: in STORE_GROUP it waits for the group timer. */
 int store__barrier(struct store *st, store_done_cb cb, void *arg);
 /* Creates or replaces the row (client id, o->seq); o->msg required. (A seq out of 1 .. 2^63-1 is
  * MIDGE_ERR_INVAL, here and in store__out_mark and store__out_del.) */

@@ -112,6 +112,7 @@ struct store {
 	struct store_stats stats;
 	pthread_t thread;
 	bool thread_started;
+	int last_write_rc; /* the store thread's: result of the last transaction that held writes (barriers report it) */
 };
 
 /* Appends c to the queue and wakes the thread; MIDGE_ERR_CLOSED (c freed) when closing. (store.c) */
