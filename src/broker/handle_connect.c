@@ -94,6 +94,8 @@ static int attach_session(struct worker *w, struct conn *c, bool *present)
 	char *will_user = NULL; /* the due will's owner, for its ACL check: not c's */
 	size_t will_domain = 0;
 	int rc = 0;
+	/* An old session's end and the new one's row are kept together: a crash leaves one or the other. */
+	persist__group_begin(b);
 	pthread_mutex_lock(&b->sessions.lock);
 	struct session *s = sessions__find_locked(&b->sessions, id, len);
 	if (s) {
@@ -113,6 +115,7 @@ static int attach_session(struct worker *w, struct conn *c, bool *present)
 			}
 			worker__post(old->worker, old);
 			conn__unref(old);
+			persist__group_end(b);
 			return 1;
 		}
 		atomic_fetch_sub(&b->stats.clients_persistent_offline, 1);
@@ -185,6 +188,7 @@ out:
 		free(will_user);
 		session__unref(will_from);
 	}
+	persist__group_end(b);
 	return rc;
 }
 

@@ -118,6 +118,8 @@ int handle__publish(struct worker *w, struct conn *c, const struct mqtt_frame *f
 	if ((r = check_limits(b, c, &p))) return r;
 
 	struct pub_props pp = {0};
+	/* Its packet id, its deliveries' rows and its retained message are kept all together or not at all. */
+	persist__group_begin(b);
 	if (c->version == MQTT_V5 && ((r = read_props(c, &p, &pp)) || (r = apply_alias(c, &p, &pp)))) goto out;
 	if (pp.utf8 && !utf8__valid(p.payload.p, p.payload.len)) {
 		/* [MQTT-3.3.2-4] lets the receiver answer with 0x99; QoS 0 has no answer but a DISCONNECT. */
@@ -172,6 +174,7 @@ int handle__publish(struct worker *w, struct conn *c, const struct mqtt_frame *f
 	}
 	r = ack(w, c, p.qos, p.packet_id, n ? MQTT_RC_SUCCESS : MQTT_RC_NO_MATCHING_SUBSCRIBERS, NULL);
 out:
+	persist__group_end(b);
 	buf__fini(&pp.fwd);
 	return r;
 }

@@ -159,6 +159,7 @@ int handle__subscribe(struct worker *w, struct conn *c, const struct mqtt_frame 
 		return MIDGE_ERR_NOMEM;
 	}
 	size_t i = 0;
+	persist__group_begin(b); /* every filter of the packet is kept, or none */
 	for (pos = 0; proto__subscribe_next(&sub, &pos, &filter, &opts); i++) {
 		v[i] = subscribe_one(b, w, c, filter, opts, sub_id);
 		codes[i] = v[i].code;
@@ -168,6 +169,7 @@ int handle__subscribe(struct worker *w, struct conn *c, const struct mqtt_frame 
 	 * may wait for the subscriptions' commit. */
 	struct retained_todo *todo = calloc(1, sizeof(*todo) + n * sizeof(todo->items[0]));
 	if (!todo) {
+		persist__group_end(b);
 		free(v);
 		free(codes);
 		return MIDGE_ERR_NOMEM;
@@ -186,6 +188,7 @@ int handle__subscribe(struct worker *w, struct conn *c, const struct mqtt_frame 
 	r = proto__encode_suback(&out, MQTT_SUBACK, c->version, sub.packet_id, codes, n, NULL);
 	if (!r) r = persist__reply(b, w, c, buf__head(&out), buf__len(&out), todo_send, todo_free, todo);
 	else todo_free(todo);
+	persist__group_end(b);
 	buf__fini(&out);
 	/* Logged after the SUBACK: the line may itself be published to this client (log_dest topic). */
 	for (i = 0, pos = 0; proto__subscribe_next(&sub, &pos, &filter, &opts); i++)

@@ -21,6 +21,7 @@ int handle__unsubscribe(struct worker *w, struct conn *c, const struct mqtt_fram
 	while (proto__unsubscribe_next(&u, &pos, &filter)) n++;
 	uint8_t *codes = malloc(n);
 	if (!codes) return MIDGE_ERR_NOMEM;
+	persist__group_begin(b);
 	for (n = 0, pos = 0; proto__unsubscribe_next(&u, &pos, &filter); n++) {
 		pthread_mutex_lock(&c->session->lock);
 		bool had = session__forget_sub(c->session, filter.p, filter.len);
@@ -35,6 +36,7 @@ int handle__unsubscribe(struct worker *w, struct conn *c, const struct mqtt_fram
 	r = proto__encode_suback(&out, MQTT_UNSUBACK, c->version, u.packet_id, codes, n, NULL);
 	free(codes);
 	if (!r) r = persist__reply(b, w, c, buf__head(&out), buf__len(&out), NULL, NULL, NULL);
+	persist__group_end(b);
 	buf__fini(&out);
 	/* Logged after the UNSUBACK is queued: the line may be published to this very client. */
 	for (pos = 0; log__enabled(&b->log, LOG_T_UNSUBSCRIBE) && proto__unsubscribe_next(&u, &pos, &filter);)

@@ -80,6 +80,16 @@ static void touch(struct worker *w)
 	if (w) w->store_touched = true;
 }
 
+void persist__group_begin(struct broker *b)
+{
+	if (b->store) store__group_begin(b->store);
+}
+
+void persist__group_end(struct broker *b)
+{
+	if (b->store) store__group_end(b->store);
+}
+
 /* ---- sessions ---- */
 
 /* Its row: who it is, when it ends, and the will that a crash or its delay would publish. The will's

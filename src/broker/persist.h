@@ -36,6 +36,12 @@ bool persist__keeps(struct broker *b, const struct session *s);
 /* True when replies wait for the commit of what they acknowledge (durable mode). */
 bool persist__durable(struct broker *b);
 
+/* The store writes a thread makes between these are committed in one transaction (store__group_begin): what one
+ * packet changed never survives a crash in part, e.g. an incoming QoS 2 packet id without the deliveries it
+ * made. Nest; without the store they do nothing. */
+void persist__group_begin(struct broker *b);
+void persist__group_end(struct broker *b);
+
 /* ---- sessions (session lock held) ---- */
 
 /* s is attached to c (connected): its row, with c's will so that a crash still publishes it. */

@@ -351,6 +351,8 @@ void worker__close(struct worker *w, struct conn *c, const char *reason)
 
 	struct conn *successor = NULL;
 	bool shutting = atomic_load(&b->shutting_down);
+	/* The session's new row and the will's deliveries are kept together. */
+	persist__group_begin(b);
 	if (c->session) {
 		struct session *s = c->session;
 		bool ended = false, attached;
@@ -416,6 +418,7 @@ void worker__close(struct worker *w, struct conn *c, const char *reason)
 				     security__domain(b, c->listener));
 	msg__unref(c->will);
 	c->will = NULL;
+	persist__group_end(b);
 
 	if (was_active && b->conf.connection_messages) {
 		if (c->clean_disconnect) log__printf(&b->log, LOG_T_NOTICE, "Client %s disconnected.", c->client_id);

@@ -414,9 +414,65 @@ void store__close(struct store *st)
 	free(st);
 }
 
+/* The calling thread's open group (store__group_begin): its changes wait here until the group ends, so that
+ * they reach the store thread together and share one transaction. Per thread, because a group is what one
+ * thread does in one step (a worker handling one packet), whatever other threads enqueue meanwhile. */
+static _Thread_local struct {
+	struct store *st;
+	int depth;
+	struct change *head, **tail;
+	bool urgent;
+} group;
+
+void store__group_begin(struct store *st)
+{
+	if (group.depth++ == 0) {
+		group.st = st;
+		group.head = NULL;
+		group.tail = &group.head;
+		group.urgent = false;
+	}
+}
+
+void store__group_end(struct store *st)
+{
+	if (group.depth == 0 || group.st != st || --group.depth > 0) return;
+	struct change *list = group.head;
+	group.head = NULL;
+	group.tail = &group.head;
+	if (!list) return;
+	pthread_mutex_lock(&st->lock);
+	if (st->stopping) {
+		pthread_mutex_unlock(&st->lock);
+		/* Accepted when enqueued, so each is answered, as failed: the store is closing. */
+		while (list) {
+			struct change *c = list;
+			list = c->next;
+			if (c->cb) c->cb(c->arg, MIDGE_ERR_CLOSED);
+			free(c);
+		}
+		return;
+	}
+	bool was_empty = !st->head;
+	*st->tail = list;
+	for (struct change *c = list; c; c = c->next) {
+		if (change_writes(c->kind)) st->stats.queued++;
+		st->tail = &c->next;
+	}
+	if (group.urgent) st->urgent = true;
+	if (was_empty || group.urgent) pthread_cond_signal(&st->wake);
+	pthread_mutex_unlock(&st->lock);
+}
+
 int store__enqueue(struct store *st, struct change *c, bool urgent)
 {
 	c->next = NULL;
+	if (group.depth && group.st == st) {
+		*group.tail = c;
+		group.tail = &c->next;
+		group.urgent |= urgent;
+		return 0;
+	}
 	pthread_mutex_lock(&st->lock);
 	if (st->stopping) {
 		pthread_mutex_unlock(&st->lock);

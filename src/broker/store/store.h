@@ -150,6 +150,13 @@ int store__session_del(struct store *st, const char *id, size_t id_len, store_do
 int store__sub_put(struct store *st, const struct store_sub *s, store_done_cb cb, void *arg);
 int store__sub_del(struct store *st, const char *id, size_t id_len, const uint8_t *filter, size_t filter_len,
                    store_done_cb cb, void *arg);
+/* Changes the calling thread enqueues between store__group_begin and store__group_end reach the store thread
+ * together and are committed in one transaction (all or none): what one packet changed (an incoming QoS 2 packet
+ * id with the rows of the deliveries it made) never survives a crash in part. Groups nest (the outermost end
+ * counts); other threads' changes are not held up. A fetch inside a group still ends its transaction. Not
+ * with store__flush inside (it would wait for changes it holds back). */
+void store__group_begin(struct store *st);
+void store__group_end(struct store *st);
 /* Writes nothing: cb is called once every change enqueued before it has committed (rc 0) or failed: the rc of
  * the transaction that held the last write before it, in its own batch or an earlier one (0 when there was none).
  * Not urgent: in STORE_GROUP it waits for the group timer. */

@@ -547,6 +547,42 @@ static bool order_wait(struct order *o, int n, int ms)
 	return ok;
 }
 
+/* Changes one thread enqueues in a group are committed together, even when the store thread is idle and would
+ * commit the first at once: none is answered or readable before the group ends. */
+static void test_group(void)
+{
+	const char *path = fresh("group.db");
+	struct store *st = open_ok(path, STORE_DURABLE);
+	struct order o;
+	order_init(&o);
+	struct tagged t[3] = {{&o, 0}, {&o, 1}, {&o, 2}};
+	struct store_msg m = msg("g/t", "payload");
+	store__group_begin(st);
+	store__group_begin(st); /* nested: the outer end counts */
+	CHECK_EQ(store__qos2_in_put(st, "pub", 3, 7, order_cb, &t[0]), 0);
+	store__group_end(st);
+	CHECK(!order_wait(&o, 1, 100)); /* an idle durable store would have committed it by now */
+	CHECK_EQ(query_int(path, "SELECT count(*) FROM qos2_in"), 0);
+	struct store_out out = {.client_id = "sub", .id_len = 3, .seq = 1, .msg = &m, .d = {.qos = 1}};
+	CHECK_EQ(store__out_put(st, &out, order_cb, &t[1]), 0);
+	CHECK_EQ(store__barrier(st, order_cb, &t[2]), 0);
+	store__group_end(st);
+	CHECK(order_wait(&o, 3, 5000));
+	CHECK_EQ(o.tag[0], 0);
+	CHECK_EQ(o.tag[1], 1);
+	CHECK_EQ(o.tag[2], 2);
+	CHECK_EQ(o.rc[0] | o.rc[1] | o.rc[2], 0);
+	struct store_stats ss;
+	store__stats(st, &ss);
+	CHECK_EQ(ss.commits, 1u); /* one transaction */
+	CHECK_EQ(query_int(path, "SELECT count(*) FROM qos2_in"), 1);
+	CHECK_EQ(query_int(path, "SELECT count(*) FROM out"), 1);
+	/* An end without a begin, or for another store, does nothing. */
+	store__group_end(st);
+	store__close(st);
+	order_fini(&o);
+}
+
 static void test_barrier(void)
 {
 	const char *path = fresh("barrier.db");
@@ -1338,6 +1374,7 @@ int main(void)
 	test_roundtrip();
 	test_out_batches();
 	test_out_mark();
+	test_group();
 	test_barrier();
 	test_barrier_after_failure();
 	test_fetch();
