@@ -478,9 +478,9 @@ class Publisher(Client):
                 self.sh.warn("%s: unexpected %r (in flight: %r)" % (self.name_, p, f))
                 return
             del self.inflight[p.mid]
-        elif p.type == m.DISCONNECT:
+        elif p.type == m.DISCONNECT and p.reason != m.SERVER_SHUTTING_DOWN:
             self.sh.warn("%s: DISCONNECT from the broker %r" % (self.name_, p))
-        elif p.type not in (m.PINGRESP,):
+        elif p.type not in (m.PINGRESP, m.DISCONNECT):
             self.sh.warn("%s: unexpected %r" % (self.name_, p))
 
 
@@ -570,9 +570,9 @@ class Subscriber(Client):
             self.last_rx = now
             self.awaiting.pop(p.mid, None)
             self.send(m.pubcomp(p.mid))
-        elif p.type == m.DISCONNECT:
+        elif p.type == m.DISCONNECT and p.reason != m.SERVER_SHUTTING_DOWN:
             self.sh.warn("%s: DISCONNECT from the broker %r" % (self.name_, p))
-        elif p.type not in (m.PINGRESP,):
+        elif p.type not in (m.PINGRESP, m.DISCONNECT):
             self.sh.warn("%s: unexpected %r" % (self.name_, p))
 
     def record(self, name, seq, qos, dup, now):
