@@ -173,7 +173,8 @@ class Broker:
         self.starts = 0          # number of starts so far; the current one is starts - 1
         self.spawned = []        # monotonic time of each start
         self.listening = []      # monotonic time each start was seen listening
-        self.killed = []         # monotonic time of each kill
+        self.killed = []         # monotonic time each kill signal was sent
+        self.dead = []           # monotonic time each killed process was reaped
 
     def write_config(self):
         lines = ["listener %d 127.0.0.1" % self.port, "allow_anonymous true", "persistence true",
@@ -231,6 +232,7 @@ class Broker:
         self.killed.append(time.monotonic())
         self.proc.send_signal(sig)
         self.proc.wait(30)
+        self.dead.append(time.monotonic())
 
     def stop(self, timeout=30):
         """SIGTERM and wait: the exit code (None if it had to be killed)."""
@@ -303,6 +305,7 @@ class Client(threading.Thread):
         self.receive_max = 65535
         self.last_send = 0.0
         self.error = None
+        self.periods = []       # [broker start, connected at, disconnected at or None] per connection
 
     def run(self):
         try:
@@ -312,6 +315,8 @@ class Client(threading.Thread):
                 except (OSError, m.Closed, ValueError, struct.error, IndexError):
                     pass
                 finally:
+                    if self.connected:
+                        self.periods[-1][2] = time.monotonic()
                     self.connected = False
                     if self.conn is not None:
                         self.conn.close()
@@ -349,6 +354,7 @@ class Client(threading.Thread):
         self.connected = True
         self.connections += 1
         self.epoch = epoch
+        self.periods.append([epoch, time.monotonic(), None])
         self.last_send = time.monotonic()
         return ack.session_present
 
@@ -378,6 +384,7 @@ class Publisher(Client):
         self.retry = []         # seqs refused with an MQTT 5 error reason: published again
         self.acked = {}         # seq -> (broker start, monotonic time) of its PUBACK / PUBREC
         self.sends = {}         # seq -> times its PUBLISH was sent (more than 1: resent)
+        self.sent_log = {}      # seq -> [(broker start, monotonic time, dup), ...] of those PUBLISHes
         self.pids = {}          # seq -> last packet id
         self.refused = 0
         self.next_pid = 1
@@ -405,6 +412,7 @@ class Publisher(Client):
         self.send(m.publish(self.topic, self.payload(seq), self.qos, dup=dup, mid=pid,
                             props=self.props()))
         self.sends[seq] = self.sends.get(seq, 0) + 1
+        self.sent_log.setdefault(seq, []).append((self.epoch, time.monotonic(), dup))
 
     def session(self):
         self.open()
@@ -761,12 +769,15 @@ def verdict(res, opts, sh, broker, pubs, subs):
             for seq in missing[:10]:
                 ep, t = p.acked[seq]
                 lost_rounds.add(ep)
-                evidence.append("  lost %s <- %s:%d QoS %d pid %s: %s in broker start %d (round %d) at "
-                                "+%.3fs, %s; publisher sent it %d time(s); neighbours received: %s"
-                                % (s.name_, p.name_, seq, p.qos, p.pids.get(seq),
+                sends = "; ".join("%s in start %d at +%.3fs (%s, %s)"
+                                  % ("resent DUP=1" if dup else "sent", sep, st - sh.t0,
+                                     _to_kill(broker, st), _state_at(s, st, sh.t0))
+                                  for sep, st, dup in p.sent_log.get(seq, []))
+                evidence.append("  lost %s <- %s:%d QoS %d pid %s: %s; %s in broker start %d (round %d) at "
+                                "+%.3fs, %s, %s; neighbours received: %s"
+                                % (s.name_, p.name_, seq, p.qos, p.pids.get(seq), sends,
                                    "PUBACK" if p.qos == 1 else "PUBREC", ep, ep, t - sh.t0,
-                                   _to_kill(broker, t), p.sends.get(seq, 0),
-                                   _neighbours(got, seq)))
+                                   _to_kill(broker, t), _state_at(s, t, sh.t0), _neighbours(got, seq)))
         for k, v in sd.items():
             dups[k] += v
         c["expected"] += expected
@@ -788,7 +799,7 @@ def verdict(res, opts, sh, broker, pubs, subs):
     for i in range(starts):
         log = broker.log(i)
         for line in log.splitlines():
-            if any(w in line.lower() for w in LOG_WORDS):
+            if any(w in line.lower() for w in LOG_WORDS) and "closed its connection" not in line:
                 noted.append("  broker start %d: %s" % (i, line))
         if opts.sanitize and any(t in log for t in SANITIZER_TEXT):
             sh.problem("sanitizer report in broker-%03d.log:\n%s" % (i, log[-5000:]))
@@ -805,10 +816,27 @@ def _copies(copies):
 
 
 def _to_kill(broker, t):
-    after = [k for k in broker.killed if k >= t]
-    if not after:
-        return "no kill after it"
-    return "%.3fs before the next kill" % (after[0] - t)
+    """Where t falls relative to the kills: before one, or while the signal was on its way."""
+    for k, d in zip(broker.killed, broker.dead):
+        if k <= t < d:
+            return "%.1fms after a SIGKILL was sent, %.1fms before the process was reaped" % (
+                (t - k) * 1e3, (d - t) * 1e3)
+        if t < k:
+            return "%.3fs before the next kill" % (k - t)
+    return "no kill after it"
+
+
+def _state_at(client, t, t0):
+    """Whether client was connected at time t, and since when."""
+    last = None
+    for ep, a, b in client.periods:
+        if a <= t and (b is None or t < b):
+            return "%s online since +%.3fs" % (client.name_, a - t0)
+        if b is not None and b <= t:
+            last = b
+    if last is None:
+        return "%s not connected yet" % client.name_
+    return "%s offline since +%.3fs" % (client.name_, last - t0)
 
 
 def _neighbours(got, seq):
