@@ -68,6 +68,7 @@ class Options:
         self.conf = []               # extra config lines
         self.workdir = None          # None: a temporary directory, removed after a passing run
         self.keep = False            # keep the work directory even when the run passes
+        self.snapshots = False       # copy the store after each kill (store-after-kill-NNN), for evidence
         self.sanitize = os.environ.get("MIDGE_SANITIZE", "") == "1"
         self.log = None              # progress lines: a callable taking a str, or None
         for k, v in kw.items():
@@ -233,6 +234,12 @@ class Broker:
         self.proc.send_signal(sig)
         self.proc.wait(30)
         self.dead.append(time.monotonic())
+        if self.opts.snapshots:
+            shutil.copytree(self.store, self.snapshot(len(self.killed)))
+
+    def snapshot(self, k):
+        """The copy of the store as kill k (1-based) left it."""
+        return os.path.join(self.dir, "store-after-kill-%03d" % k)
 
     def stop(self, timeout=30):
         """SIGTERM and wait: the exit code (None if it had to be killed)."""
@@ -773,11 +780,20 @@ def verdict(res, opts, sh, broker, pubs, subs):
                                   % ("resent DUP=1" if dup else "sent", sep, st - sh.t0,
                                      _to_kill(broker, st), _state_at(s, st, sh.t0))
                                   for sep, st, dup in p.sent_log.get(seq, []))
+                log = p.sent_log.get(seq, [])
+                hint = ""
+                if p.qos == 2 and len(log) > 1 and log[-1][2] and log[-1][0] > log[0][0]:
+                    hint = (" [acknowledged on a DUP=1 resend to a restarted broker: had the store kept "
+                            "packet id %s as awaiting PUBREL without the message's outgoing rows, the "
+                            "resend was not routed again]" % p.pids.get(seq))
+                if opts.snapshots and log:
+                    hint += _store_facts(broker.snapshot(log[0][0] + 1), p, seq)
                 evidence.append("  lost %s <- %s:%d QoS %d pid %s: %s; %s in broker start %d (round %d) at "
-                                "+%.3fs, %s, %s; neighbours received: %s"
+                                "+%.3fs, %s, %s; neighbours received: %s%s"
                                 % (s.name_, p.name_, seq, p.qos, p.pids.get(seq), sends,
                                    "PUBACK" if p.qos == 1 else "PUBREC", ep, ep, t - sh.t0,
-                                   _to_kill(broker, t), _state_at(s, t, sh.t0), _neighbours(got, seq)))
+                                   _to_kill(broker, t), _state_at(s, t, sh.t0), _neighbours(got, seq),
+                                   hint))
         for k, v in sd.items():
             dups[k] += v
         c["expected"] += expected
@@ -826,6 +842,32 @@ def _to_kill(broker, t):
     return "no kill after it"
 
 
+def _store_facts(snap, p, seq):
+    """What the store copied after a kill says of p's message seq: its incoming QoS 2 packet id, and which
+    sessions have an outgoing row for it."""
+    import sqlite3
+    db = os.path.join(snap, "midge.db")
+    if not os.path.exists(db):
+        return " [no store snapshot %s]" % snap
+    tmp = tempfile.mkdtemp(prefix="midge-crash-snap-")
+    try:
+        for f in os.listdir(snap):
+            shutil.copy(os.path.join(snap, f), tmp)  # opening recovers the WAL: not in the kept copy
+        con = sqlite3.connect(os.path.join(tmp, "midge.db"))
+        pid = p.pids.get(seq)
+        q2 = con.execute("SELECT count(*) FROM qos2_in WHERE client_id = ? AND pid = ?", (p.cid, pid)).fetchone()[0]
+        rows = con.execute("SELECT client_id, state, pid FROM out WHERE substr(payload, 1, ?) = ?",
+                           (len(p.payload(seq)), p.payload(seq))).fetchall()
+        con.close()
+        return (" [store after kill %s: qos2_in %s (%s, %d); outgoing rows for it: %s]"
+                % (os.path.basename(snap)[-3:], "HAS" if q2 else "has no", p.cid, pid,
+                   ", ".join("%s state %d pid %d" % r for r in rows) or "none"))
+    except Exception as e:  # evidence only
+        return " [store snapshot %s unreadable: %r]" % (snap, e)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _state_at(client, t, t0):
     """Whether client was connected at time t, and since when."""
     last = None
@@ -859,11 +901,13 @@ def parse_signal(s):
     return getattr(signal, s if s.startswith("SIG") else "SIG" + s)
 
 
-def main(argv=None, prog=None):
-    ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+def main(argv=None, prog=None, rounds=20):
+    """The command line (this file as a script, and scripts/crash-test with rounds=200): 0 on PASS, 1 on FAIL."""
+    ap = argparse.ArgumentParser(prog=prog, description="\n\n".join(__doc__.split("\n\n")[:3]),
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", default=os.environ.get("MIDGE_BIN") or Options().bin,
                     help="broker binary (default $MIDGE_BIN or build/bin/midge)")
-    ap.add_argument("--rounds", type=int, default=20, help="kills and restarts (default 20)")
+    ap.add_argument("--rounds", type=int, default=rounds, help="kills and restarts (default %d)" % rounds)
     ap.add_argument("--min-up", type=float, default=0.3, help="shortest time up before a kill (s)")
     ap.add_argument("--max-up", type=float, default=2.0, help="longest time up before a kill (s)")
     ap.add_argument("--seed", type=int, help="random seed (default: random, printed)")
@@ -878,6 +922,8 @@ def main(argv=None, prog=None):
                     help="extra config line (repeatable), e.g. 'persistence_sync durable'")
     ap.add_argument("--workdir", help="work directory (default: a temporary one)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory even on success")
+    ap.add_argument("--snapshots", action="store_true",
+                    help="copy the store after each kill; a lost message's evidence then says what it held")
     ap.add_argument("--json", metavar="FILE", help="also write the counts as JSON")
     ap.add_argument("-q", "--quiet-progress", action="store_true", help="no line per round")
     a = ap.parse_args(argv)
@@ -886,7 +932,7 @@ def main(argv=None, prog=None):
     opts = Options(bin=a.bin, rounds=a.rounds, min_up=a.min_up, max_up=a.max_up, seed=a.seed,
                    rate=a.rate, window=a.window, payload_size=a.payload_size, quiet=a.quiet,
                    drain_timeout=a.drain_timeout, signal=parse_signal(a.signal), conf=a.conf,
-                   workdir=a.workdir, keep=a.keep,
+                   workdir=a.workdir, keep=a.keep, snapshots=a.snapshots,
                    log=None if a.quiet_progress else lambda s: print(s, flush=True))
     res = run(opts)
     print(res.report(), flush=True)

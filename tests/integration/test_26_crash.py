@@ -3,7 +3,9 @@ same store while persistent publishers (QoS 1 and 2, MQTT 3.1.1 and 5) and subsc
 some coming and going) keep traffic flowing; then everything drains. Nothing the broker acknowledged
 (PUBACK, PUBREC) may be lost for any subscriber; a QoS 2 message never arrives twice at QoS 2; any other
 second copy carries DUP=1 or is the publisher's own resend. The long version is scripts/crash-test; the
-driver is crashtest.py (its report names the seed: `scripts/crash-test --seed N` runs the same draw)."""
+driver is crashtest.py; on failure its report names each lost message with every send of it against the kills,
+what the store held after that kill (a copy is kept per kill), the broker log around it, and the seed (which
+repeats the random draws, not the timing)."""
 import pytest
 
 import crashtest
@@ -26,7 +28,8 @@ def check(res):
 @pytest.mark.midge_only
 def test_kill9_rounds_lose_nothing(tmp_path):
     """5 rounds of SIGKILL after 0.3-2 s up: the default mix of 4 publishers and 4 subscribers."""
-    check(crashtest.run(bin=broker_bin(), rounds=5, workdir=str(tmp_path), drain_timeout=30))
+    check(crashtest.run(bin=broker_bin(), rounds=5, workdir=str(tmp_path), drain_timeout=30,
+                        snapshots=True))
 
 
 @pytest.mark.midge_only
@@ -34,6 +37,6 @@ def test_kill9_soon_after_restart(tmp_path):
     """Kills 0.1-0.5 s after each restart, so that they land while clients reconnect and resend and while
     queued messages go out to subscribers back online; faster publishers, wider windows."""
     check(crashtest.run(bin=broker_bin(), rounds=6, min_up=0.1, max_up=0.5, rate=400, window=20,
-                        workdir=str(tmp_path), drain_timeout=30,
+                        workdir=str(tmp_path), drain_timeout=30, snapshots=True,
                         subscribers=[("s0", 2, m.MQTT5, False), ("s1", 2, m.MQTT311, True),
                                      ("s2", 1, m.MQTT5, True)]))
