@@ -860,8 +860,9 @@ def _store_facts(snap, p, seq):
         rows = con.execute("SELECT client_id, state, pid FROM out WHERE substr(payload, 1, ?) = ?",
                            (len(p.payload(seq)), p.payload(seq))).fetchall()
         con.close()
-        return (" [store after kill %s: qos2_in %s (%s, %d); outgoing rows for it: %s]"
-                % (os.path.basename(snap)[-3:], "HAS" if q2 else "has no", p.cid, pid,
+        k = int(os.path.basename(snap)[-3:])
+        return (" [store as kill %d (the end of start %d) left it: qos2_in %s (%s, %d); outgoing rows for it: %s]"
+                % (k, k - 1, "HAS" if q2 else "has no", p.cid, pid,
                    ", ".join("%s state %d pid %d" % r for r in rows) or "none"))
     except Exception as e:  # evidence only
         return " [store snapshot %s unreadable: %r]" % (snap, e)
