@@ -139,3 +139,11 @@ def db_files(root):
 def wait_log(b, text, timeout=5.0):
     """Waits until text appears in b's log; returns the log."""
     return wait_for(lambda: text in b.log() and b.log(), timeout, what="%r in the broker log" % text)
+
+
+def receive_n(c, n, timeout=5.0, after=0.3):
+    """The next n PUBLISH packets (acknowledged as receive_all does, at most `timeout` s apart), plus any
+    that arrive within `after` seconds more: a test comparing the result with n expected messages sees
+    extra ones too."""
+    got = receive_all(c, quiet=timeout, limit=n)
+    return got + receive_all(c, quiet=after)

@@ -13,7 +13,7 @@ import pytest
 import mqttraw as m
 from conftest import free_port, port_listening, run_config_check, run_expect_failure
 from persistutil import (barrier, corrupt_names, db_files, payloads, persistent_broker,
-                         publish_pipelined, receive_all, restart, store_conf, v5, v311, wait_log)
+                         publish_pipelined, receive_all, receive_n, restart, store_conf, v5, v311, wait_log)
 
 # Mosquitto persists differently (a snapshot every autosave_interval) and has none of the persistence_*
 # options Midge adds.
@@ -110,7 +110,7 @@ def test_retained_set_replaced_cleared_survive(broker, raw, tmp_path, how):
     restart(b, how)
     c = v311(raw, b.port, "ret-sub", clean=True)
     c.subscribe("ret/#", qos=2)
-    got = sorted(receive_all(c, quiet=0.7), key=lambda p: p.topic)
+    got = sorted(receive_n(c, 2), key=lambda p: p.topic)
     assert [(g.topic, g.payload, g.retain) for g in got] == [("ret/a", b"a1", True),
                                                             ("ret/b", b"b2", True)]
     assert got[0].qos == 1 and got[1].qos == 2
@@ -119,7 +119,7 @@ def test_retained_set_replaced_cleared_survive(broker, raw, tmp_path, how):
     restart(b, how)
     c = v311(raw, b.port, "ret-sub2", clean=True)
     c.subscribe("ret/#", qos=0)
-    assert sorted(payloads(receive_all(c, quiet=0.7))) == [b"a1", b"b2"]
+    assert sorted(payloads(receive_n(c, 2))) == [b"a1", b"b2"]
 
 
 @pytest.mark.parametrize("how", HOW)
@@ -162,7 +162,7 @@ def test_retained_expiry_counts_across_restart(broker, raw, tmp_path, how):
     restart(b, how)
     c = v5(raw, b.port, "rexp-sub", clean=True, expiry=None)
     c.subscribe([("rexp/#", 1)])
-    got = {g.topic: g for g in receive_all(c, quiet=0.5)}
+    got = {g.topic: g for g in receive_n(c, 2)}
     assert set(got) == {"rexp/short", "rexp/long"}
     left = got["rexp/short"].prop(m.MESSAGE_EXPIRY_INTERVAL)
     assert left is not None and 1 <= left <= 2, "remaining expiry %r after %.1fs of 3" % (
@@ -172,12 +172,12 @@ def test_retained_expiry_counts_across_restart(broker, raw, tmp_path, how):
     time.sleep(max(0.0, t0 + 3.3 - time.monotonic()))
     c = v5(raw, b.port, "rexp-sub2", clean=True, expiry=None)
     c.subscribe([("rexp/#", 1)])
-    assert [g.topic for g in receive_all(c, quiet=0.5)] == ["rexp/long"]
+    assert [g.topic for g in receive_n(c, 1)] == ["rexp/long"]
     c.disconnect()
     restart(b, how)
     c = v5(raw, b.port, "rexp-sub3", clean=True, expiry=None)
     c.subscribe([("rexp/#", 1)])
-    assert [g.topic for g in receive_all(c, quiet=0.5)] == ["rexp/long"]
+    assert [g.topic for g in receive_n(c, 1)] == ["rexp/long"]
 
 
 def test_retained_persistence_false_keeps_sessions_only(broker, raw, tmp_path):
@@ -268,7 +268,7 @@ def test_v311_subscriptions_keep_delivering(broker, raw, tmp_path, how):
     p.publish("s311/q1", b"one", qos=2, mid=2)
     p.publish("s311/q2/x", b"two", qos=2, mid=3)
     p.publish("s311/gone", b"gone", qos=2, mid=4)
-    got = receive_all(c, quiet=0.7)
+    got = receive_n(c, 3)
     assert [(g.topic, g.payload, g.qos) for g in got] == [("s311/q0", b"zero", 0), ("s311/q1", b"one", 1),
                                                          ("s311/q2/x", b"two", 2)]
 
@@ -334,12 +334,12 @@ def test_shared_subscription_survives(broker, raw, tmp_path, how):
     p = v311(raw, b.port, "sh-pub", clean=True)
     sent = [b"m%d" % i for i in range(10)]
     publish_pipelined(p, "sh/t", sent, qos=1)
-    got = [receive_all(c, quiet=0.7) for c in members]
+    got = [receive_all(c, quiet=0.4) for c in members]
     assert sorted(payloads(got[0] + got[1])) == sorted(sent)
     for g in got[0] + got[1]:
         assert g.props_of(m.SUBSCRIPTION_IDENTIFIER) == [5] and g.qos == 1
     # the other group gets every message once, in order
-    assert payloads(receive_all(other, quiet=0.5)) == sent
+    assert payloads(receive_n(other, 10)) == sent
 
 
 # ---------------------------------------------------------------- outgoing QoS 1 / 2 messages
@@ -362,7 +362,7 @@ def test_queued_messages_delivered_in_order(broker, raw, tmp_path, how):
     restart(b, how)
     s = v311(raw, b.port, "q-sub")
     assert s.connack.session_present is True
-    got = receive_all(s, quiet=0.7)
+    got = receive_n(s, 12)
     assert [(g.topic, g.payload, g.qos) for g in got] == sent
     assert not any(g.dup for g in got)
     s.disconnect()
@@ -371,7 +371,7 @@ def test_queued_messages_delivered_in_order(broker, raw, tmp_path, how):
     restart(b, how)
     s = v311(raw, b.port, "q-sub")
     assert s.connack.session_present is True
-    s.expect_nothing(0.7)
+    s.expect_nothing(0.5)
 
 
 @pytest.mark.parametrize("how", HOW)
@@ -394,7 +394,7 @@ def test_queued_v5_properties_and_expiry(broker, raw, tmp_path, how):
     time.sleep(max(0.0, t0 + 2.4 - time.monotonic()))
     s = v5(raw, b.port, "qp-sub")
     assert s.connack.session_present is True
-    got = receive_all(s, quiet=0.7)
+    got = receive_n(s, 1)
     assert [(g.topic, g.payload, g.qos) for g in got] == [("qp/long", b"long", 2)]
     g = got[0]
     assert 50 <= g.prop(m.MESSAGE_EXPIRY_INTERVAL) <= 58
@@ -432,7 +432,7 @@ def test_unacked_qos1_resent_with_dup(broker, raw, tmp_path, how, proto):
     restart(b, how)
     s = conn()
     assert s.connack.session_present is True
-    s.expect_nothing(0.7)
+    s.expect_nothing(0.5)
 
 
 @pytest.mark.parametrize("how", HOW)
@@ -464,7 +464,7 @@ def test_qos2_after_pubrec_continues_with_pubrel(broker, raw, tmp_path, how, pro
     barrier(raw, b.port)
     restart(b, how)
     s = conn()
-    s.expect_nothing(0.7)
+    s.expect_nothing(0.5)
 
 
 @pytest.mark.parametrize("how", HOW)
@@ -513,7 +513,7 @@ def test_incoming_qos2_survives(broker, raw, tmp_path, how, proto):
     p.publish("in2/t", b"next", qos=2, mid=42)
     s = v311(raw, b.port, "in2-sub")
     assert s.connack.session_present is True
-    got = receive_all(s, quiet=0.8)
+    got = receive_n(s, 2)
     assert payloads(got) == [b"once", b"next"]
 
 
@@ -534,7 +534,7 @@ def test_incoming_qos2_pubrel_after_restart(broker, raw, tmp_path, how):
     p.send(m.pubrel(7))
     assert p.expect(m.PUBCOMP).mid == 7
     s = v311(raw, b.port, "in2r-sub")
-    assert payloads(receive_all(s, quiet=0.8)) == [b"once"]
+    assert payloads(receive_n(s, 1)) == [b"once"]
 
 
 # ---------------------------------------------------------------- session expiry and wills
@@ -603,7 +603,7 @@ def test_will_published_after_kill(broker, raw, tmp_path):
     restart(b, "kill")
     w = v311(raw, b.port, "will-watcher")
     assert w.connack.session_present is True
-    got = receive_all(w, quiet=1.5)
+    got = receive_n(w, 1, after=0.5)
     assert [(g.topic, g.payload, g.qos) for g in got] == [("will/crash", b"cut off", 1)]
     # it was published once, not kept for the next restart
     w.disconnect()
@@ -661,7 +661,7 @@ def test_will_delay_cancelled_by_reconnect_after_kill(broker, raw, tmp_path):
     b = persistent_broker(broker, tmp_path)
     watcher(raw, b.port)
     c = v5(raw, b.port, "will-back", expiry=60, will=("will/back", b"no", 1, False),
-           will_props=[(m.WILL_DELAY_INTERVAL, 2)])
+           will_props=[(m.WILL_DELAY_INTERVAL, 1)])
     c.subscribe([("will-back/own", 1)])
     time.sleep(0.2)
     barrier(raw, b.port)
@@ -669,7 +669,7 @@ def test_will_delay_cancelled_by_reconnect_after_kill(broker, raw, tmp_path):
     c = v5(raw, b.port, "will-back", expiry=60)
     assert c.connack.session_present is True
     w = v311(raw, b.port, "will-watcher")
-    w.expect_nothing(2.8)
+    w.expect_nothing(2.0)
 
 
 # ---------------------------------------------------------------- the durable promise
@@ -696,7 +696,7 @@ def test_acknowledged_survives_kill(broker, raw, tmp_path, qos):
     b.start()
     s = v311(raw, b.port, "dur-sub")
     assert s.connack.session_present is True
-    got = payloads(receive_all(s, quiet=1.0))
+    got = payloads(receive_all(s, quiet=0.6))
     assert len(got) == len(set(got)), "duplicates: %r" % got
     assert got == sorted(got), "out of order: %r" % got
     missing = [sent[mid - 1] for mid in sorted(acked) if sent[mid - 1] not in got]
@@ -716,7 +716,7 @@ def test_acknowledged_single_message_survives_kill(broker, raw, tmp_path, qos):
     b.kill()
     b.start()
     s = v5(raw, b.port, "dur1-sub")
-    got = receive_all(s, quiet=0.7)
+    got = receive_n(s, 1)
     assert [(g.payload, g.qos) for g in got] == [(b"promised", qos)]
 
 
@@ -748,7 +748,7 @@ def test_large_offline_queue(broker, raw, tmp_path, how):
         restart(b, how)
     s = v311(raw, b.port, "big-sub")
     assert s.connack.session_present is True
-    got = receive_all(s, quiet=1.5, timeout=60)
+    got = receive_n(s, len(sent))
     assert len(got) == len(sent), "got %d of %d; first missing %r" % (
         len(got), len(sent), next((x for x in sent if x not in set(payloads(got))), None))
     assert payloads(got) == sent
@@ -767,7 +767,7 @@ def test_large_queue_partly_drained_then_killed(broker, raw, tmp_path):
     b.start()
     s = v311(raw, b.port, "big-sub")
     assert s.connack.session_present is True
-    rest = payloads(receive_all(s, quiet=1.5, timeout=60))
+    rest = payloads(receive_all(s, quiet=1.0, timeout=60))
     assert rest, "nothing after the restart"
     start = sent.index(rest[0])
     assert start <= 2500, "resumed at %r: %d messages lost" % (rest[0], start - 2500)
@@ -992,12 +992,12 @@ def test_everything_survives_sigterm(broker, raw, tmp_path, sync):
     restart(b, "stop")
     s = v5(raw, b.port, "all-sub")
     assert s.connack.session_present is True
-    got = receive_all(s, quiet=0.7)
+    got = receive_n(s, 2)
     assert [(g.payload, g.qos) for g in got] == [(b"one", 1), (b"two", 2)]
     assert all(g.props_of(m.SUBSCRIPTION_IDENTIFIER) == [11] for g in got)
     on = v311(raw, b.port, "all-online")
     assert on.connack.session_present is True
-    got = receive_all(on, quiet=0.7)
+    got = receive_n(on, 2)
     # "two" may have been sent before the stop too; "one" certainly was
     assert [(g.payload, g.qos) for g in got] == [(b"one", 1), (b"two", 1)]
     assert got[0].dup is True and got[0].mid == unacked.mid
