@@ -58,6 +58,7 @@ def barrier(raw, port):
 def v311(raw, port, cid, clean=False, **kw):
     """A raw MQTT 3.1.1 client with its CONNACK in .connack."""
     c = raw(port)
+    c.cid = cid
     c.connack = c.connect(cid, clean=clean, **kw)
     return c
 
@@ -67,7 +68,18 @@ def v5(raw, port, cid, clean=False, expiry=300, props=None, **kw):
     p = list(props or [])
     if expiry is not None:
         p.append((SEI, expiry))
-    return connect5(raw, port, cid, clean=clean, props=p, **kw)
+    c = connect5(raw, port, cid, clean=clean, props=p, **kw)
+    c.cid = cid
+    return c
+
+
+def offline(b, c):
+    """c (made by v311 or v5) sends DISCONNECT and closes; returns once b logged that it is gone, i.e.
+    its session is offline: what is published next is queued for it, not sent."""
+    line = "Client %s disconnected." % c.cid
+    before = b.log().count(line)
+    c.disconnect()
+    wait_for(lambda: b.log().count(line) > before, 5, what="%r in the broker log" % line)
 
 
 def publish_pipelined(c, topic, payloads, qos=1, first_mid=1, timeout=30.0):

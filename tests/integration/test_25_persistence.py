@@ -13,7 +13,8 @@ import pytest
 import mqttraw as m
 from conftest import free_port, port_listening, run_config_check, run_expect_failure
 from persistutil import (barrier, corrupt_names, db_files, payloads, persistent_broker,
-                         publish_pipelined, receive_all, receive_n, restart, store_conf, v5, v311, wait_log)
+                         offline, publish_pipelined, receive_all, receive_n, restart, store_conf, v5, v311,
+                         wait_log)
 
 # Mosquitto persists differently (a snapshot every autosave_interval) and has none of the persistence_*
 # options Midge adds.
@@ -56,10 +57,10 @@ def test_no_store_without_persistence(broker, raw, tmp_path, conf):
     b = broker(conf=conf % {"loc": loc})
     c = v311(raw, b.port, "np-sub")
     c.subscribe("np/#", qos=1)
-    c.disconnect()
+    offline(b, c)
     p = v311(raw, b.port, "np-pub", clean=True)
     p.publish("np/r", b"retained", qos=1, retain=True)
-    p.disconnect()
+    offline(b, p)
     b.stop()
     assert db_files(str(tmp_path)) == []
     b.start()
@@ -81,7 +82,7 @@ def test_location_created_and_file_named(broker, raw, tmp_path):
     assert "Created persistence_location" in b.log()
     p = v311(raw, b.port, "loc-pub", clean=True)
     p.publish("loc/r", b"kept", qos=1, retain=True)
-    p.disconnect()
+    offline(b, p)
     restart(b, "stop")
     c = v311(raw, b.port, "loc-sub", clean=True)
     c.subscribe("loc/r", qos=1)
@@ -108,7 +109,7 @@ def test_retained_set_replaced_cleared_survive(broker, raw, tmp_path, how):
     p.publish("ret/c", b"c1", qos=1, retain=True, mid=4)
     p.publish("ret/c", b"", qos=1, retain=True, mid=5)            # cleared
     p.publish("ret/d", b"not retained", qos=1, retain=False, mid=6)
-    p.disconnect()
+    offline(b, p)
     restart(b, how)
     c = v311(raw, b.port, "ret-sub", clean=True)
     c.subscribe("ret/#", qos=2)
@@ -117,7 +118,7 @@ def test_retained_set_replaced_cleared_survive(broker, raw, tmp_path, how):
                                                             ("ret/b", b"b2", True)]
     assert got[0].qos == 1 and got[1].qos == 2
     # and they are still retained (not consumed) after a second restart
-    c.disconnect()
+    offline(b, c)
     restart(b, how)
     c = v311(raw, b.port, "ret-sub2", clean=True)
     c.subscribe("ret/#", qos=0)
@@ -133,7 +134,7 @@ def test_retained_v5_properties_survive(broker, raw, tmp_path, how):
     p = v5(raw, b.port, "ret5-pub", clean=True, expiry=None)
     ack = p.publish("ret5/t", b'{"t": 21.5}', qos=1, retain=True, props=props)
     assert ack.reason in (m.SUCCESS, m.NO_MATCHING_SUBSCRIBERS)
-    p.disconnect()
+    offline(b, p)
     restart(b, how)
     c = v5(raw, b.port, "ret5-sub", clean=True, expiry=None)
     c.subscribe([("ret5/#", 1)], props=[(m.SUBSCRIPTION_IDENTIFIER, 9)])
@@ -159,7 +160,7 @@ def test_retained_expiry_counts_across_restart(broker, raw, tmp_path, how):
               props=[(m.MESSAGE_EXPIRY_INTERVAL, 3)])
     p.publish("rexp/long", b"long", qos=1, retain=True, mid=2,
               props=[(m.MESSAGE_EXPIRY_INTERVAL, 600)])
-    p.disconnect()
+    offline(b, p)
     time.sleep(1.1)
     restart(b, how)
     c = v5(raw, b.port, "rexp-sub", clean=True, expiry=None)
@@ -172,12 +173,12 @@ def test_retained_expiry_counts_across_restart(broker, raw, tmp_path, how):
     assert left is not None and int(3 - elapsed) <= left <= 2, "remaining expiry %r after %.1fs of 3" % (
         left, elapsed)
     assert 590 <= got["rexp/long"].prop(m.MESSAGE_EXPIRY_INTERVAL) <= 599
-    c.disconnect()
+    offline(b, c)
     time.sleep(max(0.0, t0 + 3.3 - time.monotonic()))
     c = v5(raw, b.port, "rexp-sub2", clean=True, expiry=None)
     c.subscribe([("rexp/#", 1)])
     assert [g.topic for g in receive_n(c, 1)] == ["rexp/long"]
-    c.disconnect()
+    offline(b, c)
     restart(b, how)
     c = v5(raw, b.port, "rexp-sub3", clean=True, expiry=None)
     c.subscribe([("rexp/#", 1)])
@@ -188,11 +189,11 @@ def test_retained_persistence_false_keeps_sessions_only(broker, raw, tmp_path):
     b = persistent_broker(broker, tmp_path, extra="retained_persistence false")
     s = v311(raw, b.port, "rp-sub")
     s.subscribe("rp/q", qos=1)
-    s.disconnect()
+    offline(b, s)
     p = v311(raw, b.port, "rp-pub", clean=True)
     p.publish("rp/r", b"retained", qos=1, retain=True, mid=1)
     p.publish("rp/q", b"queued", qos=1, mid=2)
-    p.disconnect()
+    offline(b, p)
     restart(b, "stop")
     s = v311(raw, b.port, "rp-sub")
     assert s.connack.session_present is True
@@ -213,12 +214,12 @@ def test_session_present_after_restart(broker, raw, tmp_path, how):
     online.subscribe("sp/a", qos=1)
     off = v311(raw, b.port, "sp-311-off")
     off.subscribe("sp/b", qos=1)
-    off.disconnect()
+    offline(b, off)
     online5 = v5(raw, b.port, "sp-5-online", expiry=600)
     online5.subscribe([("sp/c", 1)])
     off5 = v5(raw, b.port, "sp-5-off", expiry=0xFFFFFFFF)
     off5.subscribe([("sp/d", 1)])
-    off5.disconnect()
+    offline(b, off5)
     clean = v311(raw, b.port, "sp-clean", clean=True)
     clean.subscribe("sp/e", qos=1)
     clean5 = v5(raw, b.port, "sp-clean5", clean=True, expiry=None)
@@ -240,12 +241,11 @@ def test_clean_start_discards_stored_session(broker, raw, tmp_path, how):
     b = persistent_broker(broker, tmp_path)
     c = v311(raw, b.port, "cs")
     c.subscribe("cs/t", qos=1)
-    c.disconnect()
+    offline(b, c)
     c = v311(raw, b.port, "cs", clean=True)
     assert c.connack.session_present is False
     c.subscribe("cs/other", qos=1)
-    c.disconnect()
-    time.sleep(0.2)
+    offline(b, c)
     barrier(raw, b.port)
     restart(b, how)
     c = v311(raw, b.port, "cs")
@@ -288,7 +288,7 @@ def test_v5_subscription_options_survive(broker, raw, tmp_path, how):
                 props=[(m.SUBSCRIPTION_IDENTIFIER, 268435455)])
     c.subscribe([("o/plain", m.sub_options(qos=2))], mid=3)
     c.subscribe([("o/q0", m.sub_options(qos=0))], mid=4, props=[(m.SUBSCRIPTION_IDENTIFIER, 3)])
-    c.disconnect()
+    offline(b, c)
     restart(b, how)
     c = v5(raw, b.port, "subs5")
     assert c.connack.session_present is True
@@ -326,10 +326,10 @@ def test_shared_subscription_survives(broker, raw, tmp_path, how):
     for cid in ("sh-1", "sh-2"):
         c = v5(raw, b.port, cid)
         c.subscribe([("$share/g/sh/t", m.sub_options(qos=1))], props=[(m.SUBSCRIPTION_IDENTIFIER, 5)])
-        c.disconnect()
+        offline(b, c)
     other = v311(raw, b.port, "sh-311")
     other.subscribe("$share/h/sh/#", qos=1)
-    other.disconnect()
+    offline(b, other)
     restart(b, how)
     members = [v5(raw, b.port, cid) for cid in ("sh-1", "sh-2")]
     assert all(c.connack.session_present for c in members)
@@ -355,22 +355,21 @@ def test_queued_messages_delivered_in_order(broker, raw, tmp_path, how):
     b = persistent_broker(broker, tmp_path)
     s = v311(raw, b.port, "q-sub")
     s.subscribe([("q/2", 2), ("q/1", 1)])
-    s.disconnect()
+    offline(b, s)
     p = v311(raw, b.port, "q-pub", clean=True)
     sent = []
     for i in range(12):
         topic, qos = ("q/2", 2) if i % 3 == 0 else ("q/1", 1 + (i % 2))
         p.publish(topic, b"msg-%02d" % i, qos=qos, mid=i + 1)
         sent.append((topic, b"msg-%02d" % i, min(qos, 2 if topic == "q/2" else 1)))
-    p.disconnect()
+    offline(b, p)
     restart(b, how)
     s = v311(raw, b.port, "q-sub")
     assert s.connack.session_present is True
     got = receive_n(s, 12)
     assert [(g.topic, g.payload, g.qos) for g in got] == sent
     assert not any(g.dup for g in got)
-    s.disconnect()
-    time.sleep(0.2)
+    offline(b, s)
     barrier(raw, b.port)
     restart(b, how)
     s = v311(raw, b.port, "q-sub")
@@ -385,7 +384,7 @@ def test_queued_v5_properties_and_expiry(broker, raw, tmp_path, how):
     b = persistent_broker(broker, tmp_path)
     s = v5(raw, b.port, "qp-sub")
     s.subscribe([("qp/#", m.sub_options(qos=2))], props=[(m.SUBSCRIPTION_IDENTIFIER, 42)])
-    s.disconnect()
+    offline(b, s)
     p = v5(raw, b.port, "qp-pub", clean=True, expiry=None)
     t0 = time.monotonic()
     p.publish("qp/short", b"short", qos=1, mid=1, props=[(m.MESSAGE_EXPIRY_INTERVAL, 2)])
@@ -393,7 +392,7 @@ def test_queued_v5_properties_and_expiry(broker, raw, tmp_path, how):
               props=[(m.MESSAGE_EXPIRY_INTERVAL, 60), (m.CONTENT_TYPE, "text/plain"),
                      (m.RESPONSE_TOPIC, "qp/reply"), (m.CORRELATION_DATA, b"id-1")]
               + m.user_props(("a", "1"), ("b", "2")))
-    p.disconnect()
+    offline(b, p)
     restart(b, how)
     time.sleep(max(0.0, t0 + 2.4 - time.monotonic()))
     s = v5(raw, b.port, "qp-sub")
@@ -430,8 +429,7 @@ def test_unacked_qos1_resent_with_dup(broker, raw, tmp_path, how, proto):
         ("dup1/t", b"unacked", 1, True, first.mid)
     s.send(m.puback(again.mid))
     s.expect_nothing(0.5)
-    s.disconnect()
-    time.sleep(0.2)
+    offline(b, s)
     barrier(raw, b.port)
     restart(b, how)
     s = conn()
@@ -463,8 +461,7 @@ def test_qos2_after_pubrec_continues_with_pubrel(broker, raw, tmp_path, how, pro
     assert pkt.flags == 2
     s.send(m.pubcomp(pub.mid))
     s.expect_nothing(0.5)
-    s.disconnect()
-    time.sleep(0.2)
+    offline(b, s)
     barrier(raw, b.port)
     restart(b, how)
     s = conn()
@@ -497,7 +494,7 @@ def test_incoming_qos2_survives(broker, raw, tmp_path, how, proto):
     b = persistent_broker(broker, tmp_path)
     s = v311(raw, b.port, "in2-sub")
     s.subscribe("in2/t", qos=2)
-    s.disconnect()
+    offline(b, s)
     conn = (lambda: v311(raw, b.port, "in2-pub")) if proto == m.MQTT311 else \
         (lambda: v5(raw, b.port, "in2-pub"))
     p = conn()
@@ -528,7 +525,7 @@ def test_incoming_qos2_pubrel_after_restart(broker, raw, tmp_path, how):
     b = persistent_broker(broker, tmp_path)
     s = v311(raw, b.port, "in2r-sub")
     s.subscribe("in2r/t", qos=2)
-    s.disconnect()
+    offline(b, s)
     p = v311(raw, b.port, "in2r-pub")
     p.send(m.publish("in2r/t", b"once", qos=2, mid=7))
     assert p.expect(m.PUBREC).mid == 7
@@ -550,14 +547,14 @@ def test_session_expiry_counts_across_restart(broker, raw, tmp_path):
     for cid in ("exp-a", "exp-b"):
         c = v5(raw, b.port, cid, expiry=3)
         c.subscribe([("exp/t", 1)])
-        c.disconnect()
+        offline(b, c)
     t0 = time.monotonic()
     time.sleep(1.5)
     restart(b, "stop")
     t_restart = time.monotonic()
     a = v5(raw, b.port, "exp-a", expiry=3)
     assert a.connack.session_present is True
-    a.disconnect()
+    offline(b, a)
     time.sleep(max(0.0, t0 + 3.9 - time.monotonic()))
     assert time.monotonic() < t_restart + 3.0
     c = v5(raw, b.port, "exp-b", expiry=3)
@@ -580,7 +577,7 @@ def test_session_expiry_after_kill_starts_at_restart(broker, raw, tmp_path):
     t_restart = time.monotonic()
     a = v5(raw, b.port, "kexp-a", expiry=3)
     assert a.connack.session_present is True
-    a.disconnect()
+    offline(b, a)
     time.sleep(max(0.0, t_restart + 3.9 - time.monotonic()))
     c = v5(raw, b.port, "kexp-b", expiry=3)
     assert c.connack.session_present is False
@@ -601,8 +598,7 @@ def test_will_published_after_kill(broker, raw, tmp_path):
     c.subscribe("will-crash/own", qos=1)
     n = v311(raw, b.port, "will-normal", will=("will/normal", b"must not", 1, False))
     n.subscribe("will-normal/own", qos=1)
-    n.disconnect()
-    time.sleep(0.2)
+    offline(b, n)
     barrier(raw, b.port)
     restart(b, "kill")
     w = v311(raw, b.port, "will-watcher")
@@ -610,8 +606,7 @@ def test_will_published_after_kill(broker, raw, tmp_path):
     got = receive_n(w, 1, after=0.5)
     assert [(g.topic, g.payload, g.qos) for g in got] == [("will/crash", b"cut off", 1)]
     # it was published once, not kept for the next restart
-    w.disconnect()
-    time.sleep(0.2)
+    offline(b, w)
     barrier(raw, b.port)
     restart(b, "stop")
     w = v311(raw, b.port, "will-watcher")
@@ -620,10 +615,10 @@ def test_will_published_after_kill(broker, raw, tmp_path):
 
 def test_will_not_published_after_stop_for_normal_disconnect(broker, raw, tmp_path):
     b = persistent_broker(broker, tmp_path)
-    watcher(raw, b.port).disconnect()
+    offline(b, watcher(raw, b.port))
     n = v5(raw, b.port, "will-normal5", will=("will/normal5", b"must not", 1, False))
     n.subscribe([("will-normal5/own", 1)])
-    n.disconnect()
+    offline(b, n)
     restart(b, "stop")
     w = v311(raw, b.port, "will-watcher")
     assert w.connack.session_present is True
@@ -686,7 +681,7 @@ def test_acknowledged_survives_kill(broker, raw, tmp_path, qos):
     b = persistent_broker(broker, tmp_path)
     s = v311(raw, b.port, "dur-sub")
     s.subscribe("dur/t", qos=qos)
-    s.disconnect()
+    offline(b, s)
     p = v311(raw, b.port, "dur-pub", clean=True)
     sent = [b"d%03d" % i for i in range(40)]
     p.send(b"".join(m.publish("dur/t", x, qos, mid=i + 1) for i, x in enumerate(sent)))
@@ -712,7 +707,7 @@ def test_acknowledged_single_message_survives_kill(broker, raw, tmp_path, qos):
     b = persistent_broker(broker, tmp_path)
     s = v5(raw, b.port, "dur1-sub")
     s.subscribe([("dur1/t", m.sub_options(qos=2))])
-    s.disconnect()
+    offline(b, s)
     p = v5(raw, b.port, "dur1-pub", clean=True, expiry=None)
     p.send(m.publish("dur1/t", b"promised", qos, mid=1, props=[]))
     ack = p.expect(m.PUBACK if qos == 1 else m.PUBREC)
@@ -729,16 +724,17 @@ def test_acknowledged_single_message_survives_kill(broker, raw, tmp_path, qos):
 N_LARGE = 5000
 
 
-def fill_large_queue(raw, port, n=N_LARGE):
+def fill_large_queue(raw, b, n=N_LARGE):
+    port = b.port
     s = v311(raw, port, "big-sub")
     s.subscribe("big/t", qos=1)
-    s.disconnect()
+    offline(b, s)
     p = v311(raw, port, "big-pub", clean=True)
     sent = [b"big-%05d" % i for i in range(n)]
     for start in range(0, n, 1000):
         acks = publish_pipelined(p, "big/t", sent[start:start + 1000], qos=1, first_mid=1)
         assert len(acks) == len(sent[start:start + 1000])
-    p.disconnect()
+    offline(b, p)
     return sent
 
 
@@ -747,7 +743,7 @@ def test_large_offline_queue(broker, raw, tmp_path, how):
     """5000 QoS 1 messages for an offline session (more than the 1000 kept in memory; the rest are read
     back from disk in batches) all arrive, in order, each once, with or without a restart first."""
     b = persistent_broker(broker, tmp_path, extra="max_queued_messages 0")
-    sent = fill_large_queue(raw, b.port)
+    sent = fill_large_queue(raw, b)
     if how:
         restart(b, how)
     s = v311(raw, b.port, "big-sub")
@@ -763,7 +759,7 @@ def test_large_queue_partly_drained_then_killed(broker, raw, tmp_path):
     """The subscriber takes 2500 of 5000 queued messages, then midge is killed: after the restart the rest
     arrive in order, without a gap (acknowledged ones whose deletion was not committed may come again)."""
     b = persistent_broker(broker, tmp_path, extra="max_queued_messages 0")
-    sent = fill_large_queue(raw, b.port)
+    sent = fill_large_queue(raw, b)
     s = v311(raw, b.port, "big-sub")
     first = payloads(receive_all(s, quiet=1.5, limit=2500))
     assert first == sent[:2500]
@@ -794,7 +790,7 @@ def damaged_store(broker, raw, tmp_path, loc):
     b = broker(conf=store_conf(loc))
     p = v311(raw, b.port, "dmg", clean=True)
     p.publish("dmg/t", b"x", qos=1, retain=True)
-    p.disconnect()
+    offline(b, p)
     b.stop()
     path = os.path.join(loc, "midge.db")
     for extra in ("-wal", "-shm"):     # a clean stop checkpointed everything into the file
@@ -897,7 +893,7 @@ def test_newer_schema_refused(broker, raw, tmp_path, policy):
     b = broker(conf=store_conf(loc))
     p = v311(raw, b.port, "nw", clean=True)
     p.publish("nw/t", b"x", qos=1, retain=True)
-    p.disconnect()
+    offline(b, p)
     b.stop()
     path = os.path.join(loc, "midge.db")
     db = sqlite3.connect(path)
@@ -932,7 +928,7 @@ def test_full_store_refuses_then_recovers(broker, raw, tmp_path):
                           "max_queued_bytes 0")
     s = v5(raw, b.port, "full-sub")
     s.subscribe([("full/t", m.sub_options(qos=1))])
-    s.disconnect()
+    offline(b, s)
     p = v5(raw, b.port, "full-pub", clean=True, expiry=None)
     ok, refused = [], None
     for i in range(1, 80):
@@ -982,7 +978,7 @@ def test_everything_survives_sigterm(broker, raw, tmp_path, sync):
     assert "(persistence_sync %s)" % sync in b.log()
     s = v5(raw, b.port, "all-sub")
     s.subscribe([("all/q", m.sub_options(qos=2))], props=[(m.SUBSCRIPTION_IDENTIFIER, 11)])
-    s.disconnect()
+    offline(b, s)
     on = v311(raw, b.port, "all-online")
     on.subscribe("all/q", qos=1)
     p = v311(raw, b.port, "all-pub", clean=True)
@@ -991,8 +987,7 @@ def test_everything_survives_sigterm(broker, raw, tmp_path, sync):
     p.publish("all/q", b"two", qos=2, mid=2)
     unacked = on.recv_publish(ack=False)
     assert unacked.payload == b"one"
-    p.disconnect()
-    time.sleep(0.3)
+    offline(b, p)
     restart(b, "stop")
     s = v5(raw, b.port, "all-sub")
     assert s.connack.session_present is True
