@@ -538,13 +538,61 @@ def test_incoming_qos2_pubrel_after_restart(broker, raw, tmp_path, how):
     assert payloads(receive_n(s, 1)) == [b"once"]
 
 
+@pytest.mark.parametrize("how", HOW)
+def test_large_payloads_and_odd_topics_survive(broker, raw, tmp_path, how):
+    """Binary payloads of every byte value, 300 KB retained and 1 MiB queued, UTF-8 topics: byte for byte."""
+    b = persistent_broker(broker, tmp_path)
+    s = v311(raw, b.port, "big-payload-sub")
+    s.subscribe("bin/#", qos=1)
+    offline(b, s)
+    retained = bytes(range(256)) * 1200
+    queued = os.urandom(1 << 20)
+    topic = "bin/\u00fcn\u00ef/\u00e7\u00f8d\u00e9/\u20ac/\U0001f600"
+    p = v311(raw, b.port, "big-payload-pub", clean=True)
+    p.publish("bin/retained", retained, qos=1, retain=True, mid=1)
+    p.publish(topic, queued, qos=2, mid=2)
+    p.publish("bin/nul", b"\x00" * 10, qos=1, mid=3)
+    offline(b, p)
+    restart(b, how)
+    s = v311(raw, b.port, "big-payload-sub")
+    got = receive_n(s, 3)
+    assert [(g.topic, g.payload) for g in got] == [("bin/retained", retained), (topic, queued),
+                                                  ("bin/nul", b"\x00" * 10)]
+    r = v311(raw, b.port, "big-payload-new", clean=True)
+    r.subscribe("bin/retained", qos=1)
+    pkt = r.recv_publish()
+    assert (pkt.payload == retained, pkt.retain) == (True, True)
+
+
+def test_many_sessions_restored(broker, raw, tmp_path):
+    """100 persistent sessions, each with its own subscription and a queued message, after kill -9."""
+    b = persistent_broker(broker, tmp_path)
+    n = 100
+    for i in range(n):
+        c = v311(raw, b.port, "many-%03d" % i) if i % 2 else v5(raw, b.port, "many-%03d" % i)
+        c.subscribe([("many/%03d" % i, 1)])
+        offline(b, c)
+    p = v311(raw, b.port, "many-pub", clean=True)
+    for i in range(n):
+        p.publish("many/%03d" % i, b"for %03d" % i, qos=1, mid=i + 1)
+    restart(b, "kill")
+    assert "Restored %d sessions (%d subscriptions" % (n, n) in b.log()
+    for i in range(n):
+        c = v311(raw, b.port, "many-%03d" % i) if i % 2 else v5(raw, b.port, "many-%03d" % i)
+        assert c.connack.session_present is True
+        pkt = c.recv_publish()
+        assert (pkt.topic, pkt.payload) == ("many/%03d" % i, b"for %03d" % i)
+        c.close()
+
+
 # ---------------------------------------------------------------- session expiry and wills
 
 def test_session_expiry_counts_across_restart(broker, raw, tmp_path):
     """Session Expiry Interval 3 s from a normal disconnect: the time before the restart counts. A
-    session is there after the restart, and gone 3 s after its disconnect (sooner than restart + 3 s)."""
+    session is there after the restart, and gone 3 s after its disconnect (sooner than restart + 3 s); an
+    expired session does not come back with a later restart either."""
     b = persistent_broker(broker, tmp_path)
-    for cid in ("exp-a", "exp-b"):
+    for cid in ("exp-a", "exp-b", "exp-c"):
         c = v5(raw, b.port, cid, expiry=3)
         c.subscribe([("exp/t", 1)])
         offline(b, c)
@@ -562,6 +610,27 @@ def test_session_expiry_counts_across_restart(broker, raw, tmp_path):
     p = v311(raw, b.port, "exp-pub", clean=True)
     p.publish("exp/t", b"x", qos=1)
     c.expect_nothing(0.5)
+    barrier(raw, b.port)
+    restart(b, "kill")
+    c = v5(raw, b.port, "exp-c", expiry=3)
+    assert c.connack.session_present is False
+
+
+def test_disconnect_session_expiry_is_what_is_kept(broker, raw, tmp_path):
+    """MQTT 5: the Session Expiry Interval a DISCONNECT sets replaces the CONNECT's in the store too: 0 ends
+    the session, 1 lets it expire 1 s later, across a restart."""
+    b = persistent_broker(broker, tmp_path)
+    for cid, new in (("dse-0", 0), ("dse-1", 1), ("dse-keep", 600)):
+        c = v5(raw, b.port, cid, expiry=600)
+        c.subscribe([("dse/t", 1)])
+        line = "Client %s disconnected." % cid
+        c.disconnect(props=[(m.SESSION_EXPIRY_INTERVAL, new)])
+        wait_log(b, line)
+    restart(b, "stop")
+    time.sleep(1.6)
+    assert v5(raw, b.port, "dse-keep").connack.session_present is True
+    assert v5(raw, b.port, "dse-0").connack.session_present is False
+    assert v5(raw, b.port, "dse-1").connack.session_present is False
 
 
 def test_session_expiry_after_kill_starts_at_restart(broker, raw, tmp_path):
