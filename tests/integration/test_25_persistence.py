@@ -1073,3 +1073,35 @@ def test_everything_survives_sigterm(broker, raw, tmp_path, sync):
     c.subscribe("all/r", qos=1)
     pkt = c.recv_publish()
     assert (pkt.payload, pkt.retain) == (b"retained", True)
+
+
+def test_group_mode_keeps_queues_and_qos2_state_across_sigterm(broker, raw, tmp_path):
+    """persistence_sync group acknowledges at once; SIGTERM still commits everything: a 5000-message queue
+    (mostly on disk), an outgoing QoS 2 message waiting for PUBCOMP, an incoming one waiting for PUBREL
+    (delivered once)."""
+    b = persistent_broker(broker, tmp_path, extra="persistence_sync group\npersistence_group_interval 100\n"
+                          "max_queued_messages 0")
+    sent = fill_large_queue(raw, b)
+    s = v311(raw, b.port, "g-rel")
+    s.subscribe([("g/rel", 2), ("g/in", 2)])
+    p = v311(raw, b.port, "g-pub")
+    p.publish("g/rel", b"outgoing", qos=2, mid=1)
+    pub = s.recv_publish(ack=False)
+    s.send(m.pubrec(pub.mid))
+    s.wait_for(m.PUBREL, pub.mid)
+    p.send(m.publish("g/in", b"incoming", qos=2, mid=9))
+    assert p.expect(m.PUBREC).mid == 9
+    restart(b, "stop")
+    s = v311(raw, b.port, "g-rel")
+    pkt = s.recv()
+    assert (pkt.type, pkt.mid) == (m.PUBREL, pub.mid), pkt
+    s.send(m.pubcomp(pub.mid))
+    assert [(g.topic, g.payload) for g in receive_n(s, 1)] == [("g/in", b"incoming")]
+    p = v311(raw, b.port, "g-pub")
+    assert p.connack.session_present is True
+    p.send(m.pubrel(9))
+    assert p.expect(m.PUBCOMP).mid == 9
+    s.expect_nothing(0.3)
+    big = v311(raw, b.port, "big-sub")
+    assert big.connack.session_present is True
+    assert payloads(receive_n(big, len(sent))) == sent
