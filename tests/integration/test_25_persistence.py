@@ -988,21 +988,24 @@ def test_newer_schema_refused(broker, raw, tmp_path, policy):
 
 # ---------------------------------------------------------------- a full store
 
-def test_full_store_refuses_then_recovers(broker, raw, tmp_path):
-    """persistence_max_size 256 KiB with an offline subscriber: 10 KB QoS 1 messages are acknowledged
-    until the store is full, then refused (MQTT 5: PUBACK 0x97 or 0x80; MQTT 3.1.1: no PUBACK, the
-    connection closed), with "Storage failure" in the log. Every message acknowledged with success is
-    delivered; once the subscriber drained the queue, writes succeed again and the log says so."""
+@pytest.mark.parametrize("qos", [1, 2])
+def test_full_store_refuses_then_recovers(broker, raw, tmp_path, qos):
+    """persistence_max_size 256 KiB with an offline subscriber: 10 KB QoS 1 (2) messages are acknowledged
+    until the store is full, then refused (MQTT 5: PUBACK (PUBREC) 0x97 or 0x80; MQTT 3.1.1: no PUBACK
+    (PUBREC), the connection closed), with "Storage failure" in the log; a SUBSCRIBE that cannot be kept
+    closes the connection. Every message acknowledged with success is delivered; once the subscriber
+    drained the queue, writes succeed again and the log says so."""
     b = persistent_broker(broker, tmp_path, extra="persistence_max_size 262144\nmax_queued_messages 0\n"
                           "max_queued_bytes 0")
     s = v5(raw, b.port, "full-sub")
-    s.subscribe([("full/t", m.sub_options(qos=1))])
+    s.subscribe([("full/t", m.sub_options(qos=2))])
     offline(b, s)
     p = v5(raw, b.port, "full-pub", clean=True, expiry=None)
     ok, refused = [], None
     for i in range(1, 80):
         body = (b"%05d" % i) * 2000
-        ack = p.publish("full/t", body, qos=1, mid=i)
+        ack = p.publish("full/t", body, qos=qos, mid=i)
+        assert ack.type == (m.PUBACK if qos == 1 else m.PUBREC if ack.reason >= 0x80 else m.PUBCOMP), ack
         if ack.reason == 0:
             ok.append(body)
             continue
@@ -1014,9 +1017,14 @@ def test_full_store_refuses_then_recovers(broker, raw, tmp_path):
     wait_log(b, "Storage failure")
     # MQTT 3.1.1 has no way to say no: the connection is closed without PUBACK
     q = v311(raw, b.port, "full-311", clean=True)
-    q.send(m.publish("full/t", b"x" * 10000, qos=1, mid=5))
+    q.send(m.publish("full/t", b"x" * 10000, qos=qos, mid=5))
     got = q.expect_closed(5)
-    assert not [g for g in got if g.type == m.PUBACK], got
+    assert not [g for g in got if g.type in (m.PUBACK, m.PUBREC)], got
+    # a subscription that cannot be stored (a 20 KB filter needs new pages) closes the connection
+    f = v311(raw, b.port, "full-subscriber")
+    f.send(m.subscribe(1, [("full/" + "f" * 20000, 1)]))
+    got = f.expect_closed(5)
+    assert not [g for g in got if g.type == m.SUBACK], got
     # the subscriber gets every message acknowledged with success
     s = v5(raw, b.port, "full-sub")
     assert s.connack.session_present is True
@@ -1029,7 +1037,7 @@ def test_full_store_refuses_then_recovers(broker, raw, tmp_path):
     p = v5(raw, b.port, "full-pub2", clean=True, expiry=None)
     mid = 1
     while True:
-        ack = p.publish("full/t", b"after", qos=1, mid=mid)
+        ack = p.publish("full/t", b"after", qos=qos, mid=mid)
         if ack.reason == 0:
             break
         assert time.monotonic() < deadline, "still refused 5 s after the queue was drained: %r" % ack
