@@ -824,6 +824,24 @@ def test_large_offline_queue(broker, raw, tmp_path, how):
     assert not any(g.dup for g in got)
 
 
+@pytest.mark.parametrize("how", HOW)
+def test_queue_limit_counts_restored_messages(broker, raw, tmp_path, how):
+    """max_queued_messages 5: three messages queued before the restart count against the limit after it;
+    of five more, two are kept, the rest dropped."""
+    b = persistent_broker(broker, tmp_path, extra="max_queued_messages 5")
+    s = v311(raw, b.port, "lim-sub")
+    s.subscribe("lim/t", qos=1)
+    offline(b, s)
+    p = v311(raw, b.port, "lim-pub", clean=True)
+    publish_pipelined(p, "lim/t", [b"before-%d" % i for i in range(3)])
+    offline(b, p)
+    restart(b, how)
+    p = v311(raw, b.port, "lim-pub", clean=True)
+    publish_pipelined(p, "lim/t", [b"after-%d" % i for i in range(5)])
+    s = v311(raw, b.port, "lim-sub")
+    assert payloads(receive_n(s, 5)) == [b"before-0", b"before-1", b"before-2", b"after-0", b"after-1"]
+
+
 def test_large_queue_partly_drained_then_killed(broker, raw, tmp_path):
     """The subscriber takes 2500 of 5000 queued messages, then midge is killed: after the restart the rest
     arrive in order, without a gap (acknowledged ones whose deletion was not committed may come again)."""
