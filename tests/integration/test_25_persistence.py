@@ -68,7 +68,7 @@ def test_no_store_without_persistence(broker, raw, tmp_path, conf):
     c = v311(raw, b.port, "np-sub")
     assert c.connack.session_present is False
     c.subscribe("np/#", qos=1)
-    c.expect_nothing(0.5)
+    c.expect_nothing(0.3)
 
 
 def test_location_created_and_file_named(broker, raw, tmp_path):
@@ -200,7 +200,7 @@ def test_retained_persistence_false_keeps_sessions_only(broker, raw, tmp_path):
     assert s.recv_publish().payload == b"queued"
     c = v311(raw, b.port, "rp-new", clean=True)
     c.subscribe("rp/r", qos=1)
-    c.expect_nothing(0.5)
+    c.expect_nothing(0.3)
 
 
 # ---------------------------------------------------------------- sessions and subscriptions
@@ -253,7 +253,7 @@ def test_clean_start_discards_stored_session(broker, raw, tmp_path, how):
     p = v311(raw, b.port, "cs-pub", clean=True)
     p.publish("cs/t", b"x", qos=1)
     p.publish("cs/other", b"y", qos=1, mid=2)
-    c.expect_nothing(0.5)
+    c.expect_nothing(0.3)
 
 
 @pytest.mark.parametrize("how", HOW)
@@ -374,7 +374,7 @@ def test_queued_messages_delivered_in_order(broker, raw, tmp_path, how):
     restart(b, how)
     s = v311(raw, b.port, "q-sub")
     assert s.connack.session_present is True
-    s.expect_nothing(0.5)
+    s.expect_nothing(0.3)
 
 
 @pytest.mark.parametrize("how", HOW)
@@ -428,13 +428,13 @@ def test_unacked_qos1_resent_with_dup(broker, raw, tmp_path, how, proto):
     assert (again.topic, again.payload, again.qos, again.dup, again.mid) == \
         ("dup1/t", b"unacked", 1, True, first.mid)
     s.send(m.puback(again.mid))
-    s.expect_nothing(0.5)
+    s.expect_nothing(0.3)
     offline(b, s)
     barrier(raw, b.port)
     restart(b, how)
     s = conn()
     assert s.connack.session_present is True
-    s.expect_nothing(0.5)
+    s.expect_nothing(0.3)
 
 
 @pytest.mark.parametrize("how", HOW)
@@ -460,12 +460,12 @@ def test_qos2_after_pubrec_continues_with_pubrel(broker, raw, tmp_path, how, pro
     assert (pkt.type, pkt.mid) == (m.PUBREL, pub.mid), "expected PUBREL %d, got %r" % (pub.mid, pkt)
     assert pkt.flags == 2
     s.send(m.pubcomp(pub.mid))
-    s.expect_nothing(0.5)
+    s.expect_nothing(0.3)
     offline(b, s)
     barrier(raw, b.port)
     restart(b, how)
     s = conn()
-    s.expect_nothing(0.5)
+    s.expect_nothing(0.3)
 
 
 @pytest.mark.parametrize("how", HOW)
@@ -482,7 +482,7 @@ def test_qos2_in_flight_before_pubrec_resent(broker, raw, tmp_path, how):
     s = v311(raw, b.port, "pub2")
     again = s.recv_publish(ack=True)
     assert (again.payload, again.qos, again.dup, again.mid) == (b"q2", 2, True, first.mid)
-    s.expect_nothing(0.5)
+    s.expect_nothing(0.3)
 
 
 @pytest.mark.parametrize("how", HOW)
@@ -609,7 +609,7 @@ def test_session_expiry_counts_across_restart(broker, raw, tmp_path):
     assert c.connack.session_present is False
     p = v311(raw, b.port, "exp-pub", clean=True)
     p.publish("exp/t", b"x", qos=1)
-    c.expect_nothing(0.5)
+    c.expect_nothing(0.3)
     barrier(raw, b.port)
     restart(b, "kill")
     c = v5(raw, b.port, "exp-c", expiry=3)
@@ -1046,7 +1046,7 @@ def test_full_store_refuses_then_recovers(broker, raw, tmp_path, qos):
     # the subscriber gets every message acknowledged with success
     s = v5(raw, b.port, "full-sub")
     assert s.connack.session_present is True
-    got = payloads(receive_all(s, quiet=1.0))
+    got = payloads(receive_all(s, quiet=0.6))
     missing = [x[:5] for x in ok if x not in got]
     assert not missing, "acknowledged with success, never delivered: %r" % missing
     assert [x for x in got if x in ok] == ok, "out of order"
@@ -1062,7 +1062,7 @@ def test_full_store_refuses_then_recovers(broker, raw, tmp_path, qos):
         mid += 1
         time.sleep(0.2)
     wait_log(b, "Storage writes succeed again")
-    assert b"after" in payloads(receive_all(s, quiet=0.7))
+    assert b"after" in payloads(receive_all(s, quiet=0.5))
 
 
 # ---------------------------------------------------------------- both modes after SIGTERM
