@@ -414,72 +414,54 @@ void store__close(struct store *st)
 	free(st);
 }
 
-/* The calling thread's open group (store__group_begin): its changes wait here until the group ends, so that
- * they reach the store thread together and share one transaction. Per thread, because a group is what one
- * thread does in one step (a worker handling one packet), whatever other threads enqueue meanwhile. */
+/* The calling thread's open group (store__group_begin). Its changes are queued at once, in order with every other
+ * thread's (a session's rows must reach the database in the order they were made), behind a CH_GROUP marker
+ * queued with the first of them; the store thread cuts no batch past a marker whose group is still open, so the
+ * group's changes share one transaction, with whatever other threads queued meanwhile. Per thread, because a
+ * group is what one thread does in one step (a worker handling one packet). */
 static _Thread_local struct {
 	struct store *st;
 	int depth;
-	struct change *head, **tail;
-	bool urgent;
+	struct change *marker; /* queued with the group's first change; the store thread frees it once closed */
 } group;
 
 void store__group_begin(struct store *st)
 {
 	if (group.depth++ == 0) {
 		group.st = st;
-		group.head = NULL;
-		group.tail = &group.head;
-		group.urgent = false;
+		group.marker = NULL;
 	}
 }
 
 void store__group_end(struct store *st)
 {
-	if (group.depth == 0 || group.st != st || --group.depth > 0) return;
-	struct change *list = group.head;
-	group.head = NULL;
-	group.tail = &group.head;
-	if (!list) return;
+	if (group.depth == 0 || group.st != st || --group.depth > 0 || !group.marker) return;
 	pthread_mutex_lock(&st->lock);
-	if (st->stopping) {
-		pthread_mutex_unlock(&st->lock);
-		/* Accepted when enqueued, so each is answered, as failed: the store is closing. */
-		while (list) {
-			struct change *c = list;
-			list = c->next;
-			if (c->cb) c->cb(c->arg, MIDGE_ERR_CLOSED);
-			free(c);
-		}
-		return;
-	}
-	bool was_empty = !st->head;
-	*st->tail = list;
-	for (struct change *c = list; c; c = c->next) {
-		if (change_writes(c->kind)) st->stats.queued++;
-		st->tail = &c->next;
-	}
-	if (group.urgent) st->urgent = true;
-	if (was_empty || group.urgent) pthread_cond_signal(&st->wake);
+	group.marker->closed = true;
+	pthread_cond_signal(&st->wake);
 	pthread_mutex_unlock(&st->lock);
+	group.marker = NULL;
 }
 
 int store__enqueue(struct store *st, struct change *c, bool urgent)
 {
 	c->next = NULL;
-	if (group.depth && group.st == st) {
-		*group.tail = c;
-		group.tail = &c->next;
-		group.urgent |= urgent;
-		return 0;
-	}
+	/* Out of memory for the marker: the group is not atomic, its changes still go in order. */
+	struct change *mk = group.depth && group.st == st && !group.marker ? calloc(1, sizeof(*mk)) : NULL;
+	if (mk) mk->kind = CH_GROUP;
 	pthread_mutex_lock(&st->lock);
 	if (st->stopping) {
 		pthread_mutex_unlock(&st->lock);
+		free(mk);
 		free(c);
 		return MIDGE_ERR_CLOSED;
 	}
 	bool was_empty = !st->head;
+	if (mk) {
+		*st->tail = mk;
+		st->tail = &mk->next;
+		group.marker = mk;
+	}
 	*st->tail = c;
 	st->tail = &c->next;
 	if (change_writes(c->kind)) st->stats.queued++;
@@ -623,6 +605,24 @@ static bool idle_checkpoint(struct store *st)
 /* Takes everything queued as one batch: as soon as the previous commit ended (durable), or once group_ms
  * passed since the first change of the batch arrived (group), earlier when a flush or fetch waits or on close.
  * Idle for IDLE_CHECKPOINT_MS after commits, it checkpoints a large WAL. The lock is never held over SQLite. */
+/* True when the queue starts with something to take: not a marker of a group still open. Lock held. */
+static bool takeable(const struct store *st)
+{
+	return st->head && !(st->head->kind == CH_GROUP && !st->head->closed);
+}
+
+/* Takes the queue up to the first marker of a group still open (its changes wait for the group's end). Lock
+ * held; takeable(st). */
+static struct change *take(struct store *st)
+{
+	struct change *batch = st->head, **link = &st->head;
+	while (*link && !((*link)->kind == CH_GROUP && !(*link)->closed)) link = &(*link)->next;
+	st->head = *link;
+	*link = NULL;
+	if (!st->head) st->tail = &st->head;
+	return batch;
+}
+
 static void *store_thread(void *p)
 {
 	struct store *st = p;
@@ -630,7 +630,7 @@ static void *store_thread(void *p)
 	uint64_t idle_since = 0;
 	pthread_mutex_lock(&st->lock);
 	for (;;) {
-		while (!st->head && !st->stopping) {
+		while (!takeable(st) && !(st->stopping && !st->head)) {
 			if (!wal_dirty) {
 				pthread_cond_wait(&st->wake, &st->lock);
 				continue;
@@ -653,9 +653,7 @@ static void *store_thread(void *p)
 			       pthread_cond_timedwait(&st->wake, &st->lock, &until) != ETIMEDOUT) {
 			}
 		}
-		struct change *batch = st->head;
-		st->head = NULL;
-		st->tail = &st->head;
+		struct change *batch = take(st);
 		st->urgent = false;
 		pthread_mutex_unlock(&st->lock);
 

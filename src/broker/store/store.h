@@ -150,11 +150,12 @@ int store__session_del(struct store *st, const char *id, size_t id_len, store_do
 int store__sub_put(struct store *st, const struct store_sub *s, store_done_cb cb, void *arg);
 int store__sub_del(struct store *st, const char *id, size_t id_len, const uint8_t *filter, size_t filter_len,
                    store_done_cb cb, void *arg);
-/* Changes the calling thread enqueues between store__group_begin and store__group_end reach the store thread
- * together and are committed in one transaction (all or none): what one packet changed (an incoming QoS 2 packet
- * id with the rows of the deliveries it made) never survives a crash in part. Groups nest (the outermost end
- * counts); other threads' changes are not held up. A fetch inside a group still ends its transaction. Not
- * with store__flush inside (it would wait for changes it holds back). */
+/* Changes the calling thread enqueues between store__group_begin and store__group_end are committed in one
+ * transaction (all or none): what one packet changed (an incoming QoS 2 packet id with the rows of the deliveries
+ * it made) never survives a crash in part. They are queued at once, in order with other threads' changes (which
+ * may then share that transaction); no commit starts past the group's first change until it ends. Groups nest
+ * (the outermost end counts) and must be short. A fetch inside a group still ends its transaction. Not with
+ * store__flush inside (it would wait for the group). */
 void store__group_begin(struct store *st);
 void store__group_end(struct store *st);
 /* Writes nothing: cb is called once every change enqueued before it has committed (rc 0) or failed: the rc of

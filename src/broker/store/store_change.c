@@ -312,6 +312,7 @@ int store__apply(struct store *st, const struct change *c)
 	switch (c->kind) {
 	case CH_NOOP:
 	case CH_FETCH:
+	case CH_GROUP:
 		return SQLITE_OK;
 	case CH_RETAIN_SET:
 		s = st->sql[SQL_RETAIN_SET];

@@ -13,6 +13,7 @@
 enum change_kind {
 	CH_NOOP,  /* writes nothing: store__flush and store__barrier */
 	CH_FETCH, /* store__out_fetch: ends its batch, then reads on the writer */
+	CH_GROUP, /* where a thread's open group begins (store__group_begin): no batch is cut past it until closed */
 	CH_RETAIN_SET,
 	CH_RETAIN_CLEAR,
 	CH_SESSION_PUT,
@@ -30,7 +31,7 @@ enum change_kind {
 /* A change that writes rows (counted in the stats), as opposed to a barrier, a flush or a fetch. */
 static inline bool change_writes(enum change_kind k)
 {
-	return k != CH_NOOP && k != CH_FETCH;
+	return k != CH_NOOP && k != CH_FETCH && k != CH_GROUP;
 }
 
 /* The writer's prepared statements: one per change kind but CH_SESSION_DEL (one per table) and CH_OUT_MARK (with
@@ -79,6 +80,7 @@ struct change {
 	uint16_t pid;
 	uint8_t state;
 	uint8_t options;
+	bool closed; /* CH_GROUP: its group ended (under the store lock) */
 	bool connected;
 	bool drop_msg;
 	const char *username;

@@ -583,6 +583,39 @@ static void test_group(void)
 	order_fini(&o);
 }
 
+struct marker_arg {
+	struct store *st;
+	int rc;
+};
+
+static void *mark_from_other_thread(void *p)
+{
+	struct marker_arg *a = p;
+	a->rc = store__out_mark(a->st, "sub", 3, 1, 5, 1, false, NULL, NULL);
+	return NULL;
+}
+
+/* Another thread's change made while a group is open goes after the group's changes, in the order they were
+ * made: a mark of a row put in an open group must find the row (a session's rows are written in order). */
+static void test_group_keeps_order_across_threads(void)
+{
+	const char *path = fresh("group-order.db");
+	struct store *st = open_ok(path, STORE_DURABLE);
+	struct store_msg m = msg("g/t", "payload");
+	struct store_out out = {.client_id = "sub", .id_len = 3, .seq = 1, .msg = &m, .d = {.qos = 1}};
+	store__group_begin(st);
+	CHECK_EQ(store__out_put(st, &out, NULL, NULL), 0);
+	struct marker_arg a = {.st = st, .rc = -1};
+	pthread_t th;
+	CHECK_EQ(pthread_create(&th, NULL, mark_from_other_thread, &a), 0);
+	pthread_join(th, NULL);
+	CHECK_EQ(a.rc, 0);
+	store__group_end(st);
+	CHECK_EQ(store__flush(st), 0);
+	CHECK_EQ(query_int(path, "SELECT pid FROM out WHERE client_id='sub' AND seq=1"), 5);
+	store__close(st);
+}
+
 static void test_barrier(void)
 {
 	const char *path = fresh("barrier.db");
@@ -1375,6 +1408,7 @@ int main(void)
 	test_out_batches();
 	test_out_mark();
 	test_group();
+	test_group_keeps_order_across_threads();
 	test_barrier();
 	test_barrier_after_failure();
 	test_fetch();
