@@ -25,6 +25,9 @@ struct inflight;
  * broker stopped without closing them (a crash) are published. After broker__init, before the listeners open.
  * 0 (also without persistence), or MIDGE_ERR_* with a message naming the file in err. */
 int persist__open(struct broker *b, char *err, size_t errlen);
+/* Waits until everything enqueued so far is committed and its callbacks ran (they may post to workers'
+ * inboxes): at shutdown, after the workers halted and before they are drained. */
+void persist__flush(struct broker *b);
 /* Commits what is still queued and closes the store. After the workers are drained. */
 void persist__close(struct broker *b);
 

@@ -289,6 +289,11 @@ int persist__open(struct broker *b, char *err, size_t errlen)
 	return 0;
 }
 
+void persist__flush(struct broker *b)
+{
+	if (b->store) store__flush(b->store);
+}
+
 void persist__close(struct broker *b)
 {
 	store__close(b->store);

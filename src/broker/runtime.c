@@ -455,9 +455,15 @@ void broker__fini(struct broker *b)
 	/* No worker submits a password check any more; the checking threads may still post answers to the
 	 * halted workers' inboxes, which the drain below empties. */
 	authq__stop(b);
+	/* Replies and sends waiting for a commit are posted to the workers first, so the drain releases them. */
+	persist__flush(b);
 	for (int i = 0; i < b->workers_started; i++) worker__drain(&b->workers[i]);
-	/* Everything the drain changed (sessions gone offline) is committed before the store closes. */
-	persist__close(b);
+	/* Everything the drain changed (sessions gone offline) is committed before the store closes; anything its
+	 * callbacks still post is released by a second drain. */
+	if (b->store) {
+		persist__close(b);
+		for (int i = 0; i < b->workers_started; i++) worker__drain(&b->workers[i]);
+	}
 	for (int i = 0; b->workers && i < b->nworkers; i++) worker__fini(&b->workers[i]);
 	for (size_t i = 0; i < b->nlisteners; i++) {
 		for (int k = 0; k < b->listeners[i].nfds; k++) {

@@ -1,36 +1,40 @@
-/* The store's life: opening (schema, version and integrity checks), the store thread and its group commits,
- * flush and close. */
+/* The store's life: opening (schema, version and integrity checks, moving a corrupt file aside), the store
+ * thread with its group commits, fetches and idle checkpoints, flush and close. */
 #include "broker/store/store_int.h"
 #include "common/clock.h"
 #include "midge/midge.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Version 1: the tables below. A change of schema bumps it and adds a migration after check_version. */
 #define SCHEMA_VERSION 1
 
-/* Message columns repeat in three tables: topic, payload, props, qos, retain, expiry_ms. */
+/* Message columns repeat in three tables: topic, payload, props, qos, retain, expiry_ms. out is an ordinary
+ * (rowid) table with its key as an index rather than WITHOUT ROWID: its rows hold whole messages, often larger
+ * than the ~200 bytes past which SQLite advises against WITHOUT ROWID, and the small (client_id, seq) index
+ * entries keep inserts at the end of a client's range, deletes by key and range scans in few pages. */
 static const char schema_sql[] =
     "CREATE TABLE retained(topic BLOB PRIMARY KEY, payload BLOB NOT NULL, props BLOB, qos INTEGER NOT NULL,"
     " retain INTEGER NOT NULL, expiry_ms INTEGER NOT NULL);"
     "CREATE TABLE sessions(client_id TEXT PRIMARY KEY, expiry_interval INTEGER NOT NULL,"
     " expire_at_ms INTEGER NOT NULL, username TEXT, will_delay INTEGER NOT NULL, will_topic BLOB,"
-    " will_payload BLOB, will_props BLOB, will_qos INTEGER, will_retain INTEGER, will_expiry_ms INTEGER);"
+    " will_payload BLOB, will_props BLOB, will_qos INTEGER, will_retain INTEGER, will_expiry_ms INTEGER,"
+    " connected INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE subs(client_id TEXT NOT NULL, filter BLOB NOT NULL, options INTEGER NOT NULL,"
     " sub_id INTEGER NOT NULL, PRIMARY KEY(client_id, filter));"
-    "CREATE TABLE queue(client_id TEXT NOT NULL, seq INTEGER NOT NULL, topic BLOB NOT NULL,"
-    " payload BLOB NOT NULL, props BLOB, qos INTEGER NOT NULL, retain INTEGER NOT NULL,"
-    " expiry_ms INTEGER NOT NULL, d_qos INTEGER NOT NULL, d_retain INTEGER NOT NULL,"
-    " d_share INTEGER NOT NULL, subids BLOB, PRIMARY KEY(client_id, seq));"
-    "CREATE TABLE inflight(client_id TEXT NOT NULL, pid INTEGER NOT NULL, seq INTEGER NOT NULL,"
+    "CREATE TABLE out(client_id TEXT NOT NULL, seq INTEGER NOT NULL, pid INTEGER NOT NULL,"
     " state INTEGER NOT NULL, topic BLOB, payload BLOB, props BLOB, qos INTEGER, retain INTEGER,"
     " expiry_ms INTEGER, d_qos INTEGER NOT NULL, d_retain INTEGER NOT NULL, d_share INTEGER NOT NULL,"
-    " subids BLOB, PRIMARY KEY(client_id, pid));"
+    " subids BLOB, PRIMARY KEY(client_id, seq));"
     "CREATE TABLE qos2_in(client_id TEXT NOT NULL, pid INTEGER NOT NULL, PRIMARY KEY(client_id, pid));";
 
 int store__schema_version(void)
@@ -64,10 +68,11 @@ static int exec_int(sqlite3 *db, const char *sql, long long *out)
 	return rc;
 }
 
-/* PRAGMA quick_check answers "ok" or a list of problems; the first one goes into err. */
+/* PRAGMA quick_check answers "ok" or a list of problems; the first one goes into err. SQLITE_CORRUPT also when
+ * SQLite finds the damage before quick_check runs (a file cut short fails its prepare). */
 static int quick_check(struct store *st, char *err, size_t errlen)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int rc = sqlite3_prepare_v2(st->db, "PRAGMA quick_check", -1, &s, NULL);
 	if (rc == SQLITE_OK) rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
@@ -83,10 +88,13 @@ static int quick_check(struct store *st, char *err, size_t errlen)
 				*nl = ' ';
 			rc = SQLITE_CORRUPT;
 		}
-	}
-	if (rc != SQLITE_OK && rc != SQLITE_CORRUPT)
+	} else if ((rc & 0xff) == SQLITE_CORRUPT) {
+		seterr(err, errlen, "store %s is corrupt (%s); restore it from a backup or move it away", st->path,
+		       sqlite3_errmsg(st->db));
+	} else {
 		seterr(err, errlen, "store %s cannot be read: %s (corrupt, or not a midge store?)", st->path,
 		       sqlite3_errmsg(st->db));
+	}
 	sqlite3_finalize(s);
 	return rc;
 }
@@ -158,15 +166,164 @@ static int configure(struct store *st, char *err, size_t errlen)
 	return rc;
 }
 
+/* How long a connection waits for a lock: only a checkpoint or a second writer (none) holds one, and briefly. */
+#define BUSY_MS 5000
+
 static int open_db(const char *path, int flags, sqlite3 **db)
 {
 	int rc = sqlite3_open_v2(path, db, flags | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_extended_result_codes(*db, 1);
-		/* Only a checkpoint or a second writer (none) can hold a lock we wait for, and briefly. */
-		sqlite3_busy_timeout(*db, 5000);
+		sqlite3_busy_timeout(*db, BUSY_MS);
 	}
 	return rc;
+}
+
+static bool exists(const char *path)
+{
+	struct stat sb;
+	return lstat(path, &sb) == 0;
+}
+
+/* What opening found: a store to use, a file refused, or one that may be moved aside (corrupt, not a database). */
+enum verdict { OPEN_OK, OPEN_REFUSED, OPEN_MOVABLE };
+
+static bool corrupt_code(int rc)
+{
+	return (rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB;
+}
+
+/* The first bytes of a Mosquitto persistence file (mosquitto.db): 0x00 0xB5 0x00 "mosquitto db". */
+static const uint8_t mosquitto_magic[15] = {0x00, 0xb5, 0x00, 'm', 'o', 's', 'q', 'u',
+                                            'i',  't',  't',  'o', ' ', 'd', 'b'};
+
+/* Before SQLite sees the file: refuses one midge may not write, or Mosquitto's (its persistence_file is a likely
+ * name to point midge at; SQLite would call it corrupt and move_aside would move it). Reads at most 15 bytes. */
+static enum verdict check_file(const char *path, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		if (errno == ENOENT) return OPEN_OK; /* created by SQLite, or its own error for a missing directory */
+		seterr(err, errlen, "store %s cannot be opened for writing: %s", path, strerror(errno));
+		return OPEN_REFUSED;
+	}
+	uint8_t head[sizeof(mosquitto_magic)];
+	size_t got = 0;
+	while (got < sizeof(head)) {
+		ssize_t n = read(fd, head + got, sizeof(head) - got);
+		if (n < 0 && errno == EINTR) continue;
+		if (n <= 0) break;
+		got += (size_t)n;
+	}
+	close(fd);
+	if (got == sizeof(head) && memcmp(head, mosquitto_magic, sizeof(head)) == 0) {
+		seterr(err, errlen,
+		       "'%s' is a Mosquitto persistence file; midge keeps its own store format and cannot read it: set "
+		       "persistence_file to another name or move the file away",
+		       path);
+		return OPEN_REFUSED;
+	}
+	return OPEN_OK;
+}
+
+/* Opens the writer and checks the file without writing to it: integrity, then schema version. */
+static enum verdict open_checked(struct store *st, bool *fresh, char *err, size_t errlen)
+{
+	char wal[PATH_MAX], shm[PATH_MAX];
+	snprintf(wal, sizeof(wal), "%s-wal", st->path);
+	snprintf(shm, sizeof(shm), "%s-shm", st->path);
+	bool had_wal = exists(wal);
+	st->made_sidecars = !had_wal && !exists(shm);
+	int rc = open_db(st->path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &st->db);
+	if (rc != SQLITE_OK) {
+		seterr(err, errlen, "store %s cannot be opened: %s", st->path,
+		       st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+		return OPEN_REFUSED;
+	}
+	/* A WAL left by an earlier run is not folded into a file that we then refuse (closing would checkpoint it). */
+	if (had_wal) sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+	if (sqlite3_db_readonly(st->db, "main") == 1) {
+		seterr(err, errlen, "store %s is read-only: midge must be able to write it", st->path);
+		return OPEN_REFUSED;
+	}
+	rc = quick_check(st, err, errlen);
+	if (rc == SQLITE_OK) rc = check_version(st, fresh, err, errlen);
+	if (rc == SQLITE_OK) return OPEN_OK;
+	return corrupt_code(rc) ? OPEN_MOVABLE : OPEN_REFUSED;
+}
+
+/* After a refusal: SQLite may have created an empty -wal and a -shm beside a WAL-mode file it then found
+ * corrupt; they go again, so that a refused file is left as it was found. */
+static void refused(struct store *st)
+{
+	if (!st->db) return;
+	sqlite3_close(st->db);
+	st->db = NULL;
+	char wal[PATH_MAX], shm[PATH_MAX];
+	struct stat sb;
+	snprintf(wal, sizeof(wal), "%s-wal", st->path);
+	snprintf(shm, sizeof(shm), "%s-shm", st->path);
+	if (st->made_sidecars && stat(wal, &sb) == 0 && sb.st_size == 0) {
+		unlink(wal);
+		unlink(shm);
+	}
+}
+
+/* Renames path, its -wal and its -shm to "<path>.corrupt-<local time>[-n]"; the new name into st->opt.moved. */
+static int move_aside(struct store *st, char *err, size_t errlen)
+{
+	char stamp[32], to[PATH_MAX], from_x[PATH_MAX], to_x[PATH_MAX];
+	time_t now = time(NULL);
+	struct tm tm;
+	localtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", &tm);
+	static const char *const sfx[] = {"-wal", "-shm"};
+	for (int n = 0;; n++) {
+		int len = n ? snprintf(to, sizeof(to), "%s.corrupt-%s-%d", st->path, stamp, n)
+		            : snprintf(to, sizeof(to), "%s.corrupt-%s", st->path, stamp);
+		if (len < 0 || (size_t)len + 8 >= sizeof(to) || n > 1000) {
+			seterr(err, errlen, "store %s is corrupt and no name is free to move it aside", st->path);
+			return -1;
+		}
+		bool taken = exists(to);
+		for (int i = 0; i < 2 && !taken; i++) {
+			snprintf(to_x, sizeof(to_x), "%s%s", to, sfx[i]);
+			taken = exists(to_x);
+		}
+		if (!taken) break;
+	}
+	if (rename(st->path, to) != 0) {
+		seterr(err, errlen, "store %s is corrupt and cannot be moved aside to %s: %s", st->path, to,
+		       strerror(errno));
+		return -1;
+	}
+	for (int i = 0; i < 2; i++) {
+		snprintf(from_x, sizeof(from_x), "%s%s", st->path, sfx[i]);
+		snprintf(to_x, sizeof(to_x), "%s%s", to, sfx[i]);
+		if (exists(from_x) && rename(from_x, to_x) != 0) {
+			/* A WAL left beside a new file would be replayed into it: put everything back and refuse. */
+			seterr(err, errlen, "store %s is corrupt and its %s cannot be moved aside: %s", st->path,
+			       sfx[i], strerror(errno));
+			for (int k = i - 1; k >= 0; k--) {
+				snprintf(from_x, sizeof(from_x), "%s%s", st->path, sfx[k]);
+				snprintf(to_x, sizeof(to_x), "%s%s", to, sfx[k]);
+				rename(to_x, from_x);
+			}
+			rename(to, st->path);
+			return -1;
+		}
+	}
+	if (st->opt.moved && st->opt.moved_len) snprintf(st->opt.moved, st->opt.moved_len, "%s", to);
+	return 0;
+}
+
+/* page_count x page_size, or 0 when it cannot be read. */
+static uint64_t file_bytes(struct store *st)
+{
+	sqlite3_stmt *s = st->sql[SQL_PAGE_COUNT];
+	uint64_t n = sqlite3_step(s) == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s, 0) : 0;
+	sqlite3_reset(s);
+	return n * (uint64_t)st->page_size;
 }
 
 static void *store_thread(void *p);
@@ -180,6 +337,7 @@ struct store *store__open(const char *path, enum store_mode mode, char *err, siz
 struct store *store__open_opts(const char *path, const struct store_options *opt, char *err, size_t errlen)
 {
 	seterr(err, errlen, "%s", "");
+	if (opt->moved && opt->moved_len) opt->moved[0] = '\0';
 	struct store *st = calloc(1, sizeof(*st));
 	if (!st || !(st->path = strdup(path))) {
 		seterr(err, errlen, "store %s: out of memory", path);
@@ -193,27 +351,29 @@ struct store *store__open_opts(const char *path, const struct store_options *opt
 	pthread_mutex_init(&st->lock, NULL);
 	clock__cond_init(&st->wake);
 
-	int rc = open_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &st->db);
-	if (rc != SQLITE_OK) {
-		seterr(err, errlen, "store %s cannot be opened: %s", path,
-		       st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
-		goto fail;
-	}
-	if (sqlite3_db_readonly(st->db, "main") == 1) {
-		seterr(err, errlen, "store %s is read-only: midge must be able to write it", path);
-		goto fail;
-	}
 	/* Every check before the first write, so that a file refused is left as it was. */
 	bool fresh = false;
-	if (quick_check(st, err, errlen) != SQLITE_OK) goto fail;
-	if (check_version(st, &fresh, err, errlen) != SQLITE_OK) goto fail;
+	if (check_file(path, err, errlen) != OPEN_OK) goto fail;
+	enum verdict v = open_checked(st, &fresh, err, errlen);
+	if (v == OPEN_MOVABLE && st->opt.move_aside) {
+		refused(st);
+		if (move_aside(st, err, errlen) != 0) goto fail;
+		seterr(err, errlen, "%s", "");
+		v = open_checked(st, &fresh, err, errlen);
+	}
+	if (v != OPEN_OK) {
+		refused(st);
+		goto fail;
+	}
+	sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, NULL);
 	if (configure(st, err, errlen) != SQLITE_OK) goto fail;
 	if (fresh && create_schema(st, err, errlen) != SQLITE_OK) goto fail;
-	if (store__prepare(st) != SQLITE_OK) {
+	if (store__prepare(st) != SQLITE_OK || exec_int(st->db, "PRAGMA page_size", &st->page_size) != SQLITE_OK) {
 		seterr(err, errlen, "store %s: %s", path, sqlite3_errmsg(st->db));
 		goto fail;
 	}
-	rc = open_db(path, SQLITE_OPEN_READWRITE, &st->rdb);
+	st->stats.file_bytes = file_bytes(st);
+	int rc = open_db(path, SQLITE_OPEN_READWRITE, &st->rdb);
 	if (rc == SQLITE_OK) rc = exec_int(st->rdb, "PRAGMA query_only=1", NULL);
 	if (rc != SQLITE_OK) {
 		seterr(err, errlen, "store %s cannot be opened for reading: %s", path,
@@ -239,6 +399,8 @@ void store__close(struct store *st)
 		st->stopping = true;
 		pthread_cond_signal(&st->wake);
 		pthread_mutex_unlock(&st->lock);
+		/* The thread drains the queue first: every change is committed or failed and answered, every fetch
+		 * run and its done called. */
 		pthread_join(st->thread, NULL);
 	}
 	for (int i = 0; i < SQL_COUNT; i++)
@@ -264,6 +426,7 @@ int store__enqueue(struct store *st, struct change *c, bool urgent)
 	bool was_empty = !st->head;
 	*st->tail = c;
 	st->tail = &c->next;
+	if (change_writes(c->kind)) st->stats.queued++;
 	if (urgent) st->urgent = true;
 	/* The thread waits for the first change of a batch, or for the group timer when urgent changes. */
 	if (was_empty || urgent) pthread_cond_signal(&st->wake);
@@ -278,33 +441,155 @@ void store__last_error(struct store *st, char *buf, size_t len)
 	pthread_mutex_unlock(&st->lock);
 }
 
-/* Runs a batch in one transaction. Any failure rolls back all of it: SQLite may already have rolled back on
- * its own (a full disk, an I/O error), and changes of one batch may depend on each other. */
+bool store__last_error_full(struct store *st)
+{
+	pthread_mutex_lock(&st->lock);
+	bool full = st->last_err_full;
+	pthread_mutex_unlock(&st->lock);
+	return full;
+}
+
+void store__stats(struct store *st, struct store_stats *out)
+{
+	pthread_mutex_lock(&st->lock);
+	*out = st->stats;
+	pthread_mutex_unlock(&st->lock);
+}
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Runs the writing changes of a batch in one transaction (none: no transaction, 0). Any failure rolls back all
+ * of it: SQLite may already have rolled back on its own (a full disk, an I/O error), and changes of one batch may
+ * depend on each other. 0 or MIDGE_ERR_IO. */
 static int commit_batch(struct store *st, struct change *batch)
 {
+	uint64_t n = 0;
+	for (struct change *c = batch; c; c = c->next)
+		n += change_writes(c->kind);
+	if (!n) return 0;
+	uint64_t t0 = now_us();
 	int rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	for (struct change *c = batch; rc == SQLITE_OK && c; c = c->next)
 		rc = store__apply(st, c);
 	if (rc == SQLITE_OK) rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
-	if (rc == SQLITE_OK) return 0;
+	if (rc == SQLITE_OK) {
+		uint64_t us = now_us() - t0, bytes = file_bytes(st);
+		pthread_mutex_lock(&st->lock);
+		st->stats.commits++;
+		st->stats.changes += n;
+		st->stats.queued -= n;
+		st->stats.last_commit_us = us;
+		if (us > st->stats.max_commit_us) st->stats.max_commit_us = us;
+		st->stats.file_bytes = bytes;
+		pthread_mutex_unlock(&st->lock);
+		return 0;
+	}
 	char msg[sizeof(st->last_err)];
 	snprintf(msg, sizeof(msg), "store %s: write failed: %s", st->path, sqlite3_errmsg(st->db));
 	if (!sqlite3_get_autocommit(st->db)) sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 	pthread_mutex_lock(&st->lock);
 	memcpy(st->last_err, msg, sizeof(msg));
+	st->last_err_full = (rc & 0xff) == SQLITE_FULL;
+	st->stats.failures++;
+	st->stats.queued -= n;
 	pthread_mutex_unlock(&st->lock);
 	return MIDGE_ERR_IO;
 }
 
+/* Answers the changes of a committed or failed batch in order, and frees them. A barrier (or flush) gets the
+ * batch's rc when a write came before it in the batch, else 0: everything before it was answered earlier. A fetch
+ * ends its batch, so it reads what the batch committed. */
+static void answer_batch(struct store *st, struct change *batch, int rc)
+{
+	bool wrote = false;
+	while (batch) {
+		struct change *c = batch;
+		batch = c->next;
+		/* A barrier answers for the last write before it, wherever that was committed: a reply held for
+		 * writes that a batch boundary happened to separate from it must still hear that they failed. */
+		if (change_writes(c->kind)) {
+			wrote = true;
+			st->last_write_rc = rc;
+		}
+		if (c->kind == CH_FETCH)
+			store__fetch_run(st, c);
+		else if (c->cb)
+			c->cb(c->arg, c->kind == CH_NOOP && !wrote ? st->last_write_rc : rc);
+		free(c);
+	}
+}
+
+/* Commits and answers what the thread took, cut after each fetch. True when something was committed. */
+static bool run_batches(struct store *st, struct change *list)
+{
+	bool committed = false;
+	while (list) {
+		struct change *end = list;
+		while (end->kind != CH_FETCH && end->next)
+			end = end->next;
+		struct change *rest = end->next;
+		end->next = NULL;
+		int rc = commit_batch(st, list);
+		bool wrote = false;
+		for (struct change *c = list; c && !wrote; c = c->next)
+			wrote = change_writes(c->kind);
+		committed |= wrote && rc == 0;
+		answer_batch(st, list, rc);
+		list = rest;
+	}
+	return committed;
+}
+
+/* After a burst the WAL may stay large (SQLite's automatic checkpoints reuse it but never shrink it): once the
+ * thread has been idle this long, a WAL past WAL_TRUNCATE_BYTES is checkpointed and truncated. */
+#define IDLE_CHECKPOINT_MS 1000
+#define WAL_TRUNCATE_BYTES (4u << 20)
+
+/* False when readers kept the checkpoint from finishing: try again after the next idle period. */
+static bool idle_checkpoint(struct store *st)
+{
+	char wal[PATH_MAX];
+	struct stat sb;
+	snprintf(wal, sizeof(wal), "%s-wal", st->path);
+	if (stat(wal, &sb) != 0 || sb.st_size <= (off_t)WAL_TRUNCATE_BYTES) return true;
+	/* Not the usual long wait for a reader: changes may be queuing meanwhile. */
+	sqlite3_busy_timeout(st->db, 100);
+	int rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+	sqlite3_busy_timeout(st->db, BUSY_MS);
+	return (rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED;
+}
+
 /* Takes everything queued as one batch: as soon as the previous commit ended (durable), or once group_ms
- * passed since the first change of the batch arrived (group), earlier when a flush waits or on close. */
+ * passed since the first change of the batch arrived (group), earlier when a flush or fetch waits or on close.
+ * Idle for IDLE_CHECKPOINT_MS after commits, it checkpoints a large WAL. The lock is never held over SQLite. */
 static void *store_thread(void *p)
 {
 	struct store *st = p;
+	bool wal_dirty = false; /* committed since the last idle checkpoint */
+	uint64_t idle_since = 0;
 	pthread_mutex_lock(&st->lock);
 	for (;;) {
-		while (!st->head && !st->stopping)
-			pthread_cond_wait(&st->wake, &st->lock);
+		while (!st->head && !st->stopping) {
+			if (!wal_dirty) {
+				pthread_cond_wait(&st->wake, &st->lock);
+				continue;
+			}
+			uint64_t due = idle_since + IDLE_CHECKPOINT_MS;
+			if (clock__ms() < due) {
+				struct timespec until = clock__abstime(due);
+				pthread_cond_timedwait(&st->wake, &st->lock, &until);
+				continue;
+			}
+			pthread_mutex_unlock(&st->lock);
+			wal_dirty = !idle_checkpoint(st);
+			pthread_mutex_lock(&st->lock);
+			idle_since = clock__ms();
+		}
 		if (!st->head) break;
 		if (st->opt.mode == STORE_GROUP && !st->stopping && !st->urgent) {
 			struct timespec until = clock__abstime(clock__ms() + st->opt.group_ms);
@@ -318,13 +603,8 @@ static void *store_thread(void *p)
 		st->urgent = false;
 		pthread_mutex_unlock(&st->lock);
 
-		int rc = commit_batch(st, batch);
-		while (batch) {
-			struct change *next = batch->next;
-			if (batch->cb) batch->cb(batch->arg, rc);
-			free(batch);
-			batch = next;
-		}
+		wal_dirty |= run_batches(st, batch);
+		idle_since = clock__ms();
 		pthread_mutex_lock(&st->lock);
 	}
 	pthread_mutex_unlock(&st->lock);

@@ -45,6 +45,7 @@ struct store_stats {
 	uint64_t failures;        /* transactions that failed (rolled back) */
 	uint64_t changes;         /* changes committed */
 	uint64_t queued;          /* changes enqueued and not yet committed or failed */
+	                          /* (changes: writes only; barriers, flushes and fetches are not counted) */
 	uint64_t last_commit_us;  /* duration of the last commit (BEGIN to COMMIT, fsync included) */
 	uint64_t max_commit_us;   /* the longest so far */
 	uint64_t file_bytes;      /* the database file's size (page_count x page_size) at the last commit */
@@ -115,7 +116,9 @@ typedef void (*store_done_cb)(void *arg, int rc);
 /* Opens the store at path, creating the file and its schema when missing, and starts the store thread.
  * Refuses, with NULL and a message naming the file in err (errlen bytes, may be 0): a file that is not a
  * database, a corrupt one (PRAGMA quick_check), a schema version newer than this code knows, a database that
- * is not a store. The caller owns the result; free with store__close. */
+ * is not a store. The caller owns the result; free with store__close.
+ * (Also refused: a file midge may not write, and a Mosquitto persistence file, known by its first bytes and
+ * never opened as a database. With opt->move_aside, the first two kinds are moved aside instead.) */
 struct store *store__open(const char *path, enum store_mode mode, char *err, size_t errlen);
 struct store *store__open_opts(const char *path, const struct store_options *opt, char *err, size_t errlen);
 /* Commits what is still queued (calling its callbacks), stops the thread and frees st. NULL is ignored. */
@@ -126,7 +129,8 @@ void store__close(struct store *st);
 int store__flush(struct store *st);
 /* Copies the message of the last failed write ("" when none) into buf (len bytes, may be 0). */
 void store__last_error(struct store *st, char *buf, size_t len);
-/* True when the last failed write failed for want of room (a full disk, max_bytes): MQTT 5's 0x97 then. */
+/* True when the last failed write failed for want of room (a full disk, max_bytes): MQTT 5's 0x97 then.
+ * (Like store__last_error, it describes the last failure and stays so after commits succeed again.) */
 bool store__last_error_full(struct store *st);
 void store__stats(struct store *st, struct store_stats *out);
 /* The schema version this code writes (PRAGMA user_version). */
@@ -146,10 +150,12 @@ int store__session_del(struct store *st, const char *id, size_t id_len, store_do
 int store__sub_put(struct store *st, const struct store_sub *s, store_done_cb cb, void *arg);
 int store__sub_del(struct store *st, const char *id, size_t id_len, const uint8_t *filter, size_t filter_len,
                    store_done_cb cb, void *arg);
-/* Writes nothing: cb is called once every change enqueued before it has committed (rc 0) or failed (the rc of
- * the transaction that held the last of them; a barrier alone in a batch gets 0). */
+/* Writes nothing: cb is called once every change enqueued before it has committed (rc 0) or failed: the rc of
+ * the transaction that held the last write before it, in its own batch or an earlier one (0 when there was none).
+ * Not urgent: in STORE_GROUP it waits for the group timer. */
 int store__barrier(struct store *st, store_done_cb cb, void *arg);
-/* Creates or replaces the row (client id, o->seq); o->msg required. */
+/* Creates or replaces the row (client id, o->seq); o->msg required. (A seq out of 1 .. 2^63-1 is
+ * MIDGE_ERR_INVAL, here and in store__out_mark and store__out_del.) */
 int store__out_put(struct store *st, const struct store_out *o, store_done_cb cb, void *arg);
 /* Sets the packet id and state of the row (client id, seq); drop_msg also forgets its message (only a PUBREL is
  * left to resend). A missing row is not an error. */
@@ -191,6 +197,8 @@ int store__out_count(struct store *st, const char *id, size_t id_len, uint64_t a
  * the call, then reads the rows on its own connection and calls row (from the store thread) for each, then
  * done(arg, rc, rows given) once, rc 0 or MIDGE_ERR_IO. For a client coming back to a queue that lives on disk:
  * no worker waits for the disk. Returns 0 (done will be called), MIDGE_ERR_NOMEM or MIDGE_ERR_CLOSED. */
+/* (done is called for a fetch queued when store__close is called too, before close returns: close drains the
+ * queue. MIDGE_ERR_INVAL for a NULL row or done, or an id longer than an MQTT string.) */
 typedef void (*store_fetch_done)(void *arg, int rc, long rows);
 int store__out_fetch(struct store *st, const char *id, size_t id_len, uint64_t after, unsigned max, store_out_cb row,
 		     store_fetch_done done, void *arg);

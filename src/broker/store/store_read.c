@@ -1,5 +1,6 @@
 /* The store's reads, for start-up and for a returning client: walks over committed rows on the reader
- * connection (WAL: they never wait for the store thread's commits, nor make it wait). */
+ * connection (WAL: they never wait for the store thread's commits, nor make it wait), and the asynchronous
+ * fetch the store thread runs on the writer. */
 #include "broker/store/store_int.h"
 #include "midge/midge.h"
 
@@ -98,7 +99,7 @@ long store__sessions_each(struct store *st, store_session_cb cb, void *arg)
 	struct walk w;
 	if (walk_begin(&w, st,
 	               "SELECT client_id,expiry_interval,expire_at_ms,username,will_delay,will_topic,will_payload,"
-	               "will_props,will_qos,will_retain,will_expiry_ms FROM sessions ORDER BY client_id"))
+	               "will_props,will_qos,will_retain,will_expiry_ms,connected FROM sessions ORDER BY client_id"))
 		return MIDGE_ERR_IO;
 	long n = 0;
 	int rc;
@@ -115,6 +116,7 @@ long store__sessions_each(struct store *st, store_session_cb cb, void *arg)
 		}
 		s.will_delay = (uint32_t)sqlite3_column_int64(w.s, 4);
 		s.will = col_msg(w.s, 5, &will) ? &will : NULL;
+		s.connected = sqlite3_column_int(w.s, 11) != 0;
 		n++;
 		if (cb(arg, &s)) break;
 	}
@@ -145,22 +147,21 @@ long store__subs_each(struct store *st, const char *id, size_t id_len, store_sub
 	return walk_end(&w, rc, n);
 }
 
-/* Walks queue or inflight rows: client_id, seq, pid, state, then the message and delivery columns. */
-static long out_walk(struct walk *w, store_out_cb cb, void *arg)
+long store__out_rows(sqlite3_stmt *s, store_out_cb cb, void *arg, int *step_rc)
 {
 	long n = 0;
 	int rc;
 	uint32_t *subids = NULL;
-	while ((rc = sqlite3_step(w->s)) == SQLITE_ROW) {
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct store_out o = {0};
 		struct store_msg m;
-		o.client_id = (const char *)sqlite3_column_text(w->s, 0);
-		o.id_len = (size_t)sqlite3_column_bytes(w->s, 0);
-		o.seq = (uint64_t)sqlite3_column_int64(w->s, 1);
-		o.pid = (uint16_t)sqlite3_column_int(w->s, 2);
-		o.state = (uint8_t)sqlite3_column_int(w->s, 3);
-		o.msg = col_msg(w->s, 4, &m) ? &m : NULL;
-		if (!col_delivery(w->s, 10, &o.d, &subids)) {
+		o.client_id = (const char *)sqlite3_column_text(s, 0);
+		o.id_len = (size_t)sqlite3_column_bytes(s, 0);
+		o.seq = (uint64_t)sqlite3_column_int64(s, 1);
+		o.pid = (uint16_t)sqlite3_column_int(s, 2);
+		o.state = (uint8_t)sqlite3_column_int(s, 3);
+		o.msg = col_msg(s, 4, &m) ? &m : NULL;
+		if (!col_delivery(s, 10, &o.d, &subids)) {
 			rc = SQLITE_NOMEM;
 			break;
 		}
@@ -168,47 +169,66 @@ static long out_walk(struct walk *w, store_out_cb cb, void *arg)
 		if (cb(arg, &o)) break;
 	}
 	free(subids);
-	return walk_end(w, rc, n);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	*step_rc = rc;
+	return n;
 }
 
-#define OUT_COLS "client_id,seq,%s,topic,payload,props,qos,retain,expiry_ms,d_qos,d_retain,d_share,subids"
-
-long store__queue_load(struct store *st, const char *id, size_t id_len, uint64_t after, unsigned max, store_out_cb cb,
-                       void *arg)
+/* Binds STORE_OUT_SELECT's parameters. */
+static void bind_out_select(sqlite3_stmt *s, const char *id, size_t id_len, uint64_t after, unsigned max)
 {
-	struct walk w;
-	if (after > INT64_MAX) return 0;
-	if (walk_begin(&w, st,
-	               "SELECT client_id,seq,0,0,topic,payload,props,qos,retain,expiry_ms,d_qos,d_retain,d_share,subids"
-	               " FROM queue WHERE client_id=?1 AND seq>?2 ORDER BY seq LIMIT ?3"))
-		return MIDGE_ERR_IO;
-	bind_client(w.s, 1, id, id_len);
-	sqlite3_bind_int64(w.s, 2, (sqlite3_int64)after);
-	sqlite3_bind_int64(w.s, 3, max);
-	return out_walk(&w, cb, arg);
+	bind_client(s, 1, id, id_len);
+	sqlite3_bind_int64(s, 2, after > INT64_MAX ? INT64_MAX : (sqlite3_int64)after);
+	sqlite3_bind_int64(s, 3, max);
 }
 
-int store__queue_last(struct store *st, const char *id, size_t id_len, uint64_t *seq)
+long store__out_load(struct store *st, const char *id, size_t id_len, uint64_t after, unsigned max, store_out_cb cb,
+                     void *arg)
 {
 	struct walk w;
-	if (walk_begin(&w, st, "SELECT coalesce(max(seq),0) FROM queue WHERE client_id=?1")) return MIDGE_ERR_IO;
+	if (walk_begin(&w, st, STORE_OUT_SELECT)) return MIDGE_ERR_IO;
+	bind_out_select(w.s, id, id_len, after, max);
+	int rc;
+	long n = store__out_rows(w.s, cb, arg, &rc);
+	return walk_end(&w, rc, n);
+}
+
+void store__fetch_run(struct store *st, const struct change *c)
+{
+	sqlite3_stmt *s = st->sql[SQL_OUT_FETCH];
+	bind_out_select(s, c->id, c->id_len, c->seq, c->num);
+	int rc;
+	long n = store__out_rows(s, c->row, c->arg, &rc);
+	c->fetched(c->arg, rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : MIDGE_ERR_IO, n);
+}
+
+int store__out_last(struct store *st, const char *id, size_t id_len, uint64_t *seq)
+{
+	struct walk w;
+	if (walk_begin(&w, st, "SELECT coalesce(max(seq),0) FROM out WHERE client_id=?1")) return MIDGE_ERR_IO;
 	bind_client(w.s, 1, id, id_len);
 	int rc = sqlite3_step(w.s);
 	if (rc == SQLITE_ROW) *seq = (uint64_t)sqlite3_column_int64(w.s, 0);
 	return walk_end(&w, rc, 0) < 0 ? MIDGE_ERR_IO : 0;
 }
 
-long store__inflight_each(struct store *st, const char *id, size_t id_len, store_out_cb cb, void *arg)
+int store__out_count(struct store *st, const char *id, size_t id_len, uint64_t after, uint64_t *rows, uint64_t *bytes)
 {
 	struct walk w;
-	const char *sql =
-	    id ? "SELECT client_id,seq,pid,state,topic,payload,props,qos,retain,expiry_ms,d_qos,d_retain,d_share,subids"
-	         " FROM inflight WHERE client_id=?1 ORDER BY seq"
-	       : "SELECT client_id,seq,pid,state,topic,payload,props,qos,retain,expiry_ms,d_qos,d_retain,d_share,subids"
-	         " FROM inflight ORDER BY client_id,seq";
-	if (walk_begin(&w, st, sql)) return MIDGE_ERR_IO;
-	if (id) bind_client(w.s, 1, id, id_len);
-	return out_walk(&w, cb, arg);
+	/* length() of a blob reads no overflow page: counting a queue of large messages stays cheap. */
+	if (walk_begin(&w, st,
+	               "SELECT count(*),coalesce(sum(length(topic)+length(payload)+ifnull(length(props),0)),0)"
+	               " FROM out WHERE client_id=?1 AND seq>?2"))
+		return MIDGE_ERR_IO;
+	bind_client(w.s, 1, id, id_len);
+	sqlite3_bind_int64(w.s, 2, after > INT64_MAX ? INT64_MAX : (sqlite3_int64)after);
+	int rc = sqlite3_step(w.s);
+	if (rc == SQLITE_ROW) {
+		*rows = (uint64_t)sqlite3_column_int64(w.s, 0);
+		*bytes = (uint64_t)sqlite3_column_int64(w.s, 1);
+	}
+	return walk_end(&w, rc, 0) < 0 ? MIDGE_ERR_IO : 0;
 }
 
 long store__qos2_in_each(struct store *st, const char *id, size_t id_len, store_pid_cb cb, void *arg)
