@@ -11,6 +11,7 @@
 #include "common/clock.h"
 #include "midge/midge.h"
 #include "retain.h"
+#include "store/store.h"
 #include "subs.h"
 #include "worker.h"
 
@@ -92,6 +93,20 @@ static void publish_all(struct sys_state *st)
 	pub(b, "$SYS/broker/bytes/sent", "%llu", (unsigned long long)BROKER_STAT(b, bytes_sent));
 	pub(b, "$SYS/broker/subscriptions/count", "%zu", subs__count(b->subs));
 	pub(b, "$SYS/broker/retained messages/count", "%zu", retain__count(b->retained));
+
+	if (b->store) {
+		/* Midge's own: the durable store (docs/storage.md). */
+		struct store_stats ss;
+		store__stats(b->store, &ss);
+		pub(b, "$SYS/broker/store/commits", "%llu", (unsigned long long)ss.commits);
+		pub(b, "$SYS/broker/store/changes", "%llu", (unsigned long long)ss.changes);
+		pub(b, "$SYS/broker/store/failures", "%llu", (unsigned long long)ss.failures);
+		pub(b, "$SYS/broker/store/queued", "%llu", (unsigned long long)ss.queued);
+		pub(b, "$SYS/broker/store/commit_us/last", "%llu", (unsigned long long)ss.last_commit_us);
+		pub(b, "$SYS/broker/store/commit_us/max", "%llu", (unsigned long long)ss.max_commit_us);
+		pub(b, "$SYS/broker/store/bytes", "%llu", (unsigned long long)ss.file_bytes);
+		pub(b, "$SYS/broker/store/failing", "%d", atomic_load(&b->store_failing) ? 1 : 0);
+	}
 
 	struct mallinfo2 mi = mallinfo2();
 	size_t heap = mi.uordblks + mi.hblkhd;

@@ -272,7 +272,7 @@ static void refused(struct store *st)
 /* Renames path, its -wal and its -shm to "<path>.corrupt-<local time>[-n]"; the new name into st->opt.moved. */
 static int move_aside(struct store *st, char *err, size_t errlen)
 {
-	char stamp[32], to[PATH_MAX], from_x[PATH_MAX], to_x[PATH_MAX];
+	char stamp[32], to[PATH_MAX], from_x[PATH_MAX + 8], to_x[PATH_MAX + 8]; /* room for a suffix */
 	time_t now = time(NULL);
 	struct tm tm;
 	localtime_r(&now, &tm);
