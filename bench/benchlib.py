@@ -271,10 +271,11 @@ class Broker:
 
     def _config(self):
         lines = ["listener %d 127.0.0.1" % self.port, "allow_anonymous true"]
+        if os.geteuid() == 0:
+            # Both brokers started as root change to user "mosquitto" by default: it could not write our store
+            # directory, the two would not run alike, and the change of user cancels die_with_parent.
+            lines.append("user root")
         if self.kind == "mosquitto":
-            # mosquitto run as root drops to user "mosquitto", which could not write our store directory
-            if os.geteuid() == 0:
-                lines.append("user root")
             lines.append("persistence_location %s/" % self.store_dir)
         elif "persistence true" in self.options:
             lines.append("persistence_location %s" % self.store_dir)
