@@ -432,7 +432,7 @@ static int opt_protocol(struct cfg_state *st, const struct cfg_line *ln, const s
 
 static int opt_allow_zero_length_clientid(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
 {
-	bool v;
+	bool v = false;
 	int rc = get_bool(st, ln, &v);
 	if (rc) return rc;
 	st->security_set = true;
@@ -457,7 +457,7 @@ static int security_target(struct cfg_state *st, const struct cfg_line *ln, stru
 
 static int opt_allow_anonymous(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
 {
-	bool v;
+	bool v = false;
 	struct listener_conf *l;
 	int rc = get_bool(st, ln, &v);
 	if (rc || (rc = security_target(st, ln, &l))) return rc;
@@ -478,7 +478,7 @@ static int opt_security_file(struct cfg_state *st, const struct cfg_line *ln, co
 
 static int opt_per_listener_settings(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
 {
-	bool v;
+	bool v = false;
 	int rc = get_bool(st, ln, &v);
 	if (rc || st->c->per_listener_settings) return rc; /* once set it stays set, as in Mosquitto */
 	if (v && st->security_set) {
@@ -508,7 +508,7 @@ static int opt_encrypted_topic(struct cfg_state *st, const struct cfg_line *ln, 
 
 static int opt_encrypted_only(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
 {
-	bool v;
+	bool v = false;
 	struct listener_conf *l;
 	int rc = get_bool(st, ln, &v);
 	if (rc || (rc = cur_listener(st, ln, v, &l))) return rc;
@@ -682,7 +682,7 @@ static int opt_include_dir(struct cfg_state *st, const struct cfg_line *ln, cons
 /* Accepted in either sense; Midge always sets TCP_NODELAY. */
 static int opt_set_tcp_nodelay(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
 {
-	bool v;
+	bool v = false;
 	int rc = get_bool(st, ln, &v);
 	if (rc || v) return rc;
 	return config__warn(st, ln, "'set_tcp_nodelay false' is ignored: Midge always sets TCP_NODELAY");
@@ -691,7 +691,7 @@ static int opt_set_tcp_nodelay(struct cfg_state *st, const struct cfg_line *ln, 
 /* Deprecated in Mosquitto 2, which behaves as true; so does Midge. */
 static int opt_allow_duplicate_messages(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
 {
-	bool v;
+	bool v = false;
 	int rc = get_bool(st, ln, &v);
 	if (rc) return rc;
 	return config__warn(st, ln, "option 'allow_duplicate_messages' is deprecated%s",
