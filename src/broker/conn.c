@@ -42,6 +42,7 @@ struct conn *conn__new(struct broker *b, struct listener_rt *l, int fd, const ch
 	atomic_init(&c->need_pump, false);
 	atomic_init(&c->replies_held, 0);
 	atomic_init(&c->store_failed, false);
+	atomic_init(&c->store_resume, false);
 	c->state = CONN_NEW;
 	list__init(&c->node);
 	list__init(&c->flush_node);

@@ -70,6 +70,8 @@ struct conn {
 	atomic_bool need_pump;    /* its session queued messages while online: pump after a flush */
 	atomic_int replies_held;  /* replies waiting for a store commit (persist.h): later ones queue behind */
 	atomic_bool store_failed; /* a store commit failed for one of its packets: close it (3.x cannot be told) */
+	bool store_paused;        /* not read while the store catches up (persist__throttle; owner only) */
+	atomic_bool store_resume; /* the store caught up: read it again */
 	bool read_paused;         /* output over the cap: input is not read until it drains (owner) */
 
 	uint8_t version;

@@ -327,6 +327,28 @@ bool persist__fetch(struct broker *b, struct session *s, unsigned max)
 	return true;
 }
 
+static void on_caught_up(void *arg, int rc)
+{
+	struct conn *c = arg;
+	(void)rc;
+	atomic_store(&c->store_resume, true);
+	worker__post(c->worker, c);
+	conn__unref(c);
+}
+
+void persist__throttle(struct broker *b, struct worker *w, struct conn *c)
+{
+	if (!b->store || !w->store_touched || c->store_paused || store__pending(b->store) < PERSIST_BACKLOG) return;
+	c->store_paused = true;
+	c->read_paused = true;
+	conn__update_events(c);
+	if (store__barrier(b->store, on_caught_up, conn__ref(c))) {
+		/* closing: nothing to wait for */
+		conn__unref(c);
+		c->store_paused = false;
+	}
+}
+
 /* ---- replies held for the commit ---- */
 
 /* A reply waiting for a commit: an acknowledgement (len 0) or the bytes of a packet. Holds a connection

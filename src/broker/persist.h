@@ -79,6 +79,13 @@ void persist__out_del(struct broker *b, struct session *s, uint64_t seq);
  * session__fetched for each, then session__fetch_done. Returns false when the read could not start. */
 bool persist__fetch(struct broker *b, struct session *s, unsigned max);
 
+/* After a packet whose handling wrote to the store: when the store has fallen behind (PERSIST_BACKLOG changes
+ * waiting), c is not read until everything enqueued so far is committed. Acknowledgements held for the commit
+ * slow a QoS 1/2 publisher down by themselves in durable mode; this slows down the rest (QoS 0 to retained
+ * topics, group mode), so the store's queue, and memory, stay bounded. Owner worker. */
+#define PERSIST_BACKLOG 65536u
+void persist__throttle(struct broker *b, struct worker *w, struct conn *c);
+
 /* ---- replies held for the commit ---- */
 
 /* Queues on c the acknowledgement (PUBACK, PUBREC or PUBCOMP with reason) of a packet whose changes were just

@@ -29,6 +29,7 @@ static bool connect_waiting(struct conn *c)
 static void on_conn_io(struct loop_io *io, uint32_t events);
 static void drain_and_close(struct worker *w, struct conn *c);
 static void resume_reading(struct worker *w, struct conn *c);
+static bool over_cap(struct broker *b, struct conn *c);
 
 int worker__init(struct worker *w, struct broker *b, int id)
 {
@@ -138,6 +139,9 @@ static void on_wake(void *arg)
 			drain_and_close(w, c);
 		} else if (atomic_load(&c->store_failed)) {
 			close_rc(w, c, MQTT_RC_UNSPECIFIED, "storage failure");
+		} else if (atomic_exchange(&c->store_resume, false)) {
+			c->store_paused = false;
+			if (c->state != CONN_CLOSED && !connect_waiting(c) && !over_cap(w->broker, c)) resume_reading(w, c);
 		} else if (atomic_load(&c->auth_state) >= AUTH_ALLOWED) {
 			int r = handle__connect_authed(w, c);
 			if (r) worker__close(w, c, dispatch__reason(r));
@@ -228,6 +232,8 @@ static void process_input(struct worker *w, struct conn *c)
 			return;
 		}
 		buf__consume(&c->in, f.total_len);
+		persist__throttle(b, w, c);
+		if (c->store_paused) return; /* the rest waits for the store to catch up */
 	}
 	/* Give back a large buffer left by one big packet rather than hold it for the connection's life. */
 	if (buf__len(&c->in) == 0 && c->in.cap > 4 * READ_CHUNK) buf__fini(&c->in);
@@ -439,7 +445,7 @@ static void after_flush(struct worker *w, struct conn *c)
 		atomic_store_explicit(&c->need_pump, false, memory_order_relaxed);
 		if (session__pump(b, w, c->session, c)) atomic_store_explicit(&c->need_pump, true, memory_order_relaxed);
 	}
-	if (c->read_paused && !connect_waiting(c) && !over_cap(b, c)) resume_reading(w, c);
+	if (c->read_paused && !c->store_paused && !connect_waiting(c) && !over_cap(b, c)) resume_reading(w, c);
 }
 
 static void end_of_turn(struct worker *w)

@@ -494,6 +494,14 @@ void store__stats(struct store *st, struct store_stats *out)
 	pthread_mutex_unlock(&st->lock);
 }
 
+uint64_t store__pending(struct store *st)
+{
+	pthread_mutex_lock(&st->lock);
+	uint64_t n = st->stats.queued;
+	pthread_mutex_unlock(&st->lock);
+	return n;
+}
+
 static uint64_t now_us(void)
 {
 	struct timespec ts;

@@ -133,6 +133,8 @@ void store__last_error(struct store *st, char *buf, size_t len);
  * (Like store__last_error, it describes the last failure and stays so after commits succeed again.) */
 bool store__last_error_full(struct store *st);
 void store__stats(struct store *st, struct store_stats *out);
+/* Writes enqueued and not yet committed (or failed): how far the store is behind. */
+uint64_t store__pending(struct store *st);
 /* The schema version this code writes (PRAGMA user_version). */
 int store__schema_version(void);
 
