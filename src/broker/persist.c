@@ -257,28 +257,27 @@ uint64_t persist__out_new(struct broker *b, struct worker *w, struct session *s,
 	return seq;
 }
 
-bool persist__out_sent(struct broker *b, struct session *s, const struct inflight *f)
+/* Writes f's packet id and state; in durable mode done runs once that is committed. True when it will. */
+static bool mark(struct broker *b, struct session *s, const struct inflight *f, bool drop_msg, store_done_cb done)
 {
 	if (!b->store || !f->seq) return false;
 	struct seq_arg *a = persist__durable(b) ? seq_arg(b, s, f->seq) : NULL;
-	if (store__out_mark(b->store, s->client_id, s->id_len, f->seq, f->pid, f->state, false,
-			    a ? on_out_committed : NULL, a)) {
+	if (store__out_mark(b->store, s->client_id, s->id_len, f->seq, f->pid, f->state, drop_msg, a ? done : NULL,
+			    a)) {
 		if (a) seq_arg_free(a);
 		return false;
 	}
 	return a != NULL;
 }
 
+bool persist__out_sent(struct broker *b, struct session *s, const struct inflight *f)
+{
+	return mark(b, s, f, false, on_out_committed);
+}
+
 bool persist__out_released(struct broker *b, struct session *s, struct inflight *f)
 {
-	if (!b->store || !f->seq) return false;
-	struct seq_arg *a = persist__durable(b) ? seq_arg(b, s, f->seq) : NULL;
-	if (store__out_mark(b->store, s->client_id, s->id_len, f->seq, f->pid, f->state, true,
-			    a ? on_rel_committed : NULL, a)) {
-		if (a) seq_arg_free(a);
-		return false;
-	}
-	return a != NULL;
+	return mark(b, s, f, true, on_rel_committed);
 }
 
 void persist__out_del(struct broker *b, struct session *s, uint64_t seq)

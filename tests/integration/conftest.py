@@ -22,6 +22,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mqttraw  # noqa: E402
+from netutil import free_port, port_listening  # noqa: E402,F401
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 IS_MOSQUITTO = os.environ.get("MIDGE_TEST_BROKER", "") == "mosquitto"
@@ -71,12 +72,6 @@ def pytest_runtest_makereport(item, call):
 
 # ---------------------------------------------------------------- broker
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def connectable(port):
     """True when a TCP connection to 127.0.0.1:port succeeds (a listener on all addresses may show in
     /proc as listening on IPv6 before its IPv4 socket is open)."""
@@ -85,21 +80,6 @@ def connectable(port):
         return True
     except OSError:
         return False
-
-
-def port_listening(port):
-    """True if some socket is in LISTEN state on this TCP port (IPv4 or IPv6), per /proc."""
-    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(name) as f:
-                next(f)
-                for line in f:
-                    parts = line.split()
-                    if parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:
-                        return True
-        except OSError:
-            pass
-    return False
 
 
 def wait_for(pred, timeout, interval=0.02, what="condition"):

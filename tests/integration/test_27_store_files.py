@@ -48,17 +48,21 @@ def damaged_store(broker, raw, tmp_path, loc):
         return f.read()
 
 
-@pytest.mark.parametrize("kind", ["garbage", "damaged"])
-def test_corrupt_store_refused(broker, raw, tmp_path, kind):
+def bad_store(broker, raw, tmp_path, kind):
+    """A store directory holding garbage or a damaged store: (location, store path, its bytes)."""
     loc = str(tmp_path / "bad")
     path = os.path.join(loc, "midge.db")
     if kind == "garbage":
         os.makedirs(loc)
         with open(path, "wb") as f:
             f.write(GARBAGE)
-        content = GARBAGE
-    else:
-        content = damaged_store(broker, raw, tmp_path, loc)
+        return loc, path, GARBAGE
+    return loc, path, damaged_store(broker, raw, tmp_path, loc)
+
+
+@pytest.mark.parametrize("kind", ["garbage", "damaged"])
+def test_corrupt_store_refused(broker, raw, tmp_path, kind):
+    loc, path, content = bad_store(broker, raw, tmp_path, kind)
     conf = failing_conf(loc)
     rc, out = run_expect_failure(tmp_path, conf)
     assert rc != 0, out
@@ -70,15 +74,7 @@ def test_corrupt_store_refused(broker, raw, tmp_path, kind):
 
 @pytest.mark.parametrize("kind", ["garbage", "damaged"])
 def test_corrupt_store_moved_aside(broker, raw, tmp_path, kind):
-    loc = str(tmp_path / "bad")
-    path = os.path.join(loc, "midge.db")
-    if kind == "garbage":
-        os.makedirs(loc)
-        with open(path, "wb") as f:
-            f.write(GARBAGE)
-        content = GARBAGE
-    else:
-        content = damaged_store(broker, raw, tmp_path, loc)
+    loc, path, content = bad_store(broker, raw, tmp_path, kind)
     b = broker(conf=store_conf(loc, "persistence_corrupt move_aside"))
     moved = corrupt_names(path)
     assert len(moved) == 1, moved
