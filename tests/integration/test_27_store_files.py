@@ -1,6 +1,7 @@
 """27 The store file (issue 7): refusing or moving aside a corrupt, foreign (Mosquitto) or newer store at
 start, and a full store (persistence_max_size): refusals while it is full, recovery once there is room."""
 import os
+import subprocess
 import re
 import sqlite3
 import time
@@ -217,3 +218,65 @@ def test_full_store_refuses_then_recovers(broker, raw, tmp_path, qos):
         time.sleep(0.2)
     wait_log(b, "Storage writes succeed again")
     assert b"after" in payloads(receive_all(s, quiet=0.5))
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A 1 MiB tmpfs (a real filesystem that fills up: write(2) fails with ENOSPC), or a skip where mounting
+    is not allowed (not root, or a container without the capability)."""
+    mnt = tmp_path / "fs"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
+                                            capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_full_disk_refuses_then_recovers(broker, raw, small_fs):
+    """The disk itself fills up (a 1 MiB tmpfs, most of it taken by another file): QoS 1 messages to an
+    offline subscriber are acknowledged until a write fails with ENOSPC, then refused with 0x97 or 0x80 and
+    "Storage failure" logged; once the other file is removed, publishes are acknowledged again, the log says
+    so, and the subscriber gets every message acknowledged with success."""
+    loc = str(small_fs / "store")
+    filler = small_fs / "filler"
+    b = broker(conf=store_conf(loc, "max_queued_messages 0\nmax_queued_bytes 0"))
+    s = v5(raw, b.port, "disk-sub")
+    s.subscribe([("disk/t", m.sub_options(qos=1))])
+    offline(b, s)
+    # leave ~192 KiB free for the store to grow into
+    st = os.statvfs(str(small_fs))
+    with open(filler, "wb") as f:
+        f.write(b"\0" * max(0, st.f_bavail * st.f_frsize - 192 * 1024))
+    p = v5(raw, b.port, "disk-pub", clean=True, expiry=None)
+    ok, refused = [], None
+    for i in range(1, 200):
+        body = (b"%05d" % i) * 1000
+        ack = p.publish("disk/t", body, qos=1, mid=i)
+        assert ack.type == m.PUBACK, ack
+        if ack.reason != 0:
+            refused = ack
+            break
+        ok.append(body)
+    assert refused is not None, "200 x 5 KB acknowledged with ~192 KiB free"
+    assert refused.reason in (m.QUOTA_EXCEEDED, m.UNSPECIFIED_ERROR), refused
+    assert ok, "nothing fitted"
+    wait_log(b, "Storage failure")
+    os.unlink(filler)  # space returns
+    deadline = time.monotonic() + 5
+    mid = 1000
+    while True:
+        ack = p.publish("disk/t", b"after", qos=1, mid=mid)
+        if ack.reason == 0:
+            break
+        assert time.monotonic() < deadline, "still refused 5 s after space returned: %r" % ack
+        mid += 1
+        time.sleep(0.2)
+    wait_log(b, "Storage writes succeed again")
+    s = v5(raw, b.port, "disk-sub")
+    got = payloads(receive_all(s, quiet=0.6))
+    missing = [x[:5] for x in ok if x not in got]
+    assert not missing, "acknowledged with success, never delivered: %r" % missing
+    assert got[-1] == b"after", got[-3:]
