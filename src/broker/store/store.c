@@ -423,6 +423,7 @@ static _Thread_local struct {
 	struct store *st;
 	int depth;
 	struct change *marker; /* queued with the group's first change; the store thread frees it once closed */
+	uint64_t last;         /* qseq of the group's last change so far */
 } group;
 
 void store__group_begin(struct store *st)
@@ -438,6 +439,7 @@ void store__group_end(struct store *st)
 	if (group.depth == 0 || group.st != st || --group.depth > 0 || !group.marker) return;
 	pthread_mutex_lock(&st->lock);
 	group.marker->closed = true;
+	group.marker->group_last = group.last;
 	pthread_cond_signal(&st->wake);
 	pthread_mutex_unlock(&st->lock);
 	group.marker = NULL;
@@ -458,10 +460,13 @@ int store__enqueue(struct store *st, struct change *c, bool urgent)
 	}
 	bool was_empty = !st->head;
 	if (mk) {
+		mk->qseq = st->next_qseq++;
 		*st->tail = mk;
 		st->tail = &mk->next;
 		group.marker = mk;
 	}
+	c->qseq = st->next_qseq++;
+	if (group.depth && group.st == st) group.last = c->qseq;
 	*st->tail = c;
 	st->tail = &c->next;
 	if (change_writes(c->kind)) st->stats.queued++;
@@ -570,25 +575,17 @@ static void answer_batch(struct store *st, struct change *batch, int rc)
 	}
 }
 
-/* Commits and answers what the thread took, cut after each fetch. True when something was committed. */
+/* Commits and answers what the thread took. True when something was committed. */
 static bool run_batches(struct store *st, struct change *list)
 {
-	bool committed = false;
-	while (list) {
-		struct change *end = list;
-		while (end->kind != CH_FETCH && end->next)
-			end = end->next;
-		struct change *rest = end->next;
-		end->next = NULL;
-		int rc = commit_batch(st, list);
-		bool wrote = false;
-		for (struct change *c = list; c && !wrote; c = c->next)
-			wrote = change_writes(c->kind);
-		committed |= wrote && rc == 0;
-		answer_batch(st, list, rc);
-		list = rest;
-	}
-	return committed;
+	/* One transaction, fetches included: a fetch reads once the whole batch is committed (cutting the batch at
+	 * it could split a group), so it sees at least everything enqueued before it. */
+	int rc = commit_batch(st, list);
+	bool wrote = false;
+	for (struct change *c = list; c && !wrote; c = c->next)
+		wrote = change_writes(c->kind);
+	answer_batch(st, list, rc);
+	return wrote && rc == 0;
 }
 
 /* After a burst the WAL may stay large (SQLite's automatic checkpoints reuse it but never shrink it): once the
@@ -613,20 +610,30 @@ static bool idle_checkpoint(struct store *st)
 /* Takes everything queued as one batch: as soon as the previous commit ended (durable), or once group_ms
  * passed since the first change of the batch arrived (group), earlier when a flush or fetch waits or on close.
  * Idle for IDLE_CHECKPOINT_MS after commits, it checkpoints a large WAL. The lock is never held over SQLite. */
-/* True when the queue starts with something to take: not a marker of a group still open. Lock held. */
-static bool takeable(const struct store *st)
+/* Where the next batch ends: the longest prefix of the queue that holds every change of each group it touches.
+ * It stops before the marker of a group still open, and never between a closed group's marker and its last
+ * change, even when another group's marker lies between them (groups of different threads interleave).
+ * Lock held. Returns the link to cut at (&st->head: nothing to take yet). */
+static struct change **cut(struct store *st)
 {
-	return st->head && !(st->head->kind == CH_GROUP && !st->head->closed);
+	struct change **link = &st->head, **safe = &st->head;
+	uint64_t need = 0; /* the last qseq some group begun in the prefix still needs */
+	for (struct change *c; (c = *link); link = &c->next) {
+		if (c->kind == CH_GROUP && !c->closed) break;
+		if (c->kind == CH_GROUP && c->group_last > need) need = c->group_last;
+		if (c->qseq >= need) safe = &c->next;
+	}
+	return safe;
 }
 
-/* Takes the queue up to the first marker of a group still open (its changes wait for the group's end). Lock
- * held; takeable(st). */
+static bool takeable(struct store *st) { return cut(st) != &st->head; }
+
+/* Takes the batch cut() allows. Lock held; takeable(st). */
 static struct change *take(struct store *st)
 {
-	struct change *batch = st->head, **link = &st->head;
-	while (*link && !((*link)->kind == CH_GROUP && !(*link)->closed)) link = &(*link)->next;
-	st->head = *link;
-	*link = NULL;
+	struct change **end = cut(st), *batch = st->head;
+	st->head = *end;
+	*end = NULL;
 	if (!st->head) st->tail = &st->head;
 	return batch;
 }

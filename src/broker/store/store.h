@@ -156,7 +156,7 @@ int store__sub_del(struct store *st, const char *id, size_t id_len, const uint8_
  * transaction (all or none): what one packet changed (an incoming QoS 2 packet id with the rows of the deliveries
  * it made) never survives a crash in part. They are queued at once, in order with other threads' changes (which
  * may then share that transaction); no commit starts past the group's first change until it ends. Groups nest
- * (the outermost end counts) and must be short. A fetch inside a group still ends its transaction. Not with
+ * (the outermost end counts) and must be short. Not with
  * store__flush inside (it would wait for the group). */
 void store__group_begin(struct store *st);
 void store__group_end(struct store *st);
@@ -203,8 +203,8 @@ int store__out_last(struct store *st, const char *id, size_t id_len, uint64_t *s
 int store__out_count(struct store *st, const char *id, size_t id_len, uint64_t after, uint64_t *rows,
 		     uint64_t *bytes);
 
-/* The same walk as store__out_load, asynchronous: the store thread first commits every change enqueued before
- * the call, then reads the rows on its own connection and calls row (from the store thread) for each, then
+/* The same walk as store__out_load, asynchronous: the store thread first commits the batch holding the fetch (so
+ * every change enqueued before the call, maybe some after), then reads the rows on its own connection and calls row (from the store thread) for each, then
  * done(arg, rc, rows given) once, rc 0 or MIDGE_ERR_IO. For a client coming back to a queue that lives on disk:
  * no worker waits for the disk. Returns 0 (done will be called), MIDGE_ERR_NOMEM or MIDGE_ERR_CLOSED. */
 /* (done is called for a fetch queued when store__close is called too, before close returns: close drains the

@@ -81,6 +81,8 @@ struct change {
 	uint8_t state;
 	uint8_t options;
 	bool closed; /* CH_GROUP: its group ended (under the store lock) */
+	uint64_t qseq; /* its place in the queue (store lock): enqueue order */
+	uint64_t group_last; /* CH_GROUP, once closed: qseq of the group's last change */
 	bool connected;
 	bool drop_msg;
 	const char *username;
@@ -115,6 +117,7 @@ struct store {
 	pthread_t thread;
 	bool thread_started;
 	int last_write_rc; /* the store thread's: result of the last transaction that held writes (barriers report it) */
+	uint64_t next_qseq; /* the next change's qseq (store lock) */
 };
 
 /* Appends c to the queue and wakes the thread; MIDGE_ERR_CLOSED (c freed) when closing. (store.c) */
