@@ -156,8 +156,10 @@ static int to_window(struct broker *b, struct worker *w, struct session *s, stru
 		}
 		f->sent = true;
 	}
+	f->requeue = wait && seq;
 	list__add_tail(wait ? &s->unsent : &s->inflight, &f->node);
 	s->inflight_count++;
+	if (wait) s->unsent_count++;
 	return 0;
 }
 
@@ -362,9 +364,11 @@ int session__ack(struct broker *b, struct worker *w, struct session *s, uint8_t 
 		 * already completed this packet id. */
 		if (f->state == IF_WAIT_PUBREC) {
 			f->state = IF_WAIT_PUBCOMP;
-			msg__unref(f->msg);
-			f->msg = NULL;
 			f->rel_wait = persist__out_released(b, s, f);
+			if (!f->rel_wait) {
+				msg__unref(f->msg);
+				f->msg = NULL;
+			}
 		}
 		if (s->conn && !f->rel_wait && conn__queue_ack(s->conn, MQTT_PUBREL, pid) == 0) flush = conn__ref(s->conn);
 	} else if (type == MQTT_PUBCOMP && f->state == IF_WAIT_PUBCOMP) {
@@ -531,19 +535,59 @@ void session__give_shared(struct broker *b, struct worker *w, struct session *s,
 
 /* ---- the store's answers ---- */
 
+/* Room on the wire for one more in the client's Receive Maximum: entries still unsent or held are not on it. */
+static bool wire_room(struct broker *b, const struct session *s)
+{
+	uint32_t max = b->conf.max_inflight_messages;
+	if (max == 0 || max > WINDOW_MAX) max = WINDOW_MAX;
+	if (s->conn && s->conn->send_max < max) max = s->conn->send_max;
+	return s->inflight_count - s->held_count - s->unsent_count < max;
+}
+
+/* An unsent entry whose row could not be written or marked: not sent. One from the queue goes back to it (its
+ * row is still there, as queued) onto back; the others are dropped (their publishers were refused). Lock held;
+ * f off every list. */
+static void unsend(struct session *s, struct inflight *f, struct list *back)
+{
+	struct queued *q = f->requeue ? malloc(sizeof(*q)) : NULL;
+	if (q) {
+		q->msg = f->msg;
+		q->d = f->d;
+		q->seq = f->seq;
+		list__add_tail(back, &q->node);
+		s->queued_count++;
+		s->queued_bytes += msg__size(q->msg);
+	} else {
+		msg__unref(f->msg);
+		dmeta__fini(&f->d);
+	}
+	idset__remove(&s->out_pids, f->pid);
+	s->inflight_count--;
+	free(f);
+}
+
 void session__committed(struct broker *b, struct session *s, uint64_t seq, int rc)
 {
-	(void)rc; /* failed or not, the message is in memory: it goes out (its publisher was told, 0x97 or closed) */
-	struct conn *flush = NULL;
+	struct conn *flush = NULL, *failed = NULL;
 	bool dropped = false;
+	struct list back;
+	list__init(&back);
 	pthread_mutex_lock(&s->lock);
 	while (!list__empty(&s->unsent)) {
 		struct inflight *f = list_entry(s->unsent.next, struct inflight, node);
 		if (f->seq > seq) break;
 		list__del(&f->node);
+		bool room = wire_room(b, s);
+		s->unsent_count--;
+		if (rc) {
+			unsend(s, f, &back);
+			if (s->conn && !failed) failed = conn__ref(s->conn);
+			continue;
+		}
 		list__add_tail(&s->inflight, &f->node);
-		/* Behind entries a resume holds back, it waits its turn with them (pump sends it). */
-		int r = s->conn && !s->held_count
+		/* Behind entries a resume holds back, or past the window of a client that came back with a smaller
+		 * Receive Maximum, it waits its turn (pump sends it). */
+		int r = s->conn && !s->held_count && room
 				? conn__queue_publish(s->conn, f->msg, f->d.qos, f->pid, false, f->d.retain, f->d.subids,
 						      f->d.nsubids)
 				: MIDGE_ERR_CLOSED;
@@ -558,31 +602,56 @@ void session__committed(struct broker *b, struct session *s, uint64_t seq, int r
 			s->held_count++;
 		}
 	}
+	/* Back to the head of the queue, in their order. */
+	while (!list__empty(&back)) {
+		struct list *n = back.prev;
+		list__del(n);
+		list__add_head(&s->queue, n);
+	}
 	pthread_mutex_unlock(&s->lock);
 	kick_flush(flush, NULL);
+	if (failed) {
+		/* It resumes from what is kept when it comes back; that is also when the marks are tried again. */
+		persist__close_conn(failed);
+		conn__unref(failed);
+	}
 	log_drop(b, s, dropped ? "larger than its maximum packet size" : NULL);
 }
 
-void session__rel_committed(struct broker *b, struct session *s, uint64_t seq)
+void session__rel_committed(struct broker *b, struct session *s, uint64_t seq, int rc)
 {
-	struct conn *flush = NULL;
+	struct conn *flush = NULL, *failed = NULL;
 	pthread_mutex_lock(&s->lock);
 	struct list *pos;
 	for (pos = s->inflight.next; pos != &s->inflight; pos = pos->next) {
 		struct inflight *f = list_entry(pos, struct inflight, node);
 		if (f->seq != seq || !f->rel_wait) continue;
 		f->rel_wait = false;
+		if (rc) {
+			/* The row still says PUBREC awaited: so does the session again, and the client, closed, sends
+			 * PUBREC once more for the PUBLISH resent when it resumes. */
+			f->state = IF_WAIT_PUBREC;
+			if (s->conn) failed = conn__ref(s->conn);
+			break;
+		}
+		msg__unref(f->msg);
+		f->msg = NULL;
 		/* A held one is resent (as a PUBREL) when its turn comes. */
 		if (s->conn && !f->held && conn__queue_ack(s->conn, MQTT_PUBREL, f->pid) == 0) flush = conn__ref(s->conn);
 		break;
 	}
 	pthread_mutex_unlock(&s->lock);
 	kick_flush(flush, NULL);
+	if (failed) {
+		persist__close_conn(failed);
+		conn__unref(failed);
+	}
 }
 
-void session__fetched(struct broker *b, struct session *s, struct message *m, const struct delivery *d, uint64_t seq)
+bool session__fetched(struct broker *b, struct session *s, struct message *m, const struct delivery *d, uint64_t seq)
 {
 	(void)b;
+	bool ok = true;
 	pthread_mutex_lock(&s->lock);
 	if (!s->dead && seq > s->mem_seq) {
 		struct queued *q = malloc(sizeof(*q));
@@ -597,10 +666,12 @@ void session__fetched(struct broker *b, struct session *s, struct message *m, co
 			s->spilled_bytes -= s->spilled_bytes >= size ? size : s->spilled_bytes;
 			s->mem_seq = seq;
 		} else {
-			free(q); /* stays on disk: the next read finds it again */
+			free(q); /* stays on disk, and so does the rest of this batch: the next read starts with it */
+			ok = false;
 		}
 	}
 	pthread_mutex_unlock(&s->lock);
+	return ok;
 }
 
 void session__fetch_done(struct broker *b, struct session *s, long rows)
@@ -638,11 +709,17 @@ int session__restore_out(struct session *s, struct message *m, const struct deli
 	if (!m && state != IF_WAIT_PUBCOMP) return 0; /* a message row without its message: nothing to resend */
 	/* It may have gone out before the broker stopped: held until the client is back, resent with DUP. */
 	struct inflight *f = malloc(sizeof(*f));
-	if (!f || dmeta_copy(&f->d, d) || idset__add(&s->out_pids, pid) < 0) {
+	if (!f || dmeta_copy(&f->d, d)) {
+		free(f);
+		return MIDGE_ERR_NOMEM;
+	}
+	if (idset__add(&s->out_pids, pid) < 0) {
+		dmeta__fini(&f->d);
 		free(f);
 		return MIDGE_ERR_NOMEM;
 	}
 	f->msg = m && state != IF_WAIT_PUBCOMP ? msg__ref(m) : NULL;
+	f->requeue = false;
 	f->seq = seq;
 	f->pid = pid;
 	f->state = state;

@@ -96,6 +96,7 @@ static int attach_session(struct worker *w, struct conn *c, bool *present)
 	int rc = 0;
 	/* An old session's end and the new one's row are kept together: a crash leaves one or the other. */
 	persist__group_begin(b);
+	bool grouped = true;
 	pthread_mutex_lock(&b->sessions.lock);
 	struct session *s = sessions__find_locked(&b->sessions, id, len);
 	if (s) {
@@ -173,6 +174,10 @@ static int attach_session(struct worker *w, struct conn *c, bool *present)
 		session__track_locked(b, s);
 		c->session = session__ref(s);
 		persist__session_online(b, s, c);
+		/* The group is the session's rows; the resume's marks stand alone: on a full disk they go through
+		 * (they insert nothing) while a group with an insert does not. */
+		persist__group_end(b);
+		grouped = false;
 		if (*present) session__resume_locked(b, s);
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -188,7 +193,7 @@ out:
 		free(will_user);
 		session__unref(will_from);
 	}
-	persist__group_end(b);
+	if (grouped) persist__group_end(b);
 	return rc;
 }
 

@@ -78,7 +78,8 @@ static int apply_alias(struct conn *c, struct mqtt_publish *p, const struct pub_
 static int ack(struct worker *w, struct conn *c, uint8_t qos, uint16_t pid, uint8_t reason, const char *why)
 {
 	if (qos == 0) return 0;
-	int r = persist__ack(w->broker, w, c, qos == 1 ? MQTT_PUBACK : MQTT_PUBREC, pid, reason, why);
+	unsigned flags = qos == 2 && reason < 0x80 ? PERSIST_ACK_QOS2_IN : 0;
+	int r = persist__ack(w->broker, w, c, qos == 1 ? MQTT_PUBACK : MQTT_PUBREC, pid, reason, why, flags);
 	conn__schedule(c, w);
 	return r;
 }
@@ -155,6 +156,9 @@ int handle__publish(struct worker *w, struct conn *c, const struct mqtt_frame *f
 		pthread_mutex_lock(&c->session->lock);
 		bool fresh = session__qos2_add(c->session, p.packet_id);
 		if (fresh) persist__qos2(b, w, c->session, p.packet_id, true);
+		/* A resend: its first copy's commit may still be running (maybe for another connection of this
+		 * session), so its PUBREC waits behind it too, and says what became of it. */
+		else if (persist__keeps(b, c->session)) w->store_touched = true;
 		deliver = fresh && deliver;
 		pthread_mutex_unlock(&c->session->lock);
 	}

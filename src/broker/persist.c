@@ -16,7 +16,9 @@
 #include "store/store.h"
 #include "worker.h"
 
-bool persist__keeps(struct broker *b, const struct session *s) { return b->store && !s->clean; }
+/* stored: once its rows are deleted (it ended, or a clean start replaced it) nothing more is written for it,
+ * even by a delivery that found it in the tree just before it was taken out. */
+bool persist__keeps(struct broker *b, const struct session *s) { return b->store && !s->clean && s->stored; }
 
 bool persist__durable(struct broker *b) { return b->store && !b->conf.persistence_group; }
 
@@ -143,7 +145,8 @@ void persist__session_offline(struct broker *b, struct session *s)
 void persist__session_del(struct broker *b, struct session *s)
 {
 	if (!b->store || !s->stored) return;
-	if (store__session_del(b->store, s->client_id, s->id_len, NULL, NULL) == 0) s->stored = false;
+	store__session_del(b->store, s->client_id, s->id_len, NULL, NULL);
+	s->stored = false;
 }
 
 void persist__sub_put(struct broker *b, struct worker *w, struct session *s, const uint8_t *filter, size_t len,
@@ -224,7 +227,7 @@ static void on_rel_committed(void *arg, int rc)
 {
 	struct seq_arg *a = arg;
 	note_rc(a->b, rc);
-	session__rel_committed(a->b, a->s, a->seq);
+	session__rel_committed(a->b, a->s, a->seq, rc);
 	seq_arg_free(a);
 }
 
@@ -290,15 +293,15 @@ static int on_fetch_row(void *arg, const struct store_out *o)
 	struct seq_arg *a = arg;
 	if (o->pid || !o->msg) return 0; /* only queued rows lie beyond what is in memory */
 	struct message *m = persist__message(o->msg, true);
-	if (!m) return 0;
+	if (!m) return 1; /* the rest of the batch waits on disk for the next read */
 	struct delivery d = {.qos = o->d.qos,
 			     .retain = o->d.retain,
 			     .share = o->d.share,
 			     .nsubids = o->d.nsubids,
 			     .subids = o->d.subids};
-	session__fetched(a->b, a->s, m, &d, o->seq);
+	bool ok = session__fetched(a->b, a->s, m, &d, o->seq);
 	msg__unref(m);
-	return 0;
+	return ok ? 0 : 1;
 }
 
 static void on_fetch_done(void *arg, int rc, long rows)
@@ -359,6 +362,7 @@ struct held {
 	uint16_t pid;
 	uint8_t reason;
 	const char *why;
+	unsigned flags; /* PERSIST_ACK_* */
 	persist_then then;
 	void (*done)(void *arg);
 	void *arg;
@@ -366,13 +370,15 @@ struct held {
 	uint8_t bytes[];
 };
 
-/* A 3.x client cannot be told that what it sent was not kept: it is closed, and resends on its next
- * connection what it has no acknowledgement for. */
-static void fail_close(struct conn *c)
+void persist__close_conn(struct conn *c)
 {
 	atomic_store(&c->store_failed, true);
 	worker__post(c->worker, c);
 }
+
+/* A 3.x client cannot be told that what it sent was not kept: it is closed, and resends on its next
+ * connection what it has no acknowledgement for. */
+static void fail_close(struct conn *c) { persist__close_conn(c); }
 
 static void on_reply(void *arg, int rc)
 {
@@ -380,15 +386,32 @@ static void on_reply(void *arg, int rc)
 	struct broker *b = h->b;
 	struct conn *c = h->c;
 	note_rc(b, rc);
+	struct session *s = c->session;
 	bool refused = rc && (h->len || h->type == MQTT_PUBACK || h->type == MQTT_PUBREC);
-	if (refused && !h->len && c->version == MQTT_V5) {
-		bool full = store__last_error_full(b->store);
-		if (h->type == MQTT_PUBREC) {
-			/* The exchange ends with this refusal (4.3.3): the packet id is free again. */
-			pthread_mutex_lock(&c->session->lock);
-			session__qos2_remove(c->session, h->pid);
-			pthread_mutex_unlock(&c->session->lock);
-		}
+	if (!rc && (h->flags & PERSIST_ACK_QOS2_IN)) {
+		/* A resent QoS 2 PUBLISH answered behind its first copy's commit: that one failed if its packet id
+		 * was forgotten meanwhile (below), and then so does this one. */
+		pthread_mutex_lock(&s->lock);
+		refused = !idset__has(&s->in_qos2, h->pid);
+		pthread_mutex_unlock(&s->lock);
+	}
+	if (rc && (h->flags & PERSIST_ACK_QOS2_IN)) {
+		/* Not kept: the packet id is forgotten too, so that the PUBLISH, resent or not, is taken as new. */
+		pthread_mutex_lock(&s->lock);
+		session__qos2_remove(s, h->pid);
+		pthread_mutex_unlock(&s->lock);
+	}
+	if (rc && (h->flags & PERSIST_ACK_RELEASED)) {
+		/* Its release was not written: the stored packet id would take a later message reusing it for a
+		 * resend. It is taken back, and the client, closed without PUBCOMP, sends PUBREL again. */
+		pthread_mutex_lock(&s->lock);
+		session__qos2_add(s, h->pid);
+		pthread_mutex_unlock(&s->lock);
+		refused = true;
+	}
+	if (refused && !h->len && c->version == MQTT_V5 && h->type != MQTT_PUBCOMP) {
+		/* MQTT 5 can say it; a PUBREC refusal ends the exchange (4.3.3). */
+		bool full = rc && store__last_error_full(b->store);
 		conn__queue_ack_rc(c, h->type, h->pid, full ? MQTT_RC_QUOTA_EXCEEDED : MQTT_RC_UNSPECIFIED,
 				   full ? "storage full: not kept" : "storage failure: not kept");
 	} else if (refused) {
@@ -426,7 +449,7 @@ static int hold(struct broker *b, struct conn *c, struct held *h)
 }
 
 int persist__ack(struct broker *b, struct worker *w, struct conn *c, uint8_t type, uint16_t pid, uint8_t reason,
-		 const char *why)
+		 const char *why, unsigned flags)
 {
 	if (must_hold(b, w, c)) {
 		struct held *h = calloc(1, sizeof(*h));
@@ -435,6 +458,7 @@ int persist__ack(struct broker *b, struct worker *w, struct conn *c, uint8_t typ
 		h->pid = pid;
 		h->reason = reason;
 		h->why = why;
+		h->flags = flags;
 		if (hold(b, c, h) == 0) return 0;
 		free(h); /* the store is closing: the broker is stopping, answer now */
 	}

@@ -31,7 +31,8 @@ void persist__flush(struct broker *b);
 /* Commits what is still queued and closes the store. After the workers are drained. */
 void persist__close(struct broker *b);
 
-/* True when a session's QoS 1/2 messages are written to the store (persistence on, session not clean). */
+/* True when a session's QoS 1/2 messages are written to the store (persistence on, session not clean, its row
+ * written and not deleted since). Session lock held. */
 bool persist__keeps(struct broker *b, const struct session *s);
 /* True when replies wait for the commit of what they acknowledge (durable mode). */
 bool persist__durable(struct broker *b);
@@ -86,6 +87,10 @@ bool persist__fetch(struct broker *b, struct session *s, unsigned max);
 #define PERSIST_BACKLOG 65536u
 void persist__throttle(struct broker *b, struct worker *w, struct conn *c);
 
+/* Closes c from any thread because the store could not keep its state (logged as "storage failure"): a
+ * publisher resends what it has no acknowledgement for, a subscriber's session is resumed from what is kept. */
+void persist__close_conn(struct conn *c);
+
 /* ---- replies held for the commit ---- */
 
 /* Queues on c the acknowledgement (PUBACK, PUBREC or PUBCOMP with reason) of a packet whose changes were just
@@ -93,7 +98,13 @@ void persist__throttle(struct broker *b, struct worker *w, struct conn *c);
  * (and after the replies held before it, so that they keep their order). A failed commit turns a PUBACK or
  * PUBREC into MQTT 5's 0x97 (no room) or 0x80, and closes a 3.x client instead: it resends. */
 int persist__ack(struct broker *b, struct worker *w, struct conn *c, uint8_t type, uint16_t pid, uint8_t reason,
-		 const char *why);
+		 const char *why, unsigned flags);
+/* persist__ack flags. QOS2_IN: a PUBREC whose packet id awaits PUBREL in c's session; refused (and the id
+ * forgotten) when the commit failed, or when the id was forgotten meanwhile (its first copy's commit failed).
+ * RELEASED: a PUBCOMP for an id just released; when that commit failed the id is taken back and c is closed
+ * (it sends PUBREL again), since the stored id would swallow a later message reusing it. */
+#define PERSIST_ACK_QOS2_IN 1u
+#define PERSIST_ACK_RELEASED 2u
 /* The same for a whole packet of bytes (SUBACK, UNSUBACK), then(c, arg) once it is queued (retained messages
  * follow a SUBACK), and done(arg) in every case (to free arg). A failed commit closes the connection. */
 typedef void (*persist_then)(struct broker *b, struct conn *c, void *arg);

@@ -198,7 +198,8 @@ static int load_out(struct load *ld, struct store *st, struct session *s)
 	if (ol.full && store__out_count(st, s->client_id, s->id_len, ol.last, &rows, &bytes)) return MIDGE_ERR_IO;
 	if (store__out_last(st, s->client_id, s->id_len, &last)) return MIDGE_ERR_IO;
 	s->spilled = rows;
-	s->spilled_bytes = bytes;
+	/* In the measure of msg__size, which the queue limits and session__fetched use. */
+	s->spilled_bytes = bytes + rows * (sizeof(struct message) + 2);
 	s->mem_seq = ol.last;
 	s->seq = last > ol.last ? last : ol.last;
 	ld->spilled += rows;

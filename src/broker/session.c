@@ -53,7 +53,7 @@ static void drop_messages(struct session *s)
 		dmeta__fini(&q->d);
 		free(q);
 	}
-	s->inflight_count = s->queued_count = s->held_count = 0;
+	s->inflight_count = s->queued_count = s->held_count = s->unsent_count = 0;
 	s->queued_bytes = 0;
 	s->spilled = s->spilled_bytes = 0;
 	idset__fini(&s->out_pids);

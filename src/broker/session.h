@@ -57,7 +57,9 @@ struct inflight {
 	uint8_t state;
 	bool held; /* resumed but not resent yet: waits for room in the client's Receive Maximum */
 	bool sent; /* the PUBLISH went out at least once: a resend carries DUP */
-	bool rel_wait; /* PUBREC received: its PUBREL waits for the commit of that state (durable mode) */
+	bool rel_wait; /* PUBREC received: its PUBREL waits for the commit of that state (durable mode); its message
+	                * is kept until then, in case that commit fails */
+	bool requeue;  /* in unsent, with a queued row marked with its packet id: back to the queue if that fails */
 	struct dmeta d;
 };
 
@@ -111,6 +113,7 @@ struct session {
 	/* Durable mode (persist.h): messages given a packet id whose row is still being committed; sent, and moved
 	 * to inflight, once it is. In seq order; counted in inflight_count and out_pids. */
 	struct list unsent;
+	uint32_t unsent_count;
 	uint32_t inflight_count;
 	uint32_t held_count; /* inflight entries held (not on the wire) */
 	struct list queue;
@@ -218,12 +221,16 @@ bool session__pump(struct broker *b, struct worker *w, struct session *s, struct
 
 /* ---- the store's answers (deliver.c; called by persist.c, from the store thread) ---- */
 
-/* The rows of s up to seq are committed (rc 0) or failed: sends the unsent messages up to seq. */
+/* The rows of s up to seq are committed: sends the unsent messages up to seq, as the window allows. Failed (rc):
+ * a message whose row could not be written is not sent (its publisher was refused), one from the queue goes
+ * back to it, and the client is closed so that it resumes from what is kept. */
 void session__committed(struct broker *b, struct session *s, uint64_t seq, int rc);
-/* The PUBREC state of the message seq is committed: sends its PUBREL. */
-void session__rel_committed(struct broker *b, struct session *s, uint64_t seq);
+/* The PUBREC state of the message seq is committed: sends its PUBREL. Failed: the message is back to waiting for
+ * PUBREC and the client is closed (it sends PUBREC again when its session resumes). */
+void session__rel_committed(struct broker *b, struct session *s, uint64_t seq, int rc);
 /* A queued message read back from the store (seq > s->mem_seq), and the end of that read. */
-void session__fetched(struct broker *b, struct session *s, struct message *m, const struct delivery *d, uint64_t seq);
+/* Returns false when it could not take it (out of memory): the read stops there, the rest stays on disk. */
+bool session__fetched(struct broker *b, struct session *s, struct message *m, const struct delivery *d, uint64_t seq);
 void session__fetch_done(struct broker *b, struct session *s, long rows);
 /* Start-up: an outgoing message of s from the store, in seq order: in flight (pid set; resent with DUP, it may
  * have been sent) or queued. Session lock not needed (nothing runs yet). 0 or MIDGE_ERR_NOMEM. */

@@ -135,13 +135,15 @@ static void on_wake(void *arg)
 			register_conn(w, c); /* the inbox carried the worker's own reference */
 			continue;
 		}
+		/* The store caught up: read again. Not exclusive of the rest: posts merge, a flush may be asked too. */
+		if (atomic_exchange(&c->store_resume, false)) {
+			c->store_paused = false;
+			if (c->state == CONN_ACTIVE && !connect_waiting(c) && !over_cap(w->broker, c)) resume_reading(w, c);
+		}
 		if (atomic_load(&c->kick)) {
 			drain_and_close(w, c);
 		} else if (atomic_load(&c->store_failed)) {
 			close_rc(w, c, MQTT_RC_UNSPECIFIED, "storage failure");
-		} else if (atomic_exchange(&c->store_resume, false)) {
-			c->store_paused = false;
-			if (c->state != CONN_CLOSED && !connect_waiting(c) && !over_cap(w->broker, c)) resume_reading(w, c);
 		} else if (atomic_load(&c->auth_state) >= AUTH_ALLOWED) {
 			int r = handle__connect_authed(w, c);
 			if (r) worker__close(w, c, dispatch__reason(r));

@@ -466,7 +466,12 @@ int store__enqueue(struct store *st, struct change *c, bool urgent)
 		group.marker = mk;
 	}
 	c->qseq = st->next_qseq++;
-	if (group.depth && group.st == st) group.last = c->qseq;
+	c->unit = c->qseq;
+	if (group.depth && group.st == st) {
+		group.last = c->qseq;
+		if (group.marker) c->unit = group.marker->qseq;
+	}
+	if (mk) mk->unit = mk->qseq;
 	*st->tail = c;
 	st->tail = &c->next;
 	if (change_writes(c->kind)) st->stats.queued++;
@@ -517,29 +522,20 @@ static uint64_t now_us(void)
 /* Runs the writing changes of a batch in one transaction (none: no transaction, 0). Any failure rolls back all
  * of it: SQLite may already have rolled back on its own (a full disk, an I/O error), and changes of one batch may
  * depend on each other. 0 or MIDGE_ERR_IO. */
-static int commit_batch(struct store *st, struct change *batch)
+static int cmp_u64(const void *a, const void *b)
 {
-	uint64_t n = 0;
-	for (struct change *c = batch; c; c = c->next)
-		n += change_writes(c->kind);
-	if (!n) return 0;
-	uint64_t t0 = now_us();
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Runs the batch in one transaction, leaving out the changes whose unit is in skip[0..nskip) (sorted). */
+static int attempt(struct store *st, struct change *batch, const uint64_t *skip, size_t nskip)
+{
 	int rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	for (struct change *c = batch; rc == SQLITE_OK && c; c = c->next)
-		rc = store__apply(st, c);
+		if (!nskip || !bsearch(&c->unit, skip, nskip, sizeof(*skip), cmp_u64)) rc = store__apply(st, c);
 	if (rc == SQLITE_OK) rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
-	if (rc == SQLITE_OK) {
-		uint64_t us = now_us() - t0, bytes = file_bytes(st);
-		pthread_mutex_lock(&st->lock);
-		st->stats.commits++;
-		st->stats.changes += n;
-		st->stats.queued -= n;
-		st->stats.last_commit_us = us;
-		if (us > st->stats.max_commit_us) st->stats.max_commit_us = us;
-		st->stats.file_bytes = bytes;
-		pthread_mutex_unlock(&st->lock);
-		return 0;
-	}
+	if (rc == SQLITE_OK) return 0;
 	char msg[sizeof(st->last_err)];
 	snprintf(msg, sizeof(msg), "store %s: write failed: %s", st->path, sqlite3_errmsg(st->db));
 	if (!sqlite3_get_autocommit(st->db)) sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
@@ -547,30 +543,71 @@ static int commit_batch(struct store *st, struct change *batch)
 	memcpy(st->last_err, msg, sizeof(msg));
 	st->last_err_full = (rc & 0xff) == SQLITE_FULL;
 	st->stats.failures++;
-	st->stats.queued -= n;
 	pthread_mutex_unlock(&st->lock);
-	return MIDGE_ERR_IO;
+	return rc;
 }
 
-/* Answers the changes of a committed or failed batch in order, and frees them. A barrier (or flush) gets the
- * batch's rc when a write came before it in the batch, else 0: everything before it was answered earlier. A fetch
- * ends its batch, so it reads what the batch committed. */
-static void answer_batch(struct store *st, struct change *batch, int rc)
+/* Commits the batch and sets each change's rc. A batch fails whole (rolled back, every change failed) unless the
+ * file is full: then it is tried once more without the units (a change, or a thread's group of them) that
+ * insert, so that deletes and updates still go through: a client draining its queue makes room again while
+ * publishers are refused. True when something was committed. */
+static bool commit_batch(struct store *st, struct change *batch)
 {
-	bool wrote = false;
+	uint64_t n = 0, ngrow = 0;
+	for (struct change *c = batch; c; c = c->next) {
+		n += change_writes(c->kind);
+		ngrow += change_grows(c->kind);
+		c->rc = 0;
+	}
+	if (!n) return false;
+	uint64_t t0 = now_us();
+	int rc = attempt(st, batch, NULL, 0);
+	uint64_t *skip = NULL;
+	size_t nskip = 0, kept = n;
+	if ((rc & 0xff) == SQLITE_FULL && ngrow && ngrow < n && (skip = malloc(ngrow * sizeof(*skip)))) {
+		for (struct change *c = batch; c; c = c->next)
+			if (change_grows(c->kind)) skip[nskip++] = c->unit;
+		qsort(skip, nskip, sizeof(*skip), cmp_u64);
+		for (struct change *c = batch; c; c = c->next)
+			if (bsearch(&c->unit, skip, nskip, sizeof(*skip), cmp_u64)) {
+				c->rc = MIDGE_ERR_IO;
+				kept -= change_writes(c->kind);
+			}
+		rc = kept ? attempt(st, batch, skip, nskip) : rc;
+		if (!kept) rc = SQLITE_FULL;
+	}
+	free(skip);
+	if (rc != SQLITE_OK) {
+		for (struct change *c = batch; c; c = c->next) c->rc = MIDGE_ERR_IO;
+		kept = 0;
+	}
+	uint64_t us = now_us() - t0, bytes = kept ? file_bytes(st) : 0;
+	pthread_mutex_lock(&st->lock);
+	st->stats.queued -= n;
+	if (kept) {
+		st->stats.commits++;
+		st->stats.changes += kept;
+		st->stats.last_commit_us = us;
+		if (us > st->stats.max_commit_us) st->stats.max_commit_us = us;
+		st->stats.file_bytes = bytes;
+	}
+	pthread_mutex_unlock(&st->lock);
+	return kept > 0;
+}
+
+static void answer_batch(struct store *st, struct change *batch)
+{
 	while (batch) {
 		struct change *c = batch;
 		batch = c->next;
-		/* A barrier answers for the last write before it, wherever that was committed: a reply held for
-		 * writes that a batch boundary happened to separate from it must still hear that they failed. */
-		if (change_writes(c->kind)) {
-			wrote = true;
-			st->last_write_rc = rc;
-		}
+		/* A barrier in a group answers for its group; one outside for the last write before it, wherever that
+		 * was committed (a reply held for writes that a batch boundary separated from it must still hear that
+		 * they failed). */
+		if (change_writes(c->kind)) st->last_write_rc = c->rc;
 		if (c->kind == CH_FETCH)
 			store__fetch_run(st, c);
 		else if (c->cb)
-			c->cb(c->arg, c->kind == CH_NOOP && !wrote ? st->last_write_rc : rc);
+			c->cb(c->arg, c->kind == CH_NOOP && c->unit == c->qseq ? st->last_write_rc : c->rc);
 		free(c);
 	}
 }
@@ -580,12 +617,9 @@ static bool run_batches(struct store *st, struct change *list)
 {
 	/* One transaction, fetches included: a fetch reads once the whole batch is committed (cutting the batch at
 	 * it could split a group), so it sees at least everything enqueued before it. */
-	int rc = commit_batch(st, list);
-	bool wrote = false;
-	for (struct change *c = list; c && !wrote; c = c->next)
-		wrote = change_writes(c->kind);
-	answer_batch(st, list, rc);
-	return wrote && rc == 0;
+	bool committed = commit_batch(st, list);
+	answer_batch(st, list);
+	return committed;
 }
 
 /* After a burst the WAL may stay large (SQLite's automatic checkpoints reuse it but never shrink it): once the

@@ -357,8 +357,8 @@ int store__apply(struct store *st, const struct change *c)
 		s = st->sql[SQL_OUT_PUT];
 		bind_id(s, c);
 		sqlite3_bind_int64(s, 2, (sqlite3_int64)c->seq);
-		sqlite3_bind_int(s, 3, c->pid);
-		sqlite3_bind_int(s, 4, c->state);
+		sqlite3_bind_int(s, 3, c->pid + OUT_PID_BIAS);
+		sqlite3_bind_int(s, 4, c->state + OUT_STATE_BIAS);
 		bind_msg(s, 5, m);
 		bind_delivery(s, 11, &c->d);
 		return run(s);
@@ -366,8 +366,8 @@ int store__apply(struct store *st, const struct change *c)
 		s = st->sql[c->drop_msg ? SQL_OUT_MARK_DROP : SQL_OUT_MARK];
 		bind_id(s, c);
 		sqlite3_bind_int64(s, 2, (sqlite3_int64)c->seq);
-		sqlite3_bind_int(s, 3, c->pid);
-		sqlite3_bind_int(s, 4, c->state);
+		sqlite3_bind_int(s, 3, c->pid + OUT_PID_BIAS);
+		sqlite3_bind_int(s, 4, c->state + OUT_STATE_BIAS);
 		return run(s);
 	case CH_OUT_DEL:
 		s = st->sql[SQL_OUT_DEL];

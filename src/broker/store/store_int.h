@@ -28,6 +28,20 @@ enum change_kind {
 	CH_COUNT
 };
 
+/* out.pid and out.state are stored with these offsets so that they always take the same bytes in a row (SQLite
+ * sizes an integer by its value): marking a queued row with its packet id then leaves the row's size as it was,
+ * and SQLite overwrites it in place, needing no free page: on a full disk a client can still drain its queue. */
+#define OUT_PID_BIAS 0x10000
+#define OUT_STATE_BIAS 0x100
+
+/* A change that may need more room in the file (it inserts), as opposed to one that updates or deletes: when the
+ * disk is full, the store retries a batch without the units that hold one, so that deletes and updates (a
+ * client draining its queue) still go through and make room. */
+static inline bool change_grows(enum change_kind k)
+{
+	return k == CH_RETAIN_SET || k == CH_SESSION_PUT || k == CH_SUB_PUT || k == CH_OUT_PUT || k == CH_QOS2_PUT;
+}
+
 /* A change that writes rows (counted in the stats), as opposed to a barrier, a flush or a fetch. */
 static inline bool change_writes(enum change_kind k)
 {
@@ -82,6 +96,8 @@ struct change {
 	uint8_t options;
 	bool closed; /* CH_GROUP: its group ended (under the store lock) */
 	uint64_t qseq; /* its place in the queue (store lock): enqueue order */
+	uint64_t unit; /* what commits or fails with it: its group's marker's qseq, or its own qseq */
+	int rc;        /* the store thread's: what became of it (0 or MIDGE_ERR_IO) */
 	uint64_t group_last; /* CH_GROUP, once closed: qseq of the group's last change */
 	bool connected;
 	bool drop_msg;

@@ -158,8 +158,8 @@ long store__out_rows(sqlite3_stmt *s, store_out_cb cb, void *arg, int *step_rc)
 		o.client_id = (const char *)sqlite3_column_text(s, 0);
 		o.id_len = (size_t)sqlite3_column_bytes(s, 0);
 		o.seq = (uint64_t)sqlite3_column_int64(s, 1);
-		o.pid = (uint16_t)sqlite3_column_int(s, 2);
-		o.state = (uint8_t)sqlite3_column_int(s, 3);
+		o.pid = (uint16_t)(sqlite3_column_int(s, 2) - OUT_PID_BIAS);
+		o.state = (uint8_t)(sqlite3_column_int(s, 3) - OUT_STATE_BIAS);
 		o.msg = col_msg(s, 4, &m) ? &m : NULL;
 		if (!col_delivery(s, 10, &o.d, &subids)) {
 			rc = SQLITE_NOMEM;

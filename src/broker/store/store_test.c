@@ -684,7 +684,7 @@ static void test_group_keeps_order_across_threads(void)
 	CHECK_EQ(a.rc, 0);
 	store__group_end(st);
 	CHECK_EQ(store__flush(st), 0);
-	CHECK_EQ(query_int(path, "SELECT pid FROM out WHERE client_id='sub' AND seq=1"), 5);
+	CHECK_EQ(query_int(path, "SELECT pid-65536 FROM out WHERE client_id='sub' AND seq=1"), 5);
 	store__close(st);
 }
 
@@ -744,6 +744,45 @@ static struct store *open_full(const char *path, enum store_mode mode, unsigned 
 }
 
 static char big_payload[16 * 1024];
+
+/* A full file: a batch mixing inserts with deletes and updates keeps the deletes and updates (a client draining
+ * its queue makes room) and fails the inserts, a group with an insert whole. */
+static void test_full_keeps_deletes(void)
+{
+	const char *path = fresh("full-deletes.db");
+	struct store_msg big = msg("t", big_payload);
+	int stored;
+	struct store *st = open_full(path, STORE_GROUP, 60000, &big, &stored);
+	struct order o;
+	order_init(&o);
+	struct tagged t[6] = {{&o, 0}, {&o, 1}, {&o, 2}, {&o, 3}, {&o, 4}, {&o, 5}};
+	struct store_out grow = {.client_id = "g", .id_len = 1, .seq = 1, .msg = &big};
+	CHECK_EQ(store__out_put(st, &grow, order_cb, &t[0]), 0);          /* fails: no room */
+	CHECK_EQ(store__out_del(st, "f", 1, 1, order_cb, &t[1]), 0);       /* goes through */
+	CHECK_EQ(store__out_mark(st, "f", 1, 2, 9, 1, true, order_cb, &t[2]), 0);
+	store__group_begin(st);                                           /* a group with an insert: fails whole */
+	CHECK_EQ(store__out_del(st, "f", 1, 3, order_cb, &t[3]), 0);
+	CHECK_EQ(store__qos2_in_put(st, "g", 1, 5, NULL, NULL), 0);
+	CHECK_EQ(store__barrier(st, order_cb, &t[4]), 0);
+	store__group_end(st);
+	CHECK_EQ(store__barrier(st, order_cb, &t[5]), 0); /* answers for the last write before it */
+	CHECK_EQ(store__flush(st), MIDGE_ERR_IO);         /* so does a flush */
+	CHECK_EQ(o.n, 6);
+	CHECK_EQ(o.rc[0], MIDGE_ERR_IO);
+	CHECK_EQ(o.rc[1], 0);
+	CHECK_EQ(o.rc[2], 0);
+	CHECK_EQ(o.rc[3], MIDGE_ERR_IO);
+	CHECK_EQ(o.rc[4], MIDGE_ERR_IO);
+	CHECK_EQ(o.rc[5], MIDGE_ERR_IO); /* the last write before it was the failed group's */
+	CHECK(stored >= 3);
+	store__close(st);
+	CHECK_EQ(query_int(path, "SELECT count(*) FROM out WHERE client_id='f'"), stored - 1);
+	CHECK_EQ(query_int(path, "SELECT count(*) FROM out WHERE client_id='f' AND seq=3"), 1);
+	CHECK_EQ(query_int(path, "SELECT pid-65536 FROM out WHERE client_id='f' AND seq=2"), 9);
+	CHECK_EQ(query_int(path, "SELECT count(*) FROM out WHERE client_id='g'"), 0);
+	CHECK_EQ(query_int(path, "SELECT count(*) FROM qos2_in"), 0);
+	order_fini(&o);
+}
 
 static void test_barrier_after_failure(void)
 {
@@ -1482,6 +1521,7 @@ int main(void)
 	test_out_mark();
 	test_group();
 	test_group_keeps_order_across_threads();
+	test_full_keeps_deletes();
 	test_groups_interleaved();
 	test_barrier();
 	test_barrier_after_failure();
