@@ -1004,7 +1004,7 @@ static void test_fetch_full(void)
 	struct order o;
 	order_init(&o);
 	struct tagged t0 = {&o, 0};
-	/* One batch: a put that fails, then the fetch that ends the batch. It still reads what was committed. */
+	/* One batch: a put that fails, then a fetch. It still reads what was committed before. */
 	struct store_out out = {.client_id = "f", .id_len = 1, .seq = 1000, .msg = &big};
 	CHECK_EQ(store__out_put(st, &out, order_cb, &t0), 0);
 	struct fetched f;
