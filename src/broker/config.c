@@ -2,6 +2,7 @@
 #include "common/err.h"
 #include "common/file.h"
 #include "config.h"
+#include "common/lines.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -151,10 +152,7 @@ static const char *add_file(struct config *c, const char *name)
 	return f[c->nfiles++];
 }
 
-static bool is_blank(char ch)
-{
-	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\v' || ch == '\f';
-}
+#define is_blank lines__blank
 
 /* Parses one file's text. Listener options at the top of each file apply to the default listener,
  * as in Mosquitto, so the current listener is saved and restored around it. */
@@ -163,23 +161,17 @@ static int parse_text(struct cfg_state *st, const char *file, const char *text, 
 	int saved_listener = st->cur_listener;
 	char *buf = NULL;
 	char **argv = NULL;
-	size_t pos = 0;
+	size_t pos = 0, n;
 	int rc = 0;
 	struct cfg_line ln = {.file = file};
+	struct lines ls;
+	const char *s;
 
 	st->cur_listener = -1;
 	if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) pos = 3; /* a UTF-8 byte order mark */
-	while (pos < len) {
-		const char *s = text + pos;
-		const char *nl = memchr(s, '\n', len - pos);
-		size_t n = nl ? (size_t)(nl - s) : len - pos;
-		pos += n + (nl ? 1 : 0);
-		ln.line++;
-		while (n && is_blank(*s))
-			s++, n--;
-		while (n && is_blank(s[n - 1]))
-			n--;
-		if (n == 0 || s[0] == '#') continue;
+	lines__init(&ls, text + pos, len - pos);
+	while (lines__next(&ls, &s, &n)) {
+		ln.line = ls.line;
 		if (memchr(s, '\0', n)) {
 			rc = config__error(st, &ln, "line contains a NUL byte");
 			goto out;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/lines.h"
 #include "midge/midge.h"
 
 static int hexval(char ch)
@@ -55,21 +56,16 @@ static int fail(struct psk_table *t, char *err, size_t errlen, int line, const c
 	return MIDGE_ERR_INVAL;
 }
 
-static bool blank(char ch) { return ch == ' ' || ch == '\t' || ch == '\r'; }
+#define blank lines__blank
 
 int psk__parse(struct psk_table *t, const char *text, size_t len, char *err, size_t errlen)
 {
-	size_t cap = 0;
-	int line = 0;
-	for (size_t pos = 0; pos < len;) {
-		const char *s = text + pos;
-		const char *nl = memchr(s, '\n', len - pos);
-		size_t n = nl ? (size_t)(nl - s) : len - pos;
-		pos += n + (nl != NULL);
-		line++;
-		while (n && blank(*s)) s++, n--;
-		while (n && blank(s[n - 1])) n--;
-		if (n == 0 || *s == '#') continue;
+	size_t cap = 0, n;
+	struct lines ls;
+	const char *s;
+	lines__init(&ls, text, len);
+	while (lines__next(&ls, &s, &n)) {
+		int line = ls.line;
 		const char *colon = memchr(s, ':', n);
 		if (!colon) return fail(t, err, errlen, line, "expected identity:key");
 		size_t il = (size_t)(colon - s), kl = n - il - 1;
