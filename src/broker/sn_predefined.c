@@ -7,25 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/err.h"
 #include "common/lines.h"
 #include "common/topic.h"
 #include "common/utf8.h"
 #include "midge/midge.h"
 
-static int fail(struct sn_predefs *t, char *err, size_t errlen, int line, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-
-static int fail(struct sn_predefs *t, char *err, size_t errlen, int line, const char *fmt, ...)
-{
-	char msg[160];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	snprintf(err, errlen, "line %d: %s", line, msg);
-	sn_predef__fini(t);
-	return MIDGE_ERR_INVAL;
-}
+/* A refusal: the table is emptied, the message says which line. */
+#define fail(t, err, errlen, line, ...) (sn_predef__fini(t), err__line(err, errlen, line, __VA_ARGS__))
 
 #define blank lines__blank
 

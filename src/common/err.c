@@ -27,6 +27,19 @@ const char *midge_strerror(int err)
 	return "unknown error";
 }
 
+int err__line(char *err, size_t errlen, int line, const char *fmt, ...)
+{
+	if (err && errlen) {
+		char msg[256];
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		va_end(ap);
+		snprintf(err, errlen, "line %d: %s", line, msg);
+	}
+	return MIDGE_ERR_INVAL;
+}
+
 int err__set(char *err, size_t errlen, int code, const char *fmt, ...)
 {
 	if (err && errlen) {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/err.h"
 #include "common/lines.h"
 #include "midge/midge.h"
 
@@ -41,20 +42,8 @@ int psk__hex_key(const char *hex, size_t len, unsigned char *out, size_t max)
 	return n ? (int)n : -1;
 }
 
-static int fail(struct psk_table *t, char *err, size_t errlen, int line, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-
-static int fail(struct psk_table *t, char *err, size_t errlen, int line, const char *fmt, ...)
-{
-	char msg[160];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	snprintf(err, errlen, "line %d: %s", line, msg);
-	psk__fini(t);
-	return MIDGE_ERR_INVAL;
-}
+/* A refusal: the table is emptied, the message says which line. */
+#define fail(t, err, errlen, line, ...) (psk__fini(t), err__line(err, errlen, line, __VA_ARGS__))
 
 #define blank lines__blank
 
