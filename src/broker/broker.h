@@ -24,6 +24,7 @@ struct accept_io;
 struct security;
 struct authq;
 struct store;
+struct sn_gw;
 
 #define LISTENER_MAX_FDS 8
 
@@ -42,6 +43,7 @@ struct listener_rt {
 	struct tls_ctx *tls;
 	bool websockets;            /* `protocol websockets`: each connection is wrapped in the ws transport */
 	struct ws_settings ws;      /* its settings, borrowed by those connections */
+	struct sn_gw *sn;           /* `protocol mqttsn`: its gateway (sn_gw.h), owned; NULL for the others */
 };
 
 /* Broker-wide counters that are not per worker. */

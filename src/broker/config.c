@@ -58,7 +58,8 @@ void config__fini(struct config *c)
 		free(c->listeners[i].origins);
 		struct listener_conf *l = &c->listeners[i];
 		char **tls[] = {&l->cafile,  &l->capath,        &l->certfile, &l->keyfile, &l->crlfile,
-				&l->ciphers, &l->ciphers_tls13, &l->psk_hint, &l->psk_file};
+				&l->ciphers, &l->ciphers_tls13, &l->psk_hint, &l->psk_file,
+				&l->mqttsn_advertise_address, &l->mqttsn_predefined_file, &l->mqttsn_username};
 		for (size_t k = 0; k < sizeof(tls) / sizeof(tls[0]); k++)
 			free(*tls[k]);
 	}
@@ -352,8 +353,8 @@ const char *config__psk_file(const struct config *c, const struct listener_conf 
 	return c->per_listener_settings ? l->psk_file : c->psk_file;
 }
 
-/* Mosquitto's rules for a TLS listener's options, checked before any file is opened. */
-static int validate_tls(const struct config *c, const struct listener_conf *l, char *err, size_t errlen)
+/* Rules across one listener's options (Mosquitto's for TLS, Midge's for MQTT-SN), checked before any file is opened. */
+static int validate_listener(const struct config *c, const struct listener_conf *l, char *err, size_t errlen)
 {
 	const char *f = l->file ? l->file : "?";
 	const char *missing = NULL;
@@ -365,6 +366,12 @@ static int validate_tls(const struct config *c, const struct listener_conf *l, c
 		missing = "psk_hint is set but psk_file is not";
 	else if (l->encrypted_only && !config__listener_tls(l))
 		missing = "encrypted_only is for TLS listeners (set certfile and keyfile, or psk_hint)";
+	else if (l->mqttsn && config__listener_tls(l))
+		missing = "protocol mqttsn is plain UDP: TLS options do not apply (MQTT-SN 1.2 has no DTLS)";
+	else if (l->mqttsn && l->websockets)
+		missing = "a listener has one protocol: websockets or mqttsn";
+	else if (l->mqttsn_opts && !l->mqttsn)
+		missing = "mqttsn_* options need `protocol mqttsn`";
 	if (!missing) return 0;
 	return err__set(err, errlen, MIDGE_ERR_INVAL, "%s:%d: listener on port %u: %s", f, l->line,
 	                   (unsigned)l->port, missing);
@@ -374,11 +381,12 @@ int config__validate(const struct config *c, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < c->nlisteners; i++) {
 		const struct listener_conf *a = &c->listeners[i];
-		int rc = validate_tls(c, a, err, errlen);
+		int rc = validate_listener(c, a, err, errlen);
 		if (rc) return rc;
 		for (size_t j = 0; j < i; j++) {
 			const struct listener_conf *b = &c->listeners[j];
 			if (a->port != b->port || !same_address(a->bind_address, b->bind_address)) continue;
+			if (a->mqttsn != b->mqttsn) continue; /* UDP and TCP ports are apart */
 			if (!domains_overlap(a->socket_domain, b->socket_domain)) continue;
 			return err__set(err, errlen, MIDGE_ERR_INVAL,
 			                   "%s:%d: duplicate listener on port %u%s%s (first declared at %s:%d)",

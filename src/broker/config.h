@@ -46,6 +46,17 @@ struct listener_conf {
 	bool require_certificate;
 	bool use_identity_as_username; /* the certificate's CN (or the PSK identity) is the user name */
 	bool use_subject_as_username;  /* the certificate's subject (RFC 2253) is the user name */
+	/* MQTT-SN (`protocol mqttsn`): a UDP gateway (sn_gw.h); the options below are for such a listener only */
+	bool mqttsn;
+	bool mqttsn_opts;                 /* an mqttsn_* option was given (refused on other listeners) */
+	int mqttsn_opts_line;             /* the first of them, for that message */
+	uint8_t mqttsn_gateway_id;        /* GwId of ADVERTISE and GWINFO; default 1 */
+	uint16_t mqttsn_advertise_interval; /* seconds between ADVERTISEs; 0 = none (default) */
+	char *mqttsn_advertise_address;   /* where they go, "host[:port]"; NULL = 255.255.255.255, the port */
+	char *mqttsn_predefined_file;     /* `ID TOPIC` lines (sn_predefined.h); NULL = none */
+	char *mqttsn_username;            /* the identity its clients have for ACLs; NULL = anonymous */
+	uint16_t mqttsn_retry_interval;   /* Tretry, seconds; default 10 */
+	uint8_t mqttsn_retries;           /* Nretry; default 5 */
 };
 
 /* Everything the config file can set. config__defaults gives Mosquitto's defaults.

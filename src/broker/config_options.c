@@ -219,6 +219,9 @@ static int add_listener(struct cfg_state *st, const struct cfg_line *ln, uint16_
 	l->is_default = is_default;
 	l->allow_zero_length_clientid = true;
 	l->allow_anonymous = -1;
+	l->mqttsn_gateway_id = 1;
+	l->mqttsn_retry_interval = 10;
+	l->mqttsn_retries = 5;
 	return (int)c->nlisteners++;
 }
 
@@ -422,10 +425,16 @@ static int opt_protocol(struct cfg_state *st, const struct cfg_line *ln, const s
 		l->websockets = true;
 		return 0;
 	}
+	if (!strcmp(ln->argv[0], "mqttsn")) {
+		struct listener_conf *l;
+		if ((rc = cur_listener(st, ln, true, &l))) return rc;
+		l->mqttsn = true;
+		return 0;
+	}
 	if (!strcmp(ln->argv[0], "quic")) {
 		return config__error(st, ln, "option 'protocol quic' is not supported yet (%s)", WHY_LATER);
 	}
-	return config__error(st, ln, "invalid value '%s' for 'protocol' (expected mqtt or websockets)", ln->argv[0]);
+	return config__error(st, ln, "invalid value '%s' for 'protocol' (expected mqtt, websockets or mqttsn)", ln->argv[0]);
 }
 
 /* ---- security (global, or per listener with per_listener_settings) ---- */
@@ -768,6 +777,14 @@ static const struct option options[] = {
     FN("ciphers_tls1.3", config__opt_tls),
     FN("psk_hint", config__opt_tls),
     FN("psk_file", config__opt_tls),
+    /* the MQTT-SN gateway (protocol mqttsn) */
+    FN("mqttsn_gateway_id", config__opt_mqttsn),
+    FN("mqttsn_advertise_interval", config__opt_mqttsn),
+    FN("mqttsn_advertise_address", config__opt_mqttsn),
+    FN("mqttsn_predefined_file", config__opt_mqttsn),
+    FN("mqttsn_username", config__opt_mqttsn),
+    FN("mqttsn_retry_interval", config__opt_mqttsn),
+    FN("mqttsn_retries", config__opt_mqttsn),
     NO("dhparamfile", WHY_DH),
     NO("tls_engine", WHY_ENGINE),
     NO("tls_engine_kpass_sha1", WHY_ENGINE),

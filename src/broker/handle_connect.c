@@ -273,6 +273,12 @@ static int authenticate(struct worker *w, struct conn *c, const struct mqtt_conn
 		c->username = id;
 		return 0;
 	}
+	if (lc && lc->mqttsn) {
+		/* MQTT-SN 1.2 carries no credentials: the listener's configured identity stands for each of its
+		 * clients, trusted like a certificate's (no password); without one they are anonymous. */
+		if (lc->mqttsn_username && !(c->username = strdup(lc->mqttsn_username))) return MIDGE_ERR_NOMEM;
+		if (c->username) return 0;
+	}
 	if (ct->has_username && !c->username) {
 		c->username = malloc(ct->username.len + 1);
 		if (!c->username) return MIDGE_ERR_NOMEM;

@@ -14,6 +14,7 @@
 #include "message.h"
 #include "midge/midge.h"
 #include "net/listener.h"
+#include "sn_gw.h"
 #include "authq.h"
 #include "guard.h"
 #include "net/tls.h"
@@ -223,6 +224,11 @@ int broker__start(struct broker *b, char *err, size_t errlen)
 			    /* A frame or message holds MQTT packets: no bigger than the largest packet taken. */
 			    .max_message = b->conf.max_packet_size ? b->conf.max_packet_size + 5ull : 268435460ull,
 			};
+		}
+		if (lc->mqttsn) {
+			/* UDP, in a worker's loop rather than accepted here. */
+			if ((rc = sn_gw__start(b, l, err, errlen))) return rc;
+			continue;
 		}
 		char msg[256];
 		int n = listener__open(lc->bind_address, lc->bind_interface, lc->port, lc->socket_domain,
@@ -472,6 +478,7 @@ void broker__fini(struct broker *b)
 			free(b->listeners[i].accept[k]);
 		}
 		tls__ctx_unref(b->listeners[i].tls);
+		sn_gw__free(b->listeners[i].sn);
 	}
 	free(b->listeners);
 	b->listeners = NULL;

@@ -94,7 +94,9 @@ void worker__arm_keepalive(struct worker *w, struct conn *c)
 static void register_conn(struct worker *w, struct conn *c)
 {
 	c->worker = w;
-	if (loop__add(&w->loop, &c->io, c->tp.fd, EPOLLIN, on_conn_io)) {
+	/* A transport without a descriptor (MQTT-SN) has its input pushed by worker__feed. */
+	if (c->tp.fd < 0) c->io.fd = -1;
+	else if (loop__add(&w->loop, &c->io, c->tp.fd, EPOLLIN, on_conn_io)) {
 		c->state = CONN_OPEN;
 		list__add_tail(&w->conns, &c->node);
 		w->nconns++;
@@ -108,6 +110,8 @@ static void register_conn(struct worker *w, struct conn *c)
 	timer__arm(&w->loop.timers, &c->timer, c->last_rx_ms + (uint64_t)w->broker->conf.connect_timeout * 1000u,
 		   on_conn_timer);
 }
+
+void worker__add_local(struct worker *w, struct conn *c) { register_conn(w, c); }
 
 static void on_wake(void *arg)
 {
@@ -239,6 +243,18 @@ static void process_input(struct worker *w, struct conn *c)
 	}
 	/* Give back a large buffer left by one big packet rather than hold it for the connection's life. */
 	if (buf__len(&c->in) == 0 && c->in.cap > 4 * READ_CHUNK) buf__fini(&c->in);
+}
+
+int worker__feed(struct worker *w, struct conn *c, const void *p, size_t n)
+{
+	if (c->state == CONN_CLOSED) return MIDGE_ERR_CLOSED;
+	/* Input waiting while the connection is paused is bounded like a socket's receive buffer: past it the
+	 * datagram is dropped, as a full socket would, and the sender's retry brings it again. */
+	if (buf__len(&c->in) > READ_CHUNK * 4) return MIDGE_ERR_AGAIN;
+	if (buf__append(&c->in, p, n)) return MIDGE_ERR_NOMEM;
+	atomic_fetch_add_explicit(&w->stats.bytes_received, (uint64_t)n, memory_order_relaxed);
+	if (!c->read_paused && !c->store_paused) process_input(w, c);
+	return 0;
 }
 
 /* Decoded input the transport holds (TLS) is not announced by epoll again: it must be read now,

@@ -65,6 +65,13 @@ void worker__drain(struct worker *w);
 void worker__fini(struct worker *w);
 /* Hands a new connection to w (any thread); w takes over the reference. */
 void worker__adopt(struct worker *w, struct conn *c);
+/* Registers c, whose transport has no descriptor of its own (an MQTT-SN client, sn_gw.h), with w at once;
+ * from w's thread only, which takes over the caller's reference. */
+void worker__add_local(struct worker *w, struct conn *c);
+/* Input for c that its transport did not read (an MQTT-SN gateway's translation into MQTT packets): handled as
+ * read bytes are, now unless reading is paused. Owner only. Returns 0, MIDGE_ERR_AGAIN (input is already waiting
+ * past the bound: dropped), MIDGE_ERR_NOMEM or MIDGE_ERR_CLOSED; c may be closed on return. */
+int worker__feed(struct worker *w, struct conn *c, const void *p, size_t n);
 /* Adds c to w's inbox (any thread) and wakes w; takes a reference while queued. */
 void worker__post(struct worker *w, struct conn *c);
 /* Closes c in its owner worker: publishes the will unless disconnected cleanly or shutting down,

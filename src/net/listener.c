@@ -15,10 +15,11 @@
 
 #include "midge/midge.h"
 
-int listener__open(const char *bind_address, const char *iface, uint16_t port, int domain, int backlog, int *fds,
-		   int maxfds, char *err, size_t errlen)
+/* Binds sockets of socktype for every address of bind_address (listening when SOCK_STREAM): see listener__open. */
+static int open_sockets(const char *bind_address, const char *iface, uint16_t port, int domain, int socktype,
+			int backlog, int *fds, int maxfds, char *err, size_t errlen)
 {
-	struct addrinfo hints = {.ai_family = domain, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+	struct addrinfo hints = {.ai_family = domain, .ai_socktype = socktype, .ai_flags = AI_PASSIVE};
 	struct addrinfo *res = NULL;
 	char portstr[8];
 	snprintf(portstr, sizeof(portstr), "%u", port);
@@ -44,7 +45,7 @@ int listener__open(const char *bind_address, const char *iface, uint16_t port, i
 			close(fd);
 			continue;
 		}
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, backlog)) {
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) || (socktype == SOCK_STREAM && listen(fd, backlog))) {
 			last_errno = errno;
 			close(fd);
 			/* A port in use or forbidden on one of the addresses is an error, not a listener silently
@@ -68,6 +69,18 @@ int listener__open(const char *bind_address, const char *iface, uint16_t port, i
 	return n;
 }
 
+int listener__open(const char *bind_address, const char *iface, uint16_t port, int domain, int backlog, int *fds,
+		   int maxfds, char *err, size_t errlen)
+{
+	return open_sockets(bind_address, iface, port, domain, SOCK_STREAM, backlog, fds, maxfds, err, errlen);
+}
+
+int listener__open_udp(const char *bind_address, const char *iface, uint16_t port, int domain, int *fds, int maxfds,
+		       char *err, size_t errlen)
+{
+	return open_sockets(bind_address, iface, port, domain, SOCK_DGRAM, 0, fds, maxfds, err, errlen);
+}
+
 int listener__accept(int lfd, char *addr, size_t addrlen)
 {
 	struct sockaddr_storage ss;
@@ -76,17 +89,22 @@ int listener__accept(int lfd, char *addr, size_t addrlen)
 	if (fd < 0) return -1;
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	listener__addr_str(&ss, addr, addrlen);
+	return fd;
+}
+
+void listener__addr_str(const struct sockaddr_storage *a, char *addr, size_t addrlen)
+{
 	char host[INET6_ADDRSTRLEN] = "?";
 	unsigned port = 0;
-	if (ss.ss_family == AF_INET) {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)a;
 		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
 		port = ntohs(s4->sin_port);
-	} else if (ss.ss_family == AF_INET6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	} else if (a->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)a;
 		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
 		port = ntohs(s6->sin6_port);
 	}
 	snprintf(addr, addrlen, "%s:%u", host, port);
-	return fd;
 }

@@ -50,6 +50,7 @@ int loop__mod(struct loop *l, struct loop_io *io, uint32_t events)
 {
 	if (io->events == events) return 0;
 	io->events = events;
+	if (io->fd < 0) return 0; /* a connection without a socket of its own (MQTT-SN) is not watched */
 	struct epoll_event ev = {.events = events, .data.ptr = io};
 	return epoll_ctl(l->epfd, EPOLL_CTL_MOD, io->fd, &ev) ? MIDGE_ERR_IO : 0;
 }
