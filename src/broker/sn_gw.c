@@ -126,7 +126,7 @@ static void send_simple(struct sn_gw *g, const struct sn_key *key, uint8_t type,
 
 /* ---- topics ---- */
 
-const uint8_t *sn_gw__topic_of(struct sn_client *cl, uint8_t kind, uint16_t topic_id, const uint8_t id_field[2],
+const uint8_t *sn_gw__topic_of(struct sn_gw *g, struct sn_client *cl, uint8_t kind, uint16_t topic_id, const uint8_t id_field[2],
 			       size_t *len)
 {
 	*len = 0;
@@ -135,7 +135,7 @@ const uint8_t *sn_gw__topic_of(struct sn_client *cl, uint8_t kind, uint16_t topi
 		return id_field;
 	}
 	if (kind == SN_TOPIC_PREDEFINED) {
-		const struct sn_predef *p = sn_predef__by_id(&cl->gw->predef, topic_id);
+		const struct sn_predef *p = sn_predef__by_id(&g->predef, topic_id);
 		if (!p) return NULL;
 		*len = p->len;
 		return (const uint8_t *)p->topic;
@@ -159,7 +159,7 @@ static void publish_minus1(struct sn_gw *g, struct sn_client *cl, const struct s
 	size_t tlen;
 	const uint8_t *topic = NULL;
 	if (m->topic_type == SN_TOPIC_PREDEFINED || m->topic_type == SN_TOPIC_SHORT)
-		topic = sn_gw__topic_of(NULL, m->topic_type, m->topic_id, id_field, &tlen);
+		topic = sn_gw__topic_of(g, NULL, m->topic_type, m->topic_id, id_field, &tlen);
 	if (!topic || !topic__valid_name(topic, tlen) || (m->retain && !b->conf.retain_available) ||
 	    (b->conf.message_size_limit && m->data.len > b->conf.message_size_limit)) {
 		count(&g->stats.unexpected);
@@ -221,6 +221,8 @@ static void on_connect(struct sn_gw *g, struct sn_client *cl, const struct sn_ke
 		 * The session stays for the new CONNECT unless it asks for a clean one. */
 		struct conn *c = cl->conn;
 		c->clean_disconnect = true;
+		msg__unref(c->will);
+		c->will = NULL;
 		cl->connack_ok = false; /* no DISCONNECT to it: the CONNACK comes next */
 		worker__close(g->w, c, "connected again");
 		cl = NULL; /* freed by its transport's close */

@@ -102,7 +102,7 @@ static const uint8_t *topic_in(struct sn_client *cl, const struct sn_msg *m, boo
 	}
 	idf[0] = (uint8_t)(m->topic_id >> 8);
 	idf[1] = (uint8_t)m->topic_id;
-	const uint8_t *t = sn_gw__topic_of(cl, m->topic_type, m->topic_id, idf, len);
+	const uint8_t *t = sn_gw__topic_of(cl->gw, cl, m->topic_type, m->topic_id, idf, len);
 	return t && utf8__valid(t, *len) ? t : NULL;
 }
 

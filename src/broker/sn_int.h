@@ -147,9 +147,9 @@ void sn_gw__send(struct sn_gw *g, const struct sn_key *key, const struct sn_msg 
 void sn_gw__send_raw(struct sn_gw *g, const struct sn_key *key, const uint8_t *p, size_t len);
 /* Forgets a client (its connection closed): out of the table, counts. Does not free it. */
 void sn_gw__unlink(struct sn_gw *g, struct sn_client *cl);
-/* The client's topic name for a topic id of type kind (normal, predefined or short), or NULL with *len 0 when it
- * has none. Short names point into id_field (two octets, network order). */
-const uint8_t *sn_gw__topic_of(struct sn_client *cl, uint8_t kind, uint16_t topic_id, const uint8_t id_field[2],
+/* The topic name for a topic id of type kind (normal: cl's, which may be NULL; predefined; short), or NULL with
+ * *len 0 when there is none. Short names point into id_field (two octets, network order). */
+const uint8_t *sn_gw__topic_of(struct sn_gw *g, struct sn_client *cl, uint8_t kind, uint16_t topic_id, const uint8_t id_field[2],
 			       size_t *len);
 
 /* ---- sn_in.c ---- */

@@ -11,6 +11,7 @@
 #include "common/clock.h"
 #include "midge/midge.h"
 #include "retain.h"
+#include "sn_gw.h"
 #include "store/store.h"
 #include "subs.h"
 #include "worker.h"
@@ -94,6 +95,30 @@ static void publish_all(struct sys_state *st)
 	pub(b, "$SYS/broker/subscriptions/count", "%zu", subs__count(b->subs));
 	pub(b, "$SYS/broker/retained messages/count", "%zu", retain__count(b->retained));
 
+	for (size_t i = 0; i < b->nlisteners; i++) {
+		/* Midge's own: each MQTT-SN gateway, by its UDP port (docs/mqtt-sn.md). */
+		const struct sn_gw *g = b->listeners[i].sn;
+		if (!g) continue;
+		const struct sn_gw_stats *gs = sn_gw__stats(g);
+		static const struct {
+			const char *name;
+			size_t off;
+		} f[] = {
+#define SN_STAT(n) {#n, offsetof(struct sn_gw_stats, n)}
+		    SN_STAT(received), SN_STAT(sent),    SN_STAT(malformed), SN_STAT(unknown),    SN_STAT(unexpected),
+		    SN_STAT(congested), SN_STAT(retries), SN_STAT(lost),     SN_STAT(qos_minus1),
+#undef SN_STAT
+		};
+		char topic[96];
+		unsigned port = b->listeners[i].conf->port;
+		for (size_t k = 0; k < sizeof(f) / sizeof(f[0]); k++) {
+			const atomic_uint_fast64_t *v = (const atomic_uint_fast64_t *)((const char *)gs + f[k].off);
+			snprintf(topic, sizeof(topic), "$SYS/broker/mqttsn/%u/%s", port, f[k].name);
+			pub(b, topic, "%llu", (unsigned long long)atomic_load(v));
+		}
+		snprintf(topic, sizeof(topic), "$SYS/broker/mqttsn/%u/clients", port);
+		pub(b, topic, "%zu", sn_gw__clients(g));
+	}
 	if (b->store) {
 		/* Midge's own: the durable store (docs/storage.md). */
 		struct store_stats ss;

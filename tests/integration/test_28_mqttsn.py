@@ -1,0 +1,501 @@
+"""28 MQTT-SN gateway: `protocol mqttsn` on UDP, end to end with MQTT clients (mosquitto_pub/sub, paho) on the other
+side, spoken to by hand-made datagrams (snraw.py, written from the MQTT-SN 1.2 specification)."""
+import os
+import socket
+import struct
+import time
+
+import pytest
+
+from netutil import free_udp_port, udp_bound
+from snraw import (ACCEPTED, CONGESTION, CONNACK, CONNECT, DISCONNECT, GWINFO, INVALID_TOPIC_ID, NORMAL,
+                   NOT_SUPPORTED, PINGREQ, PINGRESP, PREDEFINED, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, REGACK,
+                   REGISTER, SHORT, SUBACK, UNSUBACK, WILLMSGREQ, WILLMSGRESP, WILLTOPICREQ, WILLTOPICRESP,
+                   ADVERTISE, SNClient, Msg, ack, connect, disconnect, frame, pingreq, publish, puback, register,
+                   regack, short_id, subscribe, willmsg, willtopic)
+import snraw
+
+pytestmark = pytest.mark.midge_only  # Mosquitto has no MQTT-SN gateway
+
+
+class SN:
+    """A broker with an MQTT-SN listener on a free UDP port (and its usual TCP one)."""
+
+    def __init__(self, broker, tmp_path, conf="", predefined=None, sn_opts=""):
+        self.port = free_udp_port()
+        text = ""
+        if predefined is not None:
+            path = str(tmp_path / "predefined.txt")
+            with open(path, "w") as f:
+                f.write(predefined)
+            sn_opts += "\nmqttsn_predefined_file %s" % path
+        text += "%s\nlistener %d 127.0.0.1\nprotocol mqttsn\nmqttsn_retry_interval 1\n%s\n" % (conf, self.port, sn_opts)
+        self.b = broker(text)
+        deadline = time.monotonic() + 5
+        while not udp_bound(self.port):
+            assert time.monotonic() < deadline, "MQTT-SN port not bound"
+            time.sleep(0.02)
+        self.clients = []
+
+    def client(self, **kw):
+        c = SNClient(self.port, **kw)
+        self.clients.append(c)
+        return c
+
+    def close(self):
+        for c in self.clients:
+            c.close()
+
+
+@pytest.fixture
+def sn(broker, tmp_path):
+    made = []
+
+    def make(conf="", predefined=None, sn_opts=""):
+        s = SN(broker, tmp_path, conf, predefined, sn_opts)
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        s.close()
+
+
+def wait_sys(paho, port, topic, pred, timeout=8.0):
+    """Subscribes to a $SYS topic (sys_interval 1) until its value satisfies pred; returns it."""
+    c = paho(port)
+    c.connect()
+    c.subscribe(topic)
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        try:
+            m = c.get(timeout=max(0.1, deadline - time.monotonic()))
+        except AssertionError:
+            break
+        seen.append(m.payload)
+        if pred(m.payload.decode()):
+            c.close()
+            return m.payload.decode()
+    c.close()
+    raise AssertionError("%s never satisfied the condition; saw %r" % (topic, seen[-5:]))
+
+
+# ---------------------------------------------------------------- connect, publish, subscribe
+
+def test_connect_register_publish_reaches_mqtt_subscriber(sn, mosq_sub):
+    s = sn()
+    sub = mosq_sub(s.b.port, "sn/#", 3, qos=2)
+    c = s.client()
+    assert c.connect("sensor-1") == ACCEPTED
+    r = c.register("sn/temp")
+    assert r.rc == ACCEPTED and r.topic_id != 0
+    assert c.register("sn/temp").topic_id == r.topic_id  # one id per name
+    c.publish(r.topic_id, b"q0", qos=0)
+    assert c.publish(r.topic_id, b"q1", qos=1).rc == ACCEPTED
+    assert c.publish(r.topic_id, b"q2", qos=2).msg_id  # PUBREC, PUBREL, PUBCOMP
+    rc, msgs = sub.wait()
+    assert rc == 0
+    assert [(m[0], m[1], m[4]) for m in msgs] == [("sn/temp", 0, b"q0"), ("sn/temp", 1, b"q1"),
+                                                  ("sn/temp", 2, b"q2")]
+    assert "New client connected from 127.0.0.1" in s.b.log() and "as sensor-1" in s.b.log()
+
+
+@pytest.mark.parametrize("qos", [0, 1, 2])
+def test_mqtt_publish_reaches_sn_subscriber(sn, paho, qos):
+    s = sn()
+    c = s.client()
+    assert c.connect("sub-%d" % qos) == ACCEPTED
+    sa = c.subscribe("room/light", qos=qos)
+    assert sa.rc == ACCEPTED and sa.qos == qos and sa.topic_id != 0  # a plain name gets its id in SUBACK
+    p = paho(s.b.port)
+    p.connect()
+    p.publish("room/light", b"on", qos=qos)
+    name, payload, m = c.receive()
+    assert (name, payload, m.qos, m.topic_type, m.topic_id) == ("room/light", b"on", qos, NORMAL, sa.topic_id)
+    if qos:
+        assert m.msg_id != 0
+    c.quiet(0.3)  # exactly once; no REGISTER: the id came with SUBACK
+
+
+def test_wildcard_subscription_gets_register_before_publish(sn, paho):
+    s = sn()
+    c = s.client()
+    c.connect("wild")
+    sa = c.subscribe("house/+/temp", qos=1)
+    assert sa.rc == ACCEPTED and sa.topic_id == 0  # wildcards: no id in SUBACK
+    p = paho(s.b.port)
+    p.connect()
+    p.publish("house/kitchen/temp", b"21", qos=1)
+    reg = c.expect(REGISTER)
+    assert reg.topic == "house/kitchen/temp" and reg.topic_id != 0
+    c.quiet(0.3)  # the PUBLISH waits for REGACK
+    c.send(regack(reg.topic_id, reg.msg_id))
+    m = c.expect(PUBLISH)
+    assert (m.topic_id, m.payload, m.qos) == (reg.topic_id, b"21", 1)
+    c.send(puback(m.topic_id, m.msg_id))
+    # The same topic again: the id is known, no second REGISTER.
+    p.publish("house/kitchen/temp", b"22", qos=0)
+    m = c.expect(PUBLISH)
+    assert (m.topic_id, m.payload) == (reg.topic_id, b"22")
+    # Another topic: another REGISTER with another id.
+    p.publish("house/hall/temp", b"19", qos=0)
+    name, payload, m = c.receive()
+    assert (name, payload) == ("house/hall/temp", b"19") and m.topic_id != reg.topic_id
+
+
+def test_register_refused_by_client_drops_that_message_only(sn, paho):
+    s = sn()
+    c = s.client()
+    c.connect("refuser")
+    c.subscribe("r/#", qos=1)
+    p = paho(s.b.port)
+    p.connect()
+    p.publish("r/a", b"1", qos=1)
+    p.publish("r/b", b"2", qos=1)
+    reg = c.expect(REGISTER)
+    assert reg.topic == "r/a"
+    c.send(regack(reg.topic_id, reg.msg_id, rc=CONGESTION))
+    name, payload, m = c.receive()
+    assert (name, payload) == ("r/b", b"2")  # the next one still comes
+    c.quiet(0.3)
+
+
+def test_predefined_topics_both_ways(sn, paho, mosq_sub):
+    s = sn(predefined="# id topic\n1 sensors/temp\n7 sensors/room 2/humidity\n")
+    sub = mosq_sub(s.b.port, "sensors/#", 1, qos=1)
+    c = s.client()
+    c.connect("pre")
+    assert c.publish(7, b"55", qos=1, topic_type=PREDEFINED).rc == ACCEPTED
+    rc, msgs = sub.wait()
+    assert msgs[0][0] == "sensors/room 2/humidity" and msgs[0][4] == b"55"
+    sa = c.subscribe(1, qos=1, topic_type=PREDEFINED)
+    assert sa.rc == ACCEPTED and sa.topic_id == 1
+    p = paho(s.b.port)
+    p.connect()
+    p.publish("sensors/temp", b"20.5", qos=1)
+    m = c.expect(PUBLISH)
+    assert (m.topic_type, m.topic_id, m.payload) == (PREDEFINED, 1, b"20.5")
+    c.send(puback(1, m.msg_id))
+    # An id the file does not have: refused, in PUBACK and SUBACK.
+    assert c.publish(99, b"x", qos=1, topic_type=PREDEFINED).rc == INVALID_TOPIC_ID
+    assert c.subscribe(99, qos=1, topic_type=PREDEFINED).rc == INVALID_TOPIC_ID
+
+
+def test_short_topics_both_ways(sn, paho, mosq_sub):
+    s = sn()
+    sub = mosq_sub(s.b.port, "ab", 1, qos=1)
+    c = s.client()
+    c.connect("short")
+    assert c.publish(short_id("ab"), b"short!", qos=1, topic_type=SHORT).rc == ACCEPTED
+    assert sub.wait()[1][0][0::4] == ("ab", b"short!")
+    sa = c.subscribe("xy", qos=0, topic_type=SHORT)
+    assert sa.rc == ACCEPTED and sa.topic_id == 0
+    p = paho(s.b.port)
+    p.connect()
+    p.publish("xy", b"2ch")
+    m = c.expect(PUBLISH)
+    assert (m.topic_type, m.topic_id, m.payload) == (SHORT, short_id("xy"), b"2ch")
+    # A wildcard subscription matching a two-character topic gets it as a short name too (no REGISTER).
+    c.subscribe("+", qos=0)
+    p.publish("zz", b"z")
+    m = c.expect(PUBLISH)
+    assert (m.topic_type, m.topic_id) == (SHORT, short_id("zz"))
+
+
+def test_qos_minus1_from_unconnected_sender(sn, mosq_sub):
+    s = sn(predefined="3 field/rain\n")
+    sub = mosq_sub(s.b.port, "field/rain", 1)
+    sub2 = mosq_sub(s.b.port, "fr", 1)
+    c = s.client()  # never connects
+    c.send(publish(3, b"2mm", qos=-1, topic_type=PREDEFINED))
+    c.send(publish(short_id("fr"), b"short -1", qos=-1, topic_type=SHORT))
+    assert sub.wait()[1][0][4] == b"2mm"
+    assert sub2.wait()[1][0][4] == b"short -1"
+    c.quiet(0.3)  # QoS -1 is never answered
+    # A normal topic id means nothing without a connection: dropped.
+    c.send(publish(1, b"x", qos=-1, topic_type=NORMAL))
+    c.quiet(0.3)
+
+
+def test_invalid_topic_id_and_unsupported(sn):
+    s = sn(conf="max_qos 1")
+    c = s.client()
+    c.connect("bad")
+    assert c.publish(4242, b"x", qos=1).rc == INVALID_TOPIC_ID  # never registered
+    r = c.register("ok/topic")
+    mid = c.msg_id()
+    c.send(publish(r.topic_id, b"x", qos=2, msg_id=mid))
+    m = c.expect(PUBACK)
+    assert (m.msg_id, m.rc) == (mid, NOT_SUPPORTED)  # above max_qos: refused, not disconnected
+    assert c.register("bad/+/name").rc == NOT_SUPPORTED
+    assert c.publish(r.topic_id, b"still connected", qos=1).rc == ACCEPTED
+
+
+def test_retained_delivered_on_subscribe(sn, paho):
+    s = sn()
+    p = paho(s.b.port)
+    p.connect()
+    p.publish("ret/a", b"kept", qos=1, retain=True)
+    c = s.client()
+    c.connect("ret")
+    sa = c.subscribe("ret/a", qos=1)
+    m = c.expect(PUBLISH)
+    assert (m.topic_id, m.payload, m.retain) == (sa.topic_id, b"kept", True)
+    c.send(puback(m.topic_id, m.msg_id))
+    # And a retained message published from MQTT-SN is kept for MQTT subscribers.
+    r = c.register("ret/b")
+    c.publish(r.topic_id, b"from sn", qos=1, retain=True)
+    q = paho(s.b.port)
+    q.connect()
+    q.subscribe("ret/b")
+    m = q.get()
+    assert m.payload == b"from sn" and m.retain
+
+
+def test_unsubscribe(sn, paho):
+    s = sn()
+    c = s.client()
+    c.connect("unsub")
+    c.subscribe("u/t", qos=0)
+    mid = c.msg_id()
+    c.send(snraw.unsubscribe("u/t", mid))
+    assert c.expect(UNSUBACK).msg_id == mid
+    p = paho(s.b.port)
+    p.connect()
+    p.publish("u/t", b"gone", qos=1)
+    c.quiet(0.5)
+
+
+def test_qos2_from_sn_is_exactly_once(sn, mosq_sub):
+    s = sn()
+    sub = mosq_sub(s.b.port, "once", 2, qos=2, wait=5)
+    c = s.client()
+    c.connect("q2")
+    r = c.register("once")
+    c.send(publish(r.topic_id, b"one", qos=2, msg_id=77))
+    assert c.expect(PUBREC).msg_id == 77
+    c.send(publish(r.topic_id, b"one", qos=2, msg_id=77, dup=True))  # our PUBREC "lost": sent again
+    assert c.expect(PUBREC).msg_id == 77
+    c.send(ack(PUBREL, 77))
+    assert c.expect(PUBCOMP).msg_id == 77
+    c.publish(r.topic_id, b"two", qos=0)
+    rc, msgs = sub.wait()
+    assert [m[4] for m in msgs] == [b"one", b"two"]
+
+
+def test_ping_and_disconnect(sn):
+    s = sn()
+    c = s.client()
+    c.connect("pinger")
+    c.send(pingreq())
+    c.expect(PINGRESP)
+    c.send(disconnect())
+    assert c.expect(DISCONNECT).duration is None
+    # Gone: anything but a CONNECT is told so.
+    c.send(pingreq())
+    c.expect(DISCONNECT)
+
+
+def test_reconnect_from_same_address_keeps_persistent_session(sn, paho):
+    s = sn()
+    c = s.client()
+    c.connect("persist", clean=False)
+    c.subscribe("p/t", qos=1)
+    c.send(disconnect())
+    c.expect(DISCONNECT)
+    p = paho(s.b.port)
+    p.connect()
+    p.publish("p/t", b"while away", qos=1)
+    assert c.connect("persist", clean=False) == ACCEPTED
+    name, payload, m = c.receive()
+    assert (name, payload) == ("p/t", b"while away")
+
+
+def test_sn_clients_count_in_sys(sn, paho):
+    s = sn(conf="sys_interval 1")
+    c = s.client()
+    c.connect("counted")
+    wait_sys(paho, s.b.port, "$SYS/broker/mqttsn/%d/clients" % s.port, lambda v: v == "1")
+    # The MQTT side's client count includes it (plus the $SYS reader itself).
+    wait_sys(paho, s.b.port, "$SYS/broker/clients/connected", lambda v: int(v) >= 2)
+
+
+# ---------------------------------------------------------------- will, keepalive, sleep, retries
+
+def test_will_flow_and_will_on_keepalive_timeout(sn, mosq_sub):
+    s = sn()
+    sub = mosq_sub(s.b.port, "wills/#", 1, qos=1)
+    c = s.client()
+    assert c.connect("dying", duration=1, will=("wills/dying", b"gone", 1, False)) == ACCEPTED
+    # Silent past 1.5 x the duration: the will goes out.
+    rc, msgs = sub.wait(timeout=15)
+    assert msgs and msgs[0][0] == "wills/dying" and msgs[0][4] == b"gone" and msgs[0][1] == 1
+    assert "exceeded timeout" in s.b.log()
+
+
+def test_will_not_published_after_disconnect(sn, mosq_sub):
+    s = sn()
+    sub = mosq_sub(s.b.port, "wills/#", 1, wait=3)
+    c = s.client()
+    c.connect("polite", duration=1, will=("wills/polite", b"x", 0, False))
+    c.send(disconnect())
+    c.expect(DISCONNECT)
+    rc, msgs = sub.wait()
+    assert msgs == []
+
+
+def test_will_updates(sn, mosq_sub):
+    s = sn()
+    sub = mosq_sub(s.b.port, "wills/#", 1, qos=1)
+    c = s.client()
+    c.connect("updater", duration=1, will=("wills/old", b"old", 0, False))
+    c.send(frame(snraw.WILLTOPICUPD, bytes([snraw.flags(qos=1)]) + b"wills/new"))
+    assert c.expect(WILLTOPICRESP).rc == ACCEPTED
+    c.send(frame(snraw.WILLMSGUPD, b"new message"))
+    assert c.expect(WILLMSGRESP).rc == ACCEPTED
+    c.send(frame(snraw.WILLTOPICUPD, bytes([snraw.flags(qos=0)]) + b"bad/+"))
+    assert c.expect(WILLTOPICRESP).rc == NOT_SUPPORTED
+    rc, msgs = sub.wait(timeout=15)
+    assert [(m[0], m[1], m[4]) for m in msgs] == [("wills/new", 1, b"new message")]
+
+
+def test_will_removed_by_empty_willtopicupd(sn, mosq_sub):
+    s = sn()
+    sub = mosq_sub(s.b.port, "wills/#", 1, wait=5)
+    c = s.client()
+    c.connect("nowill", duration=1, will=("wills/nowill", b"x", 0, False))
+    c.send(frame(snraw.WILLTOPICUPD))
+    assert c.expect(WILLTOPICRESP).rc == ACCEPTED
+    c.send(frame(snraw.WILLMSGUPD, b"no topic to go with"))
+    assert c.expect(WILLMSGRESP).rc == NOT_SUPPORTED
+    rc, msgs = sub.wait()
+    assert msgs == []
+
+
+def test_sleeping_client_gets_what_was_published_while_asleep(sn, paho):
+    s = sn()
+    c = s.client()
+    c.connect("sleeper", duration=30)
+    sa = c.subscribe("s/#", qos=1)
+    assert sa.rc == ACCEPTED
+    c.send(disconnect(duration=10))
+    m = c.expect(DISCONNECT)
+    p = paho(s.b.port)
+    p.connect()
+    for i in range(5):
+        p.publish("s/%d" % (i % 2), b"m%d" % i, qos=1 if i % 2 else 0)
+    c.quiet(0.5)  # asleep: nothing is sent
+    c.send(pingreq("sleeper"))
+    got = []
+    while True:
+        m = c.expect(PUBLISH, skip=(), timeout=3) if False else c.recv(3)
+        assert m is not None, "no PINGRESP after %r" % got
+        if m.type == PINGRESP:
+            break
+        if m.type == REGISTER:
+            c.topics[m.topic_id] = m.topic
+            c.send(regack(m.topic_id, m.msg_id))
+            continue
+        assert m.type == PUBLISH, m
+        got.append((c.topics[m.topic_id], m.payload))
+        if m.qos == 1:
+            c.send(puback(m.topic_id, m.msg_id))
+    assert got == [("s/%d" % (i % 2), b"m%d" % i) for i in range(5)]
+    # Asleep again: published now waits for the next wake-up.
+    p.publish("s/0", b"later", qos=1)
+    c.quiet(0.5)
+    c.send(pingreq("sleeper"))
+    name, payload, m = c.receive()
+    assert (name, payload) == ("s/0", b"later")
+    c.expect(PINGRESP)
+
+
+def test_oversleeping_client_is_lost_and_its_will_published(sn, mosq_sub):
+    s = sn()
+    sub = mosq_sub(s.b.port, "wills/#", 1)
+    c = s.client()
+    c.connect("oversleeper", duration=60, will=("wills/oversleeper", b"lost", 0, False))
+    c.send(disconnect(duration=1))
+    c.expect(DISCONNECT)
+    rc, msgs = sub.wait(timeout=15)
+    assert msgs and msgs[0][4] == b"lost"
+
+
+def test_sleeping_client_back_with_connect(sn, paho):
+    s = sn()
+    c = s.client()
+    c.connect("napper", clean=False, will=("wills/napper", b"x", 0, False))
+    c.subscribe("n/t", qos=1)
+    c.send(disconnect(duration=20))
+    c.expect(DISCONNECT)
+    p = paho(s.b.port)
+    p.connect()
+    p.subscribe("wills/#")
+    p.publish("n/t", b"queued", qos=1)
+    assert c.connect("napper", clean=False) == ACCEPTED  # awake for good, session kept
+    name, payload, m = c.receive()
+    assert (name, payload) == ("n/t", b"queued")
+    p.expect_none(0.5)  # coming back is no reason for the will
+
+
+def test_retransmission_when_client_drops_a_datagram(sn, paho):
+    s = sn()
+    c = s.client()
+    c.connect("lossy")
+    sa = c.subscribe("l/t", qos=1)
+    p = paho(s.b.port)
+    p.connect()
+    p.publish("l/t", b"again", qos=1)
+    first = c.expect(PUBLISH)
+    assert not first.dup
+    # Ignore it: Tretry (1 s here) later it comes again with DUP set.
+    t0 = time.monotonic()
+    second = c.expect(PUBLISH, timeout=5)
+    assert time.monotonic() - t0 >= 0.5
+    assert second.dup and second.msg_id == first.msg_id and second.payload == b"again"
+    c.send(puback(sa.topic_id, second.msg_id))
+    c.quiet(1.5)  # answered: no more copies
+
+
+def test_register_and_pubrel_are_retried(sn, paho):
+    s = sn()
+    c = s.client()
+    c.connect("lossy2")
+    c.subscribe("rr/#", qos=2)
+    p = paho(s.b.port)
+    p.connect()
+    p.publish("rr/x", b"2", qos=2)
+    r1 = c.expect(REGISTER)
+    r2 = c.expect(REGISTER, timeout=5)  # REGACK "lost"
+    assert (r2.topic_id, r2.msg_id, r2.topic) == (r1.topic_id, r1.msg_id, "rr/x")
+    c.send(regack(r2.topic_id, r2.msg_id))
+    m = c.expect(PUBLISH)
+    c.send(ack(PUBREC, m.msg_id))
+    rel1 = c.expect(PUBREL)
+    rel2 = c.expect(PUBREL, timeout=5)  # PUBCOMP "lost"
+    assert rel1.msg_id == rel2.msg_id == m.msg_id
+    c.send(ack(PUBCOMP, m.msg_id))
+    c.quiet(1.5)
+
+
+def test_client_lost_after_retries_will_published(sn, paho, mosq_sub):
+    s = sn(sn_opts="mqttsn_retries 2")
+    sub = mosq_sub(s.b.port, "wills/#", 1)
+    c = s.client()
+    c.connect("deaf", will=("wills/deaf", b"deaf", 0, False))
+    sa = c.subscribe("d/t", qos=1)
+    p = paho(s.b.port)
+    p.connect()
+    p.publish("d/t", b"hello?", qos=1)
+    copies = 0
+    while True:
+        m = c.recv(4)
+        if m is None or m.type != PUBLISH:
+            break
+        copies += 1
+    assert copies == 3  # sent, then Nretry = 2 retries
+    assert m is not None and m.type == DISCONNECT  # then the gateway gives up on it
+    rc, msgs = sub.wait()
+    assert msgs and msgs[0][4] == b"deaf"
+    assert "lost: no PUBACK after 2 retries" in s.b.log()
