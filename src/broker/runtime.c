@@ -183,6 +183,10 @@ int broker__check_files(const struct config *cf, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < cf->nlisteners; i++) {
 		const struct listener_conf *lc = &cf->listeners[i];
+		if (lc->mqttsn) {
+			int rc = sn_gw__check_files(lc, err, errlen);
+			if (rc) return rc;
+		}
 		if (!config__listener_tls(lc)) continue;
 		struct tls_ctx *x = listener_tls(cf, lc, err, errlen);
 		if (!x) return MIDGE_ERR_INVAL;

@@ -448,6 +448,28 @@ static int advertise_setup(struct sn_gw *g, char *err, size_t errlen)
 	return 0;
 }
 
+/* The listener's predefined topic file, if it names one, into t. Refusals name the file and line. */
+static int load_predefined(const struct listener_conf *lc, struct sn_predefs *t, char *err, size_t errlen)
+{
+	if (!lc->mqttsn_predefined_file) return 0;
+	char *text = NULL, msg[256];
+	size_t len = 0;
+	int rc = file__read_all_err(lc->mqttsn_predefined_file, &text, &len, err, errlen);
+	if (rc) return rc;
+	rc = sn_predef__parse(t, text, len, msg, sizeof(msg));
+	free(text);
+	if (rc) return err__set(err, errlen, rc, "%s: %s", lc->mqttsn_predefined_file, msg);
+	return 0;
+}
+
+int sn_gw__check_files(const struct listener_conf *lc, char *err, size_t errlen)
+{
+	struct sn_predefs t = {0};
+	int rc = load_predefined(lc, &t, err, errlen);
+	sn_predef__fini(&t);
+	return rc;
+}
+
 int sn_gw__start(struct broker *b, struct listener_rt *l, char *err, size_t errlen)
 {
 	const struct listener_conf *lc = l->conf;
@@ -468,20 +490,13 @@ int sn_gw__start(struct broker *b, struct listener_rt *l, char *err, size_t errl
 	if (!g->buckets) return MIDGE_ERR_NOMEM;
 	g->retry_ms = (uint64_t)lc->mqttsn_retry_interval * 1000u;
 	g->retries = lc->mqttsn_retries;
-	if (lc->mqttsn_predefined_file) {
-		char *text = NULL, msg[256];
-		size_t len = 0;
-		int rc = file__read_all_err(lc->mqttsn_predefined_file, &text, &len, err, errlen);
-		if (rc) return rc;
-		rc = sn_predef__parse(&g->predef, text, len, msg, sizeof(msg));
-		free(text);
-		if (rc) return err__set(err, errlen, rc, "%s: %s", lc->mqttsn_predefined_file, msg);
-	}
+	int rc = load_predefined(lc, &g->predef, err, errlen);
+	if (rc) return rc;
 	int n = listener__open_udp(lc->bind_address, lc->bind_interface, lc->port, lc->socket_domain, g->fds,
 				   LISTENER_MAX_FDS, err, errlen);
 	if (n < 0) return n;
 	g->nfds = n;
-	int rc = advertise_setup(g, err, errlen);
+	rc = advertise_setup(g, err, errlen);
 	if (rc) return rc;
 	/* The workers do not run yet: registering in one's loop and arming its timer is still safe from here. */
 	for (int i = 0; i < n; i++) {

@@ -9,6 +9,7 @@
 
 struct broker;
 struct listener_rt;
+struct listener_conf;
 struct sn_gw;
 
 /* What the gateway saw, for $SYS; written by the gateway's worker, read by any thread. */
@@ -27,6 +28,9 @@ struct sn_gw_stats {
 /* Opens l's UDP sockets, reads its predefined topic file and puts the gateway in one worker's loop. Called by
  * broker__start before the workers run. Returns 0 or MIDGE_ERR_* with a message in err. */
 int sn_gw__start(struct broker *b, struct listener_rt *l, char *err, size_t errlen);
+/* Reads the files lc names (the predefined topics) as sn_gw__start would, for --test-config. 0 or MIDGE_ERR_* with
+ * "FILE: line N: message" in err. */
+int sn_gw__check_files(const struct listener_conf *lc, char *err, size_t errlen);
 /* After the workers stopped and closed their connections: closes the sockets and frees g. NULL is ignored. */
 void sn_gw__free(struct sn_gw *g);
 /* Its counters (borrowed). */

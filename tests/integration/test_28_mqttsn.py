@@ -499,3 +499,325 @@ def test_client_lost_after_retries_will_published(sn, paho, mosq_sub):
     rc, msgs = sub.wait()
     assert msgs and msgs[0][4] == b"deaf"
     assert "lost: no PUBACK after 2 retries" in s.b.log()
+
+
+# ---------------------------------------------------------------- gateway discovery, forwarders, IPv6
+
+def test_searchgw_answered_with_gwinfo(sn):
+    s = sn(sn_opts="mqttsn_gateway_id 42")
+    c = s.client()
+    c.send(frame(snraw.SEARCHGW, b"\x01"))
+    m = c.expect(GWINFO)
+    assert m.gw_id == 42 and len(m.raw) == 3
+
+
+def test_advertise_sent_periodically(sn):
+    listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.settimeout(5)
+    try:
+        s = sn(sn_opts="mqttsn_gateway_id 9\nmqttsn_advertise_interval 1\nmqttsn_advertise_address 127.0.0.1:%d"
+               % listener.getsockname()[1])
+        seen = []
+        for _ in range(2):
+            raw, addr = listener.recvfrom(100)
+            m = Msg(raw)
+            assert m.type == ADVERTISE and m.gw_id == 9 and m.duration == 1
+            assert addr[1] == s.port  # from the gateway's own port
+            seen.append(time.monotonic())
+        assert seen[1] - seen[0] >= 0.5
+    finally:
+        listener.close()
+
+
+def test_forwarder_encapsulation(sn, paho, mosq_sub):
+    s = sn()
+    sub = mosq_sub(s.b.port, "fwd/#", 1, qos=1)
+    # Two wireless nodes behind one forwarder (one UDP address): two clients.
+    a = s.client(node=b"\x00\x13\xa2\x00\x40\x0a\x0b\x0c")
+    a.sock.close()
+    b = s.client(node=b"\x00\x13\xa2\x00\x40\x0a\x0b\x0d")
+    a.sock = b.sock  # the same source address for both
+    assert a.connect("node-a") == ACCEPTED
+    r = a.register("fwd/a")
+    assert a.publish(r.topic_id, b"via forwarder", qos=1).rc == ACCEPTED
+    assert sub.wait()[1][0][4] == b"via forwarder"
+    assert b.connect("node-b") == ACCEPTED
+    sb = b.subscribe("fwd/b", qos=1)
+    p = paho(s.b.port)
+    p.connect()
+    p.publish("fwd/b", b"to node b", qos=1)
+    name, payload, m = b.receive()  # replies come back in an envelope with node b's id (checked in recv)
+    assert (name, payload, m.topic_id) == ("fwd/b", b"to node b", sb.topic_id)
+    assert "/0013a200400a0b0c" in s.b.log() or "node-a" in s.b.log()
+
+
+def test_ipv6(broker, tmp_path, paho):
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    try:
+        probe = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        probe.bind(("::1", 0))
+        probe.close()
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    port = free_udp_port()
+    b = broker("listener %d ::1\nprotocol mqttsn\n" % port)
+    deadline = time.monotonic() + 5
+    while not udp_bound(port):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    c = SNClient(port, host="::1", family=socket.AF_INET6)
+    try:
+        assert c.connect("v6") == ACCEPTED
+        c.subscribe("six", qos=1)
+        p = paho(b.port)
+        p.connect()
+        p.publish("six", b"over ipv6", qos=1)
+        assert c.receive()[:2] == ("six", b"over ipv6")
+    finally:
+        c.close()
+
+
+# ---------------------------------------------------------------- identity, ACLs, the store
+
+def test_listener_identity_and_acl(sn, tmp_path, mosq_sub):
+    acl = tmp_path / "acl"
+    acl.write_text("topic read #\n\nuser sensor\ntopic write sensors/#\ntopic read cmd/#\n")
+    s = sn(conf="per_listener_settings false\nacl_file %s" % acl, sn_opts="mqttsn_username sensor")
+    sub = mosq_sub(s.b.port, "#", 1, wait=5)
+    c = s.client()
+    assert c.connect("acl-1") == ACCEPTED
+    ok = c.register("sensors/t")
+    no = c.register("other/t")
+    c.publish(no.topic_id, b"denied", qos=1)  # 3.1.1 rules: acknowledged and dropped
+    c.publish(ok.topic_id, b"allowed", qos=1)
+    rc, msgs = sub.wait()
+    assert [(m[0], m[4]) for m in msgs] == [("sensors/t", b"allowed")]
+    assert c.subscribe("cmd/x", qos=0).rc == ACCEPTED
+    assert c.subscribe("secret/x", qos=0).rc == NOT_SUPPORTED  # SUBACK 0x80 in MQTT-SN words
+
+
+def test_anonymous_refused_without_identity(sn):
+    s = sn(conf="allow_anonymous false")
+    c = s.client()
+    assert c.connect("anon") == NOT_SUPPORTED
+
+
+def test_durable_session_survives_restart(broker, tmp_path, paho):
+    port = free_udp_port()
+    data = tmp_path / "data"
+    b = broker("persistence true\npersistence_location %s/\nlistener %d 127.0.0.1\nprotocol mqttsn\n" % (data, port))
+    c = SNClient(port)
+    try:
+        for _ in range(100):
+            if udp_bound(port):
+                break
+            time.sleep(0.02)
+        c.connect("durable-sn", clean=False)
+        c.subscribe("dur/#", qos=1)
+        c.send(disconnect())
+        c.expect(DISCONNECT)
+        p = paho(b.port)
+        p.connect()
+        for i in range(3):
+            p.publish("dur/%d" % i, b"kept %d" % i, qos=1)
+        p.close()
+        b.restart()
+        for _ in range(100):
+            if udp_bound(port):
+                break
+            time.sleep(0.02)
+        assert c.connect("durable-sn", clean=False) == ACCEPTED
+        got = [c.receive()[:2] for _ in range(3)]
+        assert got == [("dur/%d" % i, b"kept %d" % i) for i in range(3)]
+    finally:
+        c.close()
+
+
+# ---------------------------------------------------------------- bad input
+
+BAD = {
+    "empty": b"",
+    "length byte 0": b"\x00\x16",
+    "length longer than datagram": b"\x09\x16abc",
+    "length shorter than datagram": b"\x02\x16abc",
+    "three-octet form with short length": b"\x01\x00\x03\x16",
+    "three-octet form past datagram": b"\x01\x01\x00\x16abc",
+    "three-octet form cut": b"\x01\x00",
+    "unknown type": b"\x02\x03",
+    "unknown type 0x11": b"\x04\x11ab",
+    "connect truncated": b"\x04\x04\x04\x01",
+    "publish truncated": b"\x05\x0c\x00\x00\x01",
+    "regack truncated": b"\x05\x0b\x00\x01\x00",
+    "short name of three": b"\x08\x12\x02\x00\x01abc",
+    "nested envelope": bytes([4, 0xFE, 0, 1, 4, 0xFE, 0, 2, 2, 0x16]),
+    "envelope around garbage": bytes([4, 0xFE, 0, 1, 9, 0x16]),
+}
+
+
+def test_malformed_datagrams_dropped_and_counted(sn, paho):
+    s = sn(conf="sys_interval 1")
+    c = s.client()
+    for name, dgram in BAD.items():
+        c.sock.sendto(dgram, c.addr)
+    c.quiet(0.5)  # nothing answers garbage
+    # Still serving, and counted.
+    assert c.connect("after-garbage") == ACCEPTED
+    mal = wait_sys(paho, s.b.port, "$SYS/broker/mqttsn/%d/malformed" % s.port, lambda v: int(v) >= 12)
+    unk = wait_sys(paho, s.b.port, "$SYS/broker/mqttsn/%d/unknown" % s.port, lambda v: int(v) >= 2)
+    assert int(mal) + int(unk) >= len(BAD) - 1
+
+
+def test_connected_client_survives_garbage(sn, paho):
+    s = sn()
+    c = s.client()
+    c.connect("robust")
+    sa = c.subscribe("g/t", qos=0)
+    for dgram in BAD.values():
+        c.sock.sendto(dgram, c.addr)
+    # Types a client never sends, from a connected client: ignored too.
+    for t in (CONNACK, snraw.WILLTOPICREQ, snraw.SUBACK, snraw.PINGRESP, GWINFO, ADVERTISE):
+        c.send(frame(t, b"\x00\x00\x00\x00\x00"[:{CONNACK: 1, GWINFO: 1, ADVERTISE: 3}.get(t, 0) or 0]))
+    # Well formed but meaningless: a SUBSCRIBE to an empty name is refused, not a reason to drop the client.
+    c.send(b"\x05\x12\x00\x00\x09")
+    m = c.expect(SUBACK)
+    assert (m.msg_id, m.rc) == (9, INVALID_TOPIC_ID)
+    p = paho(s.b.port)
+    p.connect()
+    p.publish("g/t", b"fine")
+    m = c.expect(PUBLISH)
+    assert (m.topic_id, m.payload) == (sa.topic_id, b"fine")
+
+
+def test_no_amplification_to_unconnected_senders(sn):
+    s = sn(predefined="1 a/b\n")
+    requests = [
+        connect("x" * 1, clean=True, will=True),
+        connect("amp", 60, True, False).replace(b"\x04\x01", b"\x04\x02", 1),  # bad protocol id
+        frame(snraw.SEARCHGW, b"\x00"),
+        publish(1, b"", qos=0),
+        publish(1, b"", qos=1, msg_id=1),
+        subscribe("a/#", 1, qos=1),
+        register("a/b", 1),
+        pingreq(),
+        pingreq("someone"),
+        frame(snraw.WILLTOPICUPD),
+        ack(PUBREL, 1),
+        disconnect(),
+        disconnect(5),
+        publish(1, b"", qos=-1, topic_type=PREDEFINED),
+    ]
+    for req in requests:
+        c = s.client()
+        c.send(req)
+        while True:
+            m = c.recv(0.3)
+            if m is None:
+                break
+            assert len(m.raw) <= len(req), "%r answered with %r" % (req, m)
+        c.close()
+
+
+def test_connect_flood_is_bounded(sn, paho):
+    s = sn(sn_opts="max_connections 20")
+    # Half-open CONNECTs (will flag, never completed) from one prefix: a handful kept, the rest refused.
+    socks = []
+    refused = 0
+    for i in range(200):
+        c = SNClient(s.port)
+        socks.append(c)
+        c.send(connect("half-%d" % i, will=True))
+        m = c.recv(2)
+        assert m is not None
+        if m.type == CONNACK:
+            assert m.rc == CONGESTION
+            refused += 1
+        else:
+            assert m.type == WILLTOPICREQ
+    assert refused >= 150
+    for c in socks:
+        c.close()
+    # Completed CONNECTs: up to max_connections, then congestion.
+    rcs = []
+    clients = []
+    for i in range(25):
+        c = s.client()
+        clients.append(c)
+        rcs.append(c.connect("full-%d" % i))
+    assert rcs[:20] == [ACCEPTED] * 20 and rcs[20:] == [CONGESTION] * 5
+    # One leaves, another gets in.
+    clients[0].send(disconnect())
+    clients[0].expect(DISCONNECT)
+    assert s.client().connect("late") == ACCEPTED
+
+
+def test_connect_flood_memory_stays_flat(sn):
+    s = sn()
+    pid = s.b.pid
+
+    def rss():
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        # From many source ports of one host, which is as many addresses as spoofing gives: half-open ones
+        # are bounded per prefix and in all, so memory cannot follow the flood.
+        senders = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(50)]
+        before = rss()
+        for r in range(40):
+            for i, snd in enumerate(senders):
+                snd.sendto(connect("flood-%d-%d" % (r, i), will=True), ("127.0.0.1", s.port))
+            time.sleep(0.01)
+        time.sleep(0.5)
+        after = rss()
+        assert after - before < 8 * 1024, "RSS grew %d kB" % (after - before)
+        for snd in senders:
+            snd.close()
+    finally:
+        sock.close()
+    c = s.client()
+    assert c.connect("after-flood") == ACCEPTED
+
+
+def test_unknown_sender_told_to_connect(sn):
+    s = sn()
+    c = s.client()
+    c.send(publish(1, b"x", qos=1, msg_id=5))
+    m = c.expect(DISCONNECT)
+    assert len(m.raw) == 2
+
+
+# ---------------------------------------------------------------- configuration
+
+def test_config_errors(tmp_path):
+    from conftest import run_config_check
+    cases = [
+        ("listener 1884\nmqttsn_gateway_id 3\n", "mqttsn_* options need `protocol mqttsn`"),
+        ("listener 1884\nprotocol mqttsn\nmqttsn_gateway_id 300\n", "invalid value '300' for 'mqttsn_gateway_id'"),
+        ("listener 1884\nprotocol mqttsn\nmqttsn_retry_interval 0\n", "invalid value '0' for 'mqttsn_retry_interval'"),
+        ("listener 1884\nprotocol mqttsn\ncertfile /x\nkeyfile /y\n", "MQTT-SN 1.2 has no DTLS"),
+        ("listener 1884\nprotocol mqttsn\nprotocol websockets\n", "one protocol"),
+        ("listener 1884\nprotocol carrier-pigeon\n", "expected mqtt, websockets or mqttsn"),
+    ]
+    for text, msg in cases:
+        r = run_config_check(tmp_path, text)
+        out = r.stdout + r.stderr
+        assert r.returncode != 0 and msg in out, (text, out)
+    # The same port for TCP and UDP is two listeners, not a duplicate.
+    r = run_config_check(tmp_path, "listener 1884\nlistener 1884\nprotocol mqttsn\n")
+    assert r.returncode == 0, r
+
+
+def test_bad_predefined_file_refused_at_start(broker, tmp_path):
+    from conftest import run_expect_failure
+    bad = tmp_path / "pre.txt"
+    bad.write_text("1 a/b\nnot a line\n")
+    conf = "listener %d\nprotocol mqttsn\nmqttsn_predefined_file %s\n" % (free_udp_port(), bad)
+    rc, out = run_expect_failure(tmp_path, conf)
+    assert rc != 0 and "pre.txt: line 2: expected a topic id" in out, out
+    from conftest import run_config_check
+    r = run_config_check(tmp_path, conf)
+    assert r.returncode != 0 and "pre.txt: line 2" in r.stdout + r.stderr
