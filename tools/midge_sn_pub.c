@@ -113,9 +113,10 @@ int main(int argc, char *argv[])
 		return 1;
 	}
 	int rc = o.qos >= 0 ? snc__connect(&c) : 0;
-	if (!rc) rc = o.pub_mode == PUB_STDIN_LINE ? publish_lines(&c, &o)
-						    : publish(&c, &o, o.pub_mode == PUB_NULL ? NULL : o.message,
-							      o.pub_mode == PUB_NULL ? 0 : o.message_len);
+	if (!rc)
+		rc = o.pub_mode == PUB_STDIN_LINE ? publish_lines(&c, &o)
+		                                  : publish(&c, &o, o.pub_mode == PUB_NULL ? NULL : o.message,
+		                                            o.pub_mode == PUB_NULL ? 0 : o.message_len);
 	status = rc ? sn_tool__fail(&c) : 0;
 	/* A session that is still there is ended properly, even after a refused publish. */
 	if (c.state != SNC_DISCONNECTED && snc__disconnect(&c) && !status) status = sn_tool__fail(&c);

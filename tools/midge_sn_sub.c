@@ -73,18 +73,21 @@ static void on_message(void *ud, const struct snc_message *m)
 		snprintf(id, sizeof(id), "%u", m->topic_id);
 	}
 	struct fmt_message fm = {.topic = m->topic ? topic : id,
-				 .payload = m->payload,
-				 .payload_len = m->len,
-				 .qos = m->qos,
-				 .retain = m->retain,
-				 .mid = m->msg_id};
+	                         .payload = m->payload,
+	                         .payload_len = m->len,
+	                         .qos = m->qos,
+	                         .retain = m->retain,
+	                         .mid = m->msg_id};
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
 	fmt__print(stdout, stderr, &s->fmt, &fm, &now);
 	s->printed++;
 }
 
-static bool done(const struct sub *s) { return s->o.count && s->printed >= s->o.count; }
+static bool done(const struct sub *s)
+{
+	return s->o.count && s->printed >= s->o.count;
+}
 
 /* Waits for messages until -C, -W (then *timed_out) or a signal. */
 static int receive(struct snc *c, struct sub *s, uint64_t end, bool *timed_out)
@@ -125,7 +128,8 @@ int main(int argc, char *argv[])
 		return 1;
 	}
 	int rc = snc__connect(&c);
-	for (size_t i = 0; !rc && i < s.o.ntopics; i++) rc = snc__subscribe(&c, SNC_TOPIC_NAME(s.o.topics[i]), s.o.qos, NULL);
+	for (size_t i = 0; !rc && i < s.o.ntopics; i++)
+		rc = snc__subscribe(&c, SNC_TOPIC_NAME(s.o.topics[i]), s.o.qos, NULL);
 	for (size_t i = 0; !rc && i < s.o.npredef_ids; i++)
 		rc = snc__subscribe(&c, SNC_TOPIC_PREDEFINED(s.o.predef_ids[i]), s.o.qos, NULL);
 	if (!rc && s.o.sleep_s) rc = snc__sleep(&c, s.o.sleep_s);

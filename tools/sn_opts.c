@@ -15,9 +15,33 @@ enum {
 };
 
 enum flag_id {
-	FL_HOST, FL_PORT, FL_TOPIC, FL_PREDEF, FL_MESSAGE, FL_NULL, FL_STDIN_FILE, FL_STDIN_LINE, FL_QOS, FL_ID,
-	FL_KEEPALIVE, FL_RETAIN, FL_NO_CLEAN, FL_COUNT, FL_VERBOSE, FL_DEBUG, FL_SLEEP, FL_RETRY, FL_RETRIES,
-	FL_WILL_TOPIC, FL_WILL_PAYLOAD, FL_WILL_QOS, FL_WILL_RETAIN, FL_FE, FL_WLNID, FL_TIMEOUT, FL_PREDEF_FILE,
+	FL_HOST,
+	FL_PORT,
+	FL_TOPIC,
+	FL_PREDEF,
+	FL_MESSAGE,
+	FL_NULL,
+	FL_STDIN_FILE,
+	FL_STDIN_LINE,
+	FL_QOS,
+	FL_ID,
+	FL_KEEPALIVE,
+	FL_RETAIN,
+	FL_NO_CLEAN,
+	FL_COUNT,
+	FL_VERBOSE,
+	FL_DEBUG,
+	FL_SLEEP,
+	FL_RETRY,
+	FL_RETRIES,
+	FL_WILL_TOPIC,
+	FL_WILL_PAYLOAD,
+	FL_WILL_QOS,
+	FL_WILL_RETAIN,
+	FL_FE,
+	FL_WLNID,
+	FL_TIMEOUT,
+	FL_PREDEF_FILE,
 	FL_HELP,
 };
 
@@ -63,7 +87,8 @@ void sn_opts__free(struct sn_opts *o)
 {
 	free(o->host);
 	free(o->id);
-	for (size_t i = 0; i < o->ntopics; i++) free(o->topics[i]);
+	for (size_t i = 0; i < o->ntopics; i++)
+		free(o->topics[i]);
 	free(o->topics);
 	free(o->predef_ids);
 	free(o->predef_file);
@@ -127,10 +152,11 @@ static int add_topic(struct sn_opts *o, const char *t, FILE *err)
 		return -1;
 	}
 	if (o->kind == SN_TOOL_PUB ? !rules__pub_topic(t) : !rules__sub_topic(t)) {
-		fprintf(err, o->kind == SN_TOOL_PUB ? "Error: Invalid publish topic '%s', does it contain '+' or '#'?\n"
-						    : "Error: Invalid subscription topic '%s', are all '+' and '#' "
-						      "wildcards correct?\n",
-			t);
+		fprintf(err,
+		        o->kind == SN_TOOL_PUB ? "Error: Invalid publish topic '%s', does it contain '+' or '#'?\n"
+		                               : "Error: Invalid subscription topic '%s', are all '+' and '#' "
+		                                 "wildcards correct?\n",
+		        t);
 		return -1;
 	}
 	char **v = realloc(o->topics, (o->ntopics + 1) * sizeof(*v));
@@ -185,7 +211,8 @@ static int apply(struct sn_opts *o, const struct flag *f, const char *a, FILE *e
 {
 	long v;
 	switch (f->id) {
-	case FL_HOST: return opts__set_str(&o->host, a, err);
+	case FL_HOST:
+		return opts__set_str(&o->host, a, err);
 	case FL_PORT:
 		if (!number(a, 1, 65535, &v, "The port", err)) return -1;
 		o->port = (int)v;
@@ -200,9 +227,12 @@ static int apply(struct sn_opts *o, const struct flag *f, const char *a, FILE *e
 		if (set_pub_mode(o, PUB_MESSAGE, err) || opts__set_str(&o->message, a, err)) return -1;
 		o->message_len = strlen(a);
 		return 0;
-	case FL_NULL: return set_pub_mode(o, PUB_NULL, err);
-	case FL_STDIN_FILE: return set_pub_mode(o, PUB_STDIN_FILE, err);
-	case FL_STDIN_LINE: return set_pub_mode(o, PUB_STDIN_LINE, err);
+	case FL_NULL:
+		return set_pub_mode(o, PUB_NULL, err);
+	case FL_STDIN_FILE:
+		return set_pub_mode(o, PUB_STDIN_FILE, err);
+	case FL_STDIN_LINE:
+		return set_pub_mode(o, PUB_STDIN_LINE, err);
 	case FL_QOS:
 		if (!number(a, o->kind == SN_TOOL_PUB ? -1 : 0, 2, &v, "QoS", err)) return -1;
 		o->qos = (int)v;
@@ -217,14 +247,22 @@ static int apply(struct sn_opts *o, const struct flag *f, const char *a, FILE *e
 		if (!number(a, 0, 65535, &v, "The keepalive", err)) return -1;
 		o->keepalive = (int)v;
 		return 0;
-	case FL_RETAIN: o->retain = true; return 0;
-	case FL_NO_CLEAN: o->clean = false; return 0;
+	case FL_RETAIN:
+		o->retain = true;
+		return 0;
+	case FL_NO_CLEAN:
+		o->clean = false;
+		return 0;
 	case FL_COUNT:
 		if (!number(a, 1, 1000000000, &v, "The message count", err)) return -1;
 		o->count = (int)v;
 		return 0;
-	case FL_VERBOSE: o->verbose = true; return 0;
-	case FL_DEBUG: o->debug = true; return 0;
+	case FL_VERBOSE:
+		o->verbose = true;
+		return 0;
+	case FL_DEBUG:
+		o->debug = true;
+		return 0;
 	case FL_SLEEP:
 		if (!number(a, 1, 65535, &v, "The sleep duration", err)) return -1;
 		o->sleep_s = (int)v;
@@ -233,7 +271,8 @@ static int apply(struct sn_opts *o, const struct flag *f, const char *a, FILE *e
 		if (!number(a, 1, 3600 * 24 * 365, &v, "The timeout", err)) return -1;
 		o->timeout = (unsigned)v;
 		return 0;
-	case FL_RETRY: return seconds(a, &o->retry, err) ? 0 : -1;
+	case FL_RETRY:
+		return seconds(a, &o->retry, err) ? 0 : -1;
 	case FL_RETRIES:
 		if (!number(a, 0, 255, &v, "The number of retries", err)) return -1;
 		o->retries = (int)v;
@@ -244,16 +283,24 @@ static int apply(struct sn_opts *o, const struct flag *f, const char *a, FILE *e
 			return -1;
 		}
 		return opts__set_str(&o->will_topic, a, err);
-	case FL_WILL_PAYLOAD: return opts__set_str(&o->will_payload, a, err);
+	case FL_WILL_PAYLOAD:
+		return opts__set_str(&o->will_payload, a, err);
 	case FL_WILL_QOS:
 		if (!number(a, 0, 2, &v, "The will QoS", err)) return -1;
 		o->will_qos = (int)v;
 		return 0;
-	case FL_WILL_RETAIN: o->will_retain = true; return 0;
-	case FL_FE: o->fe = true; return 0;
-	case FL_WLNID: return set_wlnid(o, a, err);
-	case FL_PREDEF_FILE: return opts__set_str(&o->predef_file, a, err);
-	case FL_HELP: return 0;
+	case FL_WILL_RETAIN:
+		o->will_retain = true;
+		return 0;
+	case FL_FE:
+		o->fe = true;
+		return 0;
+	case FL_WLNID:
+		return set_wlnid(o, a, err);
+	case FL_PREDEF_FILE:
+		return opts__set_str(&o->predef_file, a, err);
+	case FL_HELP:
+		return 0;
 	}
 	return 0;
 one_topic:
@@ -324,6 +371,7 @@ int sn_opts__load(struct sn_opts *o, enum sn_tool_kind kind, int argc, char *con
 		if (opts__set_str(&o->id, id, err)) return OPTS_ERROR;
 	}
 	/* Like njh's tools, a node id defaults to the process id. */
-	if (o->fe && !o->wlnid_len) o->wlnid_len = (size_t)snprintf((char *)o->wlnid, sizeof(o->wlnid), "%ld", (long)getpid());
+	if (o->fe && !o->wlnid_len)
+		o->wlnid_len = (size_t)snprintf((char *)o->wlnid, sizeof(o->wlnid), "%ld", (long)getpid());
 	return OPTS_OK;
 }

@@ -22,7 +22,7 @@ struct sn_opts {
 	int port;   /* 1884 by default */
 	char *id;   /* -i, else "midge-sn-pub-PID" / "midge-sn-sub-PID" once loaded */
 	int keepalive;
-	bool clean; /* false with -c */
+	bool clean;   /* false with -c */
 	double retry; /* --retry: Tretry seconds, default 10 */
 	int retries;  /* --retries: Nretry, default 5 */
 	/* topics: pub takes one -t or one -T; sub any number of each */
@@ -38,10 +38,10 @@ struct sn_opts {
 	bool retain;
 	int qos; /* -1 .. 2 (sub: 0 .. 2) */
 	/* sub */
-	int count;          /* -C, 0: no limit */
-	unsigned timeout;   /* -W seconds, 0: none */
-	int sleep_s;        /* -e seconds, 0: stay awake */
-	bool verbose;       /* -v */
+	int count;        /* -C, 0: no limit */
+	unsigned timeout; /* -W seconds, 0: none */
+	int sleep_s;      /* -e seconds, 0: stay awake */
+	bool verbose;     /* -v */
 	/* will */
 	char *will_topic, *will_payload;
 	int will_qos;

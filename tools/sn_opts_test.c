@@ -15,7 +15,8 @@ static int load(struct sn_opts *o, enum sn_tool_kind kind, const char *const *ar
 {
 	char *argv[64] = {"prog"};
 	int argc = 1;
-	while (args[argc - 1]) argv[argc] = (char *)args[argc - 1], argc++;
+	while (args[argc - 1])
+		argv[argc] = (char *)args[argc - 1], argc++;
 	free(err_text);
 	FILE *err = open_memstream(&err_text, &err_len);
 	int rc = sn_opts__load(o, kind, argc, argv, err);
@@ -56,11 +57,11 @@ static void test_defaults(void)
 static void test_every_flag(void)
 {
 	struct sn_opts o;
-	CHECK_EQ(load(&o, SN_TOOL_PUB,
-		      ARGS("-h", "::1", "-p", "2000", "-T", "7", "-s", "-q", "-1", "-i", "me", "-k", "0", "-r", "-c",
-			   "-d", "--retry", "0.5", "--retries", "2", "--fe", "--wlnid", "0x0a0B", "--predefined-file",
-			   "p.txt")),
-		 OPTS_OK);
+	CHECK_EQ(
+	    load(&o, SN_TOOL_PUB,
+	         ARGS("-h", "::1", "-p", "2000", "-T", "7", "-s", "-q", "-1", "-i", "me", "-k", "0", "-r", "-c", "-d",
+	              "--retry", "0.5", "--retries", "2", "--fe", "--wlnid", "0x0a0B", "--predefined-file", "p.txt")),
+	    OPTS_OK);
 	CHECK(!strcmp(o.host, "::1") && o.port == 2000 && o.npredef_ids == 1 && o.predef_ids[0] == 7);
 	CHECK(o.pub_mode == PUB_STDIN_FILE && o.qos == -1 && !strcmp(o.id, "me") && o.keepalive == 0);
 	CHECK(o.retain && !o.clean && o.debug && o.retry == 0.5 && o.retries == 2);
@@ -68,23 +69,24 @@ static void test_every_flag(void)
 	CHECK(!strcmp(o.predef_file, "p.txt"));
 	sn_opts__free(&o);
 	/* QoS -1 to a short topic; -n; --wlnid as text; the will */
-	CHECK_EQ(load(&o, SN_TOOL_PUB, ARGS("--topic", "ab", "-n", "--qos", "-1", "--fe", "--wlnid", "node7")), OPTS_OK);
+	CHECK_EQ(load(&o, SN_TOOL_PUB, ARGS("--topic", "ab", "-n", "--qos", "-1", "--fe", "--wlnid", "node7")),
+	         OPTS_OK);
 	CHECK(o.pub_mode == PUB_NULL && o.wlnid_len == 5 && !memcmp(o.wlnid, "node7", 5));
 	sn_opts__free(&o);
 	CHECK_EQ(load(&o, SN_TOOL_PUB, ARGS("-t", "a/b", "-l", "--fe")), OPTS_OK);
 	CHECK(o.pub_mode == PUB_STDIN_LINE && o.wlnid_len > 0); /* the process id */
 	sn_opts__free(&o);
 	CHECK_EQ(load(&o, SN_TOOL_SUB,
-		      ARGS("-t", "a/#", "-t", "ab", "-T", "3", "-T", "4", "-q", "2", "-C", "5", "-W", "9", "-v", "-e",
-			   "30", "--will-topic", "w/t", "--will-payload", "bye", "--will-qos", "1", "--will-retain")),
-		 OPTS_OK);
+	              ARGS("-t", "a/#", "-t", "ab", "-T", "3", "-T", "4", "-q", "2", "-C", "5", "-W", "9", "-v", "-e",
+	                   "30", "--will-topic", "w/t", "--will-payload", "bye", "--will-qos", "1", "--will-retain")),
+	         OPTS_OK);
 	CHECK(o.ntopics == 2 && o.npredef_ids == 2 && o.predef_ids[1] == 4 && o.qos == 2 && o.count == 5);
 	CHECK(o.timeout == 9 && o.verbose && o.sleep_s == 30);
 	CHECK(!strcmp(o.will_topic, "w/t") && !strcmp(o.will_payload, "bye") && o.will_qos == 1 && o.will_retain);
 	sn_opts__free(&o);
 	/* a QoS -1 long name that a predefined file may list: left to the library, which reads the file */
 	CHECK_EQ(load(&o, SN_TOOL_PUB, ARGS("-t", "sensors/temp", "-m", "1", "-q", "-1", "--predefined-file", "f")),
-		 OPTS_OK);
+	         OPTS_OK);
 	sn_opts__free(&o);
 	CHECK_EQ(load(&o, SN_TOOL_PUB, ARGS("--help")), OPTS_HELP);
 	sn_opts__free(&o);
@@ -95,14 +97,14 @@ static void test_every_flag(void)
 static void test_refusals(void)
 {
 	expect_error(SN_TOOL_PUB, ARGS("-t", "a/long/topic", "-m", "x", "-q", "-1"),
-		     "Error: QoS -1 needs a predefined topic id (-T) or a two-character (short) topic name.");
+	             "Error: QoS -1 needs a predefined topic id (-T) or a two-character (short) topic name.");
 	expect_error(SN_TOOL_PUB, ARGS("-t", "a", "-m", "x", "-q", "-1"), "QoS -1 needs");
 	expect_error(SN_TOOL_SUB, ARGS("-t", "a/#", "-q", "-1"), "Error: QoS must be a number from 0 to 2, not '-1'.");
 	expect_error(SN_TOOL_PUB, ARGS("-t", "a", "-m", "x", "-q", "3"), "QoS must be a number from -1 to 2");
 	expect_error(SN_TOOL_PUB, ARGS("-t", "a", "-m", "x", "-q", "1x"), "not '1x'");
 	expect_error(SN_TOOL_PUB, ARGS("-t", "a", "-m", "x", "--bogus"), "Error: Unknown option '--bogus'.");
 	expect_error(SN_TOOL_PUB, ARGS("-t", "a", "-m", "x", "-v"), "Error: Unknown option '-v'."); /* sub's */
-	expect_error(SN_TOOL_SUB, ARGS("-t", "a", "-m", "x"), "Error: Unknown option '-m'.");     /* pub's */
+	expect_error(SN_TOOL_SUB, ARGS("-t", "a", "-m", "x"), "Error: Unknown option '-m'.");       /* pub's */
 	expect_error(SN_TOOL_PUB, ARGS("-t", "a", "-m"), "Error: -m argument given but no value specified.");
 	expect_error(SN_TOOL_PUB, ARGS("-m", "x"), "Error: No topic given");
 	expect_error(SN_TOOL_SUB, ARGS("-v"), "Error: No topic given");
@@ -132,7 +134,8 @@ static void test_refusals(void)
 static void test_describe(void)
 {
 	char line[400];
-	struct sn_msg m = {.type = SN_PUBLISH, .qos = 1, .topic_id = 5, .msg_id = 3, .data = {(const uint8_t *)"hi", 2}};
+	struct sn_msg m = {
+	    .type = SN_PUBLISH, .qos = 1, .topic_id = 5, .msg_id = 3, .data = {(const uint8_t *)"hi", 2}};
 	sn_tool__describe(&m, line, sizeof(line));
 	CHECK(!strcmp(line, "PUBLISH (d0, q1, r0, topic 5, m3, 2 bytes)"));
 	m = (struct sn_msg){.type = SN_PUBLISH, .qos = -1, .topic_type = SN_TOPIC_SHORT, .topic_id = 'a' << 8 | 'b'};

@@ -24,12 +24,14 @@ void sn_tool__signals(void)
 }
 
 int sn_tool__parse(struct sn_opts *o, enum sn_tool_kind kind, const char *prog, const char *usage, int argc,
-		   char *argv[])
+                   char *argv[])
 {
 	int rc = sn_opts__load(o, kind, argc, argv, stderr);
 	if (rc == OPTS_OK) return -1;
-	if (rc == OPTS_HELP) fputs(usage, stdout);
-	else fprintf(stderr, "Use '%s --help' to see usage.\n", prog);
+	if (rc == OPTS_HELP)
+		fputs(usage, stdout);
+	else
+		fprintf(stderr, "Use '%s --help' to see usage.\n", prog);
 	sn_opts__free(o);
 	return rc == OPTS_HELP ? 0 : 1;
 }
@@ -53,7 +55,7 @@ int sn_tool__open(struct snc *c, const struct sn_opts *o, const struct snc_callb
 	if (!rc) rc = snc__set_retry(c, o->retry, o->retries);
 	if (!rc && o->will_topic)
 		rc = snc__set_will(c, o->will_topic, o->will_payload, o->will_payload ? strlen(o->will_payload) : 0,
-				   o->will_qos, o->will_retain);
+		                   o->will_qos, o->will_retain);
 	if (!rc && o->fe) rc = snc__set_forwarder(c, o->wlnid, o->wlnid_len);
 	if (!rc && o->predef_file) rc = snc__load_predefined(c, o->predef_file);
 	if (!rc) rc = snc__open(c, o->host, o->port);
@@ -87,12 +89,18 @@ static void add(char *buf, size_t size, size_t *used, const char *fmt, ...)
 static void add_topic(char *buf, size_t size, size_t *used, const struct sn_msg *m)
 {
 	switch (m->topic_type) {
-	case SN_TOPIC_PREDEFINED: add(buf, size, used, "predefined topic %u", m->topic_id); break;
+	case SN_TOPIC_PREDEFINED:
+		add(buf, size, used, "predefined topic %u", m->topic_id);
+		break;
 	case SN_TOPIC_SHORT:
 		add(buf, size, used, "short topic '%c%c'", (char)(m->topic_id >> 8), (char)(m->topic_id & 0xFF));
 		break;
-	case SN_TOPIC_NORMAL: add(buf, size, used, "topic %u", m->topic_id); break;
-	default: add(buf, size, used, "topic type 3 (reserved)"); break;
+	case SN_TOPIC_NORMAL:
+		add(buf, size, used, "topic %u", m->topic_id);
+		break;
+	default:
+		add(buf, size, used, "topic type 3 (reserved)");
+		break;
 	}
 }
 
@@ -108,13 +116,21 @@ void sn_tool__describe(const struct sn_msg *m, char *buf, size_t size)
 		break;
 	case SN_CONNACK:
 	case SN_WILLTOPICRESP:
-	case SN_WILLMSGRESP: add(buf, size, &u, "rc %u: %s", m->rc, snc__rc_string(m->rc)); break;
-	case SN_WILLTOPIC:
-		if (m->has_flags) add(buf, size, &u, "q%d, r%d, '%.*s'", m->qos, m->retain, TEXT(m->text));
-		else add(buf, size, &u, "no will");
+	case SN_WILLMSGRESP:
+		add(buf, size, &u, "rc %u: %s", m->rc, snc__rc_string(m->rc));
 		break;
-	case SN_WILLMSG: add(buf, size, &u, "%u bytes", m->data.len); break;
-	case SN_REGISTER: add(buf, size, &u, "topic %u, m%u, '%.*s'", m->topic_id, m->msg_id, TEXT(m->text)); break;
+	case SN_WILLTOPIC:
+		if (m->has_flags)
+			add(buf, size, &u, "q%d, r%d, '%.*s'", m->qos, m->retain, TEXT(m->text));
+		else
+			add(buf, size, &u, "no will");
+		break;
+	case SN_WILLMSG:
+		add(buf, size, &u, "%u bytes", m->data.len);
+		break;
+	case SN_REGISTER:
+		add(buf, size, &u, "topic %u, m%u, '%.*s'", m->topic_id, m->msg_id, TEXT(m->text));
+		break;
 	case SN_REGACK:
 	case SN_PUBACK:
 		add(buf, size, &u, "topic %u, m%u, rc %u: %s", m->topic_id, m->msg_id, m->rc, snc__rc_string(m->rc));
@@ -127,13 +143,18 @@ void sn_tool__describe(const struct sn_msg *m, char *buf, size_t size)
 	case SN_PUBREC:
 	case SN_PUBREL:
 	case SN_PUBCOMP:
-	case SN_UNSUBACK: add(buf, size, &u, "m%u", m->msg_id); break;
+	case SN_UNSUBACK:
+		add(buf, size, &u, "m%u", m->msg_id);
+		break;
 	case SN_SUBSCRIBE:
 	case SN_UNSUBSCRIBE:
 		add(buf, size, &u, "d%d, q%d, m%u, ", m->dup, m->qos, m->msg_id);
-		if (m->topic_type == SN_TOPIC_PREDEFINED) add(buf, size, &u, "predefined topic %u", m->topic_id);
-		else if (m->topic_type == SN_TOPIC_SHORT) add(buf, size, &u, "short topic '%.*s'", TEXT(m->text));
-		else add(buf, size, &u, "'%.*s'", TEXT(m->text));
+		if (m->topic_type == SN_TOPIC_PREDEFINED)
+			add(buf, size, &u, "predefined topic %u", m->topic_id);
+		else if (m->topic_type == SN_TOPIC_SHORT)
+			add(buf, size, &u, "short topic '%.*s'", TEXT(m->text));
+		else
+			add(buf, size, &u, "'%.*s'", TEXT(m->text));
 		break;
 	case SN_SUBACK:
 		add(buf, size, &u, "q%d, topic %u, m%u, rc %u: %s", m->qos, m->topic_id, m->msg_id, m->rc,
@@ -145,7 +166,8 @@ void sn_tool__describe(const struct sn_msg *m, char *buf, size_t size)
 	case SN_DISCONNECT:
 		if (m->has_duration) add(buf, size, &u, "sleep %u s", m->duration);
 		break;
-	default: break;
+	default:
+		break;
 	}
 	add(buf, size, &u, ")");
 	/* Nothing between the parentheses: none at all ("PINGRESP"). */

@@ -19,7 +19,7 @@ void sn_tool__signals(void);
 /* Parses the command line for kind; prints usage (--help, on stdout) or the error and a hint to --help (on
  * stderr). Returns -1 to go on, else the exit status (0 after --help, 1 after an error); o is freed then. */
 int sn_tool__parse(struct sn_opts *o, enum sn_tool_kind kind, const char *prog, const char *usage, int argc,
-		   char *argv[]);
+                   char *argv[]);
 /* Initialises c from o with cb (on_datagram replaced by the -d printer when o->debug), reads the predefined
  * file, and opens the socket. Returns 0, or 1 after printing "Error: ..." (c is then closed). */
 int sn_tool__open(struct snc *c, const struct sn_opts *o, const struct snc_callbacks *cb);

@@ -37,7 +37,10 @@ void snc__close(struct snc *c)
 	snc__init(c);
 }
 
-const char *snc__error(const struct snc *c) { return c->err; }
+const char *snc__error(const struct snc *c)
+{
+	return c->err;
+}
 
 uint16_t snc__next_msg_id(struct snc *c)
 {
@@ -48,20 +51,25 @@ uint16_t snc__next_msg_id(struct snc *c)
 const char *snc__rc_string(int rc)
 {
 	switch (rc) {
-	case SN_RC_ACCEPTED: return "accepted";
-	case SN_RC_CONGESTION: return "congestion";
-	case SN_RC_INVALID_TOPIC_ID: return "invalid topic id";
-	case SN_RC_NOT_SUPPORTED: return "not supported";
-	default: return "unknown";
+	case SN_RC_ACCEPTED:
+		return "accepted";
+	case SN_RC_CONGESTION:
+		return "congestion";
+	case SN_RC_INVALID_TOPIC_ID:
+		return "invalid topic id";
+	case SN_RC_NOT_SUPPORTED:
+		return "not supported";
+	default:
+		return "unknown";
 	}
 }
 
 int snc__refused(struct snc *c, const char *what, int rc)
 {
 	int code = rc == SN_RC_CONGESTION         ? MIDGE_ERR_AGAIN
-		   : rc == SN_RC_INVALID_TOPIC_ID ? MIDGE_ERR_NOT_FOUND
-		   : rc == SN_RC_NOT_SUPPORTED    ? MIDGE_ERR_NOT_SUPPORTED
-						  : MIDGE_ERR_PROTOCOL;
+	           : rc == SN_RC_INVALID_TOPIC_ID ? MIDGE_ERR_NOT_FOUND
+	           : rc == SN_RC_NOT_SUPPORTED    ? MIDGE_ERR_NOT_SUPPORTED
+	                                          : MIDGE_ERR_PROTOCOL;
 	return err__set(c->err, sizeof(c->err), code, "%s: %s (%d)", what, snc__rc_string(rc), rc);
 }
 
@@ -72,7 +80,7 @@ int snc__set_client_id(struct snc *c, const char *id)
 	size_t n = id ? strlen(id) : 0;
 	if (n < 1 || n > SNC_CLIENT_ID_MAX)
 		return err__set(c->err, sizeof(c->err), MIDGE_ERR_INVAL, "client id must be 1 to %d characters",
-				SNC_CLIENT_ID_MAX);
+		                SNC_CLIENT_ID_MAX);
 	memcpy(c->client_id, id, n + 1);
 	return 0;
 }
@@ -89,7 +97,8 @@ int snc__set_retry(struct snc *c, double seconds, int retries)
 {
 	/* The comparison is written so that NaN fails it too. */
 	if (!(seconds >= 0.001 && seconds <= 3600))
-		return err__set(c->err, sizeof(c->err), MIDGE_ERR_INVAL, "retry interval must be 0.001 to 3600 seconds");
+		return err__set(c->err, sizeof(c->err), MIDGE_ERR_INVAL,
+		                "retry interval must be 0.001 to 3600 seconds");
 	if (retries < 0 || retries > 255)
 		return err__set(c->err, sizeof(c->err), MIDGE_ERR_INVAL, "retries must be 0 to 255");
 	c->retry_ms = (int)(seconds * 1000 + 0.5);
@@ -125,7 +134,7 @@ int snc__set_forwarder(struct snc *c, const void *wlnid, size_t len)
 {
 	if (!wlnid || len < 1 || len > SNC_WLNID_MAX)
 		return err__set(c->err, sizeof(c->err), MIDGE_ERR_INVAL, "wireless node id must be 1 to %d octets",
-				SNC_WLNID_MAX);
+		                SNC_WLNID_MAX);
 	memcpy(c->wlnid, wlnid, len);
 	c->wlnid_len = len;
 	c->fe = true;
@@ -141,7 +150,9 @@ int snc__load_predefined(struct snc *c, const char *path)
 	struct sn_predefs t = {0};
 	rc = sn_predef__parse(&t, text, len, why, sizeof(why));
 	free(text);
-	if (rc) return err__set(c->err, sizeof(c->err), rc, "%s: %s", path, rc == MIDGE_ERR_NOMEM ? "out of memory" : why);
+	if (rc)
+		return err__set(c->err, sizeof(c->err), rc, "%s: %s", path,
+		                rc == MIDGE_ERR_NOMEM ? "out of memory" : why);
 	sn_predef__fini(&c->predefs);
 	c->predefs = t;
 	return 0;
@@ -176,7 +187,8 @@ int snc__open(struct snc *c, const char *host, int port)
 	int g = getaddrinfo(host, service, &hints, &c->addrs);
 	if (g) {
 		c->addrs = NULL;
-		return err__set(c->err, sizeof(c->err), MIDGE_ERR_IO, "unable to resolve %s: %s", host, gai_strerror(g));
+		return err__set(c->err, sizeof(c->err), MIDGE_ERR_IO, "unable to resolve %s: %s", host,
+		                gai_strerror(g));
 	}
 	int e = 0;
 	for (c->cur = c->addrs; c->cur; c->cur = c->cur->ai_next)
@@ -184,7 +196,7 @@ int snc__open(struct snc *c, const char *host, int port)
 	freeaddrinfo(c->addrs);
 	c->addrs = NULL;
 	return err__set(c->err, sizeof(c->err), MIDGE_ERR_IO, "unable to open a socket to %s port %d: %s", host, port,
-			strerror(e));
+	                strerror(e));
 }
 
 /* Moves to the next address getaddrinfo gave, when nothing has answered on this one. True when it did. */

@@ -22,18 +22,19 @@ int snc__send(struct snc *c, const struct sn_msg *m)
 	size_t n = buf__len(&c->tx);
 	if (c->fe) {
 		/* ctrl 0: the radius only matters from the gateway to the forwarder. */
-		struct sn_msg env = {.type = SN_ENCAPSULATED,
-				     .text = {c->wlnid, (uint32_t)c->wlnid_len},
-				     .data = {p, (uint32_t)n}};
+		struct sn_msg env = {
+		    .type = SN_ENCAPSULATED, .text = {c->wlnid, (uint32_t)c->wlnid_len}, .data = {p, (uint32_t)n}};
 		buf__clear(&c->wrap);
-		if (sn__encode(&env, &c->wrap)) return err__set(c->err, sizeof(c->err), MIDGE_ERR_NOMEM, "out of memory");
+		if (sn__encode(&env, &c->wrap))
+			return err__set(c->err, sizeof(c->err), MIDGE_ERR_NOMEM, "out of memory");
 		p = buf__head(&c->wrap);
 		n = buf__len(&c->wrap);
 	}
 	if (c->cb.on_datagram) c->cb.on_datagram(c->cb.ud, true, m);
 	for (int tries = 0;; tries++) {
 		if (send(c->fd, p, n, 0) >= 0) break;
-		/* An ICMP port unreachable for an earlier datagram is reported here, and this one not sent: once more. */
+		/* An ICMP port unreachable for an earlier datagram is reported here, and this one not sent: once more.
+		 */
 		if (errno == ECONNREFUSED && tries == 0) {
 			c->refused = true;
 			continue;
@@ -70,8 +71,7 @@ int snc__recv(struct snc *c, uint64_t deadline, struct sn_msg *m)
 		}
 		struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
 		int p = poll(&pfd, 1, wait);
-		if (p < 0 && errno == EINTR)
-			return err__set(c->err, sizeof(c->err), MIDGE_ERR_AGAIN, "interrupted");
+		if (p < 0 && errno == EINTR) return err__set(c->err, sizeof(c->err), MIDGE_ERR_AGAIN, "interrupted");
 		if (p < 0) return err__set(c->err, sizeof(c->err), MIDGE_ERR_IO, "poll: %s", strerror(errno));
 		if (p == 0) continue;
 		ssize_t n = recv(c->fd, c->rx, sizeof(c->rx), MSG_TRUNC);
@@ -121,13 +121,14 @@ int snc__exchange(struct snc *c, struct sn_msg *req, const struct snc_want *w, s
 			if (wanted(w, reply)) return 0;
 			rc = snc__inbound(c, reply);
 			if (rc) return rc;
-			/* Waking up, the gateway sends what it buffered before its PINGRESP: while it does, it is there. */
+			/* Waking up, the gateway sends what it buffered before its PINGRESP: while it does, it is
+			 * there. */
 			if (w->extend) deadline = clock__ms() + (uint64_t)c->retry_ms;
 		}
 		if (!moved) sends++;
 	}
 	c->state = SNC_DISCONNECTED;
 	return err__set(c->err, sizeof(c->err), MIDGE_ERR_TIMEOUT, "gateway lost (no answer to %s after %d tries%s)",
-			sn__type_name(req->type), sends,
-			c->refused ? "; port unreachable: is the gateway running?" : "");
+	                sn__type_name(req->type), sends,
+	                c->refused ? "; port unreachable: is the gateway running?" : "");
 }

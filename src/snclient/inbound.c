@@ -45,19 +45,21 @@ static void qos2_remember(struct snc *c, uint16_t msg_id)
 static int on_publish(struct snc *c, const struct sn_msg *m)
 {
 	struct snc_message msg = {.topic_id = m->topic_id,
-				  .topic_type = m->topic_type,
-				  .payload = m->data.p,
-				  .len = m->data.len,
-				  .qos = m->qos,
-				  .retain = m->retain,
-				  .dup = m->dup,
-				  .msg_id = m->msg_id};
+	                          .topic_type = m->topic_type,
+	                          .payload = m->data.p,
+	                          .len = m->data.len,
+	                          .qos = m->qos,
+	                          .retain = m->retain,
+	                          .dup = m->dup,
+	                          .msg_id = m->msg_id};
 	char short_name[3] = {(char)(m->topic_id >> 8), (char)(m->topic_id & 0xFF), 0};
 	bool known = true;
 	if (m->topic_type == SN_TOPIC_NORMAL) {
 		const struct snc_topic_entry *e = snc_reg__by_id(&c->reg, m->topic_id);
-		if (e) msg.topic = e->name, msg.topic_len = e->len;
-		else known = false;
+		if (e)
+			msg.topic = e->name, msg.topic_len = e->len;
+		else
+			known = false;
 	} else if (m->topic_type == SN_TOPIC_PREDEFINED) {
 		/* Delivered even without a name here: the id says what it is, and the caller can print it. */
 		const struct sn_predef *p = sn_predef__by_id(&c->predefs, m->topic_id);
@@ -86,13 +88,16 @@ static int on_publish(struct snc *c, const struct sn_msg *m)
 int snc__inbound(struct snc *c, const struct sn_msg *m)
 {
 	switch (m->type) {
-	case SN_REGISTER: return on_register(c, m);
-	case SN_PUBLISH: return on_publish(c, m);
+	case SN_REGISTER:
+		return on_register(c, m);
+	case SN_PUBLISH:
+		return on_publish(c, m);
 	case SN_PUBREL:
 		qos2_forget(c, m->msg_id);
 		/* Answered even when unknown: our PUBCOMP may have been lost, and the gateway resends PUBREL. */
 		return ack(c, SN_PUBCOMP, 0, m->msg_id, 0);
-	case SN_PINGREQ: return ack(c, SN_PINGRESP, 0, 0, 0);
+	case SN_PINGREQ:
+		return ack(c, SN_PINGRESP, 0, 0, 0);
 	case SN_DISCONNECT:
 		c->state = SNC_DISCONNECTED;
 		return err__set(c->err, sizeof(c->err), MIDGE_ERR_CLOSED, "the gateway disconnected us");

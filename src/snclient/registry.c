@@ -61,7 +61,8 @@ void snc_reg__remove(struct snc_registry *r, uint16_t id)
 
 void snc_reg__fini(struct snc_registry *r)
 {
-	for (size_t i = 0; i < r->n; i++) free(r->v[i].name);
+	for (size_t i = 0; i < r->n; i++)
+		free(r->v[i].name);
 	free(r->v);
 	*r = (struct snc_registry){0};
 }

@@ -7,7 +7,10 @@
 #include "midge/midge.h"
 #include "snclient/exchange.h"
 
-static int not_connected(struct snc *c) { return err__set(c->err, sizeof(c->err), MIDGE_ERR_CLOSED, "not connected"); }
+static int not_connected(struct snc *c)
+{
+	return err__set(c->err, sizeof(c->err), MIDGE_ERR_CLOSED, "not connected");
+}
 
 int snc__connect(struct snc *c)
 {
@@ -15,11 +18,11 @@ int snc__connect(struct snc *c)
 	if (!c->client_id[0]) return err__set(c->err, sizeof(c->err), MIDGE_ERR_INVAL, "no client id");
 	if (c->state == SNC_ACTIVE) return err__set(c->err, sizeof(c->err), MIDGE_ERR_INVAL, "already connected");
 	struct sn_msg req = {.type = SN_CONNECT,
-			     .will = c->will_topic != NULL,
-			     .clean = c->clean,
-			     .protocol_id = 0x01,
-			     .duration = c->keepalive,
-			     .text = {(const uint8_t *)c->client_id, (uint32_t)strlen(c->client_id)}};
+	                     .will = c->will_topic != NULL,
+	                     .clean = c->clean,
+	                     .protocol_id = 0x01,
+	                     .duration = c->keepalive,
+	                     .text = {(const uint8_t *)c->client_id, (uint32_t)strlen(c->client_id)}};
 	/* The gateway asks for the will's parts in turn; each answer is an exchange of its own, so a lost one is
 	 * resent like CONNECT. */
 	const struct snc_want w = {.type = {SN_CONNACK, SN_WILLTOPICREQ, SN_WILLMSGREQ}};
@@ -27,11 +30,12 @@ int snc__connect(struct snc *c)
 	int rc = snc__exchange(c, &req, &w, &r);
 	while (rc == 0 && r.type != SN_CONNACK) {
 		if (r.type == SN_WILLTOPICREQ && c->will_topic) {
-			req = (struct sn_msg){.type = SN_WILLTOPIC,
-					      .has_flags = true,
-					      .qos = (int8_t)c->will_qos,
-					      .retain = c->will_retain,
-					      .text = {(const uint8_t *)c->will_topic, (uint32_t)strlen(c->will_topic)}};
+			req =
+			    (struct sn_msg){.type = SN_WILLTOPIC,
+			                    .has_flags = true,
+			                    .qos = (int8_t)c->will_qos,
+			                    .retain = c->will_retain,
+			                    .text = {(const uint8_t *)c->will_topic, (uint32_t)strlen(c->will_topic)}};
 		} else if (r.type == SN_WILLTOPICREQ) {
 			/* Asked without our having a will: the empty WILLTOPIC says there is none. */
 			req = (struct sn_msg){.type = SN_WILLTOPIC};
@@ -99,8 +103,8 @@ int snc__wake(struct snc *c)
 {
 	if (c->state != SNC_ASLEEP) return err__set(c->err, sizeof(c->err), MIDGE_ERR_INVAL, "not asleep");
 	struct sn_msg req = {.type = SN_PINGREQ,
-			     .text = {(const uint8_t *)c->client_id, (uint32_t)strlen(c->client_id)}},
-		      r;
+	                     .text = {(const uint8_t *)c->client_id, (uint32_t)strlen(c->client_id)}},
+	              r;
 	return snc__exchange(c, &req, &(struct snc_want){.type = {SN_PINGRESP}, .extend = true}, &r);
 }
 

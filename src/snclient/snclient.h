@@ -132,8 +132,8 @@ void snc__init(struct snc *c);
 void snc__close(struct snc *c);
 
 /* Settings, before snc__connect. Each returns 0 or MIDGE_ERR_INVAL with the reason in snc__error. */
-int snc__set_client_id(struct snc *c, const char *id); /* 1 to 23 characters */
-int snc__set_keepalive(struct snc *c, int seconds);    /* 0 to 65535 */
+int snc__set_client_id(struct snc *c, const char *id);          /* 1 to 23 characters */
+int snc__set_keepalive(struct snc *c, int seconds);             /* 0 to 65535 */
 int snc__set_retry(struct snc *c, double seconds, int retries); /* Tretry > 0 (ms precision), Nretry 0 to 255 */
 /* The will: topic a name (no wildcards), payload copied (len may be 0), qos 0..2. Also MIDGE_ERR_NOMEM. */
 int snc__set_will(struct snc *c, const char *topic, const void *payload, size_t len, int qos, bool retain);
@@ -164,7 +164,7 @@ int snc__register(struct snc *c, const char *name, uint16_t *id);
  * predefined topic and no connection; 0..2 need SNC_ACTIVE and REGISTER a normal name first. Returns once sent
  * (0, -1), PUBACK (1) or PUBCOMP (2) came; a PUBACK with a return code is its error. */
 int snc__publish(struct snc *c, struct snc_topic t, const void *payload, size_t len, int qos, bool retain,
-		 uint16_t *msg_id);
+                 uint16_t *msg_id);
 /* SUBSCRIBEs to t (a name may have wildcards) at qos 0..2 (-1 is not a subscription). On 0, *granted (may be
  * NULL) is the QoS SUBACK granted and a plain name is recorded with the id SUBACK gave. */
 int snc__subscribe(struct snc *c, struct snc_topic t, int qos, int *granted);

@@ -66,8 +66,9 @@ static void gw_send(struct gw *g, const struct sn_msg *m)
 	struct buf b = {0}, w = {0};
 	CHECK_EQ(sn__encode(m, &b), 0);
 	if (g->fe) {
-		struct sn_msg env = {.type = SN_ENCAPSULATED, .text = {(const uint8_t *)"\x0A\x0B", 2},
-				     .data = {buf__head(&b), (uint32_t)buf__len(&b)}};
+		struct sn_msg env = {.type = SN_ENCAPSULATED,
+		                     .text = {(const uint8_t *)"\x0A\x0B", 2},
+		                     .data = {buf__head(&b), (uint32_t)buf__len(&b)}};
 		CHECK_EQ(sn__encode(&env, &w), 0);
 	}
 	struct buf *out = g->fe ? &w : &b;
@@ -76,7 +77,10 @@ static void gw_send(struct gw *g, const struct sn_msg *m)
 	buf__fini(&w);
 }
 
-static bool text_is(struct mqtt_str s, const char *t) { return s.len == strlen(t) && !memcmp(s.p, t, s.len); }
+static bool text_is(struct mqtt_str s, const char *t)
+{
+	return s.len == strlen(t) && !memcmp(s.p, t, s.len);
+}
 
 static void *gw_main(void *arg)
 {
@@ -162,7 +166,8 @@ static void script_connect_publish(struct gw *g)
 	CHECK(m.qos == 0 && m.topic_id == 5);
 	/* QoS 1 refused: invalid topic id */
 	if (!gw_expect(g, &m, SN_PUBLISH)) return;
-	gw_send(g, &(struct sn_msg){.type = SN_PUBACK, .topic_id = 5, .msg_id = m.msg_id, .rc = SN_RC_INVALID_TOPIC_ID});
+	gw_send(g,
+	        &(struct sn_msg){.type = SN_PUBACK, .topic_id = 5, .msg_id = m.msg_id, .rc = SN_RC_INVALID_TOPIC_ID});
 	if (!gw_expect(g, &m, SN_DISCONNECT)) return;
 	CHECK(!m.has_duration);
 	gw_send(g, &(struct sn_msg){.type = SN_DISCONNECT});
@@ -209,15 +214,15 @@ static void script_subscribe(struct gw *g)
 	gw_send(g, &(struct sn_msg){.type = SN_SUBACK, .qos = 0, .topic_id = 12, .msg_id = m.msg_id});
 	if (!gw_expect(g, &m, SN_SUBSCRIBE)) return;
 	CHECK(m.topic_type == SN_TOPIC_PREDEFINED && m.topic_id == 3);
-	gw_send(g, &(struct sn_msg){.type = SN_SUBACK, .qos = 0, .topic_id = 3, .msg_id = m.msg_id,
-				    .rc = SN_RC_NOT_SUPPORTED});
+	gw_send(g, &(struct sn_msg){
+	               .type = SN_SUBACK, .qos = 0, .topic_id = 3, .msg_id = m.msg_id, .rc = SN_RC_NOT_SUPPORTED});
 	/* a match of the wildcard: REGISTER first, then PUBLISH QoS 2, resent before PUBREL */
-	gw_send(g, &(struct sn_msg){.type = SN_REGISTER, .topic_id = 9, .msg_id = 40,
-				    .text = {(const uint8_t *)"x/y", 3}});
+	gw_send(
+	    g, &(struct sn_msg){.type = SN_REGISTER, .topic_id = 9, .msg_id = 40, .text = {(const uint8_t *)"x/y", 3}});
 	if (!gw_expect(g, &m, SN_REGACK)) return;
 	CHECK(m.topic_id == 9 && m.msg_id == 40 && m.rc == 0);
-	struct sn_msg pub = {.type = SN_PUBLISH, .qos = 2, .topic_id = 9, .msg_id = 77,
-			     .data = {(const uint8_t *)"v1", 2}};
+	struct sn_msg pub = {
+	    .type = SN_PUBLISH, .qos = 2, .topic_id = 9, .msg_id = 77, .data = {(const uint8_t *)"v1", 2}};
 	gw_send(g, &pub);
 	if (!gw_expect(g, &m, SN_PUBREC) || m.msg_id != 77) return;
 	pub.dup = true;
@@ -230,8 +235,8 @@ static void script_subscribe(struct gw *g)
 	if (!gw_expect(g, &m, SN_PUBACK)) return;
 	CHECK(m.topic_id == 99 && m.msg_id == 78 && m.rc == SN_RC_INVALID_TOPIC_ID);
 	/* the id SUBACK gave the plain name, QoS 1 */
-	gw_send(g, &(struct sn_msg){.type = SN_PUBLISH, .qos = 1, .topic_id = 12, .msg_id = 79,
-				    .data = {(const uint8_t *)"p", 1}});
+	gw_send(g, &(struct sn_msg){
+	               .type = SN_PUBLISH, .qos = 1, .topic_id = 12, .msg_id = 79, .data = {(const uint8_t *)"p", 1}});
 	if (!gw_expect(g, &m, SN_PUBACK)) return;
 	CHECK(m.topic_id == 12 && m.msg_id == 79 && m.rc == 0);
 	if (!gw_expect(g, &m, SN_UNSUBSCRIBE)) return;
@@ -257,14 +262,17 @@ static void test_subscribe(void)
 	CHECK_EQ(snc_reg__by_name(&c.reg, "plain/name", 10)->id, 12);
 	CHECK_EQ(snc__subscribe(&c, SNC_TOPIC_PREDEFINED(3), 0, NULL), MIDGE_ERR_NOT_SUPPORTED);
 	CHECK(!strcmp(snc__error(&c), "subscription refused: not supported (3)"));
-	while (s.n < 1) CHECK_EQ(snc__loop(&c, 3000), 0);
+	while (s.n < 1)
+		CHECK_EQ(snc__loop(&c, 3000), 0);
 	CHECK(!strcmp(s.topic, "x/y") && !strcmp(s.payload, "v1") && s.qos == 2);
-	while (s.n < 2 && !atomic_load(&g.done)) CHECK_EQ(snc__loop(&c, 100), 0);
+	while (s.n < 2 && !atomic_load(&g.done))
+		CHECK_EQ(snc__loop(&c, 100), 0);
 	CHECK_EQ(s.n, 2); /* the QoS 2 resend was not delivered again, the unknown id not at all */
 	CHECK(!strcmp(s.topic, "plain/name") && !strcmp(s.payload, "p"));
 	CHECK_EQ(snc__unsubscribe(&c, SNC_TOPIC_NAME("x/#")), 0);
 	int rc;
-	while ((rc = snc__loop(&c, 3000)) == 0) {}
+	while ((rc = snc__loop(&c, 3000)) == 0) {
+	}
 	CHECK_EQ(rc, MIDGE_ERR_CLOSED);
 	CHECK(!strcmp(snc__error(&c), "the gateway disconnected us"));
 	CHECK_EQ(c.state, SNC_DISCONNECTED);
@@ -284,11 +292,18 @@ static void script_sleep(struct gw *g)
 	gw_send(g, &(struct sn_msg){.type = SN_DISCONNECT});
 	if (!gw_expect(g, &m, SN_PINGREQ)) return;
 	CHECK(text_is(m.text, "flow"));
-	gw_send(g, &(struct sn_msg){.type = SN_PUBLISH, .qos = 1, .topic_type = SN_TOPIC_PREDEFINED, .topic_id = 1,
-				    .msg_id = 5, .data = {(const uint8_t *)"b1", 2}});
+	gw_send(g, &(struct sn_msg){.type = SN_PUBLISH,
+	                            .qos = 1,
+	                            .topic_type = SN_TOPIC_PREDEFINED,
+	                            .topic_id = 1,
+	                            .msg_id = 5,
+	                            .data = {(const uint8_t *)"b1", 2}});
 	if (!gw_expect(g, &m, SN_PUBACK)) return;
-	gw_send(g, &(struct sn_msg){.type = SN_PUBLISH, .qos = 0, .topic_type = SN_TOPIC_SHORT, .topic_id = 'o' << 8 | 'k',
-				    .data = {(const uint8_t *)"b2", 2}});
+	gw_send(g, &(struct sn_msg){.type = SN_PUBLISH,
+	                            .qos = 0,
+	                            .topic_type = SN_TOPIC_SHORT,
+	                            .topic_id = 'o' << 8 | 'k',
+	                            .data = {(const uint8_t *)"b2", 2}});
 	gw_send(g, &(struct sn_msg){.type = SN_PINGRESP});
 	if (!gw_expect(g, &m, SN_DISCONNECT)) return;
 	CHECK(!m.has_duration);
@@ -331,7 +346,8 @@ static void script_refuse(struct gw *g)
 	if (!gw_expect(g, &m, SN_PINGREQ)) return;
 	CHECK_EQ(m.text.len, 0u);
 	gw_send(g, &(struct sn_msg){.type = SN_PINGRESP});
-	for (int i = 0; i < 3; i++) gw_expect(g, &m, SN_PINGREQ); /* the first and Nretry = 2 resends */
+	for (int i = 0; i < 3; i++)
+		gw_expect(g, &m, SN_PINGREQ); /* the first and Nretry = 2 resends */
 	CHECK(!gw_recv_any(g, &m, 500));
 }
 
@@ -348,7 +364,8 @@ static void test_refused_and_lost(void)
 	CHECK(!strcmp(snc__error(&c), "connection refused: not supported (3)"));
 	CHECK_EQ(snc__connect(&c), 0);
 	int rc;
-	while ((rc = snc__loop(&c, 5000)) == 0) {}
+	while ((rc = snc__loop(&c, 5000)) == 0) {
+	}
 	CHECK_EQ(rc, MIDGE_ERR_TIMEOUT);
 	CHECK(!strncmp(snc__error(&c), "gateway lost", 12));
 	CHECK_EQ(c.state, SNC_DISCONNECTED);

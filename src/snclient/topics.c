@@ -8,7 +8,10 @@
 
 #define TOPIC_MAX 65000 /* what leaves room for the rest of a message in MQTT-SN's 65535 octets */
 
-static int bad(struct snc *c, const char *why) { return err__set(c->err, sizeof(c->err), MIDGE_ERR_INVAL, "%s", why); }
+static int bad(struct snc *c, const char *why)
+{
+	return err__set(c->err, sizeof(c->err), MIDGE_ERR_INVAL, "%s", why);
+}
 
 int snc__topic_of(struct snc *c, struct snc_topic t, bool filter, struct sn_msg *m)
 {
@@ -24,7 +27,7 @@ int snc__topic_of(struct snc *c, struct snc_topic t, bool filter, struct sn_msg 
 	if (len > TOPIC_MAX) return bad(c, "topic too long");
 	if (filter ? !topic__valid_filter(p, len) : !topic__valid_name(p, len))
 		return bad(c, filter ? "invalid topic filter (empty, bad UTF-8, or misplaced '+' or '#')"
-				     : "invalid topic name (empty, bad UTF-8, or with a wildcard)");
+		                     : "invalid topic name (empty, bad UTF-8, or with a wildcard)");
 	if (snc__is_short_topic(t.name, len)) {
 		m->topic_type = SN_TOPIC_SHORT;
 		m->topic_id = (uint16_t)(p[0] << 8 | p[1]);
@@ -60,12 +63,14 @@ int snc__register(struct snc *c, const char *name, uint16_t *id)
 	}
 	uint16_t msg_id = snc__next_msg_id(c);
 	struct sn_msg req = {.type = SN_REGISTER, .msg_id = msg_id, .text = {(const uint8_t *)name, (uint32_t)len}}, r;
-	int rc = snc__exchange(c, &req, &(struct snc_want){.type = {SN_REGACK}, .match_id = true, .msg_id = msg_id}, &r);
+	int rc =
+	    snc__exchange(c, &req, &(struct snc_want){.type = {SN_REGACK}, .match_id = true, .msg_id = msg_id}, &r);
 	if (rc) return rc;
 	if (r.rc != SN_RC_ACCEPTED) return snc__refused(c, "registration refused", r.rc);
 	rc = snc_reg__add(&c->reg, name, len, r.topic_id);
 	if (rc == MIDGE_ERR_INVAL)
-		return err__set(c->err, sizeof(c->err), MIDGE_ERR_PROTOCOL, "the gateway registered topic id %u", r.topic_id);
+		return err__set(c->err, sizeof(c->err), MIDGE_ERR_PROTOCOL, "the gateway registered topic id %u",
+		                r.topic_id);
 	if (rc) return err__set(c->err, sizeof(c->err), rc, "out of memory");
 	if (id) *id = r.topic_id;
 	return 0;
@@ -80,7 +85,8 @@ static int sub_exchange(struct snc *c, uint8_t type, struct snc_topic t, int qos
 	if (rc) return rc;
 	req.msg_id = snc__next_msg_id(c);
 	uint8_t want = type == SN_SUBSCRIBE ? SN_SUBACK : SN_UNSUBACK;
-	return snc__exchange(c, &req, &(struct snc_want){.type = {want}, .match_id = true, .msg_id = req.msg_id}, reply);
+	return snc__exchange(c, &req, &(struct snc_want){.type = {want}, .match_id = true, .msg_id = req.msg_id},
+	                     reply);
 }
 
 int snc__subscribe(struct snc *c, struct snc_topic t, int qos, int *granted)
@@ -95,7 +101,7 @@ int snc__subscribe(struct snc *c, struct snc_topic t, int qos, int *granted)
 	if (t.name && r.topic_id != 0 && r.topic_id != 0xFFFF) {
 		size_t len = strlen(t.name);
 		bool plain = !snc__is_short_topic(t.name, len) && !strpbrk(t.name, "+#") &&
-			     !sn_predef__by_topic(&c->predefs, (const uint8_t *)t.name, len);
+		             !sn_predef__by_topic(&c->predefs, (const uint8_t *)t.name, len);
 		if (plain && snc_reg__add(&c->reg, t.name, len, r.topic_id))
 			return err__set(c->err, sizeof(c->err), MIDGE_ERR_NOMEM, "out of memory");
 	}
