@@ -821,3 +821,141 @@ def test_bad_predefined_file_refused_at_start(broker, tmp_path):
     from conftest import run_config_check
     r = run_config_check(tmp_path, conf)
     assert r.returncode != 0 and "pre.txt: line 2" in r.stdout + r.stderr
+
+
+# ---------------------------------------------------------------- midge-sn-pub and midge-sn-sub
+
+import subprocess  # noqa: E402
+import threading  # noqa: E402
+
+from conftest import broker_bin, mosquitto_pub  # noqa: E402
+
+
+def tool(name):
+    return os.path.join(os.path.dirname(broker_bin()), name)
+
+
+class SnSub:
+    """midge-sn-sub -d running: knows when its SUBACKs came, collects its output lines."""
+
+    def __init__(self, args, subacks=1):
+        self.proc = subprocess.Popen([tool("midge-sn-sub"), "-d"] + args, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        self.out = []
+        self.err = []
+        self.subacks = subacks
+        self.ready = threading.Event()
+        self.asleep = threading.Event()
+        self.t1 = threading.Thread(target=self._read_err, daemon=True)
+        self.t2 = threading.Thread(target=self._read_out, daemon=True)
+        self.t1.start()
+        self.t2.start()
+
+    def _read_err(self):
+        for line in self.proc.stderr:
+            line = line.decode(errors="replace")
+            self.err.append(line)
+            if "Received SUBACK" in line:
+                self.subacks -= 1
+                if self.subacks == 0:
+                    self.ready.set()
+            if "Received DISCONNECT" in line and self.ready.is_set():
+                self.asleep.set()
+
+    def _read_out(self):
+        for line in self.proc.stdout:
+            self.out.append(line.decode(errors="replace").rstrip("\n"))
+
+    def wait(self, timeout=20):
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("midge-sn-sub did not exit: %s" % "".join(self.err[-20:]))
+        self.t1.join(5)
+        self.t2.join(5)
+        return rc
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def sn_sub():
+    made = []
+
+    def make(args, subacks=1):
+        s = SnSub(args, subacks)
+        made.append(s)
+        assert s.ready.wait(10), "midge-sn-sub not subscribed: %s" % "".join(s.err[-20:])
+        return s
+
+    yield make
+    for s in made:
+        s.kill()
+
+
+def sn_pub(port, args):
+    return subprocess.run([tool("midge-sn-pub"), "-p", str(port)] + args, capture_output=True, timeout=30)
+
+
+@pytest.mark.parametrize("qos", [-1, 0, 1, 2])
+def test_sn_pub_to_mosquitto_sub(sn, mosq_sub, tmp_path, qos):
+    s = sn(predefined="5 tool/pre\n")
+    sub = mosq_sub(s.b.port, "tool/#", 1, qos=max(qos, 0))
+    topic = ["-T", "5"] if qos == -1 else ["-t", "tool/q%d" % qos]
+    r = sn_pub(s.port, topic + ["-q", str(qos), "-m", "from sn-pub"])
+    assert r.returncode == 0, r.stderr
+    rc, msgs = sub.wait()
+    assert msgs and msgs[0][0] == ("tool/pre" if qos == -1 else "tool/q%d" % qos) and msgs[0][4] == b"from sn-pub"
+    assert msgs[0][1] == max(qos, 0)
+
+
+@pytest.mark.parametrize("qos", [0, 1, 2])
+def test_mosquitto_pub_to_sn_sub(sn, sn_sub, qos):
+    s = sn()
+    sub = sn_sub(["-p", str(s.port), "-t", "tool/#", "-q", str(qos), "-v", "-C", "2", "-W", "15"])
+    for i in range(2):
+        r = mosquitto_pub(s.b.port, "tool/t%d" % i, "hello %d" % i, qos=qos)
+        assert r.returncode == 0
+    assert sub.wait() == 0
+    assert sub.out == ["tool/t0 hello 0", "tool/t1 hello 1"]
+    assert any("Received REGISTER" in line for line in sub.err)  # wildcard: the gateway registered the topics
+
+
+def test_sn_tools_short_and_predefined(sn, sn_sub, tmp_path):
+    pre = "5 tool/pre\n"
+    s = sn(predefined=pre)
+    pf = tmp_path / "client-pre.txt"
+    pf.write_text(pre)
+    sub = sn_sub(["-p", str(s.port), "-t", "ab", "-T", "5", "--predefined-file", str(pf), "-v", "-C", "3",
+                  "-W", "15"], subacks=2)
+    assert mosquitto_pub(s.b.port, "ab", "short").returncode == 0
+    assert mosquitto_pub(s.b.port, "tool/pre", "predefined").returncode == 0
+    assert sn_pub(s.port, ["-t", "ab", "-m", "short from sn", "-q", "1"]).returncode == 0
+    assert sub.wait() == 0
+    assert sub.out == ["ab short", "tool/pre predefined", "ab short from sn"]
+
+
+def test_sn_sub_sleep_mode(sn, sn_sub):
+    s = sn()
+    sub = sn_sub(["-p", str(s.port), "-t", "sleepy/t", "-q", "1", "-e", "1", "-C", "3", "-W", "20", "-v"])
+    assert sub.asleep.wait(10), "midge-sn-sub never slept: %s" % "".join(sub.err[-20:])
+    for i in range(3):
+        assert mosquitto_pub(s.b.port, "sleepy/t", "zz %d" % i, qos=1).returncode == 0
+    assert sub.wait() == 0
+    assert sub.out == ["sleepy/t zz %d" % i for i in range(3)]
+    assert any("PINGREQ" in line and "sleep" not in line for line in sub.err)
+
+
+def test_sn_pub_errors(sn):
+    s = sn()
+    r = sn_pub(s.port, ["-t", "long/name", "-q", "-1", "-m", "x"])
+    assert r.returncode != 0 and b"QoS -1 needs" in r.stderr
+    dead = free_udp_port()
+    r = subprocess.run([tool("midge-sn-pub"), "-p", str(dead), "-h", "127.0.0.1", "-t", "a/b", "-m", "x",
+                        "--retry", "1", "--retries", "1"], capture_output=True, timeout=30)
+    assert r.returncode != 0 and b"Error:" in r.stderr
