@@ -41,18 +41,7 @@ static const char usage[] =
     " -v : print 'topic payload' (a predefined id the --predefined-file does not name prints as its\n"
     "      number).\n"
     " -W : exit after this many seconds (status 27, 'Timed out').\n"
-    " --fe : wrap every datagram in a forwarder's envelope (MQTT-SN 1.2 section 5.5).\n"
-    " --wlnid : the wireless node id in the envelope: text, or 0x and hex digits. Defaults to the\n"
-    "           process id.\n"
-    " --help : display this message.\n"
-    " --predefined-file : 'ID TOPIC' lines, as the gateway's mqttsn_predefined_file.\n"
-    " --retries : how many times a message is resent without an answer before the gateway is taken as\n"
-    "             lost (Nretry). Defaults to 5.\n"
-    " --retry : seconds to wait for an answer before resending (Tretry). Defaults to 10.\n"
-    " --will-payload : the will's payload. Defaults to an empty one.\n"
-    " --will-qos : QoS of the will (0, 1 or 2). Defaults to 0.\n"
-    " --will-retain : the will is to be retained.\n"
-    " --will-topic : the topic of the will, which the gateway publishes if this client goes away unexpectedly.\n";
+    SN_TOOL_USAGE_COMMON;
 
 struct sub {
 	struct sn_opts o;

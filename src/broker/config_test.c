@@ -295,7 +295,7 @@ static void test_listeners(void)
 	config__fini(&wc);
 	expect_err("websockets_headers_size 70000",
 	           "t.conf:1: invalid value '70000' for 'websockets_headers_size' (expected an integer 0..65536)");
-	expect_err("protocol http", "t.conf:1: invalid value 'http' for 'protocol' (expected mqtt or websockets)");
+	expect_err("protocol http", "t.conf:1: invalid value 'http' for 'protocol' (expected mqtt, websockets or mqttsn)");
 	expect_err("bind_interface", "t.conf:1: missing value for 'bind_interface'");
 }
 

@@ -133,6 +133,12 @@ static void on_publish(struct sn_client *cl, const struct sn_msg *m)
 		buf__fini(&pkt);
 		return;
 	}
+	if (b->conf.max_packet_size && buf__len(&pkt) > b->conf.max_packet_size) {
+		/* An MQTT client would be disconnected for it; an MQTT-SN one is told no. */
+		buf__fini(&pkt);
+		reply_ack(cl, SN_PUBACK, m->topic_id, m->msg_id, SN_RC_NOT_SUPPORTED);
+		return;
+	}
 	if (m->qos > 0) {
 		/* Its PUBACK repeats the topic id. */
 		cl->in_ids[cl->in_next % SN_IN_IDS].msg_id = m->msg_id;

@@ -5,10 +5,13 @@ import os
 import signal
 import ssl
 import subprocess
+import time
 
 import pytest
 
+import snraw
 import wsraw as ws
+from netutil import free_udp_port, udp_bound
 from conftest import free_port, mosquitto_pub, run_config_check, wait_for
 from test_16_tls import certs, client_tls, log_has, mtls_conf, psk_conf, tls_conf  # noqa: F401
 
@@ -184,16 +187,19 @@ def test_make_run_layout(tmp_path, broker, mosq_sub):
         os.chmod(certdir / n, 0o644)
     os.chmod(certdir, 0o755)
     example = open(os.path.join(ROOT, "examples", "midge.conf")).read()
+    sn_port = free_udp_port()
 
     def make(p):
         t = example.replace("examples/certs", str(certdir))
+        t = t.replace("examples/mqttsn-topics.txt", os.path.join(ROOT, "examples", "mqttsn-topics.txt"))
+        t = t.replace("listener 1884 localhost", "listener %d localhost" % sn_port)
         t = t.replace("persistence_location examples/data/", "persistence_location %s/data/" % tmp_path)
         assert "persistence_location %s/data/" % tmp_path in t
         t = t.replace("listener 1883 localhost", "listener %d localhost" % p[0])
         t = t.replace("listener 8883", "listener %d" % p[1]).replace("listener 8884", "listener %d" % p[2])
         t = t.replace("listener 8080 localhost", "listener %d localhost" % p[3])
         t = t.replace("listener 8081", "listener %d" % p[4])
-        assert not any(("listener %d" % fixed) in t for fixed in (1883, 8883, 8884, 8080, 8081)), t
+        assert not any(("listener %d" % fixed) in t for fixed in (1883, 8883, 8884, 8080, 8081, 1884)), t
         return t
 
     b, (plain, tls, mtls, ws_plain, wss) = started(broker, make, nports=5)
@@ -206,6 +212,19 @@ def test_make_run_layout(tmp_path, broker, mosq_sub):
     assert mosquitto_pub(mtls, "demo/cert", "hello", args=cert + ["-h", "localhost"]).returncode == 0
     assert mosquitto_pub(plain, "demo/plain", "hello", args=["-h", "localhost"]).returncode == 0
     assert [m[0] for m in s.wait()[1]] == ["demo/tls", "demo/cert", "demo/plain"]
+    # The MQTT-SN gateway on UDP, with the predefined topics of examples/mqttsn-topics.txt.
+    s = mosq_sub(tls, "sensors/#", 1, args=ca + ["-h", "localhost"])
+    for _ in range(250):
+        if udp_bound(sn_port):
+            break
+        time.sleep(0.02)
+    c = snraw.SNClient(sn_port)
+    try:
+        c.send(snraw.publish(1, b"21.5", qos=-1, topic_type=snraw.PREDEFINED))
+        assert [(m[0], m[4]) for m in s.wait()[1]] == [("sensors/temp", b"21.5")]
+        assert c.connect("make-run-sn") == snraw.ACCEPTED
+    finally:
+        c.close()
     log_has(b, "u'midge-client')")
     # Without a client certificate, 8884 refuses.
     assert mosquitto_pub(mtls, "demo/x", "no", args=ca + ["-h", "localhost"]).returncode != 0
