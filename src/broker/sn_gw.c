@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "common/clock.h"
@@ -62,6 +63,7 @@ void sn_gw__unlink(struct sn_gw *g, struct sn_client *cl)
 	if (list__linked(&cl->half_node)) {
 		list__del(&cl->half_node);
 		g->nhalf--;
+		g->half_bytes -= cl->connect.cap;
 	}
 	if (cl->conn) atomic_fetch_sub_explicit(&g->nclients, 1, memory_order_relaxed);
 }
@@ -75,8 +77,11 @@ static struct sn_client *client_new(struct sn_gw *g, const struct sn_key *k)
 	list__init(&cl->half_node);
 	list__init(&cl->retries);
 	list__init(&cl->timer.node);
-	sn_topics__init(&cl->topics, 0);
-	cl->next_msg_id = 1;
+	sn_topics__init(&cl->topics, 0, 0);
+	/* The first REGISTER's message id is what verifies the client: not to be guessed by a forger. */
+	if (getrandom(&cl->next_msg_id, sizeof(cl->next_msg_id), GRND_NONBLOCK) != sizeof(cl->next_msg_id))
+		cl->next_msg_id = (uint16_t)(clock__ms() ^ (uintptr_t)cl);
+	if (!cl->next_msg_id) cl->next_msg_id = 1;
 	listener__addr_str(&k->addr, cl->addr, sizeof(cl->addr));
 	if (k->node_len) {
 		/* Behind a forwarder: the node id, in hex, names the client in logs. */
@@ -213,6 +218,27 @@ static bool half_room(struct sn_gw *g, const struct sn_key *key)
 	return true;
 }
 
+/* Keeps what half-open clients hold within SN_HALF_OPEN_BYTES after cl's buffer grew by grown bytes of capacity:
+ * the oldest others go first. */
+static void half_grew(struct sn_gw *g, struct sn_client *cl, size_t grown)
+{
+	g->half_bytes += grown;
+	while (g->half_bytes > SN_HALF_OPEN_BYTES && g->half.next != &cl->half_node) {
+		struct sn_client *old = list_entry(g->half.next, struct sn_client, half_node);
+		sn_gw__unlink(g, old);
+		sn_link__free(old);
+	}
+}
+
+/* Appends will data to a half-open client's CONNECT, within the bounds. Returns false when it cannot. */
+static bool half_append(struct sn_gw *g, struct sn_client *cl, const uint8_t *p, size_t n)
+{
+	size_t cap = cl->connect.cap;
+	if (buf__append(&cl->connect, p, n)) return false;
+	half_grew(g, cl, cl->connect.cap - cap);
+	return g->half_bytes <= SN_HALF_OPEN_BYTES;
+}
+
 static void on_connect(struct sn_gw *g, struct sn_client *cl, const struct sn_key *key, const struct sn_msg *m)
 {
 	struct broker *b = g->b;
@@ -231,7 +257,8 @@ static void on_connect(struct sn_gw *g, struct sn_client *cl, const struct sn_ke
 		sn_link__free(cl);
 		cl = NULL;
 	}
-	if (m->protocol_id != 0x01) {
+	/* A client without keepalive would hold its place for ever: UDP never says it has gone. */
+	if (m->protocol_id != 0x01 || m->duration == 0 || m->text.len > SN_CLIENT_ID_MAX) {
 		send_simple(g, key, SN_CONNACK, SN_RC_NOT_SUPPORTED);
 		return;
 	}
@@ -262,6 +289,7 @@ static void on_connect(struct sn_gw *g, struct sn_client *cl, const struct sn_ke
 	cl->half_deadline = clock__ms() + (uint64_t)b->conf.connect_timeout * 1000u;
 	list__add_tail(&g->half, &cl->half_node);
 	g->nhalf++;
+	half_grew(g, cl, cl->connect.cap);
 	send_simple(g, key, SN_WILLTOPICREQ, 0);
 }
 
@@ -280,7 +308,7 @@ static void on_will(struct sn_gw *g, struct sn_client *cl, const struct sn_msg *
 			sn_link__free(cl);
 			return;
 		}
-		if (buf__append(&cl->connect, m->text.p, m->text.len)) return;
+		if (!half_append(g, cl, m->text.p, m->text.len)) goto refuse;
 		cl->will_topic_len = (uint16_t)m->text.len;
 		cl->will_qos = (uint8_t)m->qos;
 		cl->will_retain = m->retain;
@@ -289,14 +317,21 @@ static void on_will(struct sn_gw *g, struct sn_client *cl, const struct sn_msg *
 		return;
 	}
 	if (m->type == SN_WILLMSG && cl->state == SN_WILL_MSG) {
-		if (buf__append(&cl->connect, m->data.p, m->data.len)) return;
+		if (!half_append(g, cl, m->data.p, m->data.len)) goto refuse;
 		goto done;
 	}
 	count(&g->stats.unexpected);
 	return;
+refuse:
+	count(&g->stats.congested);
+	send_simple(g, &cl->key, SN_CONNACK, SN_RC_CONGESTION);
+	sn_gw__unlink(g, cl);
+	sn_link__free(cl);
+	return;
 done:
 	list__del(&cl->half_node);
 	g->nhalf--;
+	g->half_bytes -= cl->connect.cap;
 	sn_in__connect(cl);
 }
 

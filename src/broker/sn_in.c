@@ -63,6 +63,7 @@ void sn_in__connect(struct sn_client *cl)
 	struct conn *c = NULL;
 	uint8_t rc = SN_RC_CONGESTION;
 	if (!utf8__valid(ct.client_id.p, ct.client_id.len)) rc = SN_RC_NOT_SUPPORTED; /* MQTT's client ids are UTF-8 */
+	else if (atomic_load_explicit(&g->nclients, memory_order_relaxed) >= g->max_clients) count(&g->stats.congested);
 	else if (!proto__encode_connect(&pkt, &ct)) c = conn__new(b, g->l, -1, cl->addr);
 	if (!c) {
 		struct sn_msg m = {.type = SN_CONNACK, .rc = rc};
@@ -166,35 +167,47 @@ static void on_register(struct sn_client *cl, const struct sn_msg *m)
 	reply_ack(cl, SN_REGACK, e->id, m->msg_id, SN_RC_ACCEPTED);
 }
 
-/* The client answered the gateway's REGISTER: the packets waiting behind it go on. Refused, the message that
- * needed the topic is not sent to this client; the broker is told it was taken, so its window moves on. */
+/* True when the PUBLISH at the head of pend goes without a normal topic id (predefined or short). */
+static bool head_needs_no_register(struct sn_client *cl, const struct mqtt_publish *p)
+{
+	return p->topic.len == 2 || sn_predef__by_topic(&cl->gw->predef, p->topic.p, p->topic.len);
+}
+
+/* The client answered a REGISTER of the gateway: it is verified (it could only know the message id by receiving
+ * it), and the packets waiting behind the REGISTER go on. Refused, the message that needed the topic is not sent
+ * to this client (unless it can go with a predefined id or a short name after all); the broker is told it was
+ * taken, so its window moves on. */
 static void on_regack(struct sn_client *cl, const struct sn_msg *m)
 {
-	if (!cl->reg_wait || !sn_link__answered(cl, SN_REGACK, m->msg_id)) {
+	if (!sn_link__answered(cl, SN_REGACK, m->msg_id)) {
 		count(&cl->gw->stats.unexpected);
 		return;
 	}
-	cl->reg_wait = false;
+	cl->verified = true;
 	struct sn_topic *e = sn_topics__by_id(&cl->topics, m->topic_id);
+	if (m->rc == SN_RC_ACCEPTED && e) e->known = true;
 	struct conn *c = cl->conn;
-	if (m->rc == SN_RC_ACCEPTED && e) {
-		e->known = true;
-	} else {
-		struct mqtt_frame f;
-		struct mqtt_publish p;
-		if (proto__frame(buf__head(&cl->pend), buf__len(&cl->pend), 0, &f) == PROTO_OK &&
-		    proto__decode_publish(&f, MQTT_V311, &p) == PROTO_OK) {
-			buf__consume(&cl->pend, f.total_len);
-			if (p.qos > 0) {
-				uint8_t ack[4];
-				size_t n = proto__encode_ack(ack, p.qos == 1 ? MQTT_PUBACK : MQTT_PUBREC, p.packet_id);
-				if (p.qos == 2 && cl->nswallow < SN_SUB_IDS) cl->swallow[cl->nswallow++] = p.packet_id;
-				sn_link__drain(cl);
-				feed_bytes(cl, ack, n);
-				if (c->state == CONN_CLOSED) return;
-				conn__schedule(c, cl->gw->w);
-				return;
-			}
+	if (!cl->reg_wait || m->msg_id != cl->reg_msg_id) {
+		/* A REGISTER after the client said it did not know an id: its PUBLISH is resent now. */
+		sn_link__wake(cl);
+		return;
+	}
+	cl->reg_wait = false;
+	struct mqtt_frame f;
+	struct mqtt_publish p;
+	if (m->rc != SN_RC_ACCEPTED &&
+	    proto__frame(buf__head(&cl->pend), buf__len(&cl->pend), 0, &f) == PROTO_OK &&
+	    proto__decode_publish(&f, MQTT_V311, &p) == PROTO_OK && !head_needs_no_register(cl, &p)) {
+		buf__consume(&cl->pend, f.total_len);
+		if (p.qos > 0) {
+			uint8_t ack[4];
+			size_t n = proto__encode_ack(ack, p.qos == 1 ? MQTT_PUBACK : MQTT_PUBREC, p.packet_id);
+			if (p.qos == 2 && cl->nswallow < SN_SUB_IDS) cl->swallow[cl->nswallow++] = p.packet_id;
+			sn_link__drain(cl);
+			feed_bytes(cl, ack, n);
+			if (c->state == CONN_CLOSED) return;
+			conn__schedule(c, cl->gw->w);
+			return;
 		}
 	}
 	sn_link__drain(cl);
@@ -208,14 +221,24 @@ static void on_ack(struct sn_client *cl, const struct sn_msg *m)
 		count(&cl->gw->stats.unexpected);
 		return;
 	}
+	if (m->type == SN_PUBACK && m->rc != SN_RC_ACCEPTED) {
+		/* Refused, the message is not delivered: it stays waiting for its answer. Congestion: it is resent after
+		 * Tretry. An id the client does not know: the topic is registered again, then it is resent. */
+		struct sn_topic *e = sn_topics__by_id(&cl->topics, m->topic_id);
+		if (m->rc == SN_RC_INVALID_TOPIC_ID && e) {
+			e->known = false;
+			sn_link__register(cl, e);
+		}
+		return;
+	}
+	if (!worker__can_feed(cl->conn)) {
+		count(&cl->gw->stats.congested); /* the client's resend, or ours, brings it again */
+		return;
+	}
 	uint8_t type = m->type == SN_PUBACK ? MQTT_PUBACK : m->type == SN_PUBREC ? MQTT_PUBREC
 					   : m->type == SN_PUBCOMP ? MQTT_PUBCOMP : MQTT_PUBREL;
+	/* Before the broker hears it: its answer may reuse the packet id at once, with a retry of its own. */
 	if (type != MQTT_PUBREL) sn_link__answered(cl, m->type, m->msg_id);
-	if (m->type == SN_PUBACK && m->rc == SN_RC_INVALID_TOPIC_ID) {
-		/* The client does not know the id any more: the next message on that topic registers it again. */
-		struct sn_topic *e = sn_topics__by_id(&cl->topics, m->topic_id);
-		if (e) e->known = false;
-	}
 	uint8_t ack[4];
 	size_t n = proto__encode_ack(ack, type, m->msg_id);
 	feed_bytes(cl, ack, n);

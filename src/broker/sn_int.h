@@ -30,6 +30,8 @@ struct conn;
 
 #define SN_NODE_MAX 32           /* longest wireless node id taken from a forwarder (ZigBee's are 8 octets) */
 #define SN_HALF_OPEN_MAX 1024u   /* CONNECTs waiting for their will, per listener: the oldest goes first */
+#define SN_HALF_OPEN_BYTES (4u << 20) /* and what they hold (client ids, will topics and messages) in all */
+#define SN_CLIENT_ID_MAX 64u     /* MQTT-SN 1.2 says 1 to 23 characters; Midge takes up to 64 */
 #define SN_DEFAULT_MAX_CLIENTS 10000u /* when the listener's max_connections is unlimited */
 #define SN_PEND_MAX (128u * 1024u)    /* MQTT bytes a client's transport takes ahead of what it sent */
 #define SN_IN_IDS 16u             /* recent incoming QoS 1/2 PUBLISHes whose topic id a PUBACK must repeat */
@@ -84,9 +86,14 @@ struct sn_client {
 	/* Connected. */
 	uint16_t keepalive; /* the CONNECT's duration, back in force when a sleeping client comes back */
 	bool connack_ok;    /* CONNACK accepted: a closing connection is told with DISCONNECT */
+	/* The client answered a REGISTER of the gateway, whose message id it cannot have guessed: it receives at its
+	 * address. Until then it is sent nothing but answers to what it sent (each no larger), and a REGISTER before
+	 * the first PUBLISH, so that a CONNECT from a forged address cannot turn a session's messages on it. */
+	bool verified;
 	struct sn_topics topics;
 	struct buf pend;    /* the broker's packets taken by writev and not yet sent (a REGISTER is answered first) */
 	bool reg_wait;      /* a gateway REGISTER is unanswered: the packets behind it in pend wait */
+	uint16_t reg_msg_id; /* that REGISTER's message id */
 	uint16_t next_msg_id; /* of gateway REGISTERs */
 	struct list retries;  /* struct sn_retry, oldest first */
 	struct timer timer;   /* the next retry, or the check for a PINGRESP owed (always armed while either is) */
@@ -126,6 +133,7 @@ struct sn_gw {
 	size_t max_clients;
 	struct list half; /* half-open clients, oldest first */
 	size_t nhalf;
+	size_t half_bytes; /* their connect buffers' capacity */
 	struct timer tick; /* once a second: half-open expiry, ADVERTISE */
 	uint64_t next_advertise_ms;
 	struct sockaddr_storage adv_addr;
@@ -168,6 +176,8 @@ void sn_link__drain(struct sn_client *cl);
 bool sn_link__answered(struct sn_client *cl, uint8_t type, uint16_t msg_id);
 /* A sleeping client woke up (PINGREQ with its client id): resends what waits for an answer, lets output go. */
 void sn_link__wake(struct sn_client *cl);
+/* Sends a REGISTER of e's name and id (answered by REGACK, retried) without holding anything behind it. */
+void sn_link__register(struct sn_client *cl, struct sn_topic *e);
 /* Frees a client (half-open, or after its connection's transport closed). */
 void sn_link__free(struct sn_client *cl);
 /* (Re)arms the client's timer for its next retry or owed PINGRESP. */

@@ -125,6 +125,7 @@ static void on_timer(struct timer *t)
 			struct sn_retry *r = list_entry(cl->retries.next, struct sn_retry, node);
 			if (r->due_ms > now) break;
 			if (r->tries >= g->retries) {
+				list__splice_tail(&cl->retries, &again); /* freed with the client */
 				count(&g->stats.lost);
 				log__printf(&g->b->log, LOG_T_NOTICE, "MQTT-SN client %s lost: no %s after %u retries.",
 					    c->client_id ? c->client_id : cl->addr, sn__type_name(r->answer), r->tries);
@@ -172,33 +173,39 @@ static void send_msg(struct sn_client *cl, const struct sn_msg *m, uint8_t answe
 	if (p != small) free(p);
 }
 
-/* A PUBLISH to the client: with its predefined id, the id it knows, or its short name; else a REGISTER goes
- * first and the PUBLISH waits (returns true). */
+void sn_link__register(struct sn_client *cl, struct sn_topic *e)
+{
+	struct sn_msg reg = {.type = SN_REGISTER, .topic_id = e->id, .msg_id = cl->next_msg_id,
+			     .text = {(const uint8_t *)e->name, e->len}};
+	cl->next_msg_id = cl->next_msg_id == 0xFFFF ? 1 : (uint16_t)(cl->next_msg_id + 1);
+	send_msg(cl, &reg, SN_REGACK);
+}
+
+/* A PUBLISH to the client: with its predefined id, its short name, or the id it knows; else a REGISTER goes
+ * first and the PUBLISH waits (returns true). A client not yet verified gets that REGISTER whatever the topic. */
 static bool out_publish(struct sn_client *cl, const struct mqtt_frame *f)
 {
 	struct mqtt_publish p;
 	if (proto__decode_publish(f, MQTT_V311, &p) != PROTO_OK) return false;
 	const struct sn_predef *pre = sn_predef__by_topic(&cl->gw->predef, p.topic.p, p.topic.len);
-	struct sn_topic *e = pre ? NULL : sn_topics__by_name(&cl->topics, p.topic.p, p.topic.len);
+	struct sn_topic *e = sn_topics__by_name(&cl->topics, p.topic.p, p.topic.len);
 	struct sn_msg m = {.type = SN_PUBLISH, .dup = p.dup, .qos = (int8_t)p.qos, .retain = p.retain,
 			   .msg_id = p.packet_id, .data = p.payload};
-	if (pre) {
+	if (cl->verified && pre) {
 		m.topic_type = SN_TOPIC_PREDEFINED;
 		m.topic_id = pre->id;
-	} else if (e && e->known) {
-		m.topic_type = SN_TOPIC_NORMAL;
-		m.topic_id = e->id;
-	} else if (p.topic.len == 2) {
+	} else if (cl->verified && p.topic.len == 2) {
 		m.topic_type = SN_TOPIC_SHORT;
 		m.topic_id = (uint16_t)(p.topic.p[0] << 8 | p.topic.p[1]);
+	} else if (cl->verified && e && e->known) {
+		m.topic_type = SN_TOPIC_NORMAL;
+		m.topic_id = e->id;
 	} else {
 		bool evicted;
 		if (!e) e = sn_topics__add(&cl->topics, p.topic.p, p.topic.len, &evicted);
-		if (!e) return false; /* out of memory: this message is not sent */
-		struct sn_msg reg = {.type = SN_REGISTER, .topic_id = e->id, .msg_id = cl->next_msg_id,
-				     .text = {(const uint8_t *)e->name, e->len}};
-		cl->next_msg_id = cl->next_msg_id == 0xFFFF ? 1 : (uint16_t)(cl->next_msg_id + 1);
-		send_msg(cl, &reg, SN_REGACK);
+		if (!e) return false; /* out of memory, or a name too long for the registry: not sent */
+		cl->reg_msg_id = cl->next_msg_id;
+		sn_link__register(cl, e);
 		cl->reg_wait = true;
 		return true;
 	}

@@ -8,11 +8,13 @@
 
 #define SN_TOPICS_BUCKETS 256u
 #define SN_TOPICS_DEFAULT_MAX 4096u
+#define SN_TOPICS_DEFAULT_BYTES (128u * 1024u)
 
-void sn_topics__init(struct sn_topics *t, size_t max)
+void sn_topics__init(struct sn_topics *t, size_t max, size_t max_bytes)
 {
 	memset(t, 0, sizeof(*t));
 	t->max = max ? max : SN_TOPICS_DEFAULT_MAX;
+	t->max_bytes = max_bytes ? max_bytes : SN_TOPICS_DEFAULT_BYTES;
 	t->next_id = 1;
 }
 
@@ -28,8 +30,8 @@ void sn_topics__fini(struct sn_topics *t)
 	}
 	free(t->by_name);
 	free(t->by_id);
-	size_t max = t->max;
-	sn_topics__init(t, max);
+	size_t max = t->max, max_bytes = t->max_bytes;
+	sn_topics__init(t, max, max_bytes);
 }
 
 static size_t name_slot(const uint8_t *name, size_t len) { return topic__hash(name, len) % SN_TOPICS_BUCKETS; }
@@ -68,6 +70,7 @@ static void unlink_entry(struct sn_topics *t, struct sn_topic *e)
 	while (*p != e) p = &(*p)->id_next;
 	*p = e->id_next;
 	t->n--;
+	t->bytes -= e->len;
 }
 
 /* The least recently used entry; only called when full, so a scan is cheap next to the REGISTER it causes. */
@@ -85,7 +88,7 @@ struct sn_topic *sn_topics__add(struct sn_topics *t, const uint8_t *name, size_t
 	*evicted = false;
 	struct sn_topic *e = sn_topics__by_name(t, name, len);
 	if (e) return e;
-	if (len > UINT16_MAX) return NULL;
+	if (len > UINT16_MAX || len > t->max_bytes) return NULL;
 	if (!t->by_name) {
 		t->by_name = calloc(SN_TOPICS_BUCKETS, sizeof(*t->by_name));
 		t->by_id = calloc(SN_TOPICS_BUCKETS, sizeof(*t->by_id));
@@ -102,9 +105,9 @@ struct sn_topic *sn_topics__add(struct sn_topics *t, const uint8_t *name, size_t
 	e->name[len] = 0;
 	e->len = (uint16_t)len;
 	e->known = false;
-	if (t->n >= t->max) {
-		/* Full: the oldest name goes. Its id is not handed on at once: the client may still use it for that
-		 * name, and must hear "invalid topic id" rather than have its messages go to another topic. */
+	while (t->n && (t->n >= t->max || t->bytes + len > t->max_bytes)) {
+		/* Full: the oldest names go. Their ids are not handed on at once: the client may still use one for
+		 * its name, and must hear "invalid topic id" rather than have its messages go to another topic. */
 		struct sn_topic *old = oldest(t);
 		unlink_entry(t, old);
 		free(old);
@@ -127,5 +130,6 @@ struct sn_topic *sn_topics__add(struct sn_topics *t, const uint8_t *name, size_t
 	e->id_next = t->by_id[is];
 	t->by_id[is] = e;
 	t->n++;
+	t->bytes += len;
 	return e;
 }

@@ -10,7 +10,7 @@
 static void test_both_ways(void)
 {
 	struct sn_topics t;
-	sn_topics__init(&t, 0);
+	sn_topics__init(&t, 0, 0);
 	CHECK(sn_topics__by_name(&t, T("a/b")) == NULL);
 	CHECK(sn_topics__by_id(&t, 1) == NULL);
 	bool ev;
@@ -31,7 +31,7 @@ static void test_both_ways(void)
 static void test_eviction(void)
 {
 	struct sn_topics t;
-	sn_topics__init(&t, 3);
+	sn_topics__init(&t, 3, 0);
 	bool ev;
 	sn_topics__add(&t, T("one"), &ev);
 	sn_topics__add(&t, T("two"), &ev);
@@ -49,7 +49,7 @@ static void test_eviction(void)
 static void test_many(void)
 {
 	struct sn_topics t;
-	sn_topics__init(&t, 5000);
+	sn_topics__init(&t, 5000, 1 << 20);
 	char name[32];
 	bool ev;
 	for (int i = 0; i < 5000; i++) {
@@ -65,8 +65,27 @@ static void test_many(void)
 	sn_topics__fini(&t);
 }
 
+static void test_bytes(void)
+{
+	struct sn_topics t;
+	sn_topics__init(&t, 100, 10);
+	bool ev;
+	CHECK(sn_topics__add(&t, T("abcd"), &ev) && !ev);
+	CHECK(sn_topics__add(&t, T("efgh"), &ev) && !ev);
+	CHECK_EQ(t.bytes, 8);
+	struct sn_topic *e = sn_topics__add(&t, T("ijkl"), &ev); /* 12 > 10: the oldest goes */
+	CHECK(e && ev && t.n == 2 && t.bytes == 8);
+	CHECK(sn_topics__by_name(&t, T("abcd")) == NULL);
+	CHECK(sn_topics__add(&t, T("0123456789a"), &ev) == NULL); /* longer than the whole budget */
+	e = sn_topics__add(&t, T("0123456789"), &ev);             /* exactly the budget: everything else goes */
+	CHECK(e && t.n == 1 && t.bytes == 10);
+	sn_topics__fini(&t);
+	CHECK(t.bytes == 0 && t.max_bytes == 10);
+}
+
 int main(void)
 {
+	test_bytes();
 	test_both_ways();
 	test_eviction();
 	test_many();

@@ -245,12 +245,14 @@ static void process_input(struct worker *w, struct conn *c)
 	if (buf__len(&c->in) == 0 && c->in.cap > 4 * READ_CHUNK) buf__fini(&c->in);
 }
 
+/* Input waiting while the connection is paused is bounded like a socket's receive buffer: past it the datagram is
+ * dropped, as a full socket would, and the sender's retry brings it again. */
+bool worker__can_feed(const struct conn *c) { return c->state != CONN_CLOSED && buf__len(&c->in) <= READ_CHUNK * 4; }
+
 int worker__feed(struct worker *w, struct conn *c, const void *p, size_t n)
 {
 	if (c->state == CONN_CLOSED) return MIDGE_ERR_CLOSED;
-	/* Input waiting while the connection is paused is bounded like a socket's receive buffer: past it the
-	 * datagram is dropped, as a full socket would, and the sender's retry brings it again. */
-	if (buf__len(&c->in) > READ_CHUNK * 4) return MIDGE_ERR_AGAIN;
+	if (!worker__can_feed(c)) return MIDGE_ERR_AGAIN;
 	if (buf__append(&c->in, p, n)) return MIDGE_ERR_NOMEM;
 	atomic_fetch_add_explicit(&w->stats.bytes_received, (uint64_t)n, memory_order_relaxed);
 	if (!c->read_paused && !c->store_paused) process_input(w, c);

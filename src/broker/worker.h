@@ -72,6 +72,8 @@ void worker__add_local(struct worker *w, struct conn *c);
  * read bytes are, now unless reading is paused. Owner only. Returns 0, MIDGE_ERR_AGAIN (input is already waiting
  * past the bound: dropped), MIDGE_ERR_NOMEM or MIDGE_ERR_CLOSED; c may be closed on return. */
 int worker__feed(struct worker *w, struct conn *c, const void *p, size_t n);
+/* True when worker__feed would take input for c now (it is open and not past the bound). */
+bool worker__can_feed(const struct conn *c);
 /* Adds c to w's inbox (any thread) and wakes w; takes a reference while queued. */
 void worker__post(struct worker *w, struct conn *c);
 /* Closes c in its owner worker: publishes the will unless disconnected cleanly or shutting down,

@@ -115,7 +115,7 @@ def test_mqtt_publish_reaches_sn_subscriber(sn, paho, qos):
     assert (name, payload, m.qos, m.topic_type, m.topic_id) == ("room/light", b"on", qos, NORMAL, sa.topic_id)
     if qos:
         assert m.msg_id != 0
-    c.quiet(0.3)  # exactly once; no REGISTER: the id came with SUBACK
+    c.quiet(0.3)  # exactly once
 
 
 def test_wildcard_subscription_gets_register_before_publish(sn, paho):
@@ -158,7 +158,49 @@ def test_register_refused_by_client_drops_that_message_only(sn, paho):
     c.send(regack(reg.topic_id, reg.msg_id, rc=CONGESTION))
     name, payload, m = c.receive()
     assert (name, payload) == ("r/b", b"2")  # the next one still comes
-    c.quiet(0.3)
+    c.quiet(1.5)  # and the refused one is not resent (Tretry is 1 s)
+
+
+def test_register_refused_for_qos2_completes_the_broker_side(sn, paho):
+    s = sn()
+    c = s.client()
+    c.connect("refuser2")
+    c.subscribe("q2r/#", qos=2)
+    p = paho(s.b.port)
+    p.connect()
+    p.publish("q2r/a", b"1", qos=2)
+    reg = c.expect(REGISTER)
+    c.send(regack(reg.topic_id, reg.msg_id, rc=NOT_SUPPORTED))
+    c.quiet(1.5)  # no PUBLISH, and no PUBREL for a message the client never had
+    # The broker's exchange ended (its window is free): the next message comes, over the whole QoS 2 flow.
+    p.publish("q2r/b", b"2", qos=2)
+    name, payload, m = c.receive()
+    assert (name, payload, m.qos) == ("q2r/b", b"2", 2)
+    c.quiet(1.5)
+
+
+def test_puback_refusals_from_the_client(sn, paho):
+    s = sn()
+    c = s.client()
+    c.connect("picky")
+    sa = c.subscribe("pk/t", qos=1)
+    p = paho(s.b.port)
+    p.connect()
+    p.publish("pk/t", b"one", qos=1)
+    m = c.expect(PUBLISH)  # (its REGISTER answered on the way)
+    # "Invalid topic id": the gateway registers the topic again, then sends the message again.
+    c.send(puback(m.topic_id, m.msg_id, rc=INVALID_TOPIC_ID))
+    reg = c.expect(REGISTER)
+    assert reg.topic == "pk/t"
+    c.send(regack(reg.topic_id, reg.msg_id))
+    again = c.expect(PUBLISH)
+    assert (again.msg_id, again.payload, again.topic_id) == (m.msg_id, b"one", reg.topic_id)
+    # "Congestion": sent again after Tretry.
+    c.send(puback(again.topic_id, again.msg_id, rc=CONGESTION))
+    third = c.expect(PUBLISH, timeout=5)
+    assert (third.msg_id, third.payload, third.dup) == (m.msg_id, b"one", True)
+    c.send(puback(third.topic_id, third.msg_id))
+    c.quiet(1.5)
 
 
 def test_predefined_topics_both_ways(sn, paho, mosq_sub):
@@ -488,6 +530,8 @@ def test_client_lost_after_retries_will_published(sn, paho, mosq_sub):
     p = paho(s.b.port)
     p.connect()
     p.publish("d/t", b"hello?", qos=1)
+    reg = c.expect(REGISTER)  # the first message to a client verifies its address
+    c.send(regack(reg.topic_id, reg.msg_id))
     copies = 0
     while True:
         m = c.recv(4)
@@ -780,6 +824,106 @@ def test_connect_flood_memory_stays_flat(sn):
         sock.close()
     c = s.client()
     assert c.connect("after-flood") == ACCEPTED
+
+
+def test_forged_connect_gets_no_session_messages(sn, paho):
+    # A persistent session with queued messages on a short topic (no REGISTER needed), and a retained message
+    # on a plain name: a CONNECT (and SUBSCRIBE) from a forged address must not turn them on that address.
+    s = sn()
+    owner = s.client()
+    owner.connect("victim", clean=False)
+    owner.subscribe("am", qos=1, topic_type=SHORT)
+    owner.send(disconnect())
+    owner.expect(DISCONNECT)
+    p = paho(s.b.port)
+    p.connect()
+    for i in range(10):
+        p.publish("am", b"x" * 1400, qos=1)
+    p.publish("big/retained", b"y" * 1400, qos=1, retain=True)
+    forged = s.client()
+    sent = connect("victim", clean=False)
+    forged.send(sent)
+    sub = subscribe("big/retained", 1, qos=1)
+    forged.send(sub)
+    got = []
+    while True:
+        m = forged.recv(2.5)
+        if m is None:
+            break
+        got.append(m)
+    assert not any(m.type == PUBLISH for m in got), got
+    assert sum(len(m.raw) for m in got) < 150, got  # CONNACK, SUBACK, REGISTERs and their retries
+    # The real client, answering the REGISTER (only it can: it received the message id), gets everything.
+    assert owner.connect("victim", clean=False) == ACCEPTED
+    for _ in range(10):
+        assert owner.receive()[1] == b"x" * 1400
+
+
+def test_connect_without_keepalive_refused(sn):
+    s = sn()
+    c = s.client()
+    assert c.connect("forever", duration=0) == NOT_SUPPORTED  # UDP never says a client has gone
+    assert c.connect("x" * 65) == NOT_SUPPORTED  # client ids up to 64 octets
+    assert c.connect("x" * 64) == ACCEPTED
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+
+
+def test_half_open_memory_bounded_in_bytes(sn):
+    s = sn()
+    before = rss_kb(s.b.pid)
+    socks = []
+    try:
+        # 64 addresses (127.0.N.1, distinct /24s), 16 each: every half-open CONNECT with a 20 KB will topic.
+        for n in range(1, 65):
+            for _ in range(16):
+                sk = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                sk.bind(("127.0.%d.1" % n, 0))
+                socks.append(sk)
+                sk.sendto(connect("h%d" % len(socks), will=True), ("127.0.0.1", s.port))
+                sk.sendto(willtopic("t/" + "w" * 20000), ("127.0.0.1", s.port))
+        time.sleep(1.0)
+        grown = rss_kb(s.b.pid) - before
+        assert grown < 10 * 1024, "RSS grew %d kB" % grown  # 1024 x 20 KB would be 20 MB
+    finally:
+        for sk in socks:
+            sk.close()
+    assert s.client().connect("still-in") == ACCEPTED
+
+
+def test_topic_registry_bounded_in_bytes(sn):
+    s = sn()
+    c = s.client()
+    c.connect("hoarder")
+    before = rss_kb(s.b.pid)
+    for i in range(300):
+        mid = c.msg_id()
+        c.send(register("r%d/" % i + "n" * 40000, mid))
+        m = c.expect(REGACK)
+        assert m.msg_id == mid
+    grown = rss_kb(s.b.pid) - before
+    assert grown < 6 * 1024, "RSS grew %d kB" % grown  # 300 x 40 KB would be 12 MB
+    # The oldest names were forgotten: their ids are invalid now.
+    assert c.publish(1, b"x", qos=1).rc == INVALID_TOPIC_ID
+
+
+def test_taken_over_by_an_mqtt_client(sn, paho):
+    s = sn()
+    c = s.client()
+    c.connect("shared-id", clean=False)
+    c.subscribe("to/t", qos=1)
+    p = paho(s.b.port, client_id="shared-id", clean_session=False)
+    p.connect()
+    c.expect(DISCONNECT)  # the gateway says the connection is gone
+    p.publish("to/t", b"for the mqtt one", qos=1)
+    assert p.get().payload == b"for the mqtt one"  # the session (and its subscription) moved
+    c.send(pingreq())
+    c.expect(DISCONNECT)
 
 
 def test_unknown_sender_told_to_connect(sn):
