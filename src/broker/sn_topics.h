@@ -19,7 +19,8 @@ struct sn_topic {
 };
 
 struct sn_topics {
-	struct sn_topic **by_name, **by_id; /* SN_TOPICS_BUCKETS chains each; NULL until the first add */
+	struct sn_topic **by_name, **by_id; /* nb chains each; NULL until the first add, grown as names come */
+	size_t nb;
 	size_t n, max;
 	size_t bytes, max_bytes; /* of the names held, and the most they may take */
 	uint16_t next_id;

@@ -40,6 +40,12 @@ static int open_sockets(const char *bind_address, const char *iface, uint16_t po
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 		/* Separate v4 and v6 sockets, as getaddrinfo returns both for a wildcard address. */
 		if (ai->ai_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		if (socktype == SOCK_DGRAM) {
+			/* One socket takes every client's datagrams: a burst (sensors waking together) should wait in
+			 * the kernel, not be dropped. Best effort: the system's rmem_max caps it. */
+			int rcv = 4 << 20;
+			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+		}
 		if (iface && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, iface, (socklen_t)strlen(iface))) {
 			last_errno = errno;
 			close(fd);

@@ -180,7 +180,7 @@ class SNClient:
         self.sock.settimeout(timeout)
         try:
             raw, _ = self.sock.recvfrom(70000)
-        except socket.timeout:
+        except (socket.timeout, BlockingIOError):
             return None
         m = Msg(raw)
         if self.node is not None:

@@ -2,18 +2,17 @@
 side, spoken to by hand-made datagrams (snraw.py, written from the MQTT-SN 1.2 specification)."""
 import os
 import socket
-import struct
 import time
 
 import pytest
 
 from netutil import free_udp_port, udp_bound
-from snraw import (ACCEPTED, CONGESTION, CONNACK, CONNECT, DISCONNECT, GWINFO, INVALID_TOPIC_ID, NORMAL,
-                   NOT_SUPPORTED, PINGREQ, PINGRESP, PREDEFINED, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, REGACK,
-                   REGISTER, SHORT, SUBACK, UNSUBACK, WILLMSGREQ, WILLMSGRESP, WILLTOPICREQ, WILLTOPICRESP,
-                   ADVERTISE, SNClient, Msg, ack, connect, disconnect, frame, pingreq, publish, puback, register,
-                   regack, short_id, subscribe, willmsg, willtopic)
+from snraw import (ACCEPTED, CONGESTION, CONNACK, DISCONNECT, GWINFO, INVALID_TOPIC_ID, NORMAL, NOT_SUPPORTED,
+                   PINGRESP, PREDEFINED, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, REGACK, REGISTER, SHORT, SUBACK,
+                   UNSUBACK, WILLMSGRESP, WILLTOPICREQ, WILLTOPICRESP, ADVERTISE, SNClient, Msg, ack, connect,
+                   disconnect, frame, pingreq, publish, puback, register, regack, short_id, subscribe, willtopic)
 import snraw
+from conftest import SANITIZE, rss_kb
 
 pytestmark = pytest.mark.midge_only  # Mosquitto has no MQTT-SN gateway
 
@@ -183,7 +182,7 @@ def test_puback_refusals_from_the_client(sn, paho):
     s = sn()
     c = s.client()
     c.connect("picky")
-    sa = c.subscribe("pk/t", qos=1)
+    c.subscribe("pk/t", qos=1)
     p = paho(s.b.port)
     p.connect()
     p.publish("pk/t", b"one", qos=1)
@@ -431,7 +430,7 @@ def test_sleeping_client_gets_what_was_published_while_asleep(sn, paho):
     c.send(pingreq("sleeper"))
     got = []
     while True:
-        m = c.expect(PUBLISH, skip=(), timeout=3) if False else c.recv(3)
+        m = c.recv(3)
         assert m is not None, "no PINGRESP after %r" % got
         if m.type == PINGRESP:
             break
@@ -526,7 +525,7 @@ def test_client_lost_after_retries_will_published(sn, paho, mosq_sub):
     sub = mosq_sub(s.b.port, "wills/#", 1)
     c = s.client()
     c.connect("deaf", will=("wills/deaf", b"deaf", 0, False))
-    sa = c.subscribe("d/t", qos=1)
+    c.subscribe("d/t", qos=1)
     p = paho(s.b.port)
     p.connect()
     p.publish("d/t", b"hello?", qos=1)
@@ -798,30 +797,20 @@ def test_connect_flood_is_bounded(sn, paho):
 
 def test_connect_flood_memory_stays_flat(sn):
     s = sn()
-    pid = s.b.pid
-
-    def rss():
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    # From many source ports of one host: half-open CONNECTs beyond 16 per /24 are refused, and completed ones
+    # are bounded by max_connections (test_half_open_memory_bounded_in_bytes floods from many prefixes).
+    senders = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(50)]
     try:
-        # From many source ports of one host, which is as many addresses as spoofing gives: half-open ones
-        # are bounded per prefix and in all, so memory cannot follow the flood.
-        senders = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(50)]
-        before = rss()
+        before = rss_kb(s.b.pid)
         for r in range(40):
             for i, snd in enumerate(senders):
                 snd.sendto(connect("flood-%d-%d" % (r, i), will=True), ("127.0.0.1", s.port))
             time.sleep(0.01)
         time.sleep(0.5)
-        after = rss()
-        assert after - before < 8 * 1024, "RSS grew %d kB" % (after - before)
+        check_growth(rss_kb(s.b.pid) - before, 8 * 1024, "2000 half-open CONNECTs")
+    finally:
         for snd in senders:
             snd.close()
-    finally:
-        sock.close()
     c = s.client()
     assert c.connect("after-flood") == ACCEPTED
 
@@ -867,11 +856,11 @@ def test_connect_without_keepalive_refused(sn):
     assert c.connect("x" * 64) == ACCEPTED
 
 
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
+def check_growth(grown_kb, limit_kb, unbounded):
+    """RSS growth within limit_kb (what unbounded state would have taken is far more). Under AddressSanitizer its
+    quarantine keeps freed memory, so growth says nothing there: the run still checks the flow and leaks."""
+    if not SANITIZE:
+        assert grown_kb < limit_kb, "RSS grew %d kB (unbounded: %s)" % (grown_kb, unbounded)
 
 
 def test_half_open_memory_bounded_in_bytes(sn):
@@ -888,8 +877,7 @@ def test_half_open_memory_bounded_in_bytes(sn):
                 sk.sendto(connect("h%d" % len(socks), will=True), ("127.0.0.1", s.port))
                 sk.sendto(willtopic("t/" + "w" * 20000), ("127.0.0.1", s.port))
         time.sleep(1.0)
-        grown = rss_kb(s.b.pid) - before
-        assert grown < 10 * 1024, "RSS grew %d kB" % grown  # 1024 x 20 KB would be 20 MB
+        check_growth(rss_kb(s.b.pid) - before, 10 * 1024, "1024 x 20 KB, 20 MB")
     finally:
         for sk in socks:
             sk.close()
@@ -906,8 +894,7 @@ def test_topic_registry_bounded_in_bytes(sn):
         c.send(register("r%d/" % i + "n" * 40000, mid))
         m = c.expect(REGACK)
         assert m.msg_id == mid
-    grown = rss_kb(s.b.pid) - before
-    assert grown < 6 * 1024, "RSS grew %d kB" % grown  # 300 x 40 KB would be 12 MB
+    check_growth(rss_kb(s.b.pid) - before, 6 * 1024, "300 x 40 KB, 12 MB")
     # The oldest names were forgotten: their ids are invalid now.
     assert c.publish(1, b"x", qos=1).rc == INVALID_TOPIC_ID
 
@@ -972,7 +959,7 @@ def test_bad_predefined_file_refused_at_start(broker, tmp_path):
 import subprocess  # noqa: E402
 import threading  # noqa: E402
 
-from conftest import broker_bin, mosquitto_pub  # noqa: E402
+from conftest import broker_bin, mosquitto_pub  # noqa: E402,F811
 
 
 def tool(name):
