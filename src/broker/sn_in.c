@@ -300,6 +300,13 @@ static void on_pingreq(struct sn_client *cl, const struct sn_msg *m)
 	if (m->text.len && cl->state == SN_ASLEEP) {
 		cl->state = SN_AWAKE;
 		sn_link__wake(cl);
+	} else if (cl->state == SN_ASLEEP) {
+		/* Without it, a sleeping client only says it is alive: answered here, as the broker's PINGRESP would
+		 * wait behind its buffered messages. */
+		cl->conn->last_rx_ms = clock__ms();
+		struct sn_msg r = {.type = SN_PINGRESP};
+		reply(cl, &r);
+		return;
 	}
 	uint8_t ping[2];
 	size_t n = proto__encode_empty(ping, MQTT_PINGREQ);

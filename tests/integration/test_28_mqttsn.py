@@ -443,8 +443,10 @@ def test_sleeping_client_gets_what_was_published_while_asleep(sn, paho):
         if m.qos == 1:
             c.send(puback(m.topic_id, m.msg_id))
     assert got == [("s/%d" % (i % 2), b"m%d" % i) for i in range(5)]
-    # Asleep again: published now waits for the next wake-up.
+    # Asleep again: published now waits for the next wake-up; a plain PINGREQ only says the client is alive.
     p.publish("s/0", b"later", qos=1)
+    c.send(pingreq())
+    c.expect(PINGRESP)
     c.quiet(0.5)
     c.send(pingreq("sleeper"))
     name, payload, m = c.receive()
