@@ -93,7 +93,8 @@ struct conn {
 	uint64_t last_rx_ms;
 	uint64_t pinged_ms; /* when the transport last probed the peer (WebSocket ping) */
 	struct timer timer; /* connect timeout, then keepalive */
-	struct buf in;
+	struct buf in;     /* input not yet handled; empty (no allocation) between reads unless a packet is cut */
+	bool in_borrowed;  /* in is the worker's scratch buffer, during one read (owner only) */
 	bool clean_disconnect;
 
 	pthread_mutex_t out_lock;

@@ -41,6 +41,8 @@ int worker__init(struct worker *w, struct broker *b, int id)
 	list__init(&w->conns);
 	list__init(&w->flush);
 	list__init(&w->closing);
+	w->scratch = malloc(READ_CHUNK);
+	if (!w->scratch) return MIDGE_ERR_NOMEM;
 	return loop__init(&w->loop, on_wake, w);
 }
 
@@ -241,8 +243,9 @@ static void process_input(struct worker *w, struct conn *c)
 		persist__throttle(b, w, c);
 		if (c->store_paused) return; /* the rest waits for the store to catch up */
 	}
-	/* Give back a large buffer left by one big packet rather than hold it for the connection's life. */
-	if (buf__len(&c->in) == 0 && c->in.cap > 4 * READ_CHUNK) buf__fini(&c->in);
+	/* A buffer of its own that held a cut packet goes once it is handled (the scratch one stays lent until
+	 * read_input settles it). */
+	if (!c->in_borrowed && buf__len(&c->in) == 0) buf__fini(&c->in);
 }
 
 /* Input waiting while the connection is paused is bounded like a socket's receive buffer: past it the datagram is
@@ -267,11 +270,29 @@ static bool has_pending(struct conn *c)
 	       c->tp.ops->pending(&c->tp) > 0;
 }
 
+/* After input was handled: a connection keeps no input buffer of its own unless a packet is incomplete (or input
+ * waits while reading is paused). Reads land in the worker's scratch buffer when nothing is kept, so an idle
+ * connection costs no buffer at all, and the common case (whole packets per read) copies nothing. */
+static int settle_input(struct conn *c)
+{
+	if (!c->in_borrowed) {
+		if (buf__len(&c->in) == 0) buf__fini(&c->in);
+		return 0;
+	}
+	struct buf rest = c->in;
+	c->in = (struct buf){0};
+	c->in_borrowed = false;
+	return buf__len(&rest) ? buf__append(&c->in, buf__head(&rest), buf__len(&rest)) : 0;
+}
+
 /* Reads what the socket has, then handles the whole packets in it. Returns true when bytes came. */
 static bool read_input(struct worker *w, struct conn *c)
 {
 	do {
-		if (buf__reserve(&c->in, READ_CHUNK)) {
+		if (c->in.cap == 0) {
+			c->in = (struct buf){.data = w->scratch, .cap = READ_CHUNK};
+			c->in_borrowed = true;
+		} else if (buf__reserve(&c->in, READ_CHUNK)) {
 			worker__close(w, c, "out of memory");
 			return false;
 		}
@@ -283,6 +304,7 @@ static bool read_input(struct worker *w, struct conn *c)
 			return false;
 		}
 		if (n < 0) {
+			settle_input(c); /* nothing read: gives the scratch buffer back */
 			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return false;
 			/* The transport's reason (a refused TLS handshake) dies with it: keep a copy for the log. */
 			char why[192];
@@ -293,6 +315,10 @@ static bool read_input(struct worker *w, struct conn *c)
 		buf__produce(&c->in, (size_t)n);
 		atomic_fetch_add_explicit(&w->stats.bytes_received, (uint64_t)n, memory_order_relaxed);
 		process_input(w, c);
+		if (c->state != CONN_CLOSED && settle_input(c)) {
+			worker__close(w, c, "out of memory");
+			return false;
+		}
 	} while (has_pending(c));
 	return true;
 }
@@ -366,8 +392,11 @@ void worker__close(struct worker *w, struct conn *c, const char *reason)
 	loop__del(&w->loop, &c->io);
 	c->tp.ops->close(&c->tp);
 	c->io.fd = -1;
-	/* Others may hold the connection a while yet (a queued password check): not its input buffer. */
-	buf__fini(&c->in);
+	/* Others may hold the connection a while yet (a queued password check): not its input buffer. The worker's
+	 * scratch buffer, when the input is in it, is only given back. */
+	if (c->in_borrowed) c->in = (struct buf){0};
+	else buf__fini(&c->in);
+	c->in_borrowed = false;
 	if (list__linked(&c->node)) {
 		list__del(&c->node);
 		w->nconns--;
@@ -516,5 +545,7 @@ void worker__fini(struct worker *w)
 	loop__fini(&w->loop);
 	free(w->recv);
 	w->recv = NULL;
+	free(w->scratch);
+	w->scratch = NULL;
 	pthread_mutex_destroy(&w->inbox_lock);
 }

@@ -51,6 +51,7 @@ struct worker {
 	struct worker_stats stats;
 	bool store_touched;    /* the packet being handled enqueued store writes: its reply waits for them */
 	struct receiver *recv; /* scratch array for broker__publish */
+	uint8_t *scratch;      /* READ_CHUNK bytes: reads land here for connections that keep no input (worker.c) */
 	size_t recv_cap;
 };
 
