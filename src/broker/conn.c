@@ -49,7 +49,6 @@ struct conn *conn__new(struct broker *b, struct listener_rt *l, int fd, const ch
 	list__init(&c->pending_node);
 	list__init(&c->out);
 	list__init(&c->timer.node);
-	pthread_mutex_init(&c->out_lock, NULL);
 	snprintf(c->addr, sizeof(c->addr), "%s", addr);
 	c->send_max = 65535;
 	c->problem_info = true;
@@ -68,14 +67,16 @@ void conn__unref(struct conn *c)
 	}
 	if (c->tp.fd >= 0 && c->tp.ops) c->tp.ops->close(&c->tp);
 	buf__fini(&c->in);
-	buf__fini(&c->connack_props);
-	alias__in_fini(&c->alias_in);
-	alias__out_fini(&c->alias_out);
+	buf__free(&c->connack_props);
+	if (c->alias) {
+		alias__in_fini(&c->alias->in);
+		alias__out_fini(&c->alias->out);
+		free(c->alias);
+	}
 	msg__unref(c->will);
 	conn__unref(c->successor);
+	if (!c->session || c->client_id != c->session->client_id) free(c->client_id); /* else the session's */
 	session__unref(c->session);
-	pthread_mutex_destroy(&c->out_lock);
-	free(c->client_id);
 	free(c->username);
 	free(c);
 }
@@ -83,13 +84,13 @@ void conn__unref(struct conn *c)
 /* Appends it, or frees it and returns MIDGE_ERR_CLOSED once the connection said its last word. */
 static int push(struct conn *c, struct out_item *it)
 {
-	pthread_mutex_lock(&c->out_lock);
+	lock__acquire(&c->out_lock);
 	bool closing = c->closing;
 	if (!closing) {
 		list__add_tail(&c->out, &it->node);
 		c->out_bytes += it->charge;
 	}
-	pthread_mutex_unlock(&c->out_lock);
+	lock__release(&c->out_lock);
 	if (closing) free(it);
 	return closing ? MIDGE_ERR_CLOSED : 0;
 }
@@ -126,28 +127,29 @@ int conn__queue_publish(struct conn *c, struct message *m, uint8_t qos, uint16_t
 		}
 		for (size_t i = 0; i < nsubids; i++) vn += put_vp(vp + vn, MQTT_PROP_SUBSCRIPTION_IDENTIFIER, subids[i], 0);
 	}
-	pthread_mutex_lock(&c->out_lock);
+	lock__acquire(&c->out_lock);
 	if (c->closing) {
-		pthread_mutex_unlock(&c->out_lock);
+		lock__release(&c->out_lock);
 		free(it);
 		return MIDGE_ERR_CLOSED;
 	}
 	uint16_t alias = 0;
-	bool known = false, aliasable = v5 && c->alias_out.max && m->topic_len <= ALIAS_TOPIC_MAX;
-	if (aliasable) alias__out_lookup(&c->alias_out, m->topic, m->topic_len, true, &alias, &known);
+	struct alias_out *ao = c->alias ? &c->alias->out : NULL;
+	bool known = false, aliasable = v5 && ao && ao->max && m->topic_len <= ALIAS_TOPIC_MAX;
+	if (aliasable) alias__out_lookup(ao, m->topic, m->topic_len, true, &alias, &known);
 	/* Size it as it will go out: a new alias still to be given costs its property too. */
-	bool may_alias = known || (aliasable && c->alias_out.count < c->alias_out.max);
+	bool may_alias = known || (aliasable && ao->count < ao->max);
 	size_t props = vn + (may_alias ? 3 : 0) + m->props_len;
 	uint64_t remaining = 2 + (uint64_t)(known ? 0 : m->topic_len) + (qos ? 2 : 0) + m->payload_len +
 			     (v5 ? proto__varint_size((uint32_t)props) + props : 0);
 	uint64_t total = remaining + 1 + proto__varint_size((uint32_t)remaining);
 	if (remaining > MQTT_MAX_REMAINING || (c->max_out_packet && total > c->max_out_packet)) {
-		pthread_mutex_unlock(&c->out_lock);
+		lock__release(&c->out_lock);
 		free(it);
 		return MIDGE_ERR_TOO_LARGE;
 	}
 	if (aliasable && !known) {
-		alias__out_lookup(&c->alias_out, m->topic, m->topic_len, false, &alias, &known);
+		alias__out_lookup(ao, m->topic, m->topic_len, false, &alias, &known);
 		known = false; /* a new alias: this PUBLISH carries the topic that sets it */
 	}
 	if (alias) vn += put_vp(vp + vn, MQTT_PROP_TOPIC_ALIAS, alias, 2);
@@ -175,7 +177,7 @@ int conn__queue_publish(struct conn *c, struct message *m, uint8_t qos, uint16_t
 	it->packets = 1;
 	list__add_tail(&c->out, &it->node);
 	c->out_bytes += it->charge;
-	pthread_mutex_unlock(&c->out_lock);
+	lock__release(&c->out_lock);
 	return 0;
 }
 
@@ -183,9 +185,9 @@ int conn__queue_publish(struct conn *c, struct message *m, uint8_t qos, uint16_t
 
 int conn__queue_bytes(struct conn *c, const void *p, size_t n)
 {
-	pthread_mutex_lock(&c->out_lock);
+	lock__acquire(&c->out_lock);
 	if (c->closing) {
-		pthread_mutex_unlock(&c->out_lock);
+		lock__release(&c->out_lock);
 		return MIDGE_ERR_CLOSED;
 	}
 	if (!list__empty(&c->out)) {
@@ -195,11 +197,11 @@ int conn__queue_bytes(struct conn *c, const void *p, size_t n)
 			memcpy(last->data + last->len, p, n);
 			last->len += n;
 			last->packets++;
-			pthread_mutex_unlock(&c->out_lock);
+			lock__release(&c->out_lock);
 			return 0;
 		}
 	}
-	pthread_mutex_unlock(&c->out_lock);
+	lock__release(&c->out_lock);
 	size_t cap = n > OWN_BYTES_MIN ? n : OWN_BYTES_MIN;
 	struct out_item *it = malloc(sizeof(*it) + cap);
 	if (!it) return MIDGE_ERR_NOMEM;
@@ -272,16 +274,16 @@ int conn__queue_disconnect(struct conn *c, uint8_t reason, const char *why)
 
 void conn__close_output(struct conn *c)
 {
-	pthread_mutex_lock(&c->out_lock);
+	lock__acquire(&c->out_lock);
 	c->closing = true;
-	pthread_mutex_unlock(&c->out_lock);
+	lock__release(&c->out_lock);
 }
 
 size_t conn__out_bytes(struct conn *c)
 {
-	pthread_mutex_lock(&c->out_lock);
+	lock__acquire(&c->out_lock);
 	size_t n = c->out_bytes;
-	pthread_mutex_unlock(&c->out_lock);
+	lock__release(&c->out_lock);
 	return n;
 }
 
@@ -334,7 +336,7 @@ int conn__flush(struct conn *c)
 	struct worker_stats *st = &c->worker->stats;
 	int rc = 0;
 	bool want = c->tp.want_write;
-	pthread_mutex_lock(&c->out_lock);
+	lock__acquire(&c->out_lock);
 	while (!list__empty(&c->out)) {
 		struct iovec iov[64];
 		int cnt = 0;
@@ -365,7 +367,7 @@ int conn__flush(struct conn *c)
 		}
 	}
 	bool more = !list__empty(&c->out);
-	pthread_mutex_unlock(&c->out_lock);
+	lock__release(&c->out_lock);
 	/* A transport may also want writability for bytes of its own (a WebSocket pong after the last frame). */
 	if (rc == 0 && c->state != CONN_CLOSED && (more != c->writable_wait || c->tp.want_write != want)) {
 		c->writable_wait = more;

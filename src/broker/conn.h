@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "common/lock.h"
 #include "alias.h"
 #include "common/list.h"
 #include "net/loop.h"
@@ -49,70 +50,79 @@ struct out_item {
 	uint8_t data[];  /* own bytes when msg is NULL, else the per-receiver properties */
 };
 
+/* An MQTT 5 connection's topic aliases, apart from struct conn so that a 3.x connection does not carry them. */
+struct conn_alias {
+	struct alias_in in;   /* the client's (owner only) */
+	struct alias_out out; /* the broker's, guarded by out_lock */
+};
+
 struct conn {
 	struct loop_io io;
 	struct transport tp;
 	struct broker *broker;
 	struct worker *worker;
 	struct listener_rt *listener;
-	atomic_uint refs;
-	enum conn_state state;
 	struct list node;         /* worker's list of connections */
 	struct list flush_node;   /* worker's local flush list (owner thread only) */
 	struct list pending_node; /* worker's inbox (worker inbox lock) */
-	bool pending;             /* on the inbox (worker inbox lock) */
-	bool adopting;            /* new, not yet registered with the worker (worker inbox lock) */
-	atomic_bool kick;         /* taken over: finish what was received, then close (set by another thread) */
-	atomic_bool takeover_ready; /* the connection it took over is gone: complete the CONNECT */
 	struct conn *successor;   /* reference: the connection taking over its session (session lock) */
-	bool waiting_takeover;    /* CONNECT received, waiting for the old connection to close (owner) */
-	bool clean_start;         /* the CONNECT's clean session flag */
-	atomic_bool need_pump;    /* its session queued messages while online: pump after a flush */
-	atomic_int replies_held;  /* replies waiting for a store commit (persist.h): later ones queue behind */
-	atomic_bool store_failed; /* a store commit failed for one of its packets: close it (3.x cannot be told) */
-	bool store_paused;        /* not read while the store catches up (persist__throttle; owner only) */
-	atomic_bool store_resume; /* the store caught up: read it again */
-	bool read_paused;         /* output over the cap: input is not read until it drains (owner) */
+	struct session *session; /* reference, from CONNECT on */
+	struct message *will;    /* reference or NULL */
+	char *client_id; /* for logs: a copy until the session is attached, then the session's own */
+	char *username;  /* from CONNECT (or the TLS identity); NULL = anonymous. Owned */
 
-	uint8_t version;
-	uint16_t keepalive;
 	/* MQTT 5, from CONNECT (defaults for 3.x) */
-	uint16_t send_max;        /* the client's Receive Maximum: unacknowledged QoS 1/2 it accepts */
-	uint16_t recv_max;        /* the broker's Receive Maximum announced in CONNACK (a reload keeps it) */
-	uint32_t max_out_packet;  /* the client's Maximum Packet Size; 0 = protocol maximum */
-	uint32_t session_expiry;  /* Session Expiry Interval asked in CONNECT (or DISCONNECT), seconds */
-	bool expiry_changed;      /* the DISCONNECT changed it: the session takes the new value */
-	uint32_t will_delay;      /* Will Delay Interval, seconds */
-	uint32_t will_expiry;     /* the will's Message Expiry Interval, seconds; 0 = none */
-	struct buf connack_props; /* MQTT 5 CONNACK properties, kept while a takeover is waited for */
-	bool problem_info;        /* Request Problem Information: reason strings and user properties allowed */
-	struct alias_in alias_in; /* the client's topic aliases (owner only) */
-	struct alias_out alias_out; /* the broker's topic aliases, guarded by out_lock */
-	uint8_t disconnect_rc;      /* MQTT 5 reason of the DISCONNECT sent when the broker closes it */
+	struct buf *connack_props; /* MQTT 5 CONNACK properties while the CONNECT is answered (owned), else NULL */
+	struct conn_alias *alias; /* MQTT 5 topic aliases both ways; NULL for 3.x (owned) */
 	const char *disconnect_why; /* its Reason String (static), or NULL */
+
 	uint64_t last_rx_ms;
 	uint64_t pinged_ms; /* when the transport last probed the peer (WebSocket ping) */
 	struct timer timer; /* connect timeout, then keepalive */
 	struct buf in;     /* input not yet handled; empty (no allocation) between reads unless a packet is cut */
-	bool in_borrowed;  /* in is the worker's scratch buffer, during one read (owner only) */
-	bool clean_disconnect;
 
-	pthread_mutex_t out_lock;
+	struct lock out_lock;
 	struct list out;     /* struct out_item, guarded by out_lock */
 	size_t out_bytes;    /* memory held by queued output (items and bytes), guarded by out_lock */
+
+	/* Four-, two- and one-byte fields last, so that padding costs little on every connection. */
+	atomic_uint refs;
+	enum conn_state state;
+	atomic_int replies_held;  /* replies waiting for a store commit (persist.h): later ones queue behind */
+	atomic_int auth_state;  /* enum auth_state: a password check off the loop (authq.c) */
+	uint32_t max_out_packet;  /* the client's Maximum Packet Size; 0 = protocol maximum */
+	uint32_t session_expiry;  /* Session Expiry Interval asked in CONNECT (or DISCONNECT), seconds */
+	uint32_t will_delay;      /* Will Delay Interval, seconds */
+	uint32_t will_expiry;     /* the will's Message Expiry Interval, seconds; 0 = none */
+	uint32_t auth_failures; /* failed checks from this client's address so far (set with auth_state) */
+	uint16_t keepalive;
+	uint16_t send_max;        /* the client's Receive Maximum: unacknowledged QoS 1/2 it accepts */
+	uint16_t recv_max;        /* the broker's Receive Maximum announced in CONNACK (a reload keeps it) */
+	uint8_t version;
+	uint8_t disconnect_rc;      /* MQTT 5 reason of the DISCONNECT sent when the broker closes it */
+	uint8_t will_qos;
+
+	bool pending;             /* on the inbox (worker inbox lock) */
+	bool adopting;            /* new, not yet registered with the worker (worker inbox lock) */
+	atomic_bool kick;         /* taken over: finish what was received, then close (set by another thread) */
+	atomic_bool takeover_ready; /* the connection it took over is gone: complete the CONNECT */
+	bool waiting_takeover;    /* CONNECT received, waiting for the old connection to close (owner) */
+	bool clean_start;         /* the CONNECT's clean session flag */
+	atomic_bool need_pump;    /* its session queued messages while online: pump after a flush */
+	atomic_bool store_failed; /* a store commit failed for one of its packets: close it (3.x cannot be told) */
+	bool store_paused;        /* not read while the store catches up (persist__throttle; owner only) */
+	atomic_bool store_resume; /* the store caught up: read it again */
+	bool read_paused;         /* output over the cap: input is not read until it drains (owner) */
+	bool expiry_changed;      /* the DISCONNECT changed it: the session takes the new value */
+	bool problem_info;        /* Request Problem Information: reason strings and user properties allowed */
+	bool in_borrowed;  /* in is the worker's scratch buffer, during one read (owner only) */
+	bool clean_disconnect;
 	bool writable_wait;  /* EPOLLOUT armed (owner only) */
 	bool closing;        /* a DISCONNECT is queued: nothing more is (guarded by out_lock) */
-
-	struct session *session; /* reference, from CONNECT on */
-	struct message *will;    /* reference or NULL */
-	uint8_t will_qos;
 	bool will_retain;
-	char *client_id; /* copy, for logs */
-	char *username;  /* from CONNECT (or the TLS identity); NULL = anonymous. Owned */
-	atomic_int auth_state;  /* enum auth_state: a password check off the loop (authq.c) */
 	atomic_bool auth_cancel; /* closed while its check was pending: the check is skipped */
-	uint32_t auth_failures; /* failed checks from this client's address so far (set with auth_state) */
-	char addr[64];
+
+	char addr[48]; /* "ip:port" (an IPv6 one is at most 45 characters), or an MQTT-SN client's, cut */
 };
 
 /* A new connection for an accepted fd, with one reference (the worker's). NULL when out of memory. */

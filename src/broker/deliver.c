@@ -86,10 +86,10 @@ static struct delivery as_delivery(const struct dmeta *m)
 static bool readable(struct broker *b, struct session *s, const struct message *m)
 {
 	if (!security__has_acl(b)) return true;
-	pthread_mutex_lock(&s->id_lock);
+	lock__acquire(&s->id_lock);
 	bool ok = security__allowed(b, s->domain, s->client_id, s->username, (const char *)m->topic, m->topic_len,
 				    ACL_READ);
-	pthread_mutex_unlock(&s->id_lock);
+	lock__release(&s->id_lock);
 	return ok;
 }
 
@@ -284,7 +284,7 @@ void session__deliver(struct broker *b, struct worker *w, struct session *s, str
 	const char *dropped = NULL;
 	bool log_guard = false;
 	unsigned guard_port = 0;
-	pthread_mutex_lock(&s->lock);
+	lock__acquire(&s->lock);
 	if (s->dead || !readable(b, s, m)) goto out;
 	struct conn *c = s->conn;
 	if (c && withheld(b, c, m)) {
@@ -310,7 +310,7 @@ void session__deliver(struct broker *b, struct worker *w, struct session *s, str
 		dropped = enqueue(b, w, s, m, d);
 	}
 out:
-	pthread_mutex_unlock(&s->lock);
+	lock__release(&s->lock);
 	kick_flush(flush, w);
 	log_drop(b, s, dropped);
 	if (log_guard)
@@ -349,7 +349,7 @@ int session__ack(struct broker *b, struct worker *w, struct session *s, uint8_t 
 {
 	int rc = 0;
 	struct conn *flush = NULL;
-	pthread_mutex_lock(&s->lock);
+	lock__acquire(&s->lock);
 	struct inflight *f = find_inflight(s, pid);
 	if (!f) {
 		rc = MIDGE_ERR_NOT_FOUND;
@@ -377,7 +377,7 @@ int session__ack(struct broker *b, struct worker *w, struct session *s, uint8_t 
 		rc = MIDGE_ERR_PROTOCOL;
 	}
 	if (s->conn && pump(b, s) && !flush) flush = conn__ref(s->conn);
-	pthread_mutex_unlock(&s->lock);
+	lock__release(&s->lock);
 	kick_flush(flush, w);
 	return rc;
 }
@@ -425,12 +425,12 @@ void session__resume_locked(struct broker *b, struct session *s)
 bool session__pump(struct broker *b, struct worker *w, struct session *s, struct conn *c)
 {
 	bool sent = false, waiting = false;
-	pthread_mutex_lock(&s->lock);
+	lock__acquire(&s->lock);
 	if (s->conn == c) {
 		sent = pump(b, s);
 		waiting = !list__empty(&s->queue);
 	}
-	pthread_mutex_unlock(&s->lock);
+	lock__release(&s->lock);
 	if (sent) conn__schedule(c, w);
 	return waiting;
 }
@@ -572,7 +572,7 @@ void session__committed(struct broker *b, struct session *s, uint64_t seq, int r
 	bool dropped = false;
 	struct list back;
 	list__init(&back);
-	pthread_mutex_lock(&s->lock);
+	lock__acquire(&s->lock);
 	while (!list__empty(&s->unsent)) {
 		struct inflight *f = list_entry(s->unsent.next, struct inflight, node);
 		if (f->seq > seq) break;
@@ -608,7 +608,7 @@ void session__committed(struct broker *b, struct session *s, uint64_t seq, int r
 		list__del(n);
 		list__add_head(&s->queue, n);
 	}
-	pthread_mutex_unlock(&s->lock);
+	lock__release(&s->lock);
 	kick_flush(flush, NULL);
 	if (failed) {
 		/* It resumes from what is kept when it comes back; that is also when the marks are tried again. */
@@ -621,7 +621,7 @@ void session__committed(struct broker *b, struct session *s, uint64_t seq, int r
 void session__rel_committed(struct broker *b, struct session *s, uint64_t seq, int rc)
 {
 	struct conn *flush = NULL, *failed = NULL;
-	pthread_mutex_lock(&s->lock);
+	lock__acquire(&s->lock);
 	struct list *pos;
 	for (pos = s->inflight.next; pos != &s->inflight; pos = pos->next) {
 		struct inflight *f = list_entry(pos, struct inflight, node);
@@ -640,7 +640,7 @@ void session__rel_committed(struct broker *b, struct session *s, uint64_t seq, i
 		if (s->conn && !f->held && conn__queue_ack(s->conn, MQTT_PUBREL, f->pid) == 0) flush = conn__ref(s->conn);
 		break;
 	}
-	pthread_mutex_unlock(&s->lock);
+	lock__release(&s->lock);
 	kick_flush(flush, NULL);
 	if (failed) {
 		persist__close_conn(failed);
@@ -652,7 +652,7 @@ bool session__fetched(struct broker *b, struct session *s, struct message *m, co
 {
 	(void)b;
 	bool ok = true;
-	pthread_mutex_lock(&s->lock);
+	lock__acquire(&s->lock);
 	if (!s->dead && seq > s->mem_seq) {
 		struct queued *q = malloc(sizeof(*q));
 		if (q && dmeta_copy(&q->d, d) == 0) {
@@ -670,14 +670,14 @@ bool session__fetched(struct broker *b, struct session *s, struct message *m, co
 			ok = false;
 		}
 	}
-	pthread_mutex_unlock(&s->lock);
+	lock__release(&s->lock);
 	return ok;
 }
 
 void session__fetch_done(struct broker *b, struct session *s, long rows)
 {
 	struct conn *flush = NULL;
-	pthread_mutex_lock(&s->lock);
+	lock__acquire(&s->lock);
 	s->fetching = false;
 	if (rows <= 0 && s->spilled) {
 		/* Nothing more to read: the rest were never committed (their publishers were refused), or the disk
@@ -686,7 +686,7 @@ void session__fetch_done(struct broker *b, struct session *s, long rows)
 		s->spilled_bytes = 0;
 	}
 	if (!s->dead && s->conn && pump(b, s)) flush = conn__ref(s->conn);
-	pthread_mutex_unlock(&s->lock);
+	lock__release(&s->lock);
 	kick_flush(flush, NULL);
 }
 

@@ -97,18 +97,18 @@ static int attach_session(struct worker *w, struct conn *c, bool *present)
 	/* An old session's end and the new one's row are kept together: a crash leaves one or the other. */
 	persist__group_begin(b);
 	bool grouped = true;
-	pthread_mutex_lock(&b->sessions.lock);
+	lock__acquire(&b->sessions.lock);
 	struct session *s = sessions__find_locked(&b->sessions, id, len);
 	if (s) {
-		pthread_mutex_lock(&s->lock);
+		lock__acquire(&s->lock);
 		if (s->conn) {
 			/* Take over: c becomes the successor; an earlier successor still waiting is dropped. */
 			old = conn__ref(s->conn);
 			dropped = old->successor;
 			old->successor = conn__ref(c);
 			atomic_store(&old->kick, true);
-			pthread_mutex_unlock(&s->lock);
-			pthread_mutex_unlock(&b->sessions.lock);
+			lock__release(&s->lock);
+			lock__release(&b->sessions.lock);
 			if (dropped) {
 				atomic_store(&dropped->kick, true);
 				worker__post(dropped->worker, dropped);
@@ -125,7 +125,7 @@ static int attach_session(struct worker *w, struct conn *c, bool *present)
 		bool keep = !clean && !s->clean && !(s->expire_at_ms && now >= s->expire_at_ms);
 		/* Its rows go before the new session's are written (under the table lock, so in that order). */
 		if (!keep) persist__session_del(b, s);
-		pthread_mutex_unlock(&s->lock);
+		lock__release(&s->lock);
 		if (!keep) {
 			ended = session__ref(s);
 			sessions__remove_locked(&b->sessions, s);
@@ -142,10 +142,10 @@ static int attach_session(struct worker *w, struct conn *c, bool *present)
 		sessions__insert_locked(&b->sessions, s);
 		session__unref(s); /* the table holds it */
 	}
-	pthread_mutex_lock(&s->lock);
+	lock__acquire(&s->lock);
 	if (session__set_identity(s, c->username, security__domain(b, c->listener),
 				  c->listener && c->listener->exposed)) {
-		pthread_mutex_unlock(&s->lock);
+		lock__release(&s->lock);
 		rc = MIDGE_ERR_NOMEM;
 		goto out;
 	}
@@ -167,12 +167,15 @@ static int attach_session(struct worker *w, struct conn *c, bool *present)
 	}
 	s->will = NULL;
 	s->will_user = NULL;
-	rc = queue_connack(c, c->version, *present, MQTT_CONNACK_ACCEPTED, &c->connack_props);
+	rc = queue_connack(c, c->version, *present, MQTT_CONNACK_ACCEPTED, c->connack_props);
 	if (!rc) {
 		s->conn = c;
 		atomic_store(&s->online, true);
 		session__track_locked(b, s);
 		c->session = session__ref(s);
+		/* The session holds the same id for as long as the connection holds the session: one copy is enough. */
+		free(c->client_id);
+		c->client_id = s->client_id;
 		persist__session_online(b, s, c);
 		/* The group is the session's rows; the resume's marks stand alone: on a full disk they go through
 		 * (they insert nothing) while a group with an insert does not. */
@@ -180,9 +183,9 @@ static int attach_session(struct worker *w, struct conn *c, bool *present)
 		grouped = false;
 		if (*present) session__resume_locked(b, s);
 	}
-	pthread_mutex_unlock(&s->lock);
+	lock__release(&s->lock);
 out:
-	pthread_mutex_unlock(&b->sessions.lock);
+	lock__release(&b->sessions.lock);
 	if (ended) {
 		session__end(b, ended);
 		session__unref(ended);
@@ -212,7 +215,7 @@ static int finish_connect(struct worker *w, struct conn *c)
 		return 0;
 	}
 	c->waiting_takeover = false;
-	buf__fini(&c->connack_props);
+	buf__free(&c->connack_props);
 	c->state = CONN_ACTIVE;
 	atomic_fetch_add(&b->stats.clients_connected, 1);
 	atomic_fetch_add(&b->stats.clients_total_ever, 1);
@@ -323,6 +326,7 @@ int handle__connect_authed(struct worker *w, struct conn *c)
 /* Reads the CONNECT properties into c. Returns 0 or a refusal already queued (MIDGE_ERR_CLOSED). */
 static int connect_props(struct broker *b, struct conn *c, const struct mqtt_connect *ct, bool *want_resp)
 {
+	if (!c->alias && !(c->alias = calloc(1, sizeof(*c->alias)))) return MIDGE_ERR_NOMEM;
 	size_t pos = 0;
 	struct mqtt_prop p;
 	bool auth_data = false, auth_method = false;
@@ -333,8 +337,8 @@ static int connect_props(struct broker *b, struct conn *c, const struct mqtt_con
 		case MQTT_PROP_MAXIMUM_PACKET_SIZE: c->max_out_packet = p.u32; break;
 		case MQTT_PROP_TOPIC_ALIAS_MAXIMUM:
 			/* The broker's own limit bounds the memory of the aliases it keeps per connection. */
-			c->alias_out.max = (uint16_t)(p.u32 < b->conf.max_topic_alias_broker ? p.u32
-											    : b->conf.max_topic_alias_broker);
+			c->alias->out.max = (uint16_t)(p.u32 < b->conf.max_topic_alias_broker ? p.u32
+											     : b->conf.max_topic_alias_broker);
 			break;
 		case MQTT_PROP_AUTHENTICATION_DATA: auth_data = true; break;
 		case MQTT_PROP_REQUEST_RESPONSE_INFORMATION: *want_resp = p.u32 == 1; break;
@@ -391,7 +395,8 @@ nomem:
 static int connack_props(struct broker *b, struct conn *c, bool assigned, bool want_resp, bool server_ka)
 {
 	const struct config *cf = &b->conf;
-	struct buf *p = &c->connack_props;
+	struct buf *p = c->connack_props = calloc(1, sizeof(*p));
+	if (!p) return MIDGE_ERR_NOMEM;
 	int r = 0;
 	c->recv_max = cf->max_inflight_messages && cf->max_inflight_messages < 65535 ? (uint16_t)cf->max_inflight_messages
 										      : 65535;
@@ -486,7 +491,7 @@ int handle__connect(struct worker *w, struct conn *c, const struct mqtt_frame *f
 	c->client_id[idlen] = 0;
 	c->keepalive = ct.keepalive;
 	c->clean_start = ct.clean;
-	c->alias_in.max = v5 ? b->conf.max_topic_alias : 0;
+	if (v5) c->alias->in.max = b->conf.max_topic_alias;
 
 	if (ct.will && (r = make_will(b, c, &ct))) return r;
 	if (v5 && connack_props(b, c, assigned, want_resp, server_ka)) return MIDGE_ERR_NOMEM;

@@ -64,11 +64,12 @@ static int apply_alias(struct conn *c, struct mqtt_publish *p, const struct pub_
 		if (p->topic.len) return 0;
 		return dispatch__fail(c, MQTT_RC_PROTOCOL_ERROR, "empty topic without alias", MIDGE_ERR_PROTOCOL);
 	}
-	if (alias == 0 || alias > c->alias_in.max)
+	struct alias_in *ai = c->alias ? &c->alias->in : NULL;
+	if (alias == 0 || !ai || alias > ai->max)
 		return dispatch__fail(c, MQTT_RC_TOPIC_ALIAS_INVALID, "topic alias out of range", MIDGE_ERR_PROTOCOL);
-	if (p->topic.len) return alias__in_set(&c->alias_in, alias, p->topic.p, p->topic.len) ? MIDGE_ERR_NOMEM : 0;
+	if (p->topic.len) return alias__in_set(ai, alias, p->topic.p, p->topic.len) ? MIDGE_ERR_NOMEM : 0;
 	size_t len;
-	const uint8_t *t = alias__in_get(&c->alias_in, alias, &len);
+	const uint8_t *t = alias__in_get(ai, alias, &len);
 	if (!t) return dispatch__fail(c, MQTT_RC_PROTOCOL_ERROR, "unknown topic alias", MIDGE_ERR_PROTOCOL);
 	p->topic = (struct mqtt_str){t, (uint32_t)len};
 	return 0;
@@ -98,10 +99,10 @@ static int check_limits(struct broker *b, struct conn *c, const struct mqtt_publ
 	if (p->qos == 2 && c->version == MQTT_V5) {
 		/* The Receive Maximum the broker announced bounds the QoS 2 messages awaiting PUBREL
 		 * (QoS 1 ones are acknowledged at once) [MQTT-3.3.4-7]. */
-		pthread_mutex_lock(&c->session->lock);
+		lock__acquire(&c->session->lock);
 		bool over = idset__count(&c->session->in_qos2) >= c->recv_max &&
 			    !idset__has(&c->session->in_qos2, p->packet_id);
-		pthread_mutex_unlock(&c->session->lock);
+		lock__release(&c->session->lock);
 		if (over)
 			return dispatch__fail(c, MQTT_RC_RECEIVE_MAX_EXCEEDED, "receive maximum exceeded",
 					      MIDGE_ERR_PROTOCOL);
@@ -153,14 +154,14 @@ int handle__publish(struct worker *w, struct conn *c, const struct mqtt_frame *f
 	}
 	if (p.qos == 2) {
 		/* Exactly once: a resent PUBLISH with a packet id still awaiting PUBREL is not routed again. */
-		pthread_mutex_lock(&c->session->lock);
+		lock__acquire(&c->session->lock);
 		bool fresh = session__qos2_add(c->session, p.packet_id);
 		if (fresh) persist__qos2(b, w, c->session, p.packet_id, true);
 		/* A resend: its first copy's commit may still be running (maybe for another connection of this
 		 * session), so its PUBREC waits behind it too, and says what became of it. */
 		else if (persist__keeps(b, c->session)) w->store_touched = true;
 		deliver = fresh && deliver;
-		pthread_mutex_unlock(&c->session->lock);
+		lock__release(&c->session->lock);
 	}
 	size_t n = 1;
 	if (deliver) {

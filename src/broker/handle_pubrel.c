@@ -13,10 +13,10 @@ int handle__pubrel(struct worker *w, struct conn *c, const struct mqtt_frame *f)
 	if (r) return dispatch__codec_err(r);
 	/* The release and the PUBCOMP's barrier in one group: the reply answers for this write, not another's. */
 	persist__group_begin(w->broker);
-	pthread_mutex_lock(&c->session->lock);
+	lock__acquire(&c->session->lock);
 	bool known = session__qos2_remove(c->session, a.packet_id);
 	if (known) persist__qos2(w->broker, w, c->session, a.packet_id, false);
-	pthread_mutex_unlock(&c->session->lock);
+	lock__release(&c->session->lock);
 	/* PUBCOMP even for an unknown id: the client may be resending after our PUBCOMP was lost.
 	 * MQTT 5 says which it was (3.7.2.1). Stored, it waits for the release to be committed: the client may reuse
 	 * the packet id at once, and a restart must not take that new message for a resend. */

@@ -108,7 +108,7 @@ static struct verdict subscribe_one(struct broker *b, struct worker *w, struct c
 	/* Under the session lock, so a session ended by a takeover meanwhile leaves nothing behind in the tree
 	 * (lock order: session, then tree). */
 	struct session *s = c->session;
-	pthread_mutex_lock(&s->lock);
+	lock__acquire(&s->lock);
 	int added = s->dead ? MIDGE_ERR_CLOSED : session__remember_sub(s, filter.p, filter.len, opts);
 	if (added >= 0) {
 		int r = share ? subs__add_shared(b->subs, group, glen, real, rlen, s, opts, sub_id)
@@ -124,7 +124,7 @@ static struct verdict subscribe_one(struct broker *b, struct worker *w, struct c
 			session__forget_sub(s, filter.p, filter.len);
 		}
 	}
-	pthread_mutex_unlock(&s->lock);
+	lock__release(&s->lock);
 	return v;
 }
 

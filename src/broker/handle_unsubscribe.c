@@ -23,13 +23,13 @@ int handle__unsubscribe(struct worker *w, struct conn *c, const struct mqtt_fram
 	if (!codes) return MIDGE_ERR_NOMEM;
 	persist__group_begin(b);
 	for (n = 0, pos = 0; proto__unsubscribe_next(&u, &pos, &filter); n++) {
-		pthread_mutex_lock(&c->session->lock);
+		lock__acquire(&c->session->lock);
 		bool had = session__forget_sub(c->session, filter.p, filter.len);
 		if (had) {
 			session__unsubscribe_locked(b, c->session, filter.p, filter.len);
 			persist__sub_del(b, w, c->session, filter.p, filter.len);
 		}
-		pthread_mutex_unlock(&c->session->lock);
+		lock__release(&c->session->lock);
 		codes[n] = had ? MQTT_RC_SUCCESS : MQTT_RC_NO_SUBSCRIPTION_EXISTED;
 	}
 	struct buf out = {0};

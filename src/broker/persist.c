@@ -105,7 +105,7 @@ static void put_session(struct broker *b, struct session *s, bool connected, con
 		wm.retain = will_retain;
 		wm.expiry_ms = (uint64_t)will_expiry * 1000u;
 	}
-	pthread_mutex_lock(&s->id_lock);
+	lock__acquire(&s->id_lock);
 	struct store_session row = {.client_id = s->client_id,
 				    .id_len = s->id_len,
 				    .expiry_interval = s->expiry_interval,
@@ -116,7 +116,7 @@ static void put_session(struct broker *b, struct session *s, bool connected, con
 				    .will_delay = will_delay,
 				    .connected = connected};
 	int rc = store__session_put(b->store, &row, NULL, NULL);
-	pthread_mutex_unlock(&s->id_lock);
+	lock__release(&s->id_lock);
 	if (!rc) s->stored = true;
 }
 
@@ -391,22 +391,22 @@ static void on_reply(void *arg, int rc)
 	if (!rc && (h->flags & PERSIST_ACK_QOS2_IN)) {
 		/* A resent QoS 2 PUBLISH answered behind its first copy's commit: that one failed if its packet id
 		 * was forgotten meanwhile (below), and then so does this one. */
-		pthread_mutex_lock(&s->lock);
+		lock__acquire(&s->lock);
 		refused = !idset__has(&s->in_qos2, h->pid);
-		pthread_mutex_unlock(&s->lock);
+		lock__release(&s->lock);
 	}
 	if (rc && (h->flags & PERSIST_ACK_QOS2_IN)) {
 		/* Not kept: the packet id is forgotten too, so that the PUBLISH, resent or not, is taken as new. */
-		pthread_mutex_lock(&s->lock);
+		lock__acquire(&s->lock);
 		session__qos2_remove(s, h->pid);
-		pthread_mutex_unlock(&s->lock);
+		lock__release(&s->lock);
 	}
 	if (rc && (h->flags & PERSIST_ACK_RELEASED)) {
 		/* Its release was not written: the stored packet id would take a later message reusing it for a
 		 * resend. It is taken back, and the client, closed without PUBCOMP, sends PUBREL again. */
-		pthread_mutex_lock(&s->lock);
+		lock__acquire(&s->lock);
 		session__qos2_add(s, h->pid);
-		pthread_mutex_unlock(&s->lock);
+		lock__release(&s->lock);
 		refused = true;
 	}
 	if (refused && !h->len && c->version == MQTT_V5 && h->type != MQTT_PUBCOMP) {

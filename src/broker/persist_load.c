@@ -87,12 +87,12 @@ static int on_session(void *arg, const struct store_session *r)
 		s->will_at_ms = ld->now + (uint64_t)r->will_delay * 1000u;
 		ld->wills++;
 	}
-	pthread_mutex_lock(&b->sessions.lock);
+	lock__acquire(&b->sessions.lock);
 	sessions__insert_locked(&b->sessions, s);
-	pthread_mutex_unlock(&b->sessions.lock);
-	pthread_mutex_lock(&s->lock);
+	lock__release(&b->sessions.lock);
+	lock__acquire(&s->lock);
 	session__track_locked(b, s);
-	pthread_mutex_unlock(&s->lock);
+	lock__release(&s->lock);
 	atomic_fetch_add(&b->stats.clients_persistent_offline, 1);
 	session__unref(s); /* the table holds it */
 	ld->sessions++;
@@ -105,9 +105,9 @@ nomem:
 
 static struct session *find(struct broker *b, const char *id, size_t len)
 {
-	pthread_mutex_lock(&b->sessions.lock);
+	lock__acquire(&b->sessions.lock);
 	struct session *s = sessions__find_locked(&b->sessions, id, len);
-	pthread_mutex_unlock(&b->sessions.lock);
+	lock__release(&b->sessions.lock);
 	return s;
 }
 
@@ -121,12 +121,12 @@ static int on_sub(void *arg, const struct store_sub *r)
 	size_t gl, fl;
 	int share = topic__parse_share(r->filter, r->filter_len, &g, &gl, &f, &fl);
 	if (share < 0 || (share == 0 && !topic__valid_filter(r->filter, r->filter_len))) return 0;
-	pthread_mutex_lock(&s->lock);
+	lock__acquire(&s->lock);
 	int rc = session__remember_sub(s, r->filter, r->filter_len, r->options);
 	if (rc >= 0)
 		rc = share ? subs__add_shared(b->subs, g, gl, f, fl, s, r->options, r->sub_id)
 			   : subs__add(b->subs, r->filter, r->filter_len, s, r->options, r->sub_id);
-	pthread_mutex_unlock(&s->lock);
+	lock__release(&s->lock);
 	if (rc < 0) {
 		ld->err = rc;
 		return 1;
@@ -209,12 +209,12 @@ static int load_out(struct load *ld, struct store *st, struct session *s)
 /* Every session in the table (references taken), for the per-session loads. */
 static struct session **all_sessions(struct broker *b, size_t *n)
 {
-	pthread_mutex_lock(&b->sessions.lock);
+	lock__acquire(&b->sessions.lock);
 	struct session **v = malloc((b->sessions.count + 1) * sizeof(*v));
 	size_t k = 0;
 	for (size_t i = 0; v && i < b->sessions.nbuckets; i++)
 		for (struct session *s = b->sessions.buckets[i]; s; s = s->hash_next) v[k++] = session__ref(s);
-	pthread_mutex_unlock(&b->sessions.lock);
+	lock__release(&b->sessions.lock);
 	*n = k;
 	return v;
 }

@@ -279,11 +279,11 @@ static void expire_sessions(struct broker *b)
 	uint64_t now = clock__ms();
 	struct session *ended[64], *wills[64];
 	size_t n = 0, nw = 0;
-	pthread_mutex_lock(&b->sessions.lock);
+	lock__acquire(&b->sessions.lock);
 	for (size_t i = 0; i < b->sessions.nbuckets && n < 64 && nw < 64; i++) {
 		for (struct session *s = b->sessions.buckets[i]; s && n < 64 && nw < 64;) {
 			struct session *next = s->hash_next;
-			pthread_mutex_lock(&s->lock);
+			lock__acquire(&s->lock);
 			bool offline = !s->conn && !s->clean;
 			bool expired = offline && s->expire_at_ms && now >= s->expire_at_ms;
 			bool will_due = offline && !expired && s->will && now >= s->will_at_ms;
@@ -292,7 +292,7 @@ static void expire_sessions(struct broker *b)
 				session__track_locked(b, s);
 				persist__session_del(b, s); /* before a new session of this id may be stored */
 			}
-			pthread_mutex_unlock(&s->lock);
+			lock__release(&s->lock);
 			if (expired) {
 				ended[n++] = session__ref(s);
 				sessions__remove_locked(&b->sessions, s);
@@ -304,10 +304,10 @@ static void expire_sessions(struct broker *b)
 			s = next;
 		}
 	}
-	pthread_mutex_unlock(&b->sessions.lock);
+	lock__release(&b->sessions.lock);
 	for (size_t i = 0; i < nw; i++) {
 		struct session *s = wills[i];
-		pthread_mutex_lock(&s->lock);
+		lock__acquire(&s->lock);
 		struct message *will = s->conn ? NULL : s->will; /* unless it came back meanwhile */
 		uint32_t will_expiry = s->will_expiry;
 		bool will_retain = s->will_retain;
@@ -320,7 +320,7 @@ static void expire_sessions(struct broker *b)
 			persist__session_offline(b, s); /* without it: once out, a restart must not send it again */
 		}
 		session__track_locked(b, s);
-		pthread_mutex_unlock(&s->lock);
+		lock__release(&s->lock);
 		if (will) {
 			worker__publish_will(b, NULL, will, will_expiry, will_retain, s, will_user, will_domain);
 			msg__unref(will);

@@ -14,19 +14,13 @@
 
 struct session *session__new(const char *client_id, size_t id_len, bool clean)
 {
-	struct session *s = calloc(1, sizeof(*s));
+	if (id_len > UINT16_MAX) return NULL; /* MQTT strings are shorter */
+	struct session *s = calloc(1, sizeof(*s) + id_len + 1);
 	if (!s) return NULL;
-	s->client_id = malloc(id_len + 1);
-	if (!s->client_id) {
-		free(s);
-		return NULL;
-	}
 	memcpy(s->client_id, client_id, id_len);
 	s->client_id[id_len] = 0;
 	s->id_len = id_len;
 	atomic_init(&s->refs, 1);
-	pthread_mutex_init(&s->lock, NULL);
-	pthread_mutex_init(&s->id_lock, NULL);
 	s->clean = clean;
 	s->expiry_interval = clean ? 0 : UINT32_MAX;
 	atomic_init(&s->online, false);
@@ -68,9 +62,6 @@ void session__unref(struct session *s)
 	while ((n = list__pop(&s->subs))) free(list_entry(n, struct sess_sub, node));
 	idset__fini(&s->in_qos2);
 	msg__unref(s->will);
-	pthread_mutex_destroy(&s->lock);
-	pthread_mutex_destroy(&s->id_lock);
-	free(s->client_id);
 	free(s->username);
 	free(s->will_user);
 	free(s);
@@ -80,18 +71,18 @@ int session__set_identity(struct session *s, const char *username, size_t domain
 {
 	char *u = username ? strdup(username) : NULL;
 	if (username && !u) return MIDGE_ERR_NOMEM;
-	pthread_mutex_lock(&s->id_lock);
+	lock__acquire(&s->id_lock);
 	free(s->username);
 	s->username = u;
 	s->domain = domain;
 	atomic_store(&s->exposed, exposed);
-	pthread_mutex_unlock(&s->id_lock);
+	lock__release(&s->id_lock);
 	return 0;
 }
 
 void session__end(struct broker *b, struct session *s)
 {
-	pthread_mutex_lock(&s->lock);
+	lock__acquire(&s->lock);
 	s->dead = true;
 	struct list *n;
 	while ((n = list__pop(&s->subs))) {
@@ -111,7 +102,7 @@ void session__end(struct broker *b, struct session *s)
 	s->will = NULL;
 	s->will_user = NULL;
 	session__track_locked(b, s);
-	pthread_mutex_unlock(&s->lock);
+	lock__release(&s->lock);
 	if (will) {
 		worker__publish_will(b, NULL, will, will_expiry, will_retain, s, will_user, will_domain);
 		msg__unref(will);
@@ -205,7 +196,6 @@ static size_t hash_id(const char *p, size_t len)
 
 int sessions__init(struct session_table *t)
 {
-	pthread_mutex_init(&t->lock, NULL);
 	t->nbuckets = 1024;
 	t->count = 0;
 	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
@@ -226,7 +216,6 @@ void sessions__fini(struct session_table *t)
 	free(t->buckets);
 	t->buckets = NULL;
 	t->count = 0;
-	pthread_mutex_destroy(&t->lock);
 }
 
 struct session *sessions__find_locked(struct session_table *t, const char *id, size_t len)

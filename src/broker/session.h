@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "common/idset.h"
+#include "common/lock.h"
 #include "common/list.h"
 
 struct conn;
@@ -80,59 +81,59 @@ struct sess_sub {
 };
 
 struct session {
-	atomic_uint refs;
 	struct session *hash_next; /* table chain; guarded by the table lock */
-	char *client_id;
-	size_t id_len;
+	atomic_uint refs;
+	uint16_t id_len; /* of client_id, at the end */
 	bool in_table;
 	/* Who it is, for ACL checks: its last connection's username (NULL = anonymous) and security domain,
 	 * guarded by id_lock, a leaf lock, so a shared group can be checked under the tree lock. */
-	pthread_mutex_t id_lock;
-	char *username;
-	size_t domain;
 	atomic_bool exposed; /* its last connection came through an exposed listener (guard.h) */
 	bool guard_logged; /* the encryption guard has said it withholds messages from this client (lock) */
+	struct lock id_lock;
+	char *username;
+	size_t domain;
 
-	pthread_mutex_t lock;
-	bool clean;     /* discarded when its connection ends (Session Expiry Interval 0) */
-	bool dead;      /* ended: deliveries are dropped */
-	struct conn *conn; /* attached connection or NULL (offline) */
-	atomic_bool online; /* conn != NULL, readable without the lock (to pick a shared subscriber) */
-	uint64_t offline_since_ms;
+	struct lock lock;
 	uint32_t expiry_interval; /* Session Expiry Interval, seconds; UINT32_MAX = never */
+	struct conn *conn; /* attached connection or NULL (offline) */
+	uint64_t offline_since_ms;
 	uint64_t expire_at_ms;    /* offline: when it ends; 0 = never */
 	struct message *will;     /* a will waiting for its Will Delay Interval (reference), or NULL */
 	uint64_t will_at_ms;      /* when that will is published */
-	uint32_t will_expiry;     /* its Message Expiry Interval, seconds */
-	bool will_retain;
 	char *will_user;          /* the will's client's username (NULL = anonymous), for its ACL check */
 	size_t will_domain;       /* and its security domain */
-	bool tracked;             /* counted in broker stats.offline_deadlines */
+	uint32_t will_expiry;     /* its Message Expiry Interval, seconds */
+	bool will_retain;
+	bool clean;     /* discarded when its connection ends (Session Expiry Interval 0) */
+	bool dead;      /* ended: deliveries are dropped */
+	atomic_bool online; /* conn != NULL, readable without the lock (to pick a shared subscriber) */
 	struct list subs; /* struct sess_sub */
 	struct list inflight;
 	/* Durable mode (persist.h): messages given a packet id whose row is still being committed; sent, and moved
 	 * to inflight, once it is. In seq order; counted in inflight_count and out_pids. */
 	struct list unsent;
+	struct list queue;
+	uint64_t queued_bytes;
 	uint32_t unsent_count;
 	uint32_t inflight_count;
 	uint32_t held_count; /* inflight entries held (not on the wire) */
-	struct list queue;
 	uint32_t queued_count;
-	uint64_t queued_bytes;
-	uint16_t last_pid;
 	struct idset out_pids; /* packet ids of the inflight and unsent lists */
+	struct idset in_qos2;  /* packet ids of incoming QoS 2 messages awaiting PUBREL */
 	/* The store (persist.h). */
-	bool stored;        /* the session has a row in the store */
 	uint64_t seq;       /* the last seq given to one of its stored messages */
 	uint64_t mem_seq;   /* the last seq in memory: stored queued messages after it are on disk only */
 	uint64_t spilled;   /* queued messages on disk only (the memory queue was full), and their bytes */
 	uint64_t spilled_bytes;
+	uint16_t last_pid;
+	bool tracked;       /* counted in broker stats.offline_deadlines */
+	bool stored;        /* the session has a row in the store */
 	bool fetching;      /* a batch of them is being read back */
-	struct idset in_qos2;  /* packet ids of incoming QoS 2 messages awaiting PUBREL */
+	char client_id[];   /* NUL-terminated, in the same allocation */
 };
 
 struct session_table {
-	pthread_mutex_t lock;
+	struct lock lock;
 	struct session **buckets;
 	size_t nbuckets;
 	size_t count;

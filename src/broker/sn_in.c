@@ -372,10 +372,10 @@ static void on_will_update(struct sn_client *cl, const struct sn_msg *m)
 		}
 	}
 	struct session *s = c->session;
-	pthread_mutex_lock(&s->lock);
+	lock__acquire(&s->lock);
 	c->will = nw;
 	if (s->conn == c) persist__session_online(b, s, c);
-	pthread_mutex_unlock(&s->lock);
+	lock__release(&s->lock);
 	msg__unref(old);
 	reply_ack(cl, resp, 0, 0, SN_RC_ACCEPTED);
 }

@@ -89,14 +89,14 @@ static void pingresp_check(struct sn_client *cl)
 	bool done = !cl->reg_wait && buf__len(&cl->pend) == 0 && list__empty(&cl->retries);
 	if (done && c->session) {
 		struct session *s = c->session;
-		pthread_mutex_lock(&s->lock);
+		lock__acquire(&s->lock);
 		done = s->inflight_count == 0 && s->queued_count == 0 && s->spilled == 0;
-		pthread_mutex_unlock(&s->lock);
+		lock__release(&s->lock);
 	}
 	if (done) {
-		pthread_mutex_lock(&c->out_lock);
+		lock__acquire(&c->out_lock);
 		done = list__empty(&c->out);
-		pthread_mutex_unlock(&c->out_lock);
+		lock__release(&c->out_lock);
 	}
 	if (!done) return;
 	struct sn_msg m = {.type = SN_PINGRESP};

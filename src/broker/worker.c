@@ -414,8 +414,8 @@ void worker__close(struct worker *w, struct conn *c, const char *reason)
 		uint64_t now = clock__ms();
 		struct list taken;
 		list__init(&taken);
-		pthread_mutex_lock(&b->sessions.lock);
-		pthread_mutex_lock(&s->lock);
+		lock__acquire(&b->sessions.lock);
+		lock__acquire(&s->lock);
 		attached = s->conn == c;
 		if (attached) {
 			s->conn = NULL;
@@ -446,14 +446,14 @@ void worker__close(struct worker *w, struct conn *c, const char *reason)
 			if (s->clean) persist__session_del(b, s);
 			else persist__session_offline(b, s);
 		}
-		pthread_mutex_unlock(&s->lock);
+		lock__release(&s->lock);
 		if (attached && s->clean) {
 			sessions__remove_locked(&b->sessions, s);
 			ended = true;
 		} else if (attached) {
 			atomic_fetch_add(&b->stats.clients_persistent_offline, 1);
 		}
-		pthread_mutex_unlock(&b->sessions.lock);
+		lock__release(&b->sessions.lock);
 		if (!list__empty(&taken)) session__give_shared(b, w, s, &taken);
 		if (ended) session__end(b, s);
 	}

@@ -61,3 +61,11 @@ void buf__fini(struct buf *b)
 	b->data = NULL;
 	b->start = b->end = b->cap = 0;
 }
+
+void buf__free(struct buf **b)
+{
+	if (!*b) return;
+	buf__fini(*b);
+	free(*b);
+	*b = NULL;
+}

@@ -38,5 +38,7 @@ static inline void buf__consume(struct buf *b, size_t n)
 static inline void buf__clear(struct buf *b) { b->start = b->end = 0; }
 /* Frees the storage; the buffer is empty and reusable afterwards. */
 void buf__fini(struct buf *b);
+/* Frees a heap-allocated buffer and its data, and sets *b to NULL. NULL is ignored. */
+void buf__free(struct buf **b);
 
 #endif

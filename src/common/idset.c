@@ -17,7 +17,14 @@ int idset__add(struct idset *s, uint16_t id)
 	}
 	for (uint32_t i = 0; i < s->count; i++)
 		if (s->small[i] == id) return 0;
-	if (s->count < IDSET_SMALL) {
+	if (s->count == s->cap && s->cap < IDSET_SMALL) {
+		uint16_t cap = s->cap ? (uint16_t)(s->cap * 2) : 4;
+		uint16_t *n = realloc(s->small, cap * sizeof(*n));
+		if (!n) return MIDGE_ERR_NOMEM;
+		s->small = n;
+		s->cap = cap;
+	}
+	if (s->count < s->cap) {
 		s->small[s->count++] = id;
 		return 1;
 	}
@@ -25,6 +32,9 @@ int idset__add(struct idset *s, uint16_t id)
 	if (!b) return MIDGE_ERR_NOMEM;
 	for (uint32_t i = 0; i < s->count; i++) b[s->small[i] >> 6] |= 1ull << (s->small[i] & 63);
 	b[id >> 6] |= 1ull << (id & 63);
+	free(s->small);
+	s->small = NULL;
+	s->cap = 0;
 	s->bits = b;
 	s->count++;
 	return 1;
@@ -58,6 +68,9 @@ bool idset__remove(struct idset *s, uint16_t id)
 void idset__fini(struct idset *s)
 {
 	free(s->bits);
+	free(s->small);
 	s->bits = NULL;
+	s->small = NULL;
+	s->cap = 0;
 	s->count = 0;
 }

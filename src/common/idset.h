@@ -1,5 +1,6 @@
-/* A set of 16-bit packet identifiers: a short array while small, a 8 KiB bitmap once large, so
- * sessions with a few ids in flight stay small and those with thousands stay fast. */
+/* A set of 16-bit packet identifiers: nothing while never used, a short array while small, a 8 KiB bitmap once
+ * large, so idle sessions cost 24 bytes, sessions with a few ids in flight stay small and those with thousands stay
+ * fast. */
 #ifndef MIDGE_IDSET_H
 #define MIDGE_IDSET_H
 
@@ -10,9 +11,10 @@
 
 /* A zeroed idset is a valid empty set. It owns its storage; idset__fini frees it. */
 struct idset {
-	uint16_t small[IDSET_SMALL];
+	uint16_t *small; /* cap ids, allocated on the first add and kept (no allocation per id in a steady flow) */
 	uint32_t count;
-	uint64_t *bits; /* 65536 bits once the set outgrew small[]; then small[] is unused */
+	uint16_t cap;    /* grows 4, 8, 16, IDSET_SMALL */
+	uint64_t *bits;  /* 65536 bits once the set outgrew IDSET_SMALL; then small is freed */
 };
 
 /* Adds id. Returns 1 when added, 0 when already present, MIDGE_ERR_NOMEM (set unchanged). */

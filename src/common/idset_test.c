@@ -7,13 +7,18 @@
 int main(void)
 {
 	struct idset s = {0};
+	CHECK(s.small == NULL); /* nothing allocated until used */
 	CHECK_EQ(idset__add(&s, 7), 1);
+	CHECK(s.small != NULL && s.cap == 4);
 	CHECK_EQ(idset__add(&s, 7), 0);
 	CHECK(idset__has(&s, 7));
 	CHECK(!idset__has(&s, 8));
 	CHECK(idset__remove(&s, 7));
 	CHECK(!idset__remove(&s, 7));
 	CHECK_EQ(idset__count(&s), 0u);
+	for (uint16_t id = 100; id < 130; id++) CHECK_EQ(idset__add(&s, id), 1); /* 4, 8, 16, 32: still small */
+	CHECK(s.bits == NULL && s.cap == 32 && idset__count(&s) == 30);
+	for (uint16_t id = 100; id < 130; id++) CHECK(idset__has(&s, id) && idset__remove(&s, id));
 
 	/* Grow past the small array into the bitmap, and keep agreeing with a plain reference. */
 	static unsigned char ref[65536];

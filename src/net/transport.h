@@ -32,14 +32,14 @@ struct transport_ops {
 /* A connection's transport: embedded in the connection; fd is what the loop watches. */
 struct transport {
 	const struct transport_ops *ops;
-	int fd;
 	void *impl; /* transport-specific state (TLS session, WebSocket framing), owned by ops */
-	/* Set by a read that cannot go on until the socket is writable (a TLS handshake or record that
-	 * must send first): the owner watches EPOLLOUT and reads again when it comes. Never set by TCP. */
-	bool want_write;
 	/* After a read or write failed for a reason of the transport's own (a refused TLS handshake),
 	 * a human reason for the log; owned by the transport, NULL otherwise. */
 	const char *error;
+	int fd;
+	/* Set by a read that cannot go on until the socket is writable (a TLS handshake or record that
+	 * must send first): the owner watches EPOLLOUT and reads again when it comes. Never set by TCP. */
+	bool want_write;
 };
 
 /* Plain TCP: fd is a connected non-blocking socket. */
