@@ -246,7 +246,9 @@ int bench__run(const struct bench_opts *o, struct bench_result *r)
 	struct progress pg = {.on = !o->json && isatty(2)};
 	if (resolve(&b, r->first_error, sizeof r->first_error)) return -1;
 	if (o->transport == BT_TLS || o->transport == BT_WSS) {
-		struct tls_settings ts = {.cafile = o->cafile};
+		/* Without --cafile the system's CAs are trusted (as mosquitto_pub does for mqtts://); --insecure
+		 * without one verifies nothing, for a broker with a self-signed certificate. */
+		struct tls_settings ts = {.cafile = o->cafile, .use_os_certs = !o->cafile && !o->insecure};
 		char err[256];
 		if (!(b.tls = tls__ctx_new(&ts, TLS_ROLE_CLIENT, err, sizeof err))) {
 			snprintf(r->first_error, sizeof r->first_error, "%s", err);
