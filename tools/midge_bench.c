@@ -1,6 +1,7 @@
 /* midge-bench: an MQTT load generator on Midge's codec and transports (scenarios pub, sub, conn, fanin,
  * fanout, p2p, shared); prints a human summary, or one JSON object with --json. */
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 
 #include "bench/options.h"
@@ -46,6 +47,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* Thousands of connections need as many descriptors as the hard limit allows. */
+	struct rlimit rl;
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 	static struct bench_result r; /* holds a histogram of 58 KiB */
 	if (bench__run(&o, &r)) {
 		fprintf(stderr, "Error: %s\n", r.first_error);

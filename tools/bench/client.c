@@ -228,8 +228,11 @@ static void read_input(struct bclient *c)
 			/* A big buffer is kept only while a big packet needs it. */
 			if (!buf__len(&c->in) && c->in.cap > 256 * 1024) buf__fini(&c->in);
 		}
+		/* Bytes TLS or WebSocket already hold would never wake epoll again: they are read now, however
+		 * many rounds that takes (they are bounded by what was buffered). */
 		size_t pend = c->t.ops->pending ? c->t.ops->pending(&c->t) : 0;
-		if ((size_t)n < cap && !pend) return;
+		if (pend) round = 0;
+		else if ((size_t)n < cap) return;
 	}
 }
 

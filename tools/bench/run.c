@@ -243,7 +243,7 @@ int bench__run(const struct bench_opts *o, struct bench_result *r)
 	struct bench b = {.o = o, .nworkers = o->threads};
 	int status = -1;
 	uint32_t started = 0;
-	struct progress pg = {.on = !o->json && isatty(2)};
+	struct progress pg = {.on = isatty(2)}; /* stderr: --json keeps stdout to itself */
 	if (resolve(&b, r->first_error, sizeof r->first_error)) return -1;
 	if (o->transport == BT_TLS || o->transport == BT_WSS) {
 		/* Without --cafile the system's CAs are trusted (as mosquitto_pub does for mqtts://); --insecure
