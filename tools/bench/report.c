@@ -12,14 +12,14 @@ void report__json(FILE *out, const struct bench_opts *o, const struct bench_resu
 {
 	const struct hist *h = &r->hist;
 	fprintf(out,
-		"{\"scenario\":\"%s\",\"version\":\"%s\",\"qos\":%u,\"payload\":%u,\"publishers\":%u,\"subscribers\":%u,"
+		"{\"scenario\":\"%s\",\"version\":%u,\"qos\":%u,\"payload\":%u,\"publishers\":%u,\"subscribers\":%u,"
 		"\"threads\":%u,\"offered_rate\":%.1f,\"duration_s\":%.3f,\"warmup_s\":%.3f,"
 		"\"sent\":%llu,\"acked\":%llu,\"received\":%llu,\"expected\":%llu,\"lost\":%llu,\"duplicated\":%llu,"
 		"\"reordered\":%llu,\"rate_out\":%.1f,\"rate_in\":%.1f,"
 		"\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f,\"mean\":%.1f},"
 		"\"connect\":{\"clients\":%u,\"connected\":%u,\"failed\":%u,\"per_second\":%.1f},"
 		"\"errors\":%llu,\"drops_reported\":%llu}\n",
-		bench_opts__scenario_name(o->scenario), o->version == 5 ? "5" : "311", o->qos, o->payload,
+		bench_opts__scenario_name(o->scenario), o->version == 5 ? 5u : 311u, o->qos, o->payload,
 		o->scenario == SC_CONN ? 0 : o->publishers, o->subscribers, o->threads, offered(o), r->duration_s,
 		o->warmup, (unsigned long long)r->sent, (unsigned long long)r->acked, (unsigned long long)r->received,
 		(unsigned long long)r->expected, (unsigned long long)r->lost, (unsigned long long)r->duplicated,
