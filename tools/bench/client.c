@@ -304,7 +304,13 @@ void bclient__flush(struct bclient *c)
 	if (!more && c->role != ROLE_PUB) buf__fini(&c->out);
 }
 
-bool bclient__room(const struct bclient *c) { return buf__len(&c->out) < OUT_HIGH; }
+uint32_t bclient__room(const struct bclient *c)
+{
+	size_t pending = buf__len(&c->out), len = buf__len(&c->tmpl);
+	if (pending >= OUT_HIGH) return 0;
+	size_t n = (OUT_HIGH - pending) / len;
+	return n ? (n > UINT32_MAX ? UINT32_MAX : (uint32_t)n) : 1;
+}
 
 void bclient__close(struct bclient *c)
 {

@@ -70,8 +70,9 @@ void bclient__event(struct bclient *c, uint32_t events);
 /* Writes what c has buffered (one write call per turn, repeated while the socket takes it; EPOLLOUT when
  * it does not). */
 void bclient__flush(struct bclient *c);
-/* True when c's output is small enough to take more messages (a publisher stops filling past it). */
-bool bclient__room(const struct bclient *c);
+/* How many more of publisher c's messages its output takes now: none once it holds 256 KiB not written
+ * (the broker's push-back), and at least one otherwise, however large the payload. */
+uint32_t bclient__room(const struct bclient *c);
 /* Puts c on its worker's end-of-turn flush list. */
 void bclient__mark(struct bclient *c);
 /* Ends c: closes the transport; counted as a failure (before READY) or an error (after) with reason. */

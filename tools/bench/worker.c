@@ -101,7 +101,8 @@ static bool publish_due(struct bworker *w, uint64_t now_ns)
 			uint32_t room = c->window > c->inflight ? c->window - c->inflight : 0;
 			if (n > room) n = room;
 		}
-		if (!bclient__room(c)) n = 0;
+		uint32_t fits = bclient__room(c);
+		if (n > fits) n = fits;
 		if (o->count && measured && n > o->count - c->measured) n = o->count - c->measured;
 		uint32_t sent = bclient__publish(c, (uint32_t)n, now_ns, measured);
 		if (b->pub_rate > 0) c->tokens -= sent;
