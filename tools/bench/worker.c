@@ -32,8 +32,9 @@ int bworker__init(struct bworker *w, struct bench *b, uint32_t idx, uint32_t ncl
 
 void bworker__note_error(struct bworker *w, const char *reason)
 {
-	if (atomic_exchange(&w->has_error, 1)) return;
+	if (atomic_exchange(&w->error_claimed, 1)) return;
 	snprintf(w->first_error, sizeof w->first_error, "%s", reason);
+	atomic_store(&w->has_error, 1); /* the main thread may read the text before joining */
 }
 
 void bworker__fini(struct bworker *w)

@@ -52,7 +52,8 @@ struct bworker {
 	uint8_t *scratch;      /* reads land here; only a partial packet is copied to the client */
 	struct hist hist;      /* latencies, ns */
 	struct bstats st;
-	char first_error[200]; /* written once by the worker, read after join or by progress (best effort) */
+	char first_error[200]; /* written once by the worker; readable once has_error is set */
+	_Atomic int error_claimed;
 	_Atomic int has_error;
 };
 
