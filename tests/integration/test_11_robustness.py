@@ -17,9 +17,11 @@ from conftest import SANITIZE, rss_kb, wait_for
 
 MB = 1024 * 1024
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-# Test 5's bound on the broker's memory growth. AddressSanitizer costs ~10x per small allocation
-# (redzones, shadow, allocator size classes), so its build gets a proportionally larger bound.
-RSS_LIMIT_MB = 50 * (8 if SANITIZE else 1)
+# Test 5's bound on the broker's memory growth (not asserted under AddressSanitizer: see the test).
+RSS_LIMIT_MB = 50
+# And the time it has to reach its output cap: under AddressSanitizer it reads some 13 MB/s here, and the default
+# cap (16 MiB of PUBACKs) is reached after about 63 MB of PUBLISHes.
+NOREAD_SECONDS = 15 if SANITIZE else 5
 
 
 # ---------------------------------------------------------------- helpers
@@ -374,9 +376,9 @@ def test_client_that_never_reads_keeps_memory_bounded(broker, raw, conf):
         c.sock.setblocking(False)
         view = memoryview(chunk)
         sent, pos, peak = 0, 0, base
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + NOREAD_SECONDS
         last_progress = time.monotonic()
-        # until ~100 MB are sent, 5 s pass, or the broker has stopped reading for a second
+        # until ~100 MB are sent, NOREAD_SECONDS pass, or the broker has stopped reading for a second
         while sent < 100 * MB and time.monotonic() < deadline and time.monotonic() - last_progress < 1:
             _, w, _ = select.select([], [c.sock], [], 0.1)
             if w:
@@ -394,8 +396,11 @@ def test_client_that_never_reads_keeps_memory_bounded(broker, raw, conf):
         growth_mb = (peak - base) / 1024
         assert stalled and sent < 100 * MB, \
             "the broker kept reading a client that reads nothing (%.0f MB sent)" % (sent / MB)
-        assert growth_mb < RSS_LIMIT_MB, "broker RSS grew by %.0f MB while the client sent %.0f MB" % (
-            growth_mb, sent / MB)
+        # Under AddressSanitizer RSS follows its quarantine of freed blocks (up to 256 MB) more than the broker's
+        # queues: there only the stall above is asserted.
+        if not SANITIZE:
+            assert growth_mb < RSS_LIMIT_MB, "broker RSS grew by %.0f MB while the client sent %.0f MB" % (
+                growth_mb, sent / MB)
         # the broker keeps serving others
         probe(b.port, "noread-probe")
         s = raw(b.port)
@@ -405,7 +410,7 @@ def test_client_that_never_reads_keeps_memory_bounded(broker, raw, conf):
         p.connect("noread-pub")
         p.publish("other/t", b"still here", qos=1, mid=5)
         assert s.recv_publish(3).payload == b"still here"
-        assert rss_kb(b.pid) - base < RSS_LIMIT_MB * 1024
+        assert SANITIZE or rss_kb(b.pid) - base < RSS_LIMIT_MB * 1024
     finally:
         c.close()
 
