@@ -322,7 +322,9 @@ def test_qos2_from_sn_is_exactly_once(sn, mosq_sub):
     assert c.expect(PUBCOMP).msg_id == 77
     c.publish(r.topic_id, b"two", qos=0)
     rc, msgs = sub.wait()
-    assert [m[4] for m in msgs] == [b"one", b"two"]
+    # Each exactly once; mosquitto_sub hands a QoS 2 message over only when its PUBREL comes, so the QoS 0 one
+    # may be printed first.
+    assert sorted(m[4] for m in msgs) == [b"one", b"two"]
 
 
 def test_ping_and_disconnect(sn):
