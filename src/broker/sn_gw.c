@@ -107,20 +107,21 @@ void sn_gw__send_raw(struct sn_gw *g, const struct sn_key *key, const uint8_t *p
 		struct sn_msg env = {.type = SN_ENCAPSULATED,
 				     .text = {key->node, key->node_len},
 				     .data = {p, (uint32_t)len}};
-		buf__clear(&g->out);
-		if (sn__encode(&env, &g->out)) return;
-		dg = buf__head(&g->out);
-		n = buf__len(&g->out);
+		buf__clear(&g->env);
+		if (sn__encode(&env, &g->env)) return;
+		dg = buf__head(&g->env);
+		n = buf__len(&g->env);
 	}
 	if (sendto(key->fd, dg, n, MSG_DONTWAIT, (const struct sockaddr *)&key->addr, key->addrlen) >= 0)
 		count(&g->stats.sent);
 }
 
-void sn_gw__send(struct sn_gw *g, const struct sn_key *key, const struct sn_msg *m)
+int sn_gw__send(struct sn_gw *g, const struct sn_key *key, const struct sn_msg *m)
 {
-	struct buf b = {0};
-	if (sn__encode(m, &b) == 0) sn_gw__send_raw(g, key, buf__head(&b), buf__len(&b));
-	buf__fini(&b);
+	buf__clear(&g->out);
+	int r = sn__encode(m, &g->out);
+	if (r == 0) sn_gw__send_raw(g, key, buf__head(&g->out), buf__len(&g->out));
+	return r;
 }
 
 static void send_simple(struct sn_gw *g, const struct sn_key *key, uint8_t type, uint8_t rc)
@@ -559,6 +560,7 @@ void sn_gw__free(struct sn_gw *g)
 	for (int i = 0; i < g->nfds; i++) close(g->fds[i]);
 	sn_predef__fini(&g->predef);
 	buf__fini(&g->out);
+	buf__fini(&g->env);
 	free(g->buckets);
 	free(g);
 }

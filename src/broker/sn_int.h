@@ -141,17 +141,19 @@ struct sn_gw {
 	int adv_fd;
 	uint64_t retry_ms; /* Tretry */
 	uint8_t retries;   /* Nretry */
-	struct buf out;    /* scratch for encoding */
+	struct buf out;    /* scratch for encoding a message */
+	struct buf env;    /* and for its forwarder's envelope */
 	struct sn_gw_stats stats;
 	uint8_t rx[65536];
 };
 
 /* ---- sn_gw.c ---- */
 
-/* Sends m to the client at key (in an envelope when it came through a forwarder). Dropped quietly when the
- * socket will not take it: a datagram may be lost anyway, and what needs an answer is retried. */
-void sn_gw__send(struct sn_gw *g, const struct sn_key *key, const struct sn_msg *m);
-/* The same for a message already encoded (a retry). */
+/* Sends m to the client at key (in an envelope when it came through a forwarder), encoded in g->out, where it
+ * stays until the next send. Dropped quietly when the socket will not take it: a datagram may be lost anyway,
+ * and what needs an answer is retried. Returns 0, or the encoder's error (nothing sent). */
+int sn_gw__send(struct sn_gw *g, const struct sn_key *key, const struct sn_msg *m);
+/* The same for a message already encoded (a retry); p must not point into g->env. */
 void sn_gw__send_raw(struct sn_gw *g, const struct sn_key *key, const uint8_t *p, size_t len);
 /* Forgets a client (its connection closed): out of the table, counts. Does not free it. */
 void sn_gw__unlink(struct sn_gw *g, struct sn_client *cl);

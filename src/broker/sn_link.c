@@ -161,16 +161,9 @@ void sn_link__wake(struct sn_client *cl)
 static void send_msg(struct sn_client *cl, const struct sn_msg *m, uint8_t answer)
 {
 	struct sn_gw *g = cl->gw;
-	buf__clear(&g->out);
-	if (sn__encode(m, &g->out)) return;
-	/* g->out is reused by an envelope: the message is copied out first. */
-	size_t len = buf__len(&g->out);
-	uint8_t small[64], *p = len <= sizeof(small) ? small : malloc(len);
-	if (!p) return;
-	memcpy(p, buf__head(&g->out), len);
-	sn_gw__send_raw(g, &cl->key, p, len);
-	if (answer) retry_add(cl, answer, m->msg_id, p, len);
-	if (p != small) free(p);
+	if (sn_gw__send(g, &cl->key, m)) return;
+	/* g->out still holds the message (an envelope is made in g->env): a retry keeps its own copy. */
+	if (answer) retry_add(cl, answer, m->msg_id, buf__head(&g->out), buf__len(&g->out));
 }
 
 void sn_link__register(struct sn_client *cl, struct sn_topic *e)
