@@ -2,10 +2,21 @@
 import socket
 
 
+# Ports this process has handed out. The kernel may give the same free port to two binds in a row once the
+# first socket is closed, so a test asking for several ports (a listener each) could get one twice and see
+# "duplicate listener" (seen once in CI); a port is handed out at most once per process.
+_given = set()
+
+
 def _free(kind):
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, kind) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _given:
+            _given.add(port)
+            return port
+    raise RuntimeError("no fresh loopback port after 100 binds")
 
 
 def free_port():
