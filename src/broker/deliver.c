@@ -107,6 +107,14 @@ static bool withheld(struct broker *b, struct conn *c, const struct message *m)
 	return true;
 }
 
+bool session__has_room(struct broker *b, struct session *s)
+{
+	lock__acquire(&s->lock);
+	bool room = !s->dead && list__empty(&s->queue) && !s->spilled && window_open(b, s);
+	lock__release(&s->lock);
+	return room;
+}
+
 static bool under_cap(struct broker *b, struct conn *c)
 {
 	return b->conf.max_output_bytes == 0 || conn__out_bytes(c) < b->conf.max_output_bytes;

@@ -3,56 +3,17 @@
 #include <string.h>
 
 #include "broker.h"
-#include "common/clock.h"
 #include "common/topic.h"
 #include "conn.h"
 #include "dispatch.h"
-#include "message.h"
 #include "midge/midge.h"
 #include "persist.h"
 #include "proto/props.h"
-#include "retain.h"
+#include "retained_send.h"
 #include "security.h"
 #include "session.h"
 #include "subs.h"
 #include "worker.h"
-
-struct retained_batch {
-	struct message **msgs;
-	size_t n, cap;
-};
-
-static void collect_retained(void *arg, struct message *m)
-{
-	struct retained_batch *rb = arg;
-	if (rb->n == rb->cap) {
-		size_t cap = rb->cap ? rb->cap * 2 : 16;
-		struct message **p = realloc(rb->msgs, cap * sizeof(*p));
-		if (!p) return; /* a retained message not sent is better than a failed subscription */
-		rb->msgs = p;
-		rb->cap = cap;
-	}
-	rb->msgs[rb->n++] = msg__ref(m);
-}
-
-/* Sends the retained messages matching filter with the retain flag set [MQTT-3.3.1-8, -9], except those
- * whose Message Expiry Interval has run out [MQTT-3.3.2-5]. */
-static void send_retained(struct broker *b, struct worker *w, struct conn *c, const uint8_t *filter, size_t len,
-			  uint8_t qos, uint32_t sub_id)
-{
-	struct retained_batch rb = {0};
-	retain__match(b->retained, filter, len, collect_retained, &rb);
-	uint64_t now = clock__ms();
-	for (size_t i = 0; i < rb.n; i++) {
-		struct message *m = rb.msgs[i];
-		uint8_t q = m->qos < qos ? m->qos : qos;
-		struct delivery d = {.qos = b->conf.upgrade_outgoing_qos ? qos : q, .retain = true,
-				     .nsubids = sub_id ? 1 : 0, .subids = &sub_id};
-		if (!msg__expired(m, now)) session__deliver(b, w, c->session, m, &d);
-		msg__unref(m);
-	}
-	free(rb.msgs);
-}
 
 /* The retained messages to send after a SUBACK: its filters that asked for them. */
 struct retained_item {
@@ -71,7 +32,7 @@ static void todo_send(struct broker *b, struct conn *c, void *arg)
 {
 	struct retained_todo *t = arg;
 	for (size_t i = 0; i < t->n; i++)
-		send_retained(b, NULL, c, t->items[i].filter, t->items[i].len, t->items[i].qos, t->sub_id);
+		retained__send(b, NULL, c, t->items[i].filter, t->items[i].len, t->items[i].qos, t->sub_id);
 }
 
 static void todo_free(void *arg)

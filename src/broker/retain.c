@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct retain_store {
 	struct ttree tree; /* node data: the struct message * retained under that topic, with its reference */
@@ -87,23 +88,15 @@ static size_t report(const struct tnode *n, retain_match_cb cb, void *arg)
 	return 1;
 }
 
-/* Reports the messages of s and of all its descendants, preorder, without a stack. */
-static size_t report_subtree(const struct tnode *root, const struct tnode *s, retain_match_cb cb, void *arg)
+/* The node after n in a preorder walk of the subtree under s (s itself first), or NULL when it is done. */
+static const struct tnode *subtree_next(const struct tnode *root, const struct tnode *s, const struct tnode *n)
 {
-	size_t calls = 0;
-	const struct tnode *n = s, *c;
+	const struct tnode *c = first_visible(root, n);
+	if (c) return c;
 	for (;;) {
-		calls += report(n, cb, arg);
-		if ((c = first_visible(root, n))) {
-			n = c;
-			continue;
-		}
-		for (;;) {
-			if (n == s) return calls;
-			if ((c = next_visible(root, n))) break;
-			n = n->parent;
-		}
-		n = c;
+		if (n == s) return NULL;
+		if ((c = next_visible(root, n))) return c;
+		n = n->parent;
 	}
 }
 
@@ -123,37 +116,129 @@ static const struct tnode *climb(const struct tnode *root, const struct tnode *n
 	return NULL;
 }
 
-size_t retain__match(struct retain_store *r, const uint8_t *filter, size_t len, retain_match_cb cb, void *arg)
+/* Where a match stands: depth first without recursion or a stack, as in subs__match. n is the next node to
+ * enter, with start = the first filter byte below it (len + 1 once every level is matched); inside the
+ * subtree of a '#' level (sub), n is the next node of that subtree to report. */
+struct retain_cursor {
+	const struct tnode *n; /* NULL: the walk is over */
+	const struct tnode *sub;
+	size_t start;
+	const uint8_t *filter;
+	size_t len;
+	bool held;
+};
+
+static void cursor_init(struct retain_cursor *k, const struct retain_store *r, const uint8_t *filter, size_t len)
 {
-	size_t calls = 0;
-	pthread_rwlock_rdlock(&r->tree.lock);
-	const struct tnode *root = r->tree.root, *n = root;
-	/* Depth first without recursion or a stack, as in subs__match: n is entered with start = the first
-	 * filter byte below it (len + 1 once every level is matched). */
-	size_t start = 0;
-	while (n) {
-		const struct tnode *c = NULL;
-		if (start > len) {
+	*k = (struct retain_cursor){.n = r->tree.root, .filter = filter, .len = len};
+}
+
+/* Read lock held: moves k on by at most steps nodes, or until max messages are reported. Returns the calls. */
+static size_t advance(struct retain_store *r, struct retain_cursor *k, size_t *steps, size_t max, retain_match_cb cb,
+		      void *arg)
+{
+	const struct tnode *root = r->tree.root;
+	const uint8_t *filter = k->filter;
+	size_t len = k->len, calls = 0;
+	for (; k->n && *steps && calls < max; --*steps) {
+		const struct tnode *n = k->n, *c = NULL;
+		if (k->sub) {
+			calls += report(n, cb, arg);
+			if (!(k->n = subtree_next(root, k->sub, n))) {
+				k->n = climb(root, k->sub, filter, &k->start);
+				k->sub = NULL;
+			}
+			continue;
+		}
+		if (k->start > len) {
 			calls += report(n, cb, arg);
 		} else {
-			size_t end = ttree__level_end(filter, len, start);
-			bool one = end - start == 1;
-			if (one && filter[start] == '#')
-				calls += report_subtree(root, n, cb, arg); /* "a/#" includes "a" itself */
-			else if (one && filter[start] == '+')
+			size_t end = ttree__level_end(filter, len, k->start);
+			bool one = end - k->start == 1;
+			if (one && filter[k->start] == '#') {
+				k->sub = n; /* "a/#" includes "a" itself: n is reported next */
+				continue;
+			}
+			if (one && filter[k->start] == '+')
 				c = first_visible(root, n);
 			else
-				c = ttree__child(&r->tree, n, filter + start, end - start);
+				c = ttree__child(&r->tree, n, filter + k->start, end - k->start);
 			if (c) {
-				n = c;
-				start = end + 1;
+				k->n = c;
+				k->start = end + 1;
 				continue;
 			}
 		}
-		n = climb(root, n, filter, &start);
+		k->n = climb(root, n, filter, &k->start);
 	}
+	return calls;
+}
+
+/* Ends k's hold on the tree, carrying out the prunes it put off when it was the last. */
+static void release(struct retain_store *r, struct retain_cursor *k)
+{
+	if (!k->held) return;
+	k->held = false;
+	if (!ttree__release(&r->tree)) return;
+	pthread_rwlock_wrlock(&r->tree.lock);
+	ttree__settle(&r->tree);
+	pthread_rwlock_unlock(&r->tree.lock);
+}
+
+size_t retain__match(struct retain_store *r, const uint8_t *filter, size_t len, retain_match_cb cb, void *arg)
+{
+	struct retain_cursor k;
+	cursor_init(&k, r, filter, len);
+	pthread_rwlock_rdlock(&r->tree.lock);
+	size_t steps = SIZE_MAX;
+	size_t calls = advance(r, &k, &steps, SIZE_MAX, cb, arg);
 	pthread_rwlock_unlock(&r->tree.lock);
 	return calls;
+}
+
+struct retain_cursor *retain__cursor_new(struct retain_store *r, const uint8_t *filter, size_t len)
+{
+	struct retain_cursor *k = malloc(sizeof(*k) + (len ? len : 1));
+	if (!k) return NULL;
+	uint8_t *copy = (uint8_t *)(k + 1);
+	memcpy(copy, filter, len);
+	cursor_init(k, r, copy, len);
+	return k;
+}
+
+static void collect(void *arg, struct message *m)
+{
+	struct message ***out = arg;
+	*(*out)++ = msg__ref(m);
+}
+
+size_t retain__cursor_next(struct retain_store *r, struct retain_cursor *k, struct message **out, size_t max,
+			   size_t *steps)
+{
+	if (!k->n) return 0;
+	/* Held from the first step on: between calls the tree keeps every node and its siblings' order. */
+	if (!k->held) {
+		ttree__hold(&r->tree);
+		k->held = true;
+	}
+	struct message **p = out;
+	pthread_rwlock_rdlock(&r->tree.lock);
+	size_t n = advance(r, k, steps, max, collect, &p);
+	pthread_rwlock_unlock(&r->tree.lock);
+	if (!k->n) release(r, k);
+	return n;
+}
+
+bool retain__cursor_done(const struct retain_cursor *k)
+{
+	return !k->n;
+}
+
+void retain__cursor_free(struct retain_store *r, struct retain_cursor *k)
+{
+	if (!k) return;
+	release(r, k);
+	free(k);
 }
 
 size_t retain__count(struct retain_store *r)

@@ -276,6 +276,19 @@ static void test_random(void)
 			if (live[j] && topic__matches(B(filter), B(topics[j]))) want++;
 		size_t got = retain__match(r, B(filter), nothing, NULL);
 		total += got;
+		/* The same match in steps of one to three nodes, two messages at most per step. */
+		struct retain_cursor *k = retain__cursor_new(r, B(filter));
+		size_t stepped = 0;
+		struct message *out[2];
+		while (!retain__cursor_done(k)) {
+			size_t steps = 1 + (size_t)(round % 3);
+			size_t n = retain__cursor_next(r, k, out, 2, &steps);
+			for (size_t j = 0; j < n; j++) msg__unref(out[j]);
+			stepped += n;
+		}
+		retain__cursor_free(r, k);
+		if (stepped != want && mismatches++ < 5)
+			fprintf(stderr, "filter '%s' in steps: %zu, brute force %zu\n", filter, stepped, want);
 		if (got != want && mismatches++ < 5)
 			fprintf(stderr, "filter '%s': %zu, brute force %zu\n", filter, got, want);
 	}
@@ -289,6 +302,78 @@ static void test_random(void)
 		if (live[j]) clear(r, topics[j]);
 	CHECK_EQ(retain__node_count(r), 0);
 	retain__free(r);
+}
+
+/* Index of "dev/I" or "dev/I/x" topics, -1 for others. */
+static long dev_index(const struct message *m)
+{
+	char t[48];
+	if (m->topic_len >= sizeof(t) || m->topic_len < 5 || memcmp(m->topic, "dev/", 4)) return -1;
+	memcpy(t, m->topic, m->topic_len);
+	t[m->topic_len] = 0;
+	return strtol(t + 4, NULL, 10);
+}
+
+/* A cursor walked in small steps while topics are added (the tables would grow) and cleared (nodes would be
+ * freed) between steps: every topic kept throughout is reported exactly once, none twice, and once the cursor
+ * ends the cleared nodes are gone. nclear past the deferral bound takes the sweep instead. */
+static void cursor_under_changes(unsigned n, unsigned nclear)
+{
+	struct retain_store *r = retain__new();
+	char t[48];
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(t, sizeof(t), i % 3 ? "dev/%u" : "dev/%u/x", i);
+		put(r, t);
+	}
+	unsigned *seen = calloc(n * 2, sizeof(*seen));
+	struct retain_cursor *k = retain__cursor_new(r, B("dev/#"));
+	struct message *out[8];
+	unsigned step = 0, added = 0, cleared = 0;
+	while (!retain__cursor_done(k)) {
+		size_t steps = 16;
+		size_t got = retain__cursor_next(r, k, out, 8, &steps);
+		for (size_t j = 0; j < got; j++) {
+			long i = dev_index(out[j]);
+			if (i >= 0 && i < (long)n * 2) seen[i]++;
+			msg__unref(out[j]);
+		}
+		/* Between steps: new topics above n, and clears of the odd ones below n (some seen, some not). */
+		if (added < n) {
+			snprintf(t, sizeof(t), "dev/%u", n + added++);
+			put(r, t);
+		}
+		for (int c = 0; c < 4 && cleared < nclear && 2 * cleared + 1 < n; c++, cleared++) {
+			unsigned i = 2 * cleared + 1;
+			snprintf(t, sizeof(t), i % 3 ? "dev/%u" : "dev/%u/x", i);
+			clear(r, t);
+		}
+		step++;
+	}
+	retain__cursor_free(r, k);
+	unsigned twice = 0, missed = 0;
+	for (unsigned i = 0; i < 2 * n; i++) {
+		twice += seen[i] > 1;
+		if (i < n && (i % 2 == 0 || (i - 1) / 2 >= cleared)) missed += seen[i] != 1; /* kept throughout */
+	}
+	CHECK_EQ(twice, 0);
+	CHECK_EQ(missed, 0);
+	CHECK(step > n / 16); /* it was walked in steps */
+	CHECK_EQ(retain__count(r), n + added - cleared);
+	/* Nothing left behind by the put-off prunes: clearing the rest empties the tree. */
+	for (unsigned i = 0; i < n + added; i++) {
+		snprintf(t, sizeof(t), i < n && i % 3 == 0 ? "dev/%u/x" : "dev/%u", i);
+		clear(r, t);
+	}
+	CHECK_EQ(retain__count(r), 0);
+	CHECK_EQ(retain__node_count(r), 0);
+	free(seen);
+	retain__free(r);
+}
+
+static void test_cursor(void)
+{
+	cursor_under_changes(3000, 500);   /* put-off prunes remembered by topic */
+	cursor_under_changes(20000, 9000); /* past the bound: a sweep */
 }
 
 struct race {
@@ -316,6 +401,18 @@ static void *reader(void *arg)
 		if (n != 1) atomic_fetch_add(&x->errors, 1);
 		retain__match(x->r, B("#"), touch, &sum);
 		retain__match(x->r, B("w/+/+"), touch, &sum);
+		/* In steps, letting go of the lock between them while the writers prune and grow the tree. */
+		struct retain_cursor *k = retain__cursor_new(x->r, B("w/#"));
+		struct message *out[4];
+		while (k && !retain__cursor_done(k)) {
+			size_t steps = 3;
+			size_t got = retain__cursor_next(x->r, k, out, 4, &steps);
+			for (size_t j = 0; j < got; j++) {
+				touch(&sum, out[j]);
+				msg__unref(out[j]);
+			}
+		}
+		retain__cursor_free(x->r, k);
 		atomic_fetch_add(&x->reads, 1);
 	}
 	return NULL;
@@ -375,6 +472,7 @@ int main(void)
 	test_wildcards();
 	test_wide();
 	test_random();
+	test_cursor();
 	test_threads();
 	CHECK_DONE();
 }

@@ -216,6 +216,8 @@ int session__ack(struct broker *b, struct worker *w, struct session *s, uint8_t 
  * inflight message (DUP set, or PUBREL for those waiting for PUBCOMP) in order, then sends from the
  * queue. Doing it under the same lock as the attach keeps new deliveries behind the resends. */
 void session__resume_locked(struct broker *b, struct session *s);
+/* True when a QoS 1/2 delivery to s would go out at once: nothing queued and the window open. Takes the lock. */
+bool session__has_room(struct broker *b, struct session *s);
 /* Sends queued messages if the window and the output cap allow (after the cap made them wait).
  * Runs in the owner of c; takes the session lock. Returns true while messages still wait. */
 bool session__pump(struct broker *b, struct worker *w, struct session *s, struct conn *c);

@@ -9,6 +9,8 @@
 #include <time.h>
 
 #define MIN_BUCKETS 2u
+/* Prunes put off by a hold, remembered by topic up to this many; past it, a sweep of the tree at the end. */
+#define MAX_DEFERRED 4096u
 
 static uint64_t rotl(uint64_t x, int b)
 {
@@ -118,6 +120,10 @@ void ttree__fini(struct ttree *t, void (*free_data)(void *data))
 	pthread_rwlock_destroy(&t->lock);
 	t->root = NULL;
 	t->nodes = 0;
+	for (size_t i = 0; i < t->ndeferred; i++) free(t->deferred[i].topic);
+	free(t->deferred);
+	t->deferred = NULL;
+	t->ndeferred = 0;
 }
 
 struct tnode *ttree__child_h(const struct tnode *n, const uint8_t *key, size_t len, uint32_t hash)
@@ -166,8 +172,15 @@ struct tnode *ttree__add_child(struct ttree *t, struct tnode *n, const uint8_t *
 	}
 	c = node_new(key, len, h);
 	if (!c) return NULL;
-	/* Load factor at most 1 (when the table could grow): chains stay around one node long. */
-	if (n->nchildren >= n->nbuckets && n->nbuckets <= UINT32_MAX / 2) rehash(n, n->nbuckets * 2);
+	/* Load factor at most 1 (when the table could grow): chains stay around one node long. Not while held:
+	 * a held walk's place among the siblings is their order in this table. After a hold the table may be
+	 * several doublings behind. */
+	if (n->nchildren >= n->nbuckets && !atomic_load_explicit(&t->holds, memory_order_relaxed)) {
+		uint32_t nb = n->nbuckets;
+		while (nb <= n->nchildren && nb <= UINT32_MAX / 2)
+			nb *= 2;
+		if (nb != n->nbuckets) rehash(n, nb);
+	}
 	c->parent = n;
 	c->hnext = n->buckets[h & (n->nbuckets - 1)];
 	n->buckets[h & (n->nbuckets - 1)] = c;
@@ -227,8 +240,50 @@ static void unlink_child(struct tnode *p, struct tnode *c)
 	}
 }
 
+/* The topic of n ('/'-joined levels from below the root), malloc'd; NULL when out of memory. */
+static uint8_t *topic_of(const struct tnode *n, size_t *len)
+{
+	size_t l = 0;
+	for (const struct tnode *a = n; a->parent; a = a->parent)
+		l += a->keylen + (a->parent->parent ? 1 : 0);
+	uint8_t *p = malloc(l ? l : 1);
+	if (!p) return NULL;
+	size_t end = l;
+	for (const struct tnode *a = n; a->parent; a = a->parent) {
+		end -= a->keylen;
+		memcpy(p + end, a->key, a->keylen);
+		if (a->parent->parent) p[--end] = '/';
+	}
+	*len = l;
+	return p;
+}
+
+static void defer(struct ttree *t, struct tnode *n)
+{
+	if (t->sweep) return;
+	if (t->ndeferred % 64 == 0) {
+		if (t->ndeferred >= MAX_DEFERRED) {
+			t->sweep = true;
+			return;
+		}
+		struct ttree_deferred *d = realloc(t->deferred, (t->ndeferred + 64) * sizeof(*d));
+		if (!d) {
+			t->sweep = true;
+			return;
+		}
+		t->deferred = d;
+	}
+	struct ttree_deferred *d = &t->deferred[t->ndeferred];
+	if (!(d->topic = topic_of(n, &d->len))) t->sweep = true;
+	else t->ndeferred++;
+}
+
 void ttree__prune(struct ttree *t, struct tnode *n)
 {
+	if (n && n != t->root && atomic_load_explicit(&t->holds, memory_order_relaxed)) {
+		if (!n->data && !n->nchildren) defer(t, n);
+		return;
+	}
 	while (n && n != t->root && !n->data && !n->nchildren) {
 		struct tnode *p = n->parent;
 		unlink_child(p, n);
@@ -236,5 +291,87 @@ void ttree__prune(struct ttree *t, struct tnode *n)
 		free(n);
 		t->nodes--;
 		n = p;
+	}
+}
+
+void ttree__hold(struct ttree *t)
+{
+	atomic_fetch_add_explicit(&t->holds, 1, memory_order_relaxed);
+}
+
+bool ttree__release(struct ttree *t)
+{
+	if (atomic_fetch_sub_explicit(&t->holds, 1, memory_order_acq_rel) != 1) return false;
+	pthread_rwlock_rdlock(&t->lock);
+	bool pending = t->ndeferred || t->sweep;
+	pthread_rwlock_unlock(&t->lock);
+	return pending;
+}
+
+/* Fits p's child table to its children after removals (none: no table). */
+static void fit_table(struct tnode *p)
+{
+	if (!p->nchildren) {
+		free(p->buckets);
+		p->buckets = NULL;
+		p->nbuckets = 0;
+		return;
+	}
+	uint32_t nb = p->nbuckets;
+	while (nb > MIN_BUCKETS && p->nchildren < nb / 8)
+		nb /= 4;
+	if (nb != p->nbuckets) rehash(p, nb);
+}
+
+/* Frees every node below the root that has neither data nor children, children before parents (a parent
+ * emptied by its children's removal goes too). Post-order without a stack; a table is fitted only once its
+ * node's children are all done, so the sibling order being followed stays put. */
+static void sweep(struct ttree *t)
+{
+	struct tnode *n = t->root, *c;
+	for (;;) {
+		while ((c = ttree__first_child(n)))
+			n = c;
+		/* n's children (if any are left) are done. */
+		for (;;) {
+			if (n == t->root) {
+				fit_table(n);
+				return;
+			}
+			fit_table(n);
+			struct tnode *next = ttree__next_child(n), *p = n->parent;
+			if (!n->data && !n->nchildren) {
+				struct tnode **pp = &p->buckets[n->hash & (p->nbuckets - 1)];
+				while (*pp != n)
+					pp = &(*pp)->hnext;
+				*pp = n->hnext;
+				p->nchildren--;
+				free(n);
+				t->nodes--;
+			}
+			if (next) {
+				n = next;
+				break;
+			}
+			n = p;
+		}
+	}
+}
+
+void ttree__settle(struct ttree *t)
+{
+	if (atomic_load_explicit(&t->holds, memory_order_relaxed)) return;
+	for (size_t i = 0; i < t->ndeferred; i++) {
+		struct ttree_deferred *d = &t->deferred[i];
+		struct tnode *n = t->sweep ? NULL : ttree__walk(t, d->topic, d->len, false);
+		if (n && !n->data && !n->nchildren) ttree__prune(t, n);
+		free(d->topic);
+	}
+	free(t->deferred);
+	t->deferred = NULL;
+	t->ndeferred = 0;
+	if (t->sweep) {
+		t->sweep = false;
+		sweep(t);
 	}
 }

@@ -3,6 +3,7 @@
 #define MIDGE_TOPIC_TREE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,6 +31,17 @@ struct ttree {
 	struct tnode *root;
 	size_t nodes;     /* nodes besides the root */
 	uint64_t seed[2]; /* random per tree, so clients cannot choose levels that collide */
+	/* Walks that let go of the lock between steps (ttree__hold): while any is on, no node is freed and no
+	 * child table is resized, so a node a walk stands on and its siblings' order stay put. */
+	atomic_uint holds;
+	/* Prunes put off meanwhile: the topics of the nodes (freed by ttree__settle), or, past a bound, a sweep
+	 * of the whole tree. */
+	struct ttree_deferred {
+		uint8_t *topic;
+		size_t len;
+	} *deferred;
+	size_t ndeferred;
+	bool sweep;
 };
 
 /* Allocates the root, picks a seed and makes a writer-preferring lock (so a stream of PUBLISH matching
@@ -51,8 +63,16 @@ struct tnode *ttree__next_child(const struct tnode *c);
 /* The node of a topic name or filter, one node per '/'-separated level; with create, missing nodes are
  * made. NULL when missing, or out of memory (the nodes made by this call are pruned again). */
 struct tnode *ttree__walk(struct ttree *t, const uint8_t *p, size_t len, bool create);
-/* Frees n and then each ancestor below the root while it has neither data nor children. */
+/* Frees n and then each ancestor below the root while it has neither data nor children. While the tree is
+ * held, only notes n for ttree__settle. */
 void ttree__prune(struct ttree *t, struct tnode *n);
+/* A walk that will release the lock between steps starts holding the tree (any lock state, any thread) and
+ * releases it when done; ttree__release returns true when it was the last hold and prunes were put off
+ * meanwhile: the caller then takes the write lock and calls ttree__settle. */
+void ttree__hold(struct ttree *t);
+bool ttree__release(struct ttree *t);
+/* Write lock held: carries out the prunes put off while the tree was held, unless it is held again. */
+void ttree__settle(struct ttree *t);
 
 /* End of the level that starts at start in a '/'-separated string of len bytes (start <= len). */
 static inline size_t ttree__level_end(const uint8_t *p, size_t len, size_t start)

@@ -14,6 +14,7 @@
 #include "message.h"
 #include "midge/midge.h"
 #include "persist.h"
+#include "retained_send.h"
 #include "security.h"
 #include "session.h"
 
@@ -41,6 +42,8 @@ int worker__init(struct worker *w, struct broker *b, int id)
 	list__init(&w->conns);
 	list__init(&w->flush);
 	list__init(&w->closing);
+	list__init(&w->retained);
+	list__init(&w->retained_in);
 	w->scratch = malloc(READ_CHUNK);
 	if (!w->scratch) return MIDGE_ERR_NOMEM;
 	return loop__init(&w->loop, on_wake, w);
@@ -497,7 +500,7 @@ static void after_flush(struct worker *w, struct conn *c)
 	if (c->read_paused && !c->store_paused && !connect_waiting(c) && !over_cap(b, c)) resume_reading(w, c);
 }
 
-static void end_of_turn(struct worker *w)
+static void flush_all(struct worker *w)
 {
 	struct list *n;
 	/* Connections scheduled while this runs (by pumping, say) are flushed in the same pass. */
@@ -507,6 +510,18 @@ static void end_of_turn(struct worker *w)
 		if (conn__flush(c)) worker__close(w, c, "write error");
 		else after_flush(w, c);
 	}
+}
+
+static void end_of_turn(struct worker *w)
+{
+	flush_all(w);
+	/* A retained-message chunk went out: the next turn sends another unless the output is still full
+	 * (then its draining wakes the loop) or, at QoS 1/2, the window is (an acknowledgement does). */
+	if (retained__run(w)) {
+		flush_all(w);
+		loop__wake(&w->loop);
+	}
+	struct list *n;
 	while ((n = list__pop(&w->closing))) conn__unref(list_entry(n, struct conn, node));
 }
 
@@ -535,6 +550,7 @@ void worker__halt(struct worker *w)
 void worker__drain(struct worker *w)
 {
 	on_wake(w); /* adopt or release what is still in the inbox */
+	retained__drop(w);
 	struct list *n;
 	while ((n = w->conns.next) != &w->conns) close_rc(w, list_entry(n, struct conn, node), MQTT_RC_SERVER_SHUTTING_DOWN, "broker shutting down");
 	end_of_turn(w);

@@ -46,6 +46,8 @@ struct worker {
 	struct list conns;   /* open connections */
 	struct list flush;   /* conns to flush at the end of this loop turn */
 	struct list closing; /* closed this turn; unreferenced after the turn */
+	struct list retained;    /* retained-message sends in progress (retained_send.h) */
+	struct list retained_in; /* sends handed over by other threads, under inbox_lock */
 	size_t nconns;
 	atomic_bool stop;
 	struct worker_stats stats;

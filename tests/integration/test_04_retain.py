@@ -1,8 +1,11 @@
 """04 Retained messages: store, replace, clear, retain flag on delivery, re-send on re-subscribe,
 wildcards, QoS, retain_available false."""
+import time
+
 import pytest
 
 import mqttraw as m
+from conftest import wait_for
 
 
 def connected(raw, port, cid, **kw):
@@ -181,3 +184,113 @@ def test_retain_available_false(broker, raw, qos):
     s2 = connected(raw, b.port, "s2")
     s2.subscribe("nr/#")
     s2.expect_nothing(0.5)
+
+
+# -------------------------------------------------- many retained messages on one subscribe
+
+def fill_retained(raw, port, n, prefix="many"):
+    """Retains n messages on prefix/<i // 100>/<i % 100>, pipelined, then waits for a QoS 1 PUBACK behind them."""
+    p = connected(raw, port, "filler")
+    p.send(b"".join(m.publish("%s/%d/%d" % (prefix, i // 100, i % 100), b"v%d" % i, retain=True)
+                    for i in range(n)))
+    p.publish("%s-done" % prefix, b"x", qos=1)
+    return p
+
+
+def read_all(c, n, timeout=30.0):
+    """Reads PUBLISH packets (acknowledging QoS 1) until n arrived; returns their topics."""
+    topics = []
+    deadline = time.monotonic() + timeout
+    while len(topics) < n and time.monotonic() < deadline:
+        pkt = c.recv(max(0.1, deadline - time.monotonic()))
+        if pkt.type != m.PUBLISH:
+            continue
+        if pkt.qos == 1:
+            c.send(m.puback(pkt.mid))
+        assert pkt.retain
+        topics.append(pkt.topic)
+    return topics
+
+
+@pytest.mark.parametrize("qos", [0, 1])
+def test_many_retained_all_delivered_within_limits(broker, raw, qos):
+    """A wildcard over more retained messages than the output cap (QoS 0) or the queue limit (QoS 1) holds at
+    once gets every one of them, exactly once: they are sent as the subscriber takes them, not dropped."""
+    n = 20000
+    b = broker("max_output_bytes 16384\nmax_queued_messages 50\nmax_inflight_messages 10\n")
+    fill_retained(raw, b.port, n)
+    s = connected(raw, b.port, "s")
+    s.subscribe("many/#", qos=qos)
+    topics = read_all(s, n)
+    assert len(topics) == n and len(set(topics)) == n
+    s.expect_nothing(0.3)
+    assert "dropped" not in b.log()
+    # Live messages still flow to the same subscriber after the retained ones.
+    p = connected(raw, b.port, "p")
+    p.publish("many/live", b"now", qos=1)
+    pkt = s.recv_publish()
+    assert (pkt.topic, pkt.payload, pkt.retain) == ("many/live", b"now", False)
+
+
+def test_many_retained_other_clients_keep_going(broker, raw):
+    """While a slow subscriber takes 30,000 retained messages, a client on the same broker (one worker, so the
+    same loop) still gets its messages through."""
+    n = 30000
+    b = broker("threads 1\n")
+    fill_retained(raw, b.port, n)
+    slow = connected(raw, b.port, "slow")
+    slow.subscribe("many/#", qos=1)
+    other = connected(raw, b.port, "other")
+    other.subscribe("chat", qos=1)
+    p = connected(raw, b.port, "p")
+    for i in range(20):
+        p.publish("chat", b"%d" % i, qos=1)
+        assert other.recv_publish(timeout=5).payload == b"%d" % i
+    topics = read_all(slow, n)
+    assert len(topics) == n and len(set(topics)) == n
+
+
+def test_many_retained_subscriber_leaves_midway(broker, raw):
+    """A subscriber that unsubscribes, or goes away, in the middle of a long retained send ends it cleanly; the
+    broker (under ASan, too) keeps serving and clearing retained messages meanwhile works."""
+    n = 20000
+    b = broker("max_output_bytes 16384\n")
+    p = fill_retained(raw, b.port, n)
+    s1 = connected(raw, b.port, "s1")
+    s1.subscribe("many/#", qos=1)
+    got = read_all(s1, 100)
+    assert len(got) == 100
+    # Clears while the walk is on: put off and done once it ends.
+    p.send(b"".join(m.publish("many/%d/%d" % (i // 100, i % 100), b"", retain=True) for i in range(0, n, 2)))
+    s1.close()
+    s2 = connected(raw, b.port, "s2")
+    s2.subscribe("many/#", qos=0)
+    read_all(s2, 50)
+    s2.send(m.unsubscribe(2, ["many/#"]))
+    s2.wait_for(m.UNSUBACK, 2)  # behind retained messages still on their way
+    s2.close()
+    s3 = connected(raw, b.port, "s3")
+    s3.subscribe("many/#", qos=0)
+    topics = read_all(s3, n // 2, timeout=30)
+    assert len(topics) == n // 2 and len(set(topics)) == n // 2
+    assert all(int(t.split("/")[2]) % 2 == 1 for t in topics)
+    s3.expect_nothing(0.3)
+
+
+def test_many_retained_sends_per_client_bounded(broker, raw):
+    """A SUBSCRIBE repeated for one filter replaces the send in progress (all of them are sent again, as MQTT
+    asks, but not piled up); more than 16 sends at once for one client are refused past the 16th, logged."""
+    b = broker("max_output_bytes 1024\n")
+    fill_retained(raw, b.port, 2000)  # many/<0..19>/<0..99>
+    s = connected(raw, b.port, "s")
+    s.send(b"".join(m.subscribe(1 + i, [("many/#", 0)]) for i in range(30)))
+    topics = read_all(s, 2000)
+    assert len(set(topics)) == 2000
+    s.drain(0.5)
+    assert "sends in progress" not in b.log()
+    s.close()
+    s = connected(raw, b.port, "s2")
+    s.send(b"".join(m.subscribe(1 + a, [("many/%d/#" % a, 0)]) for a in range(20)))
+    wait_for(lambda: "has 17 retained-message sends in progress" in b.log(), 5, what="the 17th send refused")
+    topics = s.drain(1.0)
+    assert len(topics) < 2000 and len(set(topics)) == len(topics)
