@@ -227,13 +227,15 @@ class Broker:
     """A broker on a free loopback port with its store in a fresh temporary directory.
 
     kind: "midge" or "mosquitto"; options: configuration lines (the listener, anonymous access and the
-    store location are added here). Use as a context manager: the process is killed and the directory
-    removed on exit, whatever happened."""
+    store location are added here); sys_interval: seconds between $SYS updates (both brokers take the
+    option), None for the broker's default (10 s). Use as a context manager: the process is killed and the
+    directory removed on exit, whatever happened."""
 
-    def __init__(self, kind, binary, options, label=None, keep_dir=False):
+    def __init__(self, kind, binary, options, label=None, keep_dir=False, sys_interval=None):
         self.kind = kind
         self.binary = binary
         self.options = list(options)
+        self.sys_interval = sys_interval
         self.label = label or kind
         self.keep_dir = keep_dir
         self.dir = None
@@ -271,6 +273,8 @@ class Broker:
 
     def _config(self):
         lines = ["listener %d 127.0.0.1" % self.port, "allow_anonymous true"]
+        if self.sys_interval is not None:
+            lines.append("sys_interval %d" % self.sys_interval)
         if os.geteuid() == 0:
             # Both brokers started as root change to user "mosquitto" by default: it could not write our store
             # directory, the two would not run alike, and the change of user cancels die_with_parent.

@@ -31,6 +31,8 @@ static const char usage[] =
     "  -c N publishers or clients  -S N subscribers  --connect-rate N/s (1000)  --threads N (2)\n"
     "Output:\n"
     "  --json  one JSON object on stdout at the end\n"
+    "  --sys-wait SECONDS  wait this long after the load for the broker's $SYS drop counter (12)\n"
+    "  --no-sys  do not read $SYS (drops_reported is then null)\n"
     "See midge-bench(1).\n";
 
 int main(int argc, char **argv)

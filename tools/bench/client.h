@@ -25,7 +25,8 @@ enum bclient_state {
 	BC_DEAD,
 };
 
-enum bclient_role { ROLE_PUB, ROLE_SUB, ROLE_IDLE };
+/* ROLE_SYS: the one client of the $SYS watcher (sysmon.h), on a worker of its own. */
+enum bclient_role { ROLE_PUB, ROLE_SUB, ROLE_IDLE, ROLE_SYS };
 
 struct bclient {
 	struct bworker *w;

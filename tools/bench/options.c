@@ -172,13 +172,16 @@ enum {
 	OPT_CLEAN,
 	OPT_NO_CLEAN,
 	OPT_FILTER,
+	OPT_NO_SYS,
+	OPT_SYS_WAIT,
 	OPT_HELP,
 };
 
 int bench_opts__parse(struct bench_opts *o, int argc, char **argv, char *err, size_t errlen)
 {
 	*o = (struct bench_opts){.port = 1883, .version = 4, .payload = 64, .window = 100, .publishers = 0,
-				 .connect_rate = 1000, .threads = 2, .keepalive = 60, .clean = true};
+				 .connect_rate = 1000, .threads = 2, .keepalive = 60, .clean = true,
+				 .sys_wait = 12};
 	snprintf(o->host, sizeof o->host, "127.0.0.1");
 	snprintf(o->id_prefix, sizeof o->id_prefix, "bench-%ld-", (long)getpid());
 	static const struct option longs[] = {
@@ -192,11 +195,13 @@ int bench_opts__parse(struct bench_opts *o, int argc, char **argv, char *err, si
 		{"clean", no_argument, NULL, OPT_CLEAN},
 		{"no-clean", no_argument, NULL, OPT_NO_CLEAN},
 		{"filter", required_argument, NULL, OPT_FILTER},
+		{"no-sys", no_argument, NULL, OPT_NO_SYS},
+		{"sys-wait", required_argument, NULL, OPT_SYS_WAIT},
 		{"help", no_argument, NULL, OPT_HELP},
 		{0},
 	};
 	bool have_scenario = false, have_topic = false, have_filter = false, have_port = false, have_url = false;
-	bool have_c = false, have_s = false, have_rate = false, have_d = false;
+	bool have_c = false, have_s = false, have_rate = false, have_d = false, have_sys_wait = false;
 	const char *host = NULL;
 	uint64_t v;
 	opterr = 0;
@@ -299,6 +304,12 @@ int bench_opts__parse(struct bench_opts *o, int argc, char **argv, char *err, si
 			break;
 		case OPT_CLEAN: o->clean = true; break;
 		case OPT_NO_CLEAN: o->clean = false; break;
+		case OPT_NO_SYS: o->no_sys = true; break;
+		case OPT_SYS_WAIT:
+			if (!num_double(optarg, &o->sys_wait) || o->sys_wait > 3600)
+				return fail(err, errlen, "bad $SYS wait '%s' (0 to 3600 seconds)", optarg);
+			have_sys_wait = true;
+			break;
 		case ':': return fail(err, errlen, "option %s needs an argument", argv[optind - 1]);
 		default: return fail(err, errlen, "unknown option '%s'", argv[optind - 1]);
 		}
@@ -314,6 +325,7 @@ int bench_opts__parse(struct bench_opts *o, int argc, char **argv, char *err, si
 	if (host && !copy(o->host, sizeof o->host, host, strlen(host))) return fail(err, errlen, "host name too long");
 	if ((o->cafile || o->insecure) && o->transport != BT_TLS && o->transport != BT_WSS)
 		return fail(err, errlen, "--cafile and --insecure are for mqtts:// and wss:// URLs");
+	if (have_sys_wait && o->no_sys) return fail(err, errlen, "--sys-wait and --no-sys both given");
 	if (have_rate && o->interval_ms) return fail(err, errlen, "-r and -I both given");
 	if (o->count && have_d) return fail(err, errlen, "-n and -d both given");
 	if (!o->count && !have_d) o->duration = 10;

@@ -46,6 +46,8 @@ struct bench_opts {
 	bool json;
 	uint16_t keepalive;
 	bool clean;
+	bool no_sys;     /* --no-sys: the broker's drop counter is not read (drops_reported is null) */
+	double sys_wait; /* seconds to wait after the load for a $SYS update of that counter */
 };
 
 const char *bench_opts__scenario_name(enum bench_scenario s);

@@ -46,6 +46,8 @@ int main(void)
 	CHECK(!strcmp(o.topic, "bench/%i"));
 	CHECK(!strcmp(o.filter, "bench/#"));
 	CHECK(!strncmp(o.id_prefix, "bench-", 6));
+	CHECK(!o.no_sys);
+	CHECK(o.sys_wait == 12);
 	CHECK(bench_opts__topic(&o, 7, topic, sizeof topic));
 	CHECK(!strcmp(topic, "bench/7"));
 
@@ -80,6 +82,14 @@ int main(void)
 	CHECK_EQ(o.subscribers, 4);
 	CHECK_EQ(o.count, 100);
 	CHECK_EQ(o.interval_ms, 5);
+	/* The broker's drop counter: how long to wait for it, or not at all. */
+	CHECK_EQ(PARSE(o, "fanin", "--sys-wait", "3"), 0);
+	CHECK(o.sys_wait == 3);
+	CHECK(!o.no_sys);
+	CHECK_EQ(PARSE(o, "fanin", "--sys-wait", "0.5"), 0);
+	CHECK(o.sys_wait == 0.5);
+	CHECK_EQ(PARSE(o, "fanin", "--no-sys"), 0);
+	CHECK(o.no_sys);
 	CHECK_EQ(PARSE(o, "sub", "-t", "x/+/y", "-S", "2"), 0);
 	CHECK(!strcmp(o.filter, "x/+/y"));
 	CHECK_EQ(o.publishers, 0);
@@ -146,5 +156,10 @@ int main(void)
 	BAD("-S is not for", "pub", "-S", "2");
 	BAD("-c is not for the sub", "sub", "-c", "2");
 	BAD("not a count", "conn", "-n", "5");
+	BAD("bad $SYS wait", "fanin", "--sys-wait", "-1");
+	BAD("bad $SYS wait", "fanin", "--sys-wait", "soon");
+	BAD("bad $SYS wait", "fanin", "--sys-wait", "3601");
+	BAD("needs an argument", "fanin", "--sys-wait");
+	BAD("--sys-wait and --no-sys both", "fanin", "--no-sys", "--sys-wait", "3");
 	CHECK_DONE();
 }

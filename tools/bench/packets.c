@@ -9,6 +9,7 @@
 #include "proto/props.h"
 #include "proto/proto.h"
 #include "run.h"
+#include "sysmon.h"
 #include "worker.h"
 
 void bclient__send_connect(struct bclient *c)
@@ -16,9 +17,12 @@ void bclient__send_connect(struct bclient *c)
 	const struct bench_opts *o = c->w->b->o;
 	char id[96];
 	const char *kind = c->role == ROLE_PUB ? "p" : c->role == ROLE_SUB ? "s" : "c";
-	int n = snprintf(id, sizeof id, "%s%s%u", o->id_prefix, kind, c->idx);
+	/* The $SYS watcher is one of a kind: "w" without an index, an id no other client has. */
+	int n = c->role == ROLE_SYS ? snprintf(id, sizeof id, "%sw", o->id_prefix)
+				    : snprintf(id, sizeof id, "%s%s%u", o->id_prefix, kind, c->idx);
+	/* The $SYS watcher keeps nothing between runs: a session left behind would only collect its topics. */
 	struct mqtt_connect cn = {.version = o->version,
-				  .clean = o->clean,
+				  .clean = o->clean || c->role == ROLE_SYS,
 				  .keepalive = o->keepalive,
 				  .client_id = {(const uint8_t *)id, (uint32_t)n}};
 	if (proto__encode_connect(&c->out, &cn)) {
@@ -31,9 +35,17 @@ void bclient__send_connect(struct bclient *c)
 static void send_subscribe(struct bclient *c)
 {
 	const struct bench_opts *o = c->w->b->o;
-	struct mqtt_str f = {(const uint8_t *)c->topic, (uint32_t)strlen(c->topic)};
-	uint8_t opt = o->qos;
-	if (proto__encode_subscribe(&c->out, o->version, 1, &f, &opt, 1, NULL)) {
+	struct mqtt_str f[2] = {{(const uint8_t *)c->topic, (uint32_t)strlen(c->topic)}};
+	uint8_t opt[2] = {o->qos, 0};
+	size_t n = 1;
+	if (c->role == ROLE_SYS) {
+		/* QoS 0: $SYS is published at QoS 0, and nothing is to be queued for the watcher. */
+		f[0] = (struct mqtt_str){(const uint8_t *)SYSMON_DROPPED, (uint32_t)strlen(SYSMON_DROPPED)};
+		f[1] = (struct mqtt_str){(const uint8_t *)SYSMON_TICK, (uint32_t)strlen(SYSMON_TICK)};
+		opt[0] = 0;
+		n = 2;
+	}
+	if (proto__encode_subscribe(&c->out, o->version, 1, f, opt, n, NULL)) {
 		bclient__fail(c, "cannot encode SUBSCRIBE");
 		return;
 	}
@@ -131,6 +143,10 @@ static int on_publish(struct bclient *c, const struct mqtt_frame *f, uint64_t no
 		return -1;
 	}
 	struct bstats *st = &c->w->st;
+	if (c->role == ROLE_SYS) {
+		sysmon__publish(c->w->sysmon, &p, now_ns);
+		return 0; /* QoS 0, as subscribed */
+	}
 	bstat_add(&st->all_received, 1);
 	struct payload_hdr h;
 	if (!payload__read(p.payload.p, p.payload.len, &h)) {
@@ -189,14 +205,19 @@ int bclient__packet(struct bclient *c, const struct mqtt_frame *f, uint64_t now_
 		struct mqtt_prop pr;
 		while (props__next(&ca.props, &pos, &pr))
 			if (pr.id == MQTT_PROP_RECEIVE_MAXIMUM && pr.u32 < c->window) c->window = pr.u32;
-		if (c->role == ROLE_SUB) send_subscribe(c);
+		if (c->role == ROLE_SUB || c->role == ROLE_SYS) send_subscribe(c);
 		else ready(c);
 		return 0;
 	}
 	case MQTT_SUBACK: {
 		struct mqtt_suback sa;
 		if (c->state != BC_SUBACK || proto__decode_suback(f, o->version, &sa)) break;
-		if (sa.codes.len != 1 || sa.codes.p[0] >= 0x80) {
+		/* The watcher needs the drop counter; without the uptime it still has what the counter itself says. */
+		if (c->role == ROLE_SYS && (sa.codes.len != 2 || sa.codes.p[0] >= 0x80)) {
+			bclient__fail(c, "subscription to '%s' refused", SYSMON_DROPPED);
+			return -1;
+		}
+		if (c->role != ROLE_SYS && (sa.codes.len != 1 || sa.codes.p[0] >= 0x80)) {
 			bclient__fail(c, "subscription to '%s' refused", c->topic);
 			return -1;
 		}

@@ -1,6 +1,8 @@
 /* report: human and JSON output of a run's results. */
 #include "report.h"
 
+#include "sysmon.h"
+
 static double us(uint64_t ns) { return (double)ns / 1000.0; }
 
 static double offered(const struct bench_opts *o)
@@ -11,6 +13,9 @@ static double offered(const struct bench_opts *o)
 void report__json(FILE *out, const struct bench_opts *o, const struct bench_result *r)
 {
 	const struct hist *h = &r->hist;
+	/* Not known is null, never 0: a broker that was not asked did not say it dropped nothing. */
+	char drops[24] = "null";
+	if (r->drops_known) snprintf(drops, sizeof drops, "%llu", (unsigned long long)r->drops_reported);
 	fprintf(out,
 		"{\"scenario\":\"%s\",\"version\":%u,\"qos\":%u,\"payload\":%u,\"publishers\":%u,\"subscribers\":%u,"
 		"\"threads\":%u,\"offered_rate\":%.1f,\"duration_s\":%.3f,\"warmup_s\":%.3f,"
@@ -18,7 +23,7 @@ void report__json(FILE *out, const struct bench_opts *o, const struct bench_resu
 		"\"reordered\":%llu,\"rate_out\":%.1f,\"rate_in\":%.1f,"
 		"\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f,\"mean\":%.1f},"
 		"\"connect\":{\"clients\":%u,\"connected\":%u,\"failed\":%u,\"per_second\":%.1f},"
-		"\"errors\":%llu,\"drops_reported\":%llu}\n",
+		"\"errors\":%llu,\"drops_reported\":%s}\n",
 		bench_opts__scenario_name(o->scenario), o->version == 5 ? 5u : 311u, o->qos, o->payload,
 		o->scenario == SC_CONN ? 0 : o->publishers, o->subscribers, o->threads, offered(o), r->duration_s,
 		o->warmup, (unsigned long long)r->sent, (unsigned long long)r->acked, (unsigned long long)r->received,
@@ -26,7 +31,7 @@ void report__json(FILE *out, const struct bench_opts *o, const struct bench_resu
 		(unsigned long long)r->reordered, r->rate_out, r->rate_in, us(hist__quantile(h, 0.50)),
 		us(hist__quantile(h, 0.99)), us(hist__quantile(h, 0.999)), us(h->count ? h->max : 0),
 		hist__mean(h) / 1000.0, r->clients, r->connected, r->failed, r->connect_per_second,
-		(unsigned long long)r->errors, (unsigned long long)r->drops_reported);
+		(unsigned long long)r->errors, drops);
 }
 
 void report__human(FILE *out, const struct bench_opts *o, const struct bench_result *r)
@@ -53,6 +58,10 @@ void report__human(FILE *out, const struct bench_opts *o, const struct bench_res
 		fprintf(out, "latency:  p50 %.1f us, p99 %.1f us, p99.9 %.1f us, max %.1f us, mean %.1f us\n",
 			us(hist__quantile(h, 0.50)), us(hist__quantile(h, 0.99)), us(hist__quantile(h, 0.999)),
 			us(h->max), hist__mean(h) / 1000.0);
+	if (r->drops_known)
+		fprintf(out, "dropped:  %llu by the broker's own count (%s)\n", (unsigned long long)r->drops_reported,
+			SYSMON_DROPPED);
+	else fprintf(out, "dropped:  not known (%s)\n", r->drops_why);
 	if (r->foreign) fprintf(out, "foreign:  %llu messages without a midge-bench header (not counted)\n",
 				(unsigned long long)r->foreign);
 	fprintf(out, "errors:   %llu", (unsigned long long)r->errors);

@@ -10,6 +10,7 @@
 
 #include "client.h"
 #include "net/tls.h"
+#include "sysmon.h"
 #include "worker.h"
 
 /* How long QoS 1/2 acknowledgements may take after publishing ends, then how long stragglers may. */
@@ -17,6 +18,9 @@
 #define STRAGGLER_S 2.0
 /* How long connecting may take beyond what --connect-rate needs. */
 #define CONNECT_SLACK_S 20.0
+/* How long the first value of the broker's drop counter may take ($SYS is retained: it comes with the
+ * SUBACK), counted from when the watcher started; --sys-wait bounds it too. */
+#define SYS_BASELINE_S 2.0
 
 uint64_t bench__now_ns(void)
 {
@@ -244,6 +248,9 @@ int bench__run(const struct bench_opts *o, struct bench_result *r)
 	int status = -1;
 	uint32_t started = 0;
 	struct progress pg = {.on = isatty(2)}; /* stderr: --json keeps stdout to itself */
+	struct sysmon sm = {0};
+	uint64_t sys_t0 = 0, drops_base = 0, load_end = 0;
+	bool have_base = false;
 	if (resolve(&b, r->first_error, sizeof r->first_error)) return -1;
 	if (o->transport == BT_TLS || o->transport == BT_WSS) {
 		/* Without --cafile the system's CAs are trusted (as mosquitto_pub does for mqtts://); --insecure
@@ -263,6 +270,13 @@ int bench__run(const struct bench_opts *o, struct bench_result *r)
 		goto out;
 	}
 	atomic_store(&b.measure_from, UINT64_MAX);
+	/* The watcher connects alongside the load's clients, so its wait for the first value overlaps theirs. */
+	if (o->no_sys) {
+		snprintf(r->drops_why, sizeof r->drops_why, "not read: --no-sys");
+	} else {
+		sys_t0 = bench__now_ns();
+		if (sysmon__start(&sm, &b, r->drops_why, sizeof r->drops_why)) sysmon__stop(&sm);
+	}
 	for (; started < b.nworkers; started++)
 		if (pthread_create(&b.workers[started].thread, NULL, bworker__main, &b.workers[started])) {
 			snprintf(r->first_error, sizeof r->first_error, "cannot start a thread");
@@ -301,6 +315,13 @@ int bench__run(const struct bench_opts *o, struct bench_result *r)
 		goto stop;
 	}
 
+	/* The counter's value before any of this run's messages: the latest the watcher has. */
+	if (sm.started) {
+		double wait = o->sys_wait < SYS_BASELINE_S ? o->sys_wait : SYS_BASELINE_S;
+		have_base = sysmon__baseline(&sm, sys_t0 + (uint64_t)(wait * 1e9), &drops_base, r->drops_why,
+					     sizeof r->drops_why);
+	}
+
 	/* Publish: warm-up, then measured, until the duration ends or every publisher sent its count. */
 	uint64_t t0 = bench__now_ns();
 	uint64_t from = t0 + (uint64_t)(o->warmup * 1e9);
@@ -334,11 +355,26 @@ int bench__run(const struct bench_opts *o, struct bench_result *r)
 		progress(&pg, &b);
 		sleep_ms(2);
 	}
+	/* Every message of the run has reached the broker by now (acknowledged, or waited for). */
+	load_end = bench__now_ns();
 	status = 0;
 stop:
 	atomic_store(&b.phase, PH_STOP);
 	for (uint32_t i = 0; i < started; i++) pthread_join(b.workers[i].thread, NULL);
 	if (pg.on) fputc('\n', stderr);
+	if (status == 0 && have_base) {
+		/* The broker's next $SYS update after the load, read once the load's clients are gone. */
+		uint64_t end;
+		if (sysmon__final(&sm, load_end, bench__now_ns() + (uint64_t)(o->sys_wait * 1e9), &end, r->drops_why,
+				  sizeof r->drops_why)) {
+			/* A counter that went back (the broker restarted meanwhile) says nothing about this run. */
+			r->drops_known = end >= drops_base;
+			if (r->drops_known) r->drops_reported = end - drops_base;
+			else snprintf(r->drops_why, sizeof r->drops_why, "the broker's counter went back from %llu to %llu",
+				      (unsigned long long)drops_base, (unsigned long long)end);
+		}
+	}
+	sysmon__stop(&sm);
 	if (status == 0) {
 		t = totals(&b);
 		r->sent = t.sent;

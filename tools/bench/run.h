@@ -47,7 +47,11 @@ struct bench_result {
 	uint32_t clients, connected, failed;
 	double connect_per_second;
 	uint64_t errors;
-	uint64_t drops_reported; /* always 0: the broker's drop counters are not read yet */
+	/* What the broker's $SYS drop counter grew by over the run, warm-up included (sysmon.h), when
+	 * drops_known; otherwise drops_why says why it is not known (--no-sys, no $SYS value, ...). */
+	bool drops_known;
+	uint64_t drops_reported;
+	char drops_why[200];
 	char first_error[256];
 };
 

@@ -39,7 +39,8 @@ void bworker__note_error(struct bworker *w, const char *reason)
 
 void bworker__fini(struct bworker *w)
 {
-	for (uint32_t i = 0; i < w->nclients; i++) bclient__fini(&w->clients[i]);
+	/* After a failed init too: clients may be missing. */
+	for (uint32_t i = 0; w->clients && i < w->nclients; i++) bclient__fini(&w->clients[i]);
 	free(w->clients);
 	free(w->scratch);
 	if (w->ep >= 0) close(w->ep);

@@ -12,6 +12,7 @@
 
 struct bench;
 struct bclient;
+struct sysmon;
 
 /* Counters of one worker: written only by it (relaxed load + store, no locked instruction), read by the
  * main thread for progress and the drain. */
@@ -38,6 +39,7 @@ static inline uint64_t bstat_get(_Atomic uint64_t *a) { return atomic_load_expli
 
 struct bworker {
 	struct bench *b;
+	struct sysmon *sysmon; /* the $SYS watcher whose worker this is; NULL for the load's workers */
 	uint32_t idx;
 	pthread_t thread;
 	int ep;
