@@ -53,11 +53,19 @@ static void drop_messages(struct session *s)
 	idset__fini(&s->out_pids);
 }
 
+/* Drops s's index; the list's entries are then freed by the caller. */
+static void index_drop(struct session *s)
+{
+	free(s->sub_index);
+	s->sub_index = NULL;
+}
+
 void session__unref(struct session *s)
 {
 	if (!s) return;
 	if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1) return;
 	drop_messages(s);
+	index_drop(s);
 	struct list *n;
 	while ((n = list__pop(&s->subs))) free(list_entry(n, struct sess_sub, node));
 	idset__fini(&s->in_qos2);
@@ -84,6 +92,7 @@ void session__end(struct broker *b, struct session *s)
 {
 	lock__acquire(&s->lock);
 	s->dead = true;
+	index_drop(s);
 	struct list *n;
 	while ((n = list__pop(&s->subs))) {
 		struct sess_sub *ss = list_entry(n, struct sess_sub, node);
@@ -140,41 +149,104 @@ void session__unsubscribe_locked(struct broker *b, struct session *s, const uint
 	else subs__remove(b->subs, filter, len, s);
 }
 
+/* Subscriptions a session has before its filters are indexed. */
+#define SUB_INDEX_MIN 16u
+
+static uint32_t hash_filter(const uint8_t *p, size_t len)
+{
+	/* FNV-1a. A client choosing colliding filters slows only its own session's SUBSCRIBEs. */
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < len; i++) h = (h ^ p[i]) * 16777619u;
+	return h;
+}
+
+static void index_insert(struct sub_index *x, struct sess_sub *ss)
+{
+	struct sess_sub **b = &x->buckets[ss->hash & (x->nbuckets - 1)];
+	ss->hnext = *b;
+	*b = ss;
+	x->count++;
+}
+
+/* (Re)builds s's index with nbuckets for every subscription of the list; on failure the old one stays. */
+static void index_build(struct session *s, uint32_t nbuckets)
+{
+	struct sub_index *x = calloc(1, sizeof(*x) + nbuckets * sizeof(x->buckets[0]));
+	if (!x) return;
+	x->nbuckets = nbuckets;
+	struct list *pos;
+	for (pos = s->subs.next; pos != &s->subs; pos = pos->next) index_insert(x, list_entry(pos, struct sess_sub, node));
+	free(s->sub_index);
+	s->sub_index = x;
+}
+
+static struct sess_sub *find_sub(struct session *s, const uint8_t *filter, size_t len, uint32_t h, size_t *count)
+{
+	if (s->sub_index) {
+		for (struct sess_sub *ss = s->sub_index->buckets[h & (s->sub_index->nbuckets - 1)]; ss; ss = ss->hnext)
+			if (ss->hash == h && ss->len == len && memcmp(ss->filter, filter, len) == 0) return ss;
+		return NULL;
+	}
+	size_t n = 0;
+	struct list *pos;
+	for (pos = s->subs.next; pos != &s->subs; pos = pos->next, n++) {
+		struct sess_sub *ss = list_entry(pos, struct sess_sub, node);
+		if (ss->len == len && memcmp(ss->filter, filter, len) == 0) return ss;
+	}
+	*count = n;
+	return NULL;
+}
+
 int session__remember_sub(struct session *s, const uint8_t *filter, size_t len, uint8_t options)
 {
-	struct list *pos, *n;
-	list_for_each_safe(pos, n, &s->subs)
-	{
-		struct sess_sub *ss = list_entry(pos, struct sess_sub, node);
-		if (ss->len == len && memcmp(ss->filter, filter, len) == 0) {
-			ss->options = options;
-			return 0;
-		}
+	uint32_t h = hash_filter(filter, len);
+	size_t count = 0;
+	struct sess_sub *ss = find_sub(s, filter, len, h, &count);
+	if (ss) {
+		ss->options = options;
+		return 0;
 	}
-	struct sess_sub *ss = malloc(sizeof(*ss) + len + 1);
-	if (!ss) return MIDGE_ERR_NOMEM;
+	if (!(ss = malloc(sizeof(*ss) + len + 1))) return MIDGE_ERR_NOMEM;
 	ss->options = options;
 	ss->len = (uint16_t)len;
+	ss->hash = h;
 	memcpy(ss->filter, filter, len);
 	ss->filter[len] = 0;
 	list__add_tail(&s->subs, &ss->node);
+	struct sub_index *x = s->sub_index;
+	if (x) {
+		index_insert(x, ss);
+		if (x->count > x->nbuckets && x->nbuckets <= UINT32_MAX / 2) index_build(s, x->nbuckets * 2);
+	} else if (count + 1 >= SUB_INDEX_MIN) {
+		index_build(s, 2 * SUB_INDEX_MIN);
+	}
 	return 1;
 }
 
 bool session__forget_sub(struct session *s, const uint8_t *filter, size_t len)
 {
-	struct list *pos, *n;
-	list_for_each_safe(pos, n, &s->subs)
-	{
-		struct sess_sub *ss = list_entry(pos, struct sess_sub, node);
-		if (ss->len == len && memcmp(ss->filter, filter, len) == 0) {
-			list__del(&ss->node);
-			free(ss);
-			return true;
-		}
+	uint32_t h = hash_filter(filter, len);
+	size_t count = 0;
+	struct sess_sub *ss = find_sub(s, filter, len, h, &count);
+	if (!ss) return false;
+	struct sub_index *x = s->sub_index;
+	if (x) {
+		struct sess_sub **pp = &x->buckets[h & (x->nbuckets - 1)];
+		while (*pp != ss)
+			pp = &(*pp)->hnext;
+		*pp = ss->hnext;
+		x->count--;
 	}
-	return false;
+	list__del(&ss->node);
+	free(ss);
+	/* A session that unsubscribed from most of them goes back to the list alone. */
+	if (x && x->count < SUB_INDEX_MIN / 2) {
+		free(x);
+		s->sub_index = NULL;
+	}
+	return true;
 }
+
 
 bool session__qos2_add(struct session *s, uint16_t pid)
 {

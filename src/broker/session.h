@@ -75,9 +75,19 @@ struct queued {
 /* One subscription as the session remembers it, to remove it from the tree when the session ends. */
 struct sess_sub {
 	struct list node;
+	struct sess_sub *hnext; /* chain in the session's sub_index */
+	uint32_t hash;
 	uint8_t options;
 	uint16_t len;
 	char filter[];
+};
+
+/* Finds a session's subscriptions by filter once it has many (a client with 100,000 of them would otherwise
+ * make each SUBSCRIBE a walk of the list); NULL below the threshold. */
+struct sub_index {
+	uint32_t nbuckets; /* power of two */
+	uint32_t count;
+	struct sess_sub *buckets[];
 };
 
 struct session {
@@ -108,6 +118,7 @@ struct session {
 	bool dead;      /* ended: deliveries are dropped */
 	atomic_bool online; /* conn != NULL, readable without the lock (to pick a shared subscriber) */
 	struct list subs; /* struct sess_sub */
+	struct sub_index *sub_index;
 	struct list inflight;
 	/* Durable mode (persist.h): messages given a packet id whose row is still being committed; sent, and moved
 	 * to inflight, once it is. In seq order; counted in inflight_count and out_pids. */

@@ -218,3 +218,34 @@ def test_persistent_session_paho(broker, paho):
     s = paho(b.port, client_id="paho-sess", clean_session=False)
     assert s.connack == (1, 0)
     assert [x.payload for x in s.get_n(5)] == [b"m%d" % i for i in range(5)]
+
+
+def test_many_subscriptions_in_one_session(broker, raw):
+    """3,000 filters in one session (indexed by the broker past a few): re-subscribing changes the QoS without a
+    second subscription, unsubscribing removes exactly those, and a persistent session brings the rest back."""
+    b = broker()
+    s = raw(b.port)
+    s.connect("many-subs", clean=False)
+    n = 3000
+    for first in range(0, n, 500):
+        s.send(m.subscribe(1 + first // 500, [("f/%d/+" % i, 0) for i in range(first, first + 500)]))
+        ack = s.expect(m.SUBACK)
+        assert ack.body[2:] == bytes(500)
+    s.subscribe([("f/%d/+" % i, 1) for i in range(0, 100)], mid=20)  # QoS 1 now, still one subscription each
+    s.send(m.unsubscribe(21, ["f/%d/+" % i for i in range(1000, 3000)]))
+    s.expect(m.UNSUBACK)
+    p = raw(b.port)
+    p.connect("p")
+    for i in (5, 500, 999, 1000, 2999):
+        p.publish("f/%d/x" % i, b"%d" % i, qos=1, mid=1 + i)
+    got = [(pkt.topic, pkt.qos) for pkt in (s.recv_publish() for _ in range(3))]
+    assert got == [("f/5/x", 1), ("f/500/x", 0), ("f/999/x", 0)]
+    s.expect_nothing(0.5)
+    s.close()
+    s = raw(b.port)
+    ack = s.connect("many-subs", clean=False)
+    for i in (7, 998, 1500):
+        p.publish("f/%d/y" % i, b"%d" % i, qos=1, mid=2 + i)
+    got = [(pkt.topic, pkt.qos) for pkt in (s.recv_publish() for _ in range(2))]
+    assert got == [("f/7/y", 1), ("f/998/y", 0)]
+    s.expect_nothing(0.5)
