@@ -250,6 +250,7 @@ int bench__run(const struct bench_opts *o, struct bench_result *r)
 	struct progress pg = {.on = isatty(2)}; /* stderr: --json keeps stdout to itself */
 	struct sysmon sm = {0};
 	uint64_t sys_t0 = 0, drops_base = 0, load_end = 0;
+	uint64_t from = 0, pub_end = 0; /* set before any status 0 reaches stop: up here for the gotos */
 	bool have_base = false;
 	if (resolve(&b, r->first_error, sizeof r->first_error)) return -1;
 	if (o->transport == BT_TLS || o->transport == BT_WSS) {
@@ -324,7 +325,7 @@ int bench__run(const struct bench_opts *o, struct bench_result *r)
 
 	/* Publish: warm-up, then measured, until the duration ends or every publisher sent its count. */
 	uint64_t t0 = bench__now_ns();
-	uint64_t from = t0 + (uint64_t)(o->warmup * 1e9);
+	from = t0 + (uint64_t)(o->warmup * 1e9);
 	uint64_t until = o->count ? 0 : from + (uint64_t)(o->duration * 1e9);
 	atomic_store(&b.start, t0);
 	atomic_store(&b.publish_until, until);
@@ -341,7 +342,7 @@ int bench__run(const struct bench_opts *o, struct bench_result *r)
 		progress(&pg, &b);
 		sleep_ms(2);
 	}
-	uint64_t pub_end = bench__now_ns();
+	pub_end = bench__now_ns();
 	atomic_store(&b.phase, PH_DRAIN);
 
 	/* Drain: every QoS 1/2 message acknowledged (bounded), then stragglers for a little while. */
