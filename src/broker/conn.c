@@ -331,42 +331,77 @@ static int item_iov(struct out_item *it, struct iovec *iov, int cnt, int max)
 	return cnt;
 }
 
+/* Writes from mine (items taken off c->out) until it is empty or the socket is full; fully written items move
+ * to sent. Returns the bytes written, or -1 with errno. */
+static ssize_t write_some(struct conn *c, struct list *mine, struct list *sent)
+{
+	ssize_t total = 0;
+	while (!list__empty(mine)) {
+		struct iovec iov[64];
+		int cnt = 0;
+		struct list *pos;
+		for (pos = mine->next; pos != mine && cnt < 60; pos = pos->next)
+			cnt = item_iov(list_entry(pos, struct out_item, node), iov, cnt, 64);
+		ssize_t w = c->tp.ops->writev(&c->tp, iov, cnt);
+		if (w < 0) {
+			if (errno == EINTR) continue;
+			return total ? total : -1;
+		}
+		total += w;
+		size_t left = (size_t)w;
+		while (left && !list__empty(mine)) {
+			struct out_item *it = list_entry(mine->next, struct out_item, node);
+			size_t take = it->len - it->sent < left ? it->len - it->sent : left;
+			it->sent += take;
+			left -= take;
+			if (it->sent == it->len) list__add_tail(sent, list__pop(mine));
+		}
+		if (w == 0) break;
+	}
+	return total;
+}
+
 int conn__flush(struct conn *c)
 {
 	struct worker_stats *st = &c->worker->stats;
 	int rc = 0;
 	bool want = c->tp.want_write;
+	bool more;
+	struct list mine, sent;
+	list__init(&mine);
+	list__init(&sent);
+	/* The items are taken off the list and written without the lock: other workers delivering to c meanwhile
+	 * append to c->out instead of waiting (asleep) for the write to finish. Only this worker takes items off. */
 	lock__acquire(&c->out_lock);
-	while (!list__empty(&c->out)) {
-		struct iovec iov[64];
-		int cnt = 0;
-		struct list *pos;
-		for (pos = c->out.next; pos != &c->out && cnt < 60; pos = pos->next)
-			cnt = item_iov(list_entry(pos, struct out_item, node), iov, cnt, 64);
-		ssize_t w = c->tp.ops->writev(&c->tp, iov, cnt);
-		if (w < 0) {
-			if (errno == EINTR) continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK) rc = MIDGE_ERR_IO;
-			break;
+	for (;;) {
+		list__splice_tail(&mine, &c->out);
+		lock__release(&c->out_lock);
+		errno = 0;
+		ssize_t w = list__empty(&mine) ? 0 : write_some(c, &mine, &sent);
+		int err = errno;
+		if (w > 0) atomic_fetch_add_explicit(&st->bytes_sent, (uint64_t)w, memory_order_relaxed);
+		size_t freed = 0;
+		uint64_t packets = 0, pubs = 0;
+		struct list *n;
+		while ((n = list__pop(&sent))) {
+			struct out_item *it = list_entry(n, struct out_item, node);
+			freed += it->charge;
+			packets += it->packets;
+			pubs += it->msg != NULL;
+			msg__unref(it->msg);
+			free(it);
 		}
-		atomic_fetch_add_explicit(&st->bytes_sent, (uint64_t)w, memory_order_relaxed);
-		size_t left = (size_t)w;
-		while (left && !list__empty(&c->out)) {
-			struct out_item *it = list_entry(c->out.next, struct out_item, node);
-			size_t take = it->len - it->sent < left ? it->len - it->sent : left;
-			it->sent += take;
-			left -= take;
-			if (it->sent == it->len) {
-				list__del(&it->node);
-				c->out_bytes -= it->charge;
-				atomic_fetch_add_explicit(&st->msgs_sent, it->packets, memory_order_relaxed);
-				if (it->msg) atomic_fetch_add_explicit(&st->pub_sent, 1, memory_order_relaxed);
-				msg__unref(it->msg);
-				free(it);
-			}
-		}
+		atomic_fetch_add_explicit(&st->msgs_sent, packets, memory_order_relaxed);
+		atomic_fetch_add_explicit(&st->pub_sent, pubs, memory_order_relaxed);
+		lock__acquire(&c->out_lock);
+		c->out_bytes -= freed;
+		if (w < 0 && err != EAGAIN && err != EWOULDBLOCK) rc = MIDGE_ERR_IO;
+		/* Stuck (socket full) or failed: what is left goes back before what was appended meanwhile. Otherwise
+		 * go round again for what was appended while writing. */
+		if (!list__empty(&mine) || rc || list__empty(&c->out)) break;
 	}
-	bool more = !list__empty(&c->out);
+	list__splice_head(&c->out, &mine);
+	more = !list__empty(&c->out);
 	lock__release(&c->out_lock);
 	/* A transport may also want writability for bytes of its own (a WebSocket pong after the last frame). */
 	if (rc == 0 && c->state != CONN_CLOSED && (more != c->writable_wait || c->tp.want_write != want)) {

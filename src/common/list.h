@@ -55,5 +55,15 @@ static inline void list__splice_tail(struct list *to, struct list *from)
 	to->prev = from->prev;
 	list__init(from);
 }
+/* Moves every node of from to the head of to, in order; from becomes empty. */
+static inline void list__splice_head(struct list *to, struct list *from)
+{
+	if (list__empty(from)) return;
+	from->prev->next = to->next;
+	to->next->prev = from->prev;
+	from->next->prev = to;
+	to->next = from->next;
+	list__init(from);
+}
 
 #endif

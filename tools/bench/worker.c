@@ -16,6 +16,11 @@
 /* Backlog a rate-limited publisher may catch up after a stall: beyond it, missed messages are not sent, so
  * a broker that pushes back shows as an achieved rate below the offered one instead of as bursts. */
 #define CATCH_UP_S 0.05
+/* A paced publisher sends what is due once per tick, not on every wake-up of its thread: a thread that also
+ * receives wakes thousands of times a second, and sending one or two messages each time would make the load a
+ * stream of tiny writes (a syscall and a wake-up per message on both sides) whose cost depends on how busy the
+ * bench happens to be. One tick's messages go in one write, as from a device batching its readings. */
+#define TICK_NS 1000000u
 /* Messages one unlimited publisher adds per turn at most, so that receivers in the same thread get a turn. */
 #define BATCH_MAX 512
 
@@ -91,6 +96,7 @@ static bool publish_due(struct bworker *w, uint64_t now_ns)
 				c->last_refill_ns = start < now_ns ? start : now_ns;
 				c->tokens = 1;
 			}
+			if (now_ns - c->last_refill_ns < TICK_NS && c->tokens < b->pub_rate * TICK_NS / 1e9) continue;
 			c->tokens += (double)(now_ns - c->last_refill_ns) * b->pub_rate / 1e9;
 			c->last_refill_ns = now_ns;
 			double cap = b->pub_rate * CATCH_UP_S > 1 ? b->pub_rate * CATCH_UP_S : 1;
