@@ -1,6 +1,6 @@
 /* A mutex in four bytes, for the locks every connection and session carries (pthread_mutex_t takes 40 on x86-64,
  * and a broker holds one per client several times over). Uncontended it is one atomic compare-and-swap; a waiter
- * sleeps in the kernel (futex), never spins. It is the three-state mutex of Drepper's "Futexes Are Tricky":
+ * spins briefly, then sleeps in the kernel (futex). It is the three-state mutex of Drepper's "Futexes Are Tricky":
  * 0 unlocked, 1 locked, 2 locked with (maybe) waiters. Not recursive; no condition variables; a zeroed lock is an
  * unlocked one and needs no destroy. */
 #ifndef MIDGE_LOCK_H
@@ -15,6 +15,17 @@ struct lock {
 	atomic_int v;
 };
 
+#define LOCK_SPINS 200
+
+static inline void lock__pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
 static inline void lock__futex(atomic_int *v, int op, int val)
 {
 	syscall(SYS_futex, (int *)v, op | FUTEX_PRIVATE_FLAG, val, NULL, NULL, 0);
@@ -24,6 +35,19 @@ static inline void lock__acquire(struct lock *l)
 {
 	int c = 0;
 	if (atomic_compare_exchange_strong_explicit(&l->v, &c, 1, memory_order_acquire, memory_order_relaxed)) return;
+	/* Held by another thread, which on another core is likely done within a microsecond (these locks guard a
+	 * list append or an acknowledgement): look again a little while before going to sleep, which costs two
+	 * context switches. */
+	for (int i = 0; i < LOCK_SPINS; i++) {
+		lock__pause();
+		c = atomic_load_explicit(&l->v, memory_order_relaxed);
+		if (c == 0) {
+			if (atomic_compare_exchange_strong_explicit(&l->v, &c, 1, memory_order_acquire, memory_order_relaxed))
+				return;
+		} else if (c == 2) {
+			break; /* others sleep on it already: no point being first in line by spinning */
+		}
+	}
 	/* Contended: mark it so (2) and sleep until an unlock finds it free. */
 	if (c != 2) c = atomic_exchange_explicit(&l->v, 2, memory_order_acquire);
 	while (c != 0) {
