@@ -118,6 +118,7 @@ struct conn {
 	bool in_borrowed;  /* in is the worker's scratch buffer, during one read (owner only) */
 	bool clean_disconnect;
 	bool writable_wait;  /* EPOLLOUT armed (owner only) */
+	bool acked;          /* acknowledgements handled in this read: flush at its end (owner only) */
 	bool closing;        /* a DISCONNECT is queued: nothing more is (guarded by out_lock) */
 	bool will_retain;
 	atomic_bool auth_cancel; /* closed while its check was pending: the check is skipped */

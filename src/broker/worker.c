@@ -31,6 +31,7 @@ static void on_conn_io(struct loop_io *io, uint32_t events);
 static void drain_and_close(struct worker *w, struct conn *c);
 static void resume_reading(struct worker *w, struct conn *c);
 static bool over_cap(struct broker *b, struct conn *c);
+static void after_flush(struct worker *w, struct conn *c);
 
 int worker__init(struct worker *w, struct broker *b, int id)
 {
@@ -353,6 +354,14 @@ static void on_conn_io(struct loop_io *io, uint32_t events)
 	/* A TLS read that waited for the socket to be writable goes on at EPOLLOUT. */
 	if ((events & EPOLLIN) || ((events & EPOLLOUT) && c->tp.want_write)) read_input(w, c);
 	else if (events & (EPOLLERR | EPOLLHUP)) worker__close(w, c, "socket error");
+	if (c->acked) {
+		c->acked = false;
+		if (c->state != CONN_CLOSED && list__linked(&c->flush_node)) {
+			list__del(&c->flush_node);
+			if (conn__flush(c)) worker__close(w, c, "write error");
+			else after_flush(w, c);
+		}
+	}
 	if (c->state != CONN_CLOSED && (events & EPOLLOUT) && !list__linked(&c->flush_node))
 		list__add_tail(&w->flush, &c->flush_node);
 }
