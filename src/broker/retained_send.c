@@ -108,6 +108,7 @@ void retained__send(struct broker *b, struct worker *w, struct conn *c, const ui
 	pthread_mutex_lock(&owner->inbox_lock);
 	list__add_tail(&owner->retained_in, &rs->node);
 	pthread_mutex_unlock(&owner->inbox_lock);
+	atomic_store_explicit(&owner->retained_posted, true, memory_order_release);
 	/* Its loop picks the send up at the end of a turn; one is due anyway for the chunk just delivered. */
 	worker__post(owner, c);
 }
@@ -144,13 +145,17 @@ static void admit(struct broker *b, struct worker *w, struct retained_send *rs)
 bool retained__run(struct worker *w)
 {
 	struct broker *b = w->broker;
-	struct list in;
-	list__init(&in);
-	pthread_mutex_lock(&w->inbox_lock);
-	list__splice_tail(&in, &w->retained_in);
-	pthread_mutex_unlock(&w->inbox_lock);
-	struct list *i;
-	while ((i = list__pop(&in))) admit(b, w, list_entry(i, struct retained_send, node));
+	/* Every turn runs this: the inbox lock only when a send was posted (the flag is set after the append). */
+	if (atomic_exchange_explicit(&w->retained_posted, false, memory_order_acquire)) {
+		struct list in;
+		list__init(&in);
+		pthread_mutex_lock(&w->inbox_lock);
+		list__splice_tail(&in, &w->retained_in);
+		pthread_mutex_unlock(&w->inbox_lock);
+		struct list *i;
+		while ((i = list__pop(&in))) admit(b, w, list_entry(i, struct retained_send, node));
+	}
+	if (list__empty(&w->retained)) return false;
 	bool again = false;
 	struct list *n, *next;
 	for (n = w->retained.next; n != &w->retained; n = next) {

@@ -48,6 +48,7 @@ struct worker {
 	struct list closing; /* closed this turn; unreferenced after the turn */
 	struct list retained;    /* retained-message sends in progress (retained_send.h) */
 	struct list retained_in; /* sends handed over by other threads, under inbox_lock */
+	atomic_bool retained_posted; /* retained_in may have some: checked each turn without taking the lock */
 	size_t nconns;
 	atomic_bool stop;
 	struct worker_stats stats;
