@@ -17,8 +17,8 @@
 #define CHUNK_MSGS 512u
 #define CHUNK_STEPS 8192u
 /* Output below which the connection takes more: enough to keep the socket busy until the next turn, and well
- * under the output cap (max_output_bytes), past which QoS 0 messages would be dropped. Checked every GROUP
- * messages. */
+ * under the output cap (max_output_bytes), past which QoS 0 messages would be dropped. Checked before each
+ * message; messages are taken from the cursor GROUP at a time. */
 #define LOW_WATER (64u * 1024u)
 #define GROUP 32u
 
