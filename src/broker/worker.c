@@ -31,7 +31,7 @@ static void on_conn_io(struct loop_io *io, uint32_t events);
 static void drain_and_close(struct worker *w, struct conn *c);
 static void resume_reading(struct worker *w, struct conn *c);
 static bool over_cap(struct broker *b, struct conn *c);
-static void after_flush(struct worker *w, struct conn *c);
+static void flush_conn(struct worker *w, struct conn *c);
 
 int worker__init(struct worker *w, struct broker *b, int id)
 {
@@ -358,8 +358,7 @@ static void on_conn_io(struct loop_io *io, uint32_t events)
 		c->acked = false;
 		if (c->state != CONN_CLOSED && list__linked(&c->flush_node)) {
 			list__del(&c->flush_node);
-			if (conn__flush(c)) worker__close(w, c, "write error");
-			else after_flush(w, c);
+			flush_conn(w, c);
 		}
 	}
 	if (c->state != CONN_CLOSED && (events & EPOLLOUT) && !list__linked(&c->flush_node))
@@ -509,15 +508,20 @@ static void after_flush(struct worker *w, struct conn *c)
 	if (c->read_paused && !c->store_paused && !connect_waiting(c) && !over_cap(b, c)) resume_reading(w, c);
 }
 
+/* Writes c's output; closes it on a write error, else refills and resumes reading as after_flush does. */
+static void flush_conn(struct worker *w, struct conn *c)
+{
+	if (conn__flush(c)) worker__close(w, c, "write error");
+	else after_flush(w, c);
+}
+
 static void flush_all(struct worker *w)
 {
 	struct list *n;
 	/* Connections scheduled while this runs (by pumping, say) are flushed in the same pass. */
 	while ((n = list__pop(&w->flush))) {
 		struct conn *c = list_entry(n, struct conn, flush_node);
-		if (c->state == CONN_CLOSED) continue;
-		if (conn__flush(c)) worker__close(w, c, "write error");
-		else after_flush(w, c);
+		if (c->state != CONN_CLOSED) flush_conn(w, c);
 	}
 }
 

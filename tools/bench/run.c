@@ -22,6 +22,12 @@
  * SUBACK), counted from when the watcher started; --sys-wait bounds it too. */
 #define SYS_BASELINE_S 2.0
 
+void bench__sleep_ms(unsigned ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
 uint64_t bench__now_ns(void)
 {
 	struct timespec ts;
@@ -29,11 +35,6 @@ uint64_t bench__now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
 
 /* Sums of every worker's counters. */
 struct totals {
@@ -298,7 +299,7 @@ int bench__run(const struct bench_opts *o, struct bench_result *r)
 			goto stop;
 		}
 		progress(&pg, &b);
-		sleep_ms(2);
+		bench__sleep_ms(2);
 	}
 	uint64_t last_conn = 0;
 	for (uint32_t i = 0; i < b.nworkers; i++)
@@ -340,7 +341,7 @@ int bench__run(const struct bench_opts *o, struct bench_result *r)
 		if (t.all_sent != stall_sent) stall_sent = t.all_sent, stall_ns = now;
 		if (o->count && now - stall_ns > 30000000000u) break; /* a count that can never be reached */
 		progress(&pg, &b);
-		sleep_ms(2);
+		bench__sleep_ms(2);
 	}
 	pub_end = bench__now_ns();
 	atomic_store(&b.phase, PH_DRAIN);
@@ -349,12 +350,12 @@ int bench__run(const struct bench_opts *o, struct bench_result *r)
 	uint64_t d0 = bench__now_ns();
 	while (o->qos && (t = totals(&b)).inflight && (double)(bench__now_ns() - d0) / 1e9 < ACK_DRAIN_S) {
 		progress(&pg, &b);
-		sleep_ms(2);
+		bench__sleep_ms(2);
 	}
 	d0 = bench__now_ns();
 	while ((t = totals(&b)).unique < expected_now(o, &t) && (double)(bench__now_ns() - d0) / 1e9 < STRAGGLER_S) {
 		progress(&pg, &b);
-		sleep_ms(2);
+		bench__sleep_ms(2);
 	}
 	/* Every message of the run has reached the broker by now (acknowledged, or waited for). */
 	load_end = bench__now_ns();

@@ -57,6 +57,8 @@ struct bench_result {
 
 /* Nanoseconds on CLOCK_MONOTONIC, the clock of payload send times. */
 uint64_t bench__now_ns(void);
+/* Sleeps ms milliseconds (the polling waits of the run and of its $SYS watcher). */
+void bench__sleep_ms(unsigned ms);
 
 /* Runs the benchmark o describes, printing progress on stderr when it is a terminal (and not --json).
  * Returns 0 with r filled when the run completed (losses included), or -1 with a one-line reason in

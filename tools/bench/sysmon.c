@@ -12,11 +12,6 @@
  * broker's $SYS timer, so a few milliseconds; past this the counter was not in that update (unchanged). */
 #define SETTLE_NS 250000000u
 
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
 
 int sysmon__start(struct sysmon *m, const struct bench *run, char *why, size_t whylen)
 {
@@ -74,7 +69,7 @@ bool sysmon__baseline(struct sysmon *m, uint64_t deadline_ns, uint64_t *value, c
 			snprintf(why, whylen, "no value of %s came", SYSMON_DROPPED);
 			return false;
 		}
-		sleep_ms(2);
+		bench__sleep_ms(2);
 	}
 }
 
@@ -104,7 +99,7 @@ bool sysmon__final(struct sysmon *m, uint64_t after_ns, uint64_t deadline_ns, ui
 				 m->b.o->sys_wait);
 			return false;
 		}
-		sleep_ms(5);
+		bench__sleep_ms(5);
 	}
 }
 
