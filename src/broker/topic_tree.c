@@ -278,12 +278,9 @@ static void defer(struct ttree *t, struct tnode *n)
 	else t->ndeferred++;
 }
 
-void ttree__prune(struct ttree *t, struct tnode *n)
+/* Frees n and each emptied ancestor below the root, whatever the holds. */
+static void prune_now(struct ttree *t, struct tnode *n)
 {
-	if (n && n != t->root && atomic_load_explicit(&t->holds, memory_order_relaxed)) {
-		if (!n->data && !n->nchildren) defer(t, n);
-		return;
-	}
 	while (n && n != t->root && !n->data && !n->nchildren) {
 		struct tnode *p = n->parent;
 		unlink_child(p, n);
@@ -292,6 +289,15 @@ void ttree__prune(struct ttree *t, struct tnode *n)
 		t->nodes--;
 		n = p;
 	}
+}
+
+void ttree__prune(struct ttree *t, struct tnode *n)
+{
+	if (n && n != t->root && atomic_load_explicit(&t->holds, memory_order_relaxed)) {
+		if (!n->data && !n->nchildren) defer(t, n);
+		return;
+	}
+	prune_now(t, n);
 }
 
 void ttree__hold(struct ttree *t)
@@ -360,11 +366,15 @@ static void sweep(struct ttree *t)
 
 void ttree__settle(struct ttree *t)
 {
+	/* A hold taken before the write lock may belong to a walk already past the root: nothing is freed. One
+	 * taken from here on belongs to a walk that has not started (it reads only under the read lock, from the
+	 * root), so the prunes go ahead regardless: prune_now, never ttree__prune, which would defer again into
+	 * the array being read. */
 	if (atomic_load_explicit(&t->holds, memory_order_relaxed)) return;
 	for (size_t i = 0; i < t->ndeferred; i++) {
 		struct ttree_deferred *d = &t->deferred[i];
 		struct tnode *n = t->sweep ? NULL : ttree__walk(t, d->topic, d->len, false);
-		if (n && !n->data && !n->nchildren) ttree__prune(t, n);
+		if (n && !n->data && !n->nchildren) prune_now(t, n);
 		free(d->topic);
 	}
 	free(t->deferred);
