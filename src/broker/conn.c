@@ -16,11 +16,10 @@
 #include "session.h"
 #include "worker.h"
 
-struct conn *conn__new(struct broker *b, struct listener_rt *l, int fd, const char *addr)
+struct conn *conn__new(struct listener_rt *l, int fd, const char *addr)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	if (!c) return NULL;
-	c->broker = b;
 	c->listener = l;
 	c->tp.ops = &tcp__ops;
 	c->tp.fd = fd;

@@ -241,7 +241,7 @@ static void refill(struct broker *b, struct session *s)
 static bool pump(struct broker *b, struct session *s)
 {
 	bool sent = false;
-	uint64_t now = clock__ms();
+	uint64_t now = 0; /* read only for a message that can expire */
 	/* First what a resume held back (same packet ids, in order), then the queue. */
 	struct list *pos, *next;
 	for (pos = s->inflight.next; s->held_count && pos != &s->inflight && window_open(b, s) &&
@@ -257,6 +257,7 @@ static bool pump(struct broker *b, struct session *s)
 	}
 	while (!s->held_count && !list__empty(&s->queue) && window_open(b, s) && under_cap(b, s->conn)) {
 		struct queued *q = list_entry(list__pop(&s->queue), struct queued, node);
+		if (q->msg->expiry_ms && !now) now = clock__ms();
 		if (!msg__expired(q->msg, now) && readable(b, s, q->msg) && !withheld(b, s->conn, q->msg)) {
 			struct delivery d = as_delivery(&q->d);
 			int r = q->d.qos ? to_window(b, NULL, s, q->msg, &d, q->seq) : send_now(b, NULL, s, q->msg, &d);

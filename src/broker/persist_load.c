@@ -77,7 +77,6 @@ static int on_session(void *arg, const struct store_session *r)
 	if (!s || session__set_identity(s, r->username, 0, true)) goto nomem;
 	s->expiry_interval = r->expiry_interval;
 	s->stored = true;
-	s->offline_since_ms = ld->now;
 	s->expire_at_ms = r->connected ? session__expire_at(b, s, ld->now) : persist__to_mono(r->expire_at_ms);
 	if (r->will) {
 		s->will = persist__message(r->will, false);

@@ -145,7 +145,7 @@ static void on_accept(struct loop_io *io, uint32_t events)
 			close(fd);
 			continue;
 		}
-		struct conn *c = conn__new(b, l, fd, addr);
+		struct conn *c = conn__new(l, fd, addr);
 		if (!c) {
 			close(fd);
 			continue;

@@ -91,6 +91,8 @@ struct sub_index {
 };
 
 struct session {
+	/* Fields grouped by size so that no padding is left: an idle client's session costs what it holds (the
+	 * allocation, with the client id, stays in a smaller malloc size class). */
 	struct session *hash_next; /* table chain; guarded by the table lock */
 	atomic_uint refs;
 	uint16_t id_len; /* of client_id, at the end */
@@ -98,25 +100,24 @@ struct session {
 	/* Who it is, for ACL checks: its last connection's username (NULL = anonymous) and security domain,
 	 * guarded by id_lock, a leaf lock, so a shared group can be checked under the tree lock. */
 	atomic_bool exposed; /* its last connection came through an exposed listener (guard.h) */
-	bool guard_logged; /* the encryption guard has said it withholds messages from this client (lock) */
 	struct lock id_lock;
+	uint32_t domain; /* security__domain's index (listeners are far fewer than 2^32) */
 	char *username;
-	size_t domain;
 
 	struct lock lock;
 	uint32_t expiry_interval; /* Session Expiry Interval, seconds; UINT32_MAX = never */
 	struct conn *conn; /* attached connection or NULL (offline) */
-	uint64_t offline_since_ms;
 	uint64_t expire_at_ms;    /* offline: when it ends; 0 = never */
 	struct message *will;     /* a will waiting for its Will Delay Interval (reference), or NULL */
 	uint64_t will_at_ms;      /* when that will is published */
 	char *will_user;          /* the will's client's username (NULL = anonymous), for its ACL check */
-	size_t will_domain;       /* and its security domain */
+	uint32_t will_domain;     /* and its security domain */
 	uint32_t will_expiry;     /* its Message Expiry Interval, seconds */
 	bool will_retain;
 	bool clean;     /* discarded when its connection ends (Session Expiry Interval 0) */
 	bool dead;      /* ended: deliveries are dropped */
 	atomic_bool online; /* conn != NULL, readable without the lock (to pick a shared subscriber) */
+	bool guard_logged; /* the encryption guard has said it withholds messages from this client (lock) */
 	struct list subs; /* struct sess_sub */
 	struct sub_index *sub_index;
 	struct list inflight;

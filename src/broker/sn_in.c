@@ -42,7 +42,6 @@ static int feed_bytes(struct sn_client *cl, const uint8_t *p, size_t n)
 void sn_in__connect(struct sn_client *cl)
 {
 	struct sn_gw *g = cl->gw;
-	struct broker *b = g->b;
 	const uint8_t *p = buf__head(&cl->connect);
 	size_t len = buf__len(&cl->connect);
 	struct mqtt_connect ct = {
@@ -64,7 +63,7 @@ void sn_in__connect(struct sn_client *cl)
 	uint8_t rc = SN_RC_CONGESTION;
 	if (!utf8__valid(ct.client_id.p, ct.client_id.len)) rc = SN_RC_NOT_SUPPORTED; /* MQTT's client ids are UTF-8 */
 	else if (atomic_load_explicit(&g->nclients, memory_order_relaxed) >= g->max_clients) count(&g->stats.congested);
-	else if (!proto__encode_connect(&pkt, &ct)) c = conn__new(b, g->l, -1, cl->addr);
+	else if (!proto__encode_connect(&pkt, &ct)) c = conn__new(g->l, -1, cl->addr);
 	if (!c) {
 		struct sn_msg m = {.type = SN_CONNACK, .rc = rc};
 		reply(cl, &m);

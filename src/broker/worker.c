@@ -72,17 +72,18 @@ static void on_conn_timer(struct timer *t)
 		close_rc(w, c, MQTT_RC_KEEP_ALIVE_TIMEOUT, "exceeded timeout");
 		return;
 	}
-	/* A transport with a probe of its own (WebSocket ping) uses it on a peer quiet for a while. */
+	/* A transport with a probe of its own (WebSocket ping) uses it on a peer quiet for a while: every ping
+	 * interval of silence, counted from the last input, so no time of the last probe needs keeping. */
 	uint64_t ping_ms = (uint64_t)w->broker->conf.websockets_ping_interval * 1000u;
-	if (c->tp.ops->ping && ping_ms) {
-		uint64_t quiet = c->last_rx_ms > c->pinged_ms ? c->last_rx_ms : c->pinged_ms;
-		if (now >= quiet + ping_ms) {
+	if (c->tp.ops->ping && ping_ms && now >= c->last_rx_ms) {
+		uint64_t quiet = (now - c->last_rx_ms) / ping_ms; /* whole intervals of silence */
+		if (quiet) {
 			bool want = c->tp.want_write;
 			c->tp.ops->ping(&c->tp);
 			if (c->tp.want_write != want) conn__update_events(c);
-			c->pinged_ms = quiet = now;
 		}
-		if (quiet + ping_ms < deadline) deadline = quiet + ping_ms;
+		uint64_t next = c->last_rx_ms + (quiet + 1) * ping_ms;
+		if (next < deadline) deadline = next;
 	}
 	if (deadline != UINT64_MAX) timer__arm(&w->loop.timers, &c->timer, deadline, on_conn_timer);
 }
@@ -205,6 +206,7 @@ static bool over_cap(struct broker *b, struct conn *c)
 static void process_input(struct worker *w, struct conn *c)
 {
 	struct broker *b = w->broker;
+	uint64_t now = 0; /* read once per batch: the packets of one read arrived together */
 	while (buf__len(&c->in) > 0 && c->state != CONN_CLOSED) {
 		if (connect_waiting(c)) return; /* the rest waits for the CONNECT to complete */
 		if (over_cap(b, c)) {
@@ -237,7 +239,8 @@ static void process_input(struct worker *w, struct conn *c)
 		}
 		/* Keepalive counts whole packets, not bytes: a client dribbling a packet it never finishes is
 		 * still closed [MQTT-3.1.2-22]. */
-		c->last_rx_ms = clock__ms();
+		if (!now) now = clock__ms();
+		c->last_rx_ms = now;
 		r = dispatch__packet(w, c, &f);
 		if (r) {
 			close_rc(w, c, dispatch__err_reason(r), dispatch__reason(r));
@@ -431,7 +434,6 @@ void worker__close(struct worker *w, struct conn *c, const char *reason)
 		if (attached) {
 			s->conn = NULL;
 			atomic_store(&s->online, false);
-			s->offline_since_ms = now;
 			if (c->expiry_changed) {
 				s->expiry_interval = c->session_expiry;
 				s->clean = c->session_expiry == 0;
@@ -446,7 +448,7 @@ void worker__close(struct worker *w, struct conn *c, const char *reason)
 				s->will = c->will;
 				free(s->will_user);
 				s->will_user = c->username ? strdup(c->username) : NULL;
-				s->will_domain = security__domain(b, c->listener);
+				s->will_domain = (uint32_t)security__domain(b, c->listener);
 				s->will_expiry = c->will_expiry;
 				s->will_retain = c->will_retain;
 				s->will_at_ms = now + (uint64_t)c->will_delay * 1000u;
