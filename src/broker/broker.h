@@ -43,6 +43,7 @@ struct listener_rt {
 	struct tls_ctx *tls;
 	bool websockets;            /* `protocol websockets`: each connection is wrapped in the ws transport */
 	struct ws_settings ws;      /* its settings, borrowed by those connections */
+	struct http_app app;        /* the HTTP API on it (src/http/api), ws.app */
 	struct sn_gw *sn;           /* `protocol mqttsn`: its gateway (sn_gw.h), owned; NULL for the others */
 };
 
@@ -52,11 +53,13 @@ struct broker_stats {
 	atomic_uint_fast64_t sockets_total_ever; /* TCP connections accepted */
 	atomic_uint_fast64_t clients_expired;    /* persistent sessions ended by persistent_client_expiration */
 	atomic_int clients_connected;
+	atomic_int clients_max; /* the most connected at once (figures.h) */
 	atomic_int clients_persistent_offline;
 	atomic_int offline_deadlines; /* offline sessions with an expiry or a delayed will (session__track_locked) */
 	atomic_uint_fast64_t pub_dropped;
 	atomic_uint_fast64_t guard_withheld; /* deliveries the encryption guard kept off plain listeners */
 	atomic_long heap_current; /* approximate: bytes of messages alive */
+	atomic_size_t heap_max;   /* the most malloc said was allocated when figures were read (figures.h) */
 };
 
 struct broker {

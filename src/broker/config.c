@@ -67,6 +67,7 @@ void config__fini(struct config *c)
 	free(c->log_file);
 	free(c->log_timestamp_format);
 	free(c->pid_file);
+	free(c->http_api_key);
 	free(c->user);
 	free(c->response_information);
 	free(c->persistence_location);

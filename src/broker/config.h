@@ -91,6 +91,7 @@ struct config {
 	int allow_anonymous; /* -1 = not set: false once a config file defines a listener (Mosquitto 2) */
 	char *password_file;
 	char *acl_file;
+	char *http_api_key; /* a Bearer token that may do everything the HTTP API offers; NULL = none */
 	uint64_t websockets_headers_size; /* largest WebSocket handshake request head; 0 = the default, 4096 */
 	uint32_t websockets_ping_interval; /* Midge: seconds of quiet before a WebSocket ping; 0 = never; default 30 */
 	/* Midge's encryption guard (guard.h): `encrypted_topic` filters, owned */

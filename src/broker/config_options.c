@@ -804,6 +804,8 @@ static const struct option options[] = {
     INT("websockets_headers_size", set_u64, websockets_headers_size, 0, 65536),
     FN("websockets_origin", opt_websockets_origin),
     INT("websockets_ping_interval", set_u32, websockets_ping_interval, 0, 65535),
+    /* the HTTP API (docs/http-api.md) */
+    STR("http_api_key", set_rest, http_api_key),
     /* persistence */
     BOOL("persistence", persistence),
     BOOL("retained_persistence", retained_persistence),

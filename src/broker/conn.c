@@ -36,7 +36,7 @@ struct conn *conn__new(struct listener_rt *l, int fd, const char *addr)
 	}
 	c->io.fd = fd;
 	atomic_init(&c->refs, 1);
-	atomic_init(&c->kick, false);
+	atomic_init(&c->kick, KICK_NONE);
 	atomic_init(&c->takeover_ready, false);
 	atomic_init(&c->need_pump, false);
 	atomic_init(&c->replies_held, 0);

@@ -56,6 +56,13 @@ struct conn_alias {
 	struct alias_out out; /* the broker's, guarded by out_lock */
 };
 
+/* Why another thread asks a connection's worker to close it (conn.kick). */
+enum conn_kick {
+	KICK_NONE = 0,
+	KICK_TAKEOVER, /* a new connection takes its session: finish what was received, then close */
+	KICK_ADMIN,    /* the HTTP API's DELETE /api/v1/clients/{id}: close at once, will published */
+};
+
 struct conn {
 	struct loop_io io;
 	struct transport tp;
@@ -103,7 +110,7 @@ struct conn {
 
 	bool pending;             /* on the inbox (worker inbox lock) */
 	bool adopting;            /* new, not yet registered with the worker (worker inbox lock) */
-	atomic_bool kick;         /* taken over: finish what was received, then close (set by another thread) */
+	atomic_uchar kick;        /* enum conn_kick, set by another thread; the owner closes the connection */
 	atomic_bool takeover_ready; /* the connection it took over is gone: complete the CONNECT */
 	bool waiting_takeover;    /* CONNECT received, waiting for the old connection to close (owner) */
 	bool clean_start;         /* the CONNECT's clean session flag */

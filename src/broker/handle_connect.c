@@ -5,6 +5,7 @@
 #include <sys/random.h>
 
 #include "broker.h"
+#include "figures.h"
 #include "common/clock.h"
 #include "common/utf8.h"
 #include "proto/props.h"
@@ -106,11 +107,11 @@ static int attach_session(struct worker *w, struct conn *c, bool *present)
 			old = conn__ref(s->conn);
 			dropped = old->successor;
 			old->successor = conn__ref(c);
-			atomic_store(&old->kick, true);
+			atomic_store(&old->kick, KICK_TAKEOVER);
 			lock__release(&s->lock);
 			lock__release(&b->sessions.lock);
 			if (dropped) {
-				atomic_store(&dropped->kick, true);
+				atomic_store(&dropped->kick, KICK_TAKEOVER);
 				worker__post(dropped->worker, dropped);
 				conn__unref(dropped);
 			}
@@ -218,6 +219,7 @@ static int finish_connect(struct worker *w, struct conn *c)
 	buf__free(&c->connack_props);
 	c->state = CONN_ACTIVE;
 	atomic_fetch_add(&b->stats.clients_connected, 1);
+	figures__connected(b);
 	atomic_fetch_add(&b->stats.clients_total_ever, 1);
 	worker__arm_keepalive(w, c);
 	if (b->conf.connection_messages)

@@ -17,6 +17,7 @@
 #include "sn_gw.h"
 #include "authq.h"
 #include "guard.h"
+#include "http/api/api.h"
 #include "net/tls.h"
 #include "persist.h"
 #include "retain.h"
@@ -220,7 +221,9 @@ int broker__start(struct broker *b, char *err, size_t errlen)
 		if (config__listener_tls(lc) && !(l->tls = listener_tls(&b->conf, lc, err, errlen))) return MIDGE_ERR_INVAL;
 		if (lc->websockets) {
 			l->websockets = true;
+			l->app = (struct http_app){.serve = api__serve, .ctx = l};
 			l->ws = (struct ws_settings){
+			    .app = &l->app,
 			    .max_head = b->conf.websockets_headers_size ? b->conf.websockets_headers_size : 4096,
 			    .origins = (const char *const *)lc->origins,
 			    .norigins = lc->norigins,

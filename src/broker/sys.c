@@ -1,6 +1,5 @@
 /* $SYS: broker statistics published as retained messages every sys_interval seconds, with Mosquitto's
  * topic names, so existing dashboards keep working. */
-#include <malloc.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,11 +8,9 @@
 
 #include "broker.h"
 #include "common/clock.h"
+#include "figures.h"
 #include "midge/midge.h"
-#include "retain.h"
 #include "sn_gw.h"
-#include "store/store.h"
-#include "subs.h"
 #include "worker.h"
 
 /* One rate with its 1, 5 and 15 minute moving averages (per minute, as Mosquitto reports them). */
@@ -30,8 +27,6 @@ struct sys_state {
 	struct timer timer;
 	uint64_t last_ms;
 	struct load load[L_COUNT];
-	size_t heap_max;
-	int clients_max;
 };
 
 static void pub(struct broker *b, const char *topic, const char *fmt, ...)
@@ -47,53 +42,50 @@ static void pub(struct broker *b, const char *topic, const char *fmt, ...)
 	broker__publish_text(b, topic, payload, len, true);
 }
 
-static uint64_t load_value(struct broker *b, int i)
+static uint64_t load_value(const struct figures *f, int i)
 {
 	switch (i) {
-	case L_MSG_RX: return BROKER_STAT(b, msgs_received);
-	case L_MSG_TX: return BROKER_STAT(b, msgs_sent);
-	case L_PUB_RX: return BROKER_STAT(b, pub_received);
-	case L_PUB_TX: return BROKER_STAT(b, pub_sent);
-	case L_PUB_DROP: return atomic_load(&b->stats.pub_dropped);
-	case L_BYTES_RX: return BROKER_STAT(b, bytes_received);
-	case L_BYTES_TX: return BROKER_STAT(b, bytes_sent);
-	case L_CONNECTIONS: return atomic_load(&b->stats.clients_total_ever);
-	default: return atomic_load(&b->stats.sockets_total_ever);
+	case L_MSG_RX: return f->msgs_received;
+	case L_MSG_TX: return f->msgs_sent;
+	case L_PUB_RX: return f->pub_received;
+	case L_PUB_TX: return f->pub_sent;
+	case L_PUB_DROP: return f->pub_dropped;
+	case L_BYTES_RX: return f->bytes_received;
+	case L_BYTES_TX: return f->bytes_sent;
+	case L_CONNECTIONS: return f->clients_ever;
+	default: return f->sockets_ever;
 	}
 }
 
 static void publish_all(struct sys_state *st)
 {
 	struct broker *b = st->b;
+	struct figures f;
+	figures__read(b, &f);
 	uint64_t now = clock__ms();
 	double interval = (double)(now - st->last_ms) / 1000.0;
 	st->last_ms = now;
 
-	pub(b, "$SYS/broker/uptime", "%lld seconds", (long long)((now - b->start_ms) / 1000));
+	pub(b, "$SYS/broker/uptime", "%llu seconds", (unsigned long long)f.uptime_s);
+	pub(b, "$SYS/broker/clients/connected", "%d", f.connected);
+	pub(b, "$SYS/broker/clients/active", "%d", f.connected);
+	pub(b, "$SYS/broker/clients/disconnected", "%d", f.offline);
+	pub(b, "$SYS/broker/clients/inactive", "%d", f.offline);
+	pub(b, "$SYS/broker/clients/total", "%d", f.connected + f.offline);
+	pub(b, "$SYS/broker/clients/maximum", "%d", f.connected_max);
+	pub(b, "$SYS/broker/clients/expired", "%llu", (unsigned long long)f.expired);
 
-	int connected = atomic_load(&b->stats.clients_connected);
-	int offline = atomic_load(&b->stats.clients_persistent_offline);
-	if (connected > st->clients_max) st->clients_max = connected;
-	pub(b, "$SYS/broker/clients/connected", "%d", connected);
-	pub(b, "$SYS/broker/clients/active", "%d", connected);
-	pub(b, "$SYS/broker/clients/disconnected", "%d", offline);
-	pub(b, "$SYS/broker/clients/inactive", "%d", offline);
-	pub(b, "$SYS/broker/clients/total", "%d", connected + offline);
-	pub(b, "$SYS/broker/clients/maximum", "%d", st->clients_max);
-	pub(b, "$SYS/broker/clients/expired", "%llu", (unsigned long long)atomic_load(&b->stats.clients_expired));
-
-	pub(b, "$SYS/broker/messages/received", "%llu", (unsigned long long)BROKER_STAT(b, msgs_received));
-	pub(b, "$SYS/broker/messages/sent", "%llu", (unsigned long long)BROKER_STAT(b, msgs_sent));
-	pub(b, "$SYS/broker/publish/messages/received", "%llu", (unsigned long long)BROKER_STAT(b, pub_received));
-	pub(b, "$SYS/broker/publish/messages/sent", "%llu", (unsigned long long)BROKER_STAT(b, pub_sent));
-	pub(b, "$SYS/broker/publish/messages/dropped", "%llu", (unsigned long long)atomic_load(&b->stats.pub_dropped));
+	pub(b, "$SYS/broker/messages/received", "%llu", (unsigned long long)f.msgs_received);
+	pub(b, "$SYS/broker/messages/sent", "%llu", (unsigned long long)f.msgs_sent);
+	pub(b, "$SYS/broker/publish/messages/received", "%llu", (unsigned long long)f.pub_received);
+	pub(b, "$SYS/broker/publish/messages/sent", "%llu", (unsigned long long)f.pub_sent);
+	pub(b, "$SYS/broker/publish/messages/dropped", "%llu", (unsigned long long)f.pub_dropped);
 	/* Midge's own: deliveries the encryption guard kept off plain listeners (docs/security.md). */
-	pub(b, "$SYS/broker/publish/messages/withheld", "%llu",
-	    (unsigned long long)atomic_load(&b->stats.guard_withheld));
-	pub(b, "$SYS/broker/bytes/received", "%llu", (unsigned long long)BROKER_STAT(b, bytes_received));
-	pub(b, "$SYS/broker/bytes/sent", "%llu", (unsigned long long)BROKER_STAT(b, bytes_sent));
-	pub(b, "$SYS/broker/subscriptions/count", "%zu", subs__count(b->subs));
-	pub(b, "$SYS/broker/retained messages/count", "%zu", retain__count(b->retained));
+	pub(b, "$SYS/broker/publish/messages/withheld", "%llu", (unsigned long long)f.pub_withheld);
+	pub(b, "$SYS/broker/bytes/received", "%llu", (unsigned long long)f.bytes_received);
+	pub(b, "$SYS/broker/bytes/sent", "%llu", (unsigned long long)f.bytes_sent);
+	pub(b, "$SYS/broker/subscriptions/count", "%zu", f.subscriptions);
+	pub(b, "$SYS/broker/retained messages/count", "%zu", f.retained);
 
 	for (size_t i = 0; i < b->nlisteners; i++) {
 		/* Midge's own: each MQTT-SN gateway, by its UDP port (docs/mqtt-sn.md). */
@@ -103,7 +95,7 @@ static void publish_all(struct sys_state *st)
 		static const struct {
 			const char *name;
 			size_t off;
-		} f[] = {
+		} sf[] = {
 #define SN_STAT(n) {#n, offsetof(struct sn_gw_stats, n)}
 		    SN_STAT(received), SN_STAT(sent),    SN_STAT(malformed), SN_STAT(unknown),    SN_STAT(unexpected),
 		    SN_STAT(congested), SN_STAT(retries), SN_STAT(lost),     SN_STAT(qos_minus1),
@@ -111,40 +103,36 @@ static void publish_all(struct sys_state *st)
 		};
 		char topic[96];
 		unsigned port = b->listeners[i].conf->port;
-		for (size_t k = 0; k < sizeof(f) / sizeof(f[0]); k++) {
-			const atomic_uint_fast64_t *v = (const atomic_uint_fast64_t *)((const char *)gs + f[k].off);
-			snprintf(topic, sizeof(topic), "$SYS/broker/mqttsn/%u/%s", port, f[k].name);
+		for (size_t k = 0; k < sizeof(sf) / sizeof(sf[0]); k++) {
+			const atomic_uint_fast64_t *v = (const atomic_uint_fast64_t *)((const char *)gs + sf[k].off);
+			snprintf(topic, sizeof(topic), "$SYS/broker/mqttsn/%u/%s", port, sf[k].name);
 			pub(b, topic, "%llu", (unsigned long long)atomic_load(v));
 		}
 		snprintf(topic, sizeof(topic), "$SYS/broker/mqttsn/%u/clients", port);
 		pub(b, topic, "%zu", sn_gw__clients(g));
 	}
-	if (b->store) {
+	if (f.store_on) {
 		/* Midge's own: the durable store (docs/storage.md). */
-		struct store_stats ss;
-		store__stats(b->store, &ss);
-		pub(b, "$SYS/broker/store/commits", "%llu", (unsigned long long)ss.commits);
-		pub(b, "$SYS/broker/store/changes", "%llu", (unsigned long long)ss.changes);
-		pub(b, "$SYS/broker/store/failures", "%llu", (unsigned long long)ss.failures);
-		pub(b, "$SYS/broker/store/queued", "%llu", (unsigned long long)ss.queued);
-		pub(b, "$SYS/broker/store/commit_us/last", "%llu", (unsigned long long)ss.last_commit_us);
-		pub(b, "$SYS/broker/store/commit_us/max", "%llu", (unsigned long long)ss.max_commit_us);
-		pub(b, "$SYS/broker/store/bytes", "%llu", (unsigned long long)ss.file_bytes);
-		pub(b, "$SYS/broker/store/failing", "%d", atomic_load(&b->store_failing) ? 1 : 0);
+		const struct store_stats *ss = &f.store;
+		pub(b, "$SYS/broker/store/commits", "%llu", (unsigned long long)ss->commits);
+		pub(b, "$SYS/broker/store/changes", "%llu", (unsigned long long)ss->changes);
+		pub(b, "$SYS/broker/store/failures", "%llu", (unsigned long long)ss->failures);
+		pub(b, "$SYS/broker/store/queued", "%llu", (unsigned long long)ss->queued);
+		pub(b, "$SYS/broker/store/commit_us/last", "%llu", (unsigned long long)ss->last_commit_us);
+		pub(b, "$SYS/broker/store/commit_us/max", "%llu", (unsigned long long)ss->max_commit_us);
+		pub(b, "$SYS/broker/store/bytes", "%llu", (unsigned long long)ss->file_bytes);
+		pub(b, "$SYS/broker/store/failing", "%d", f.store_failing ? 1 : 0);
 	}
 
-	struct mallinfo2 mi = mallinfo2();
-	size_t heap = mi.uordblks + mi.hblkhd;
-	if (heap > st->heap_max) st->heap_max = heap;
-	pub(b, "$SYS/broker/heap/current", "%zu", heap);
-	pub(b, "$SYS/broker/heap/maximum", "%zu", st->heap_max);
+	pub(b, "$SYS/broker/heap/current", "%zu", f.heap);
+	pub(b, "$SYS/broker/heap/maximum", "%zu", f.heap_max);
 
 	/* Exponentially weighted per-minute rates, like Unix load averages. */
 	static const double window[3] = {60.0, 300.0, 900.0};
 	static const char *suffix[3] = {"1min", "5min", "15min"};
 	for (int i = 0; i < L_COUNT && interval > 0; i++) {
 		struct load *l = &st->load[i];
-		uint64_t v = load_value(b, i);
+		uint64_t v = load_value(&f, i);
 		double rate = (double)(v - l->last) * 60.0 / interval;
 		l->last = v;
 		for (int k = 0; k < 3; k++) {

@@ -151,7 +151,10 @@ static void on_wake(void *arg)
 			c->store_paused = false;
 			if (c->state == CONN_ACTIVE && !connect_waiting(c) && !over_cap(w->broker, c)) resume_reading(w, c);
 		}
-		if (atomic_load(&c->kick)) {
+		int kick = atomic_load(&c->kick);
+		if (kick == KICK_ADMIN) {
+			close_rc(w, c, MQTT_RC_ADMINISTRATIVE_ACTION, "disconnected through the HTTP API");
+		} else if (kick) {
 			drain_and_close(w, c);
 		} else if (atomic_load(&c->store_failed)) {
 			close_rc(w, c, MQTT_RC_UNSPECIFIED, "storage failure");

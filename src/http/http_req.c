@@ -175,3 +175,49 @@ bool http__method_is(const struct http_request *req, const char *m)
 {
 	return req->method.len == strlen(m) && memcmp(req->method.p, m, req->method.len) == 0;
 }
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9') return c - '0';
+	if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+	return -1;
+}
+
+long http__pct_decode(const char *s, size_t len, char *out, size_t n)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		if (c == '%') {
+			int hi = i + 2 < len ? hexval(s[i + 1]) : -1, lo = hi >= 0 ? hexval(s[i + 2]) : -1;
+			if (hi < 0 || lo < 0) return -1;
+			c = (char)(hi * 16 + lo);
+			i += 2;
+		}
+		if (c == 0 || o + 1 >= n) return -1;
+		out[o++] = c;
+	}
+	if (n) out[o] = 0;
+	return n ? (long)o : -1;
+}
+
+bool http__query(struct http_str target, const char *name, struct http_str *value)
+{
+	const char *q = memchr(target.p, '?', target.len);
+	if (!q) return false;
+	const char *p = q + 1, *end = target.p + target.len;
+	size_t nl = strlen(name);
+	while (p < end) {
+		const char *amp = memchr(p, '&', (size_t)(end - p));
+		const char *e = amp ? amp : end;
+		const char *eq = memchr(p, '=', (size_t)(e - p));
+		const char *ke = eq ? eq : e;
+		if ((size_t)(ke - p) == nl && !memcmp(p, name, nl)) {
+			*value = eq ? (struct http_str){eq + 1, (size_t)(e - eq - 1)} : (struct http_str){e, 0};
+			return true;
+		}
+		p = e + 1;
+	}
+	return false;
+}

@@ -59,6 +59,14 @@ bool http__header_has_token(const struct http_request *req, const char *name, co
 /* True when the request's method is exactly m (methods are case-sensitive, RFC 7230 3.1.1). */
 bool http__method_is(const struct http_request *req, const char *m);
 
+/* %-decodes s[0..len) into out (room for n bytes with the NUL added); other bytes, '+' included, are kept.
+ * Returns the decoded length, or -1 for a bad escape, a decoded NUL, or no room. */
+long http__pct_decode(const char *s, size_t len, char *out, size_t n);
+
+/* The raw value of query parameter name in target (after '?', `name=value` pairs joined by '&'), or false
+ * when there is none. A name without '=' has the empty value. */
+bool http__query(struct http_str target, const char *name, struct http_str *value);
+
 /* True when s equals the C string t, ASCII case-insensitively. */
 bool http__str_ieq(struct http_str s, const char *t);
 

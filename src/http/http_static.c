@@ -17,18 +17,22 @@ static const char *reason(int status)
 	switch (status) {
 	case 200: return "OK";
 	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 413: return "Content Too Large";
 	case 426: return "Upgrade Required";
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
 	case 505: return "HTTP Version Not Supported";
 	default: return "Error";
 	}
 }
 
-static int head(struct buf *out, int status, const char *type, size_t len, const char *extra)
+int http__response_head(struct buf *out, int status, const char *type, size_t len, const char *extra)
 {
 	char h[512];
 	int n = snprintf(h, sizeof(h),
@@ -43,7 +47,7 @@ int http__status_response(struct buf *out, int status, const char *extra_headers
 {
 	char body[96];
 	int n = snprintf(body, sizeof(body), "%d %s\n", status, reason(status));
-	int rc = head(out, status, "text/plain; charset=utf-8", (size_t)n, extra_headers);
+	int rc = http__response_head(out, status, "text/plain; charset=utf-8", (size_t)n, extra_headers);
 	return rc ? rc : buf__append(out, body, (size_t)n);
 }
 
@@ -69,33 +73,14 @@ static const char *mime_type(const char *path)
 	return "application/octet-stream";
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9') return c - '0';
-	if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-	return -1;
-}
-
 /* The target's path, %-decoded, into out. False when it holds a NUL, a bad escape, a backslash or a ".."
  * segment: none of them names a file under dir. */
 static bool decode_path(struct http_str target, char *out, size_t n)
 {
-	size_t len = target.len, o = 0;
+	size_t len = target.len;
 	const char *q = memchr(target.p, '?', len);
 	if (q) len = (size_t)(q - target.p);
-	for (size_t i = 0; i < len; i++) {
-		char c = target.p[i];
-		if (c == '%') {
-			int hi = i + 2 < len ? hexval(target.p[i + 1]) : -1, lo = hi >= 0 ? hexval(target.p[i + 2]) : -1;
-			if (hi < 0 || lo < 0) return false;
-			c = (char)(hi * 16 + lo);
-			i += 2;
-		}
-		if (c == 0 || c == '\\' || o + 1 >= n) return false;
-		out[o++] = c;
-	}
-	out[o] = 0;
+	if (http__pct_decode(target.p, len, out, n) < 0 || strchr(out, '\\')) return false;
 	if (out[0] != '/') return false;
 	for (const char *s = out; (s = strstr(s, "..")); s += 2)
 		if (s[-1] == '/' && (s[2] == '/' || s[2] == 0)) return false;
@@ -148,7 +133,7 @@ int http__serve_file(struct buf *out, const char *dir, const struct http_request
 	uint64_t size;
 	int status = open_file(real, &fd, &size);
 	if (status != 200) return respond(out, status, NULL);
-	int rc = head(out, 200, mime_type(real), (size_t)size, "Cache-Control: no-cache\r\n");
+	int rc = http__response_head(out, 200, mime_type(real), (size_t)size, "Cache-Control: no-cache\r\n");
 	if (rc || !get) {
 		close(fd);
 		return rc ? rc : 200;

@@ -9,6 +9,11 @@
 #include "http_req.h"
 
 
+/* Appends a response head: the status line, Server, Content-Type type, Content-Length len, `Connection: close`
+ * and extra header lines (each ending in CRLF; may be NULL). 0, MIDGE_ERR_NOMEM, or MIDGE_ERR_INVAL when the
+ * head would pass 512 bytes. */
+int http__response_head(struct buf *out, int status, const char *type, size_t len, const char *extra);
+
 /* Appends a complete response with status (e.g. 400), its reason phrase, `Connection: close`, extra header
  * lines (each ending in CRLF; may be NULL) and a short text body naming the status. 0 or MIDGE_ERR_NOMEM. */
 int http__status_response(struct buf *out, int status, const char *extra_headers);

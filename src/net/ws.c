@@ -184,14 +184,44 @@ static bool origin_allowed(const struct ws_settings *s, const struct http_str *o
 	return false;
 }
 
-/* Answers a whole request head: the upgrade (101), a file, or a refusal. */
-static void answer(struct ws *w, const struct http_request *rq)
+static bool is_upgrade(const struct http_request *rq) { return http__header_has_token(rq, "Upgrade", "websocket"); }
+
+/* The body length of a plain request (RFC 7230 3.3.3): 0 without Content-Length; else 0 or the status to
+ * refuse it with: a chunked body is not taken (501), a bad or repeated length is 400, a long one 413. */
+static int body_length(const struct http_request *rq, size_t *len)
 {
-	if (!http__header_has_token(rq, "Upgrade", "websocket")) {
-		int st = http__serve_file(&w->ctl, w->set->http_dir, rq, &w->file_fd, &w->file_left);
+	*len = 0;
+	if (http__header(rq, "Transfer-Encoding")) return 501;
+	const struct http_str *cl = http__header(rq, "Content-Length");
+	if (!cl) return 0;
+	if (http__header_count(rq, "Content-Length") != 1 || cl->len == 0) return 400;
+	uint64_t n = 0;
+	for (size_t i = 0; i < cl->len; i++) {
+		if (cl->p[i] < '0' || cl->p[i] > '9') return 400;
+		n = n * 10 + (uint64_t)(cl->p[i] - '0');
+		if (n > WS_HTTP_MAX_BODY) return 413;
+	}
+	*len = (size_t)n;
+	return 0;
+}
+
+/* Answers a plain request (its body read): the app's response, a file, or 404/405. */
+static void serve(struct ws *w, const struct http_request *rq, const uint8_t *body, size_t body_len)
+{
+	int st = 0;
+	if (w->set->app) st = w->set->app->serve(w->set->app->ctx, rq, body, body_len, &w->ctl);
+	if (st == 0) {
+		st = http__serve_file(&w->ctl, w->set->http_dir, rq, &w->file_fd, &w->file_left);
 		end_http(w, st == 200 ? NULL : st == 404 ? "not an upgrade, no such file" : "not an upgrade");
 		return;
 	}
+	if (st < 0) refuse(w, 500, NULL, "out of memory");
+	else end_http(w, NULL);
+}
+
+/* Answers a whole request head: the upgrade (101), or a refusal. */
+static void answer(struct ws *w, const struct http_request *rq)
+{
 	const struct http_str *key = http__header(rq, "Sec-WebSocket-Key");
 	const struct http_str *version = http__header(rq, "Sec-WebSocket-Version");
 	const struct http_str *host = http__header(rq, "Host");
@@ -255,18 +285,34 @@ static void handshake(struct transport *t)
 	for (;;) {
 		struct http_request rq;
 		int r = http__parse_request((const char *)buf__head(&w->in), buf__len(&w->in), w->set->max_head, &rq);
-		if (r == HTTP_OK) {
+		if (r == HTTP_OK && is_upgrade(&rq)) {
 			buf__consume(&w->in, rq.head_len); /* frames may follow the head at once */
 			answer(w, &rq);
 			return;
 		}
-		if (r != HTTP_NEED_MORE) {
+		size_t body = 0;
+		if (r == HTTP_OK) {
+			int st = body_length(&rq, &body);
+			if (st) {
+				refuse(w, st, NULL, st == 413 ? "request body too large" : "bad request body length");
+				return;
+			}
+			if (buf__len(&w->in) - rq.head_len >= body) {
+				/* The views stay valid: consuming only moves the start. */
+				const uint8_t *b = buf__head(&w->in) + rq.head_len;
+				buf__consume(&w->in, rq.head_len + body);
+				serve(w, &rq, b, body);
+				return;
+			}
+		}
+		if (r != HTTP_OK && r != HTTP_NEED_MORE) {
 			if (r == HTTP_TOO_LARGE) refuse(w, 431, NULL, "request head too large (websockets_headers_size)");
 			else if (r == HTTP_BAD_VERSION) refuse(w, 505, NULL, "not HTTP/1.x");
 			else refuse(w, 400, NULL, "malformed HTTP request");
 			return;
 		}
-		ssize_t n = fill(t, READ_CHUNK < w->set->max_head + 1 ? READ_CHUNK : w->set->max_head + 1);
+		/* The head (bounded) and then its body (bounded by body_length): never more than a chunk past them. */
+		ssize_t n = fill(t, r == HTTP_OK || READ_CHUNK < w->set->max_head + 1 ? READ_CHUNK : w->set->max_head + 1);
 		if (n <= 0) {
 			if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
 				w->phase = WS_ENDING;

@@ -9,8 +9,23 @@
 
 #include "transport.h"
 
+struct http_request;
+struct buf;
+
+#define WS_HTTP_MAX_BODY 65536 /* largest plain HTTP request body read (larger: 413) */
+
+/* What answers plain HTTP requests before files are looked for: the broker's HTTP API (src/http/api). */
+struct http_app {
+	/* Appends the whole response to rq, whose body (Content-Length bytes, read) is body[0..body_len), to out
+	 * and returns its status; or returns 0, appending nothing, when rq is not the app's (files then). Runs
+	 * on the connection's worker thread. */
+	int (*serve)(void *ctx, const struct http_request *rq, const uint8_t *body, size_t body_len, struct buf *out);
+	void *ctx;
+};
+
 /* A listener's WebSocket settings; borrowed by every connection of it, so they must outlive them. */
 struct ws_settings {
+	const struct http_app *app;  /* NULL: files only */
 	size_t max_head;             /* largest HTTP request head accepted (websockets_headers_size) */
 	const char *const *origins;  /* websockets_origin allow-list; norigins 0 = any Origin */
 	size_t norigins;

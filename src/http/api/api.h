@@ -1,0 +1,53 @@
+/* The broker's HTTP API and Prometheus metrics, answered on the web listeners before their files
+ * (docs/http-api.md): routing, authentication and JSON errors here; the answers in api_state.c (stats,
+ * listeners, metrics), api_clients.c (clients, subscriptions, kick) and api_retained.c. */
+#ifndef MIDGE_HTTP_API_H
+#define MIDGE_HTTP_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "http/http_req.h"
+
+struct broker;
+struct listener_rt;
+struct jsonw;
+
+/* The http_app serve function (net/ws.h) of listener l (ctx, a struct listener_rt): answers /api/... and
+ * /metrics into out and returns the status (or MIDGE_ERR_NOMEM); 0 for any other path. Worker thread. */
+int api__serve(void *ctx, const struct http_request *rq, const uint8_t *body, size_t body_len, struct buf *out);
+
+/* A request being answered, once it is known to be the API's and its caller is authenticated. */
+struct api_req {
+	struct broker *b;
+	struct listener_rt *l;
+	const struct http_request *rq;
+	struct buf *out;
+	const char *rest;   /* the path after the route's prefix (raw, not decoded) */
+	size_t rest_len;
+	bool admin;         /* the API key: everything is allowed */
+	const char *username; /* NULL = anonymous (or the API key) */
+	size_t domain;      /* the listener's security domain */
+};
+
+/* A 200 response whose body is the JSON in body (emptied). Returns 200 or MIDGE_ERR_NOMEM. */
+int api__send_json(struct api_req *r, struct buf *body);
+/* An error response {"error": {"status": S, "message": M}} with extra header lines (or NULL). Returns status or
+ * MIDGE_ERR_NOMEM. */
+int api__error(struct buf *out, int status, const char *message, const char *extra);
+/* True when the caller may read (or write) topic by the ACL; the API key may do everything. */
+bool api__may(const struct api_req *r, const char *topic, int access);
+
+/* The answers (each returns the status or MIDGE_ERR_NOMEM). */
+int api__stats(struct api_req *r);
+int api__listeners(struct api_req *r);
+int api__metrics(struct api_req *r);
+int api__clients(struct api_req *r);
+int api__client(struct api_req *r);      /* GET /api/v1/clients/{id} */
+int api__kick(struct api_req *r);        /* DELETE /api/v1/clients/{id} */
+int api__subscriptions(struct api_req *r);
+int api__retained(struct api_req *r);
+
+#endif
