@@ -297,6 +297,41 @@ static void *run(void *arg)
 	return NULL;
 }
 
+uint64_t authq__check_begin(struct broker *b, const char *peer)
+{
+	struct authq *q = b->authq;
+	if (!q) return 0;
+	char key[64];
+	addr_key(peer, key, sizeof(key));
+	uint64_t now = clock__ms(), wait = 0;
+	pthread_mutex_lock(&q->lock);
+	struct addr_state *a = addr_get(q, key, now);
+	if (!a) {
+		wait = BACKOFF_FIRST_MS; /* every slot is busy with addresses that have checks running */
+	} else {
+		decay(a, now);
+		a->last_ms = now;
+		if (a->failures && a->next_ms > now) wait = a->next_ms - now;
+		else if (a->running >= ADDR_RUNNING_MAX) wait = BACKOFF_FIRST_MS;
+		else a->running++;
+		if (wait) maybe_forget(q, a, now);
+	}
+	pthread_mutex_unlock(&q->lock);
+	return wait;
+}
+
+void authq__check_end(struct broker *b, const char *peer, bool ok)
+{
+	struct authq *q = b->authq;
+	if (!q) return;
+	char key[64];
+	addr_key(peer, key, sizeof(key));
+	pthread_mutex_lock(&q->lock);
+	struct addr_state *a = *slot(q, key);
+	if (a) finish(q, a, true, ok, clock__ms());
+	pthread_mutex_unlock(&q->lock);
+}
+
 int authq__start(struct broker *b, int nthreads)
 {
 	struct authq *q = calloc(1, sizeof(*q));

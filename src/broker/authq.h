@@ -6,6 +6,7 @@
 #ifndef MIDGE_AUTHQ_H
 #define MIDGE_AUTHQ_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,5 +35,12 @@ void authq__stop(struct broker *b);
  * address has too many checks pending or its turn would come after connect_timeout (refuse as busy). */
 int authq__submit(struct broker *b, struct conn *c, struct security *sec, size_t dom, const char *username,
 		  const uint8_t *password, size_t pwlen);
+
+/* A password check made elsewhere (the HTTP API's Basic credentials, on a worker) that counts against its
+ * source address like one of the queue's: returns 0 when peer ("ip:port") may be checked now (then call
+ * authq__check_end with the outcome), or the milliseconds until it may (its back-off after failures, or too
+ * many checks of it at once). Any thread. */
+uint64_t authq__check_begin(struct broker *b, const char *peer);
+void authq__check_end(struct broker *b, const char *peer, bool ok);
 
 #endif

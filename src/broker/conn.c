@@ -27,7 +27,7 @@ struct conn *conn__new(struct listener_rt *l, int fd, const char *addr)
 		free(c);
 		return NULL;
 	}
-	if (l && l->websockets && ws__accept(&c->tp, &l->ws)) {
+	if (l && l->websockets && ws__accept(&c->tp, &l->ws, c->addr)) {
 		/* Release the TLS state, leaving the descriptor to the caller. */
 		c->tp.fd = -1;
 		c->tp.ops->close(&c->tp);

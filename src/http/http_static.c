@@ -24,6 +24,7 @@ static const char *reason(int status)
 	case 409: return "Conflict";
 	case 413: return "Content Too Large";
 	case 426: return "Upgrade Required";
+	case 429: return "Too Many Requests";
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
 	case 501: return "Not Implemented";

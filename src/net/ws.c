@@ -26,6 +26,7 @@ enum ws_phase {
 struct ws {
 	struct transport inner; /* the TCP or TLS transport underneath */
 	const struct ws_settings *set;
+	const char *peer;       /* the client's address (borrowed), for the app */
 	enum ws_phase phase;
 	int end_errno;    /* WS_ENDING: 0 = report end of stream, else -1 with this errno */
 	char why[160];    /* t->error when end_errno is set */
@@ -209,7 +210,7 @@ static int body_length(const struct http_request *rq, size_t *len)
 static void serve(struct ws *w, const struct http_request *rq, const uint8_t *body, size_t body_len)
 {
 	int st = 0;
-	if (w->set->app) st = w->set->app->serve(w->set->app->ctx, rq, body, body_len, &w->ctl);
+	if (w->set->app) st = w->set->app->serve(w->set->app->ctx, w->peer, rq, body, body_len, &w->ctl);
 	if (st == 0) {
 		st = http__serve_file(&w->ctl, w->set->http_dir, rq, &w->file_fd, &w->file_left);
 		end_http(w, st == 200 ? NULL : st == 404 ? "not an upgrade, no such file" : "not an upgrade");
@@ -564,12 +565,13 @@ const struct transport_ops ws__ops = {
     .ping = ws_ping,
 };
 
-int ws__accept(struct transport *t, const struct ws_settings *s)
+int ws__accept(struct transport *t, const struct ws_settings *s, const char *peer)
 {
 	struct ws *w = calloc(1, sizeof(*w));
 	if (!w) return MIDGE_ERR_NOMEM;
 	w->inner = *t;
 	w->set = s;
+	w->peer = peer;
 	w->phase = WS_HANDSHAKE;
 	w->file_fd = -1;
 	t->ops = &ws__ops;

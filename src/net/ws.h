@@ -16,10 +16,11 @@ struct buf;
 
 /* What answers plain HTTP requests before files are looked for: the broker's HTTP API (src/http/api). */
 struct http_app {
-	/* Appends the whole response to rq, whose body (Content-Length bytes, read) is body[0..body_len), to out
-	 * and returns its status; or returns 0, appending nothing, when rq is not the app's (files then). Runs
-	 * on the connection's worker thread. */
-	int (*serve)(void *ctx, const struct http_request *rq, const uint8_t *body, size_t body_len, struct buf *out);
+	/* Appends the whole response to rq from peer ("ip:port"), whose body (Content-Length bytes, read) is
+	 * body[0..body_len), to out and returns its status; or returns 0, appending nothing, when rq is not the
+	 * app's (files then). Runs on the connection's worker thread. */
+	int (*serve)(void *ctx, const char *peer, const struct http_request *rq, const uint8_t *body, size_t body_len,
+		     struct buf *out);
 	void *ctx;
 };
 
@@ -41,7 +42,8 @@ struct ws_settings {
 extern const struct transport_ops ws__ops;
 
 /* Makes t, a connected transport (TCP or TLS, already set up), a WebSocket server transport that wraps it.
- * s is borrowed. Returns 0, or MIDGE_ERR_NOMEM with t unchanged. */
-int ws__accept(struct transport *t, const struct ws_settings *s);
+ * s and peer (the client's "ip:port", for the app; filled in by the time input arrives) are borrowed.
+ * Returns 0, or MIDGE_ERR_NOMEM with t unchanged. */
+int ws__accept(struct transport *t, const struct ws_settings *s, const char *peer);
 
 #endif

@@ -290,8 +290,11 @@ def test_basic_auth_and_acl(broker, tmp_path):
     error_of(curl(b.port, "/api/v1/stats", user="admin:wrong"), 401)
     error_of(curl(b.port, "/api/v1/stats", headers=["Authorization: Basic !!!!"]), 401)
     error_of(curl(b.port, "/api/v1/stats", headers=["Authorization: Digest x"]), 401)
+    # the failure above makes this address wait a moment (test_password_guessing_backs_off)
+    wait_for(lambda: curl(b.port, "/api/v1/stats", user="admin:adminpw").status == 200, 5)
     assert get_json(b.port, "/api/v1/stats", user="admin:adminpw")["retained"] >= 2
-    assert "HTTP API request refused on port %d: wrong username or password." % b.port in b.log()
+    assert re.search(r"HTTP API request from 127\.0\.0\.1:\d+ refused on port %d: wrong username or password\."
+                     % b.port, b.log())
     # reader may not see the broker's state, only what its ACL reads
     error_of(curl(b.port, "/api/v1/stats", user="reader:readerpw"), 403)
     error_of(curl(b.port, "/metrics", user="reader:readerpw"), 403)
@@ -302,6 +305,25 @@ def test_basic_auth_and_acl(broker, tmp_path):
     assert sorted(x["topic"] for x in both) == ["pub/a", "secret/b"]
     # the API key is not configured: Bearer is refused
     error_of(curl(b.port, "/api/v1/stats", headers=["Authorization: Bearer anything"]), 401)
+
+
+def test_password_guessing_backs_off(broker, tmp_path):
+    """Failed Basic checks count against the address as CONNECT's do: a guesser soon gets 429 and waits."""
+    b = secure_broker(broker, tmp_path)
+    statuses = []
+    for _ in range(12):
+        r = curl(b.port, "/api/v1/stats", user="admin:guess")
+        statuses.append(r.status)
+        if r.status == 429:
+            break
+    assert statuses[0] == 401 and statuses[-1] == 429, statuses
+    wait = int(r.headers["retry-after"])
+    assert 1 <= wait <= 5
+    assert "too many failed logins" in error_of(r, 429)
+    assert "HTTP API request from 127.0.0.1:" in b.log()
+    # the right password, asked too early, waits too; after the back-off it is let in
+    time.sleep(wait)
+    wait_for(lambda: curl(b.port, "/api/v1/stats", user="admin:adminpw").status == 200, 10)
 
 
 def test_api_key(broker, tmp_path):

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "broker/authq.h"
 #include "broker/broker.h"
 #include "broker/security.h"
 #include "common/jsonw.h"
@@ -83,7 +84,7 @@ static bool scheme(struct http_str v, const char *name, struct http_str *cred)
 	return true;
 }
 
-/* Who is asking: 0 with r->admin / r->username set (user[] holds the name), or 401 / 403 written to out. A
+/* Who is asking: 0 with r->admin / r->username set (user[] holds the name), or 401 / 429 written to out. A
  * password is checked here, on the worker: about a millisecond for a $7$ hash. */
 static int authenticate(struct api_req *r, char *user, size_t usize)
 {
@@ -115,24 +116,46 @@ static int authenticate(struct api_req *r, char *user, size_t usize)
 			user[n] = 0;
 		}
 		char *colon = n > 0 ? memchr(user, ':', (size_t)n) : NULL;
+		uint64_t wait = 0;
 		if (colon && !memchr(user, 0, (size_t)n)) {
 			*colon = 0;
-			/* As for CONNECT: a username is let in without a check when no password_file applies. */
-			if (!d->has_pw || pw__verify(&d->pw, user, colon + 1)) {
+			/* As for CONNECT: a username is let in without a check when no password_file applies. A check
+			 * counts against the address as CONNECT's do (authq.h): a guesser waits longer each time. */
+			if (!d->has_pw) {
 				r->username = user;
 				st = 0;
-			} else why = "wrong username or password";
+			} else if ((wait = authq__check_begin(b, r->peer))) {
+				st = 429;
+				why = "too many failed logins from this address, try later";
+			} else {
+				bool ok = pw__verify(&d->pw, user, colon + 1);
+				authq__check_end(b, r->peer, ok);
+				if (ok) {
+					r->username = user;
+					st = 0;
+				} else why = "wrong username or password";
+			}
 		} else why = "malformed Basic credentials";
+		if (st == 429) {
+			security__unref(sec);
+			char extra[48];
+			snprintf(extra, sizeof(extra), "Retry-After: %llu\r\n", (unsigned long long)(wait + 999) / 1000);
+			log__printf(&b->log, LOG_T_NOTICE, "HTTP API request from %s refused on port %u: %s.", r->peer,
+				    r->l->conf->port, why);
+			return api__error(r->out, 429, why, extra);
+		}
 	} else why = "unsupported Authorization scheme (Basic or Bearer)";
 	security__unref(sec);
 	if (st) {
-		log__printf(&b->log, LOG_T_NOTICE, "HTTP API request refused on port %u: %s.", r->l->conf->port, why);
+		log__printf(&b->log, LOG_T_NOTICE, "HTTP API request from %s refused on port %u: %s.", r->peer,
+			    r->l->conf->port, why);
 		return api__error(r->out, 401, why, challenge);
 	}
 	return 0;
 }
 
-int api__serve(void *ctx, const struct http_request *rq, const uint8_t *body, size_t body_len, struct buf *out)
+int api__serve(void *ctx, const char *peer, const struct http_request *rq, const uint8_t *body, size_t body_len,
+	       struct buf *out)
 {
 	(void)body;
 	(void)body_len;
@@ -161,7 +184,8 @@ int api__serve(void *ctx, const struct http_request *rq, const uint8_t *body, si
 	}
 	if (!hit) return api__error(out, 404, "no such API path", NULL);
 
-	struct api_req r = {.b = l->broker, .l = l, .rq = rq, .out = out, .domain = security__domain(l->broker, l)};
+	struct api_req r = {.b = l->broker, .l = l, .peer = peer, .rq = rq, .out = out,
+			    .domain = security__domain(l->broker, l)};
 	size_t n = strlen(hit->path);
 	r.rest = path + n;
 	r.rest_len = plen - n;

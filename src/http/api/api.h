@@ -17,12 +17,14 @@ struct jsonw;
 
 /* The http_app serve function (net/ws.h) of listener l (ctx, a struct listener_rt): answers /api/... and
  * /metrics into out and returns the status (or MIDGE_ERR_NOMEM); 0 for any other path. Worker thread. */
-int api__serve(void *ctx, const struct http_request *rq, const uint8_t *body, size_t body_len, struct buf *out);
+int api__serve(void *ctx, const char *peer, const struct http_request *rq, const uint8_t *body, size_t body_len,
+	       struct buf *out);
 
 /* A request being answered, once it is known to be the API's and its caller is authenticated. */
 struct api_req {
 	struct broker *b;
 	struct listener_rt *l;
+	const char *peer;   /* the client's "ip:port" */
 	const struct http_request *rq;
 	struct buf *out;
 	const char *rest;   /* the path after the route's prefix (raw, not decoded) */
