@@ -11,7 +11,7 @@ import time
 import pytest
 
 import mqttraw as m
-from conftest import free_port, mosquitto_pub, wait_for
+from conftest import SANITIZE, free_port, mosquitto_pub, wait_for
 from test_17_auth import custom_broker, make_pwfile
 from v5util import connect5, expect_disconnect
 
@@ -92,7 +92,8 @@ def test_stats_follow_the_traffic(broker, raw):
     assert s1["publish"]["sent"] - s0["publish"]["sent"] == 5
     assert s1["bytes"]["received"] > s0["bytes"]["received"]
     assert s1["subscriptions"] == 1 and s1["retained"] >= 1
-    assert s1["heap"]["current"] > 0 and s1["heap"]["maximum"] >= s1["heap"]["current"]
+    # malloc's own count (mallinfo2); under AddressSanitizer its allocator reports 0
+    assert s1["heap"]["maximum"] >= s1["heap"]["current"] >= (0 if SANITIZE else 1)
 
 
 def test_listeners(broker, raw):
