@@ -64,6 +64,7 @@ void config__fini(struct config *c)
 			free(*tls[k]);
 	}
 	free(c->listeners);
+	config__free_bridges(c);
 	free(c->log_file);
 	free(c->log_timestamp_format);
 	free(c->pid_file);
@@ -157,10 +158,11 @@ static const char *add_file(struct config *c, const char *name)
 #define is_blank lines__blank
 
 /* Parses one file's text. Listener options at the top of each file apply to the default listener,
- * as in Mosquitto, so the current listener is saved and restored around it. */
+ * and bridge options need a `connection` line in the same file, as in Mosquitto, so the current
+ * listener and bridge are saved and restored around it. */
 static int parse_text(struct cfg_state *st, const char *file, const char *text, size_t len)
 {
-	int saved_listener = st->cur_listener;
+	int saved_listener = st->cur_listener, saved_bridge = st->cur_bridge;
 	char *buf = NULL;
 	char **argv = NULL;
 	size_t pos = 0, n;
@@ -170,6 +172,7 @@ static int parse_text(struct cfg_state *st, const char *file, const char *text, 
 	const char *s;
 
 	st->cur_listener = -1;
+	st->cur_bridge = -1;
 	if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) pos = 3; /* a UTF-8 byte order mark */
 	lines__init(&ls, text + pos, len - pos);
 	while (lines__next(&ls, &s, &n)) {
@@ -213,6 +216,7 @@ out:
 	free(buf);
 	free(argv);
 	st->cur_listener = saved_listener;
+	st->cur_bridge = saved_bridge;
 	return rc;
 }
 
@@ -312,6 +316,7 @@ static void state_init(struct cfg_state *st, struct config *c, char *err, size_t
 	memset(st, 0, sizeof(*st));
 	st->c = c;
 	st->cur_listener = -1;
+	st->cur_bridge = -1;
 	st->err = err;
 	st->errlen = errlen;
 	if (err && errlen) err[0] = '\0';
@@ -396,5 +401,5 @@ int config__validate(const struct config *c, char *err, size_t errlen)
 			                   b->file ? b->file : "?", b->line);
 		}
 	}
-	return 0;
+	return config__validate_bridges(c, err, errlen);
 }

@@ -59,6 +59,90 @@ struct listener_conf {
 	uint8_t mqttsn_retries;           /* Nretry; default 5 */
 };
 
+/* Bridges: Mosquitto's `connection` sections (config_bridge.c; docs/bridges.md). Parsed and checked now;
+ * the runtime that connects them comes with libmidge's bridge support. Strings are owned (malloc'd). */
+
+/* Which way a bridge topic's messages travel. */
+enum bridge_direction { BRIDGE_OUT, BRIDGE_IN, BRIDGE_BOTH };
+
+/* One `topic PATTERN [in|out|both] [QOS] [LOCAL-PREFIX] [REMOTE-PREFIX]` line. A prefix written `""` is no prefix.
+ * local_topic and remote_topic are the filters used on each side (prefix + pattern), computed once here. */
+struct bridge_topic {
+	char *pattern;       /* the topic filter; NULL when written `""` (both prefixes are then set: the
+	                      * local_prefix topic is mapped to the remote_prefix topic, no wildcard) */
+	enum bridge_direction direction; /* default BRIDGE_OUT */
+	uint8_t qos;         /* 0..2, default 0: the QoS of both subscriptions */
+	char *local_prefix;  /* NULL = none; a topic name, no wildcards */
+	char *remote_prefix; /* NULL = none; a topic name, no wildcards */
+	char *local_topic;   /* local_prefix + pattern: subscribed locally for out/both, never NULL */
+	char *remote_topic;  /* remote_prefix + pattern: subscribed remotely for in/both, never NULL */
+	int line;            /* where it was written, in the bridge's file */
+};
+
+/* How an address is reached: plain MQTT over TCP (TLS when the bridge has bridge_cafile, bridge_capath or
+ * bridge_psk), or MQTT over WebSockets (Midge's addition: `ws://` plain, `wss://` always TLS). */
+enum bridge_transport { BRIDGE_TCP, BRIDGE_WS, BRIDGE_WSS };
+
+/* One remote address of `address`/`addresses`: `host[:port]`, `[v6]:port`, or `ws[s]://host[:port][/path]`. */
+struct bridge_address {
+	char *host;     /* name or address; an IPv6 literal without brackets */
+	uint16_t port;  /* 1883 when not given, even with TLS (as Mosquitto); ws:// 80, wss:// 443 */
+	enum bridge_transport transport;
+	char *path;     /* WebSocket request path, "/mqtt" when the URL has none; NULL for BRIDGE_TCP */
+};
+
+/* How a bridge starts (`start_type`). */
+enum bridge_start { BRIDGE_START_AUTOMATIC, BRIDGE_START_LAZY, BRIDGE_START_ONCE };
+
+/* One `connection NAME` section with Mosquitto's defaults (config_bridge.c sets them). */
+struct bridge_conf {
+	char *name;           /* unique among the bridges */
+	const char *file;     /* where `connection` was written (points into config's file names) */
+	int line;
+	struct bridge_address *addresses; /* `address`/`addresses`, at least one; the first is the main one */
+	size_t naddresses;
+	bool round_robin;     /* false (default): return to the first address when it is back */
+	struct bridge_topic *topics; /* at least one */
+	size_t ntopics;
+	uint8_t protocol_version; /* 3 (mqttv31), 4 (mqttv311, the default) or 5 (mqttv50) */
+	bool cleansession;        /* the remote session; default false */
+	int local_cleansession;   /* -1 = as cleansession (default), else 0 or 1 */
+	uint16_t keepalive;       /* `keepalive_interval` seconds, 5..65535, default 60 */
+	char *remote_clientid;    /* NULL = "<hostname>.<name>" (config__bridge_remote_clientid) */
+	char *remote_username;    /* NULL = none */
+	char *remote_password;    /* NULL = none; needs remote_username before MQTT 5 */
+	char *local_clientid;     /* NULL = "local.<remote client id>" (config__bridge_local_clientid) */
+	char *local_username;     /* the identity of the bridge's local side for ACLs; NULL = none */
+	char *local_password;     /* NULL = none */
+	bool try_private;         /* tell the remote it is a bridge (protocol level | 0x80); default true */
+	bool notifications;       /* publish the connection state ("1"/"0", retained); default true */
+	bool notifications_local_only; /* only locally, not also as the remote will; default false */
+	char *notification_topic; /* NULL = "$SYS/broker/connection/<remote client id>/state" */
+	uint32_t restart_timeout; /* seconds between attempts, constant; 0 (default) = backoff below */
+	uint32_t backoff_base;    /* "decorrelated jitter" backoff from base to cap seconds; default 5 */
+	uint32_t backoff_cap;     /* default 30; cap >= base */
+	enum bridge_start start_type; /* default BRIDGE_START_AUTOMATIC */
+	uint32_t idle_timeout;    /* lazy: seconds idle before stopping, >= 1, default 60 */
+	uint32_t threshold;       /* lazy: messages queued before starting, >= 1, default 10 */
+	uint32_t max_packet_size; /* `bridge_max_packet_size` bytes sent to the remote; 0 = no limit (default) */
+	bool outgoing_retain;     /* false: clear the retain flag of messages sent out; default true */
+	bool attempt_unsubscribe; /* UNSUBSCRIBE out-only topics remotely on connect; default true */
+	char *bind_address;       /* `bridge_bind_address`: local address to connect from; NULL = any */
+	/* TLS (NULL/false/0 = unset). Used on BRIDGE_TCP addresses when cafile, capath or psk is set (as
+	 * Mosquitto), and always on BRIDGE_WSS; config__bridge_tls says which. Certificates or PSK, not both. */
+	char *cafile;
+	char *capath;
+	char *certfile;           /* with keyfile, both or neither */
+	char *keyfile;
+	bool insecure;            /* do not check the remote certificate's host name */
+	int tls_version;          /* minimum: 11, 12 or 13 (tlsv1.1 ...); 0 = default, TLS 1.2 */
+	char *alpn;
+	char *ciphers;            /* TLS 1.2 and below */
+	char *ciphers_tls13;      /* `bridge_ciphers_tls1.3` */
+	char *identity;           /* `bridge_identity`, with psk */
+	char *psk;                /* `bridge_psk`: the key in hexadecimal */
+};
+
 /* Everything the config file can set. config__defaults gives Mosquitto's defaults.
  * Owns every string and the listeners array; config__fini frees them. */
 struct config {
@@ -117,6 +201,10 @@ struct config {
 	uint16_t max_topic_alias; /* `max_topic_alias`: aliases a client may use, default 10 */
 	uint16_t max_topic_alias_broker; /* `max_topic_alias_broker`: aliases the broker gives a client, default 10 */
 
+	/* Bridges (`connection` sections), in file order */
+	struct bridge_conf *bridges;
+	size_t nbridges;
+
 	char **files; /* every file read, for listener_conf.file */
 	size_t nfiles;
 	/* Non-fatal "FILE:LINE: message" notes (deprecated or ignored options) for the broker to log
@@ -140,7 +228,9 @@ int config__parse(struct config *c, const char *name, const char *text, size_t l
 void config__fini(struct config *c);
 /* Cross-option checks to run once every file is read: duplicate listeners (same port, address
  * and overlapping socket_domain); TLS listeners: certfile and keyfile together, require_certificate
- * with cafile or capath, psk_hint with a psk_file. Files are not opened here (broker__start does). Returns 0, or MIDGE_ERR_INVAL with "FILE:LINE: message" in err. */
+ * with cafile or capath, psk_hint with a psk_file; bridges: an address and a topic each, complete TLS or PSK
+ * settings, distinct local client ids. Files are not opened here (broker__start does). Returns 0, or
+ * MIDGE_ERR_INVAL with "FILE:LINE: message" in err. */
 int config__validate(const struct config *c, char *err, size_t errlen);
 /* The user to drop privileges to: c->user, or "mosquitto" when unset. Never NULL. */
 const char *config__user(const struct config *c);
@@ -148,6 +238,14 @@ const char *config__user(const struct config *c);
 bool config__listener_tls(const struct listener_conf *l);
 /* The psk_file that applies to listener l (per_listener_settings aware), or NULL. Owned by c. */
 const char *config__psk_file(const struct config *c, const struct listener_conf *l);
+/* True when connections of bridge b to address a use TLS: wss://, or a TCP address with bridge_cafile,
+ * bridge_capath or bridge_psk set (Mosquitto's rule). */
+bool config__bridge_tls(const struct bridge_conf *b, const struct bridge_address *a);
+/* The client id bridge b uses on the remote broker: remote_clientid, or "<hostname>.<name>" written into
+ * buf (len bytes) as Mosquitto makes it. Never NULL; points into b or buf. */
+const char *config__bridge_remote_clientid(const struct bridge_conf *b, char *buf, size_t len);
+/* The client id of b's local side: local_clientid, or "local.<remote client id>" written into buf. */
+const char *config__bridge_local_clientid(const struct bridge_conf *b, char *buf, size_t len);
 /* allow_zero_length_clientid as it applies to clients of listener l (per_listener_settings aware). */
 bool config__allow_zero_length_clientid(const struct config *c, const struct listener_conf *l);
 /* The security options that apply to clients of listener l: its own under per_listener_settings, the

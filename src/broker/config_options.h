@@ -25,6 +25,7 @@ struct cfg_line {
 struct cfg_state {
 	struct config *c;
 	int cur_listener;  /* index of the listener the file's listener options apply to; -1 = default */
+	int cur_bridge;    /* index of the bridge the file's bridge options apply to; -1 = none yet */
 	bool log_dest_set; /* the first log_dest / log_type replaces the default, later ones add */
 	bool log_type_set;
 	bool log_file_set;
@@ -67,5 +68,16 @@ int config__opt_tls(struct cfg_state *st, const struct cfg_line *ln, const struc
  * mqttsn_advertise_address, mqttsn_predefined_file, mqttsn_username, mqttsn_retry_interval, mqttsn_retries.
  * Same returns as config__apply_line. */
 int config__opt_mqttsn(struct cfg_state *st, const struct cfg_line *ln, const struct option *o);
+
+/* The bridge options (config_bridge.c): `connection` and every option of a bridge section. Same returns as
+ * config__apply_line. */
+int config__opt_bridge(struct cfg_state *st, const struct cfg_line *ln, const struct option *o);
+/* A bridge's `address`/`addresses` and `topic` lines into b (config_bridge_routes.c). Same returns. */
+int config__bridge_address(struct cfg_state *st, const struct cfg_line *ln, struct bridge_conf *b);
+int config__bridge_topic(struct cfg_state *st, const struct cfg_line *ln, struct bridge_conf *b);
+/* The cross-option checks of every bridge (see config__validate). 0 or MIDGE_ERR_INVAL with err. */
+int config__validate_bridges(const struct config *c, char *err, size_t errlen);
+/* Frees c's bridges and everything they own; c->bridges is NULL afterwards. */
+void config__free_bridges(struct config *c);
 
 #endif
