@@ -385,34 +385,7 @@ static int opt_response_information(struct cfg_state *st, const struct cfg_line 
 	return rc ? rc : get_rest(st, ln, &st->c->response_information);
 }
 
-/* ---- WebSockets ---- */
-
-static int opt_http_dir(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
-{
-	struct listener_conf *l;
-	int rc = cur_listener(st, ln, true, &l);
-	return rc ? rc : get_rest(st, ln, &l->http_dir);
-}
-
-static int opt_websockets_origin(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
-{
-	struct listener_conf *l;
-	int rc = want(st, ln, 1, 1);
-	if (rc || (rc = cur_listener(st, ln, true, &l))) return rc;
-	char **v = realloc(l->origins, (l->norigins + 1) * sizeof(*v));
-	if (!v) return MIDGE_ERR_NOMEM;
-	l->origins = v;
-	if (!(v[l->norigins] = strdup(ln->argv[0]))) return MIDGE_ERR_NOMEM;
-	l->norigins++;
-	return 0;
-}
-
-/* libwebsockets' log level in Mosquitto; Midge logs WebSocket events with `log_type websockets`. */
-static int opt_websockets_log_level(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
-{
-	int rc = want(st, ln, 1, 1);
-	return rc ? rc : config__warn(st, ln, "option 'websockets_log_level' is ignored (use log_type websockets)");
-}
+/* ---- protocol ---- */
 
 static int opt_protocol(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
 {
@@ -522,91 +495,6 @@ static int opt_encrypted_only(struct cfg_state *st, const struct cfg_line *ln, c
 	int rc = get_bool(st, ln, &v);
 	if (rc || (rc = cur_listener(st, ln, v, &l))) return rc;
 	if (l) l->encrypted_only = v;
-	return 0;
-}
-
-/* ---- logging ---- */
-
-static int opt_log_dest(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
-{
-	struct config *c = st->c;
-	int rc = want(st, ln, 1, INT_MAX);
-	if (rc) return rc;
-	const char *v = ln->argv[0];
-	if (strcmp(v, "file") != 0 && (rc = want(st, ln, 1, 1))) return rc;
-	static const struct {
-		const char *name;
-		unsigned bit;
-	} dests[] = {{"stdout", LOG_DEST_STDOUT}, {"stderr", LOG_DEST_STDERR}, {"syslog", LOG_DEST_SYSLOG},
-	             {"topic", LOG_DEST_TOPIC},   {"dlt", LOG_DEST_DLT},       {"none", LOG_DEST_NONE},
-	             {"file", LOG_DEST_FILE}};
-	size_t i;
-	for (i = 0; i < sizeof(dests) / sizeof(dests[0]); i++) {
-		if (!strcmp(v, dests[i].name)) break;
-	}
-	if (i == sizeof(dests) / sizeof(dests[0])) {
-		return config__error(st, ln,
-		                     "invalid value '%s' for 'log_dest' (expected stdout, stderr, syslog, file PATH, "
-		                     "topic, dlt or none)",
-		                     v);
-	}
-	if (!st->log_dest_set) {
-		/* The first log_dest replaces the default; later ones add to it. */
-		st->log_dest_set = true;
-		c->log_dest = 0;
-	}
-	if (dests[i].bit == LOG_DEST_DLT)
-		return config__error(st, ln, "'log_dest dlt' is not supported: Midge has no DLT support (use syslog or file)");
-	if (dests[i].bit == LOG_DEST_NONE) {
-		c->log_dest = 0;
-		return 0;
-	}
-	if (dests[i].bit == LOG_DEST_FILE) {
-		const char *path = ln->rest + 4;
-		while (*path == ' ' || *path == '\t')
-			path++;
-		if (!*path) return config__error(st, ln, "missing file name for 'log_dest file'");
-		if (st->log_file_set) return config__error(st, ln, "option 'log_dest file' given twice");
-		if (set_string(&c->log_file, path)) return MIDGE_ERR_NOMEM;
-		st->log_file_set = true;
-	}
-	c->log_dest |= dests[i].bit;
-	return 0;
-}
-
-static int opt_log_type(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
-{
-	static const struct {
-		const char *name;
-		unsigned bits;
-	} types[] = {{"error", LOG_T_ERR},
-	             {"warning", LOG_T_WARNING},
-	             {"notice", LOG_T_NOTICE},
-	             {"information", LOG_T_INFO},
-	             {"subscribe", LOG_T_SUBSCRIBE},
-	             {"unsubscribe", LOG_T_UNSUBSCRIBE},
-	             {"websockets", LOG_T_WEBSOCKETS},
-	             {"debug", LOG_T_DEBUG},
-	             {"all", LOG_T_ALL},
-	             {"none", 0}};
-	int rc = want(st, ln, 1, 1);
-	if (rc) return rc;
-	size_t i;
-	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
-		if (!strcmp(ln->argv[0], types[i].name)) break;
-	}
-	if (i == sizeof(types) / sizeof(types[0])) {
-		return config__error(st, ln,
-		                     "invalid value '%s' for 'log_type' (expected error, warning, notice, information, "
-		                     "subscribe, unsubscribe, websockets, debug, all or none)",
-		                     ln->argv[0]);
-	}
-	if (!st->log_type_set) {
-		st->log_type_set = true;
-		st->c->log_type = 0;
-	}
-	if (types[i].bits == 0) st->c->log_type = 0;
-	st->c->log_type |= types[i].bits;
 	return 0;
 }
 
@@ -743,8 +631,8 @@ static const struct option options[] = {
     INT("sys_interval", set_u32, sys_interval, 0, 65535),
     FN("persistent_client_expiration", opt_persistent_client_expiration),
     BOOL("upgrade_outgoing_qos", upgrade_outgoing_qos),
-    FN("log_dest", opt_log_dest),
-    FN("log_type", opt_log_type),
+    FN("log_dest", config__opt_log),
+    FN("log_type", config__opt_log),
     BOOL("log_timestamp", log_timestamp),
     STR("log_timestamp_format", set_rest, log_timestamp_format),
     BOOL("connection_messages", connection_messages),
@@ -799,10 +687,10 @@ static const struct option options[] = {
     NO("global_plugin", WHY_AUTH),
     NO("auth_plugin_deny_special_chars", WHY_AUTH),
     /* WebSockets */
-    FN("http_dir", opt_http_dir),
-    FN("websockets_log_level", opt_websockets_log_level),
+    FN("http_dir", config__opt_websockets),
+    FN("websockets_log_level", config__opt_websockets),
     INT("websockets_headers_size", set_u64, websockets_headers_size, 0, 65536),
-    FN("websockets_origin", opt_websockets_origin),
+    FN("websockets_origin", config__opt_websockets),
     INT("websockets_ping_interval", set_u32, websockets_ping_interval, 0, 65535),
     /* the HTTP API (docs/http-api.md) */
     STR("http_api_key", set_rest, http_api_key),

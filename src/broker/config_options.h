@@ -64,6 +64,10 @@ int config__cur_listener(struct cfg_state *st, const struct cfg_line *ln, bool c
  * ciphers_tls1.3, tls_version, require_certificate, use_identity_as_username,
  * use_subject_as_username, psk_hint, psk_file. Same returns as config__apply_line. */
 int config__opt_tls(struct cfg_state *st, const struct cfg_line *ln, const struct option *o);
+/* http_dir, websockets_origin and websockets_log_level (config_ws.c). Same returns as config__apply_line. */
+int config__opt_websockets(struct cfg_state *st, const struct cfg_line *ln, const struct option *o);
+/* log_dest and log_type (config_log.c). Same returns as config__apply_line. */
+int config__opt_log(struct cfg_state *st, const struct cfg_line *ln, const struct option *o);
 /* The MQTT-SN gateway's listener options (config_mqttsn.c): mqttsn_gateway_id, mqttsn_advertise_interval,
  * mqttsn_advertise_address, mqttsn_predefined_file, mqttsn_username, mqttsn_retry_interval, mqttsn_retries.
  * Same returns as config__apply_line. */
