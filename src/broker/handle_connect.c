@@ -440,6 +440,7 @@ int handle__connect(struct worker *w, struct conn *c, const struct mqtt_frame *f
 	}
 	if (r) return dispatch__codec_err(r);
 	c->version = ct.version;
+	c->bridge = ct.bridge;
 	bool v5 = ct.version == MQTT_V5;
 	bool want_resp = false;
 	/* 3.x: a clean session ends with its connection, any other lives on [MQTT-3.1.2-4..6]. */

@@ -61,6 +61,9 @@ static struct verdict subscribe_one(struct broker *b, struct worker *w, struct c
 	size_t glen, rlen;
 	int share = topic__parse_share(filter.p, filter.len, &group, &glen, &real, &rlen);
 	if (share < 0 || (share == 0 && !topic__valid_filter(filter.p, filter.len))) return v;
+	/* A bridge gets back neither what it forwarded (a loop between two brokers) nor retain flags lost on the
+	 * way, as Mosquitto treats a try_private bridge; a shared group may not be No Local [MQTT-3.8.3-4]. */
+	if (c->bridge && share == 0) opts |= MQTT_SUBOPT_NO_LOCAL | MQTT_SUBOPT_RAP;
 	if (!security__may_subscribe(b, security__domain(b, c->listener), c->client_id, c->username,
 				     (const char *)(share ? real : filter.p), share ? rlen : filter.len)) {
 		v.code = v5 ? MQTT_RC_NOT_AUTHORIZED : MQTT_SUBACK_FAILURE;

@@ -23,9 +23,18 @@ static bool str_is(const struct mqtt_str *s, const char *lit)
 	return s->len == n && memcmp(s->p, lit, n) == 0;
 }
 
-/* Checks the protocol name / level pair. Sets c->version to the level seen in every case. */
+/* Set in the protocol level of 3.x by a bridge that says it is one (Mosquitto's try_private): the broker
+ * then treats it as a bridge (no echo of its own messages, retain flags as published). */
+#define LEVEL_BRIDGE 0x80
+
+/* Checks the protocol name / level pair. Sets c->version to the level seen in every case (without the
+ * bridge bit, which sets c->bridge). */
 static int check_protocol(struct mqtt_connect *c, uint8_t level)
 {
+	if ((level == (MQTT_V31 | LEVEL_BRIDGE)) || level == (MQTT_V311 | LEVEL_BRIDGE)) {
+		c->bridge = true;
+		level &= (uint8_t)~LEVEL_BRIDGE;
+	}
 	c->version = level;
 	if (str_is(&c->protocol_name, "MQTT")) return (level == MQTT_V311 || level == MQTT_V5) ? PROTO_OK : PROTO_BAD_VERSION;
 	if (str_is(&c->protocol_name, "MQIsdp")) return level == MQTT_V31 ? PROTO_OK : PROTO_BAD_VERSION;
@@ -84,6 +93,7 @@ int proto__encode_connect(struct buf *b, const struct mqtt_connect *c)
 	static const struct mqtt_str mqisdp = {(const uint8_t *)"MQIsdp", 6};
 	bool v5 = c->version == MQTT_V5;
 	if (c->version != MQTT_V31 && c->version != MQTT_V311 && !v5) return MIDGE_ERR_INVAL;
+	if (c->bridge && v5) return MIDGE_ERR_INVAL; /* MQTT 5 bridges use No Local and Retain As Published */
 	if (c->will_qos > 2 || (!c->will && (c->will_qos || c->will_retain))) return MIDGE_ERR_INVAL;
 	if (!v5 && c->has_password && !c->has_username) return MIDGE_ERR_INVAL;
 	const struct mqtt_str *name = c->version == MQTT_V31 ? &mqisdp : &mqtt;
@@ -111,7 +121,7 @@ int proto__encode_connect(struct buf *b, const struct mqtt_connect *c)
 	int rc = writer__begin(&w, b, MQTT_CONNECT << 4, rem);
 	if (rc) return rc;
 	writer__str(&w, name);
-	writer__u8(&w, c->version);
+	writer__u8(&w, (uint8_t)(c->version | (c->bridge ? LEVEL_BRIDGE : 0)));
 	writer__u8(&w, flags);
 	writer__u16(&w, c->keepalive);
 	if (v5) writer__props(&w, &c->props);

@@ -63,6 +63,7 @@ size_t proto__varint_size(uint32_t v);
 struct mqtt_connect {
 	struct mqtt_str protocol_name; /* "MQTT" or "MQIsdp" */
 	uint8_t version;               /* enum mqtt_version */
+	bool bridge;                   /* 3.x level with 0x80 set: a bridge (Mosquitto's try_private) */
 	bool clean;                    /* clean session (3.x) / clean start (5) */
 	uint16_t keepalive;
 	struct mqtt_str props; /* v5 CONNECT properties, raw; empty for 3.x */

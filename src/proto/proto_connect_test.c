@@ -370,9 +370,36 @@ static void test_connack_v5_props(void)
 	}
 }
 
+/* A bridge's CONNECT (Mosquitto's try_private): the 3.x level with 0x80 set, both ways; not for MQTT 5. */
+static void test_connect_bridge(void)
+{
+	struct mqtt_connect c;
+	static const uint8_t none[1];
+	CHECK_EQ(try_connect("MQTT", 0x84, 0x02, none, 0, &c), PROTO_OK);
+	CHECK(c.bridge && c.version == MQTT_V311 && c.clean);
+	CHECK_EQ(try_connect("MQIsdp", 0x83, 0x02, none, 0, &c), PROTO_OK);
+	CHECK(c.bridge && c.version == MQTT_V31);
+	CHECK_EQ(try_connect("MQTT", 4, 0x02, none, 0, &c), PROTO_OK);
+	CHECK(!c.bridge);
+	CHECK_EQ(try_connect("MQTT", 0x85, 0, none, 0, &c), PROTO_BAD_VERSION);
+	CHECK_EQ(try_connect("MQIsdp", 0x84, 0, none, 0, &c), PROTO_BAD_VERSION);
+	CHECK_EQ(try_connect("MQTT", 0x83, 0, none, 0, &c), PROTO_BAD_VERSION);
+	/* Encoded again, the level keeps its bit. */
+	uint8_t pkt[128];
+	size_t n = build_connect(pkt, "MQTT", 0x84, 0x02, none, 0);
+	CHECK_EQ(connect_rc(pkt, n, &c), PROTO_OK);
+	struct buf b = {0};
+	CHECK_EQ(proto__encode_connect(&b, &c), 0);
+	check_buf(&b, pkt, n);
+	c.version = MQTT_V5;
+	CHECK_EQ(proto__encode_connect(&b, &c), MIDGE_ERR_INVAL);
+	buf__fini(&b);
+}
+
 int main(void)
 {
 	test_connect_311();
+	test_connect_bridge();
 	test_connect_31_and_5();
 	test_connect_errors();
 	test_connack();
