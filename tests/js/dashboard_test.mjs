@@ -29,43 +29,12 @@
 //   {"cmd":"errors"}                             -> {"event":"errors","errors":[...],"outside":[...]}
 //   {"cmd":"quit"}                               -> closes Chromium, exit status 0
 import readline from 'node:readline';
-import { chromium } from 'playwright-core';
-
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-
-function parse(argv) {
-  const o = { timeout: 20, width: 1280, height: 900 };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--url') o.url = argv[++i];
-    else if (a === '--profile') o.profile = argv[++i];
-    else if (a === '--timeout') o.timeout = Number(argv[++i]);
-    else if (a === '--width') o.width = Number(argv[++i]);
-    else if (a === '--height') o.height = Number(argv[++i]);
-    else throw new Error(`unknown argument ${a}`);
-  }
-  if (!o.url || !o.profile) throw new Error('--url and --profile are required');
-  return o;
-}
-
-const out = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
-let context = null;
-
-async function fail(status, message) {
-  process.stderr.write(JSON.stringify({ event: 'error', message }) + '\n');
-  if (context) await context.close().catch(() => {});
-  process.stdout.write('', () => process.exit(status));
-}
+import { fail, launch, out, parseArgs, quit } from './chromium.mjs';
 
 async function main() {
-  const o = parse(process.argv.slice(2));
-  const args = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-                '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-  // A profile directory of the test's own: it can find and end this Chromium whatever happens here.
-  context = await chromium.launchPersistentContext(o.profile, {
-    executablePath: CHROMIUM, headless: true, args, viewport: { width: o.width, height: o.height },
-  });
-  const page = context.pages()[0] || await context.newPage();
+  const o = parseArgs(process.argv.slice(2), { timeout: 20, width: 1280, height: 900 },
+                      { '--width': Number, '--height': Number });
+  const page = await launch(o.profile, [], { viewport: { width: o.width, height: o.height } });
   const origin = new URL(o.url).origin;
   const wsOrigin = origin.replace(/^http/, 'ws');
   const errors = [];
@@ -255,9 +224,7 @@ async function main() {
       out({ event: 'error', message: `${c.cmd}: ${err && err.message ? err.message : err}` });
     }
   }
-  await context.close();
-  context = null;
-  process.stdout.write('', () => process.exit(0));
+  await quit();
 }
 
 main().catch((err) => fail(2, String(err && err.message ? err.message : err)));
