@@ -38,6 +38,9 @@ foreach(entry ${FILES})
     message(FATAL_ERROR "embed_web.cmake: ${path} is missing (run scripts/install-deps)")
   endif()
   file(SIZE "${path}" size)
+  # The ETag: the content's hash, so that a browser's If-None-Match is answered with 304 until the file changes.
+  file(SHA256 "${path}" sha)
+  string(SUBSTRING "${sha}" 0 20 etag)
   file(READ "${path}" hex HEX)
   # 32 bytes a line, then each byte as 0xNN.
   string(REPEAT "." 64 line)
@@ -46,7 +49,7 @@ foreach(entry ${FILES})
   content_type("${path}" type)
   # A trailing 0 keeps an empty file's array legal C; it is not counted in len.
   string(APPEND arrays "/* ${path} */\nstatic const unsigned char f${i}[] = {\n${bytes}0};\n\n")
-  string(APPEND table "    {\"${url}\", \"${type}\", f${i}, ${size}},\n")
+  string(APPEND table "    {\"${url}\", \"${type}\", \"\\\"${etag}\\\"\", f${i}, ${size}},\n")
   math(EXPR i "${i} + 1")
 endforeach()
 

@@ -149,6 +149,11 @@ def test_embedded_files_served(broker):
     assert get(b.ws_port, "/?from=bookmark")[2] == index
     status, headers, body = get(b.ws_port, "/", "HEAD")
     assert (status, int(headers["content-length"]), body) == (200, len(index), b"")
+    # revalidation: the ETag brings a 304 without the bytes
+    etag = get(b.ws_port, "/mqtt.min.js")[1]["etag"]
+    status, headers, body = http(b.ws_port, "GET /mqtt.min.js HTTP/1.1\r\nHost: x\r\nIf-None-Match: %s\r\n"
+                                 "Connection: close\r\n\r\n" % etag)
+    assert (status, headers["etag"], body) == (304, etag, b"")
     status, headers, _ = get(b.ws_port, "/app.js", "POST")
     assert status == 405 and headers["allow"] == "GET, HEAD"
     for path in ("/nothing.html", "/web/app.js", "/node_modules/mqtt/dist/mqtt.min.js", "/index.html/"):

@@ -58,6 +58,7 @@ int api__retained(struct api_req *r);
 struct dashboard_file {
 	const char *path; /* served at, e.g. "/app.js" */
 	const char *type; /* Content-Type */
+	const char *etag; /* "\"hash of the content\"", quotes included */
 	const unsigned char *data;
 	size_t len;
 };
@@ -67,8 +68,8 @@ extern const size_t dashboard__nfiles;
 /* The embedded file served at path[0..len) ("/" is /index.html; no query), or NULL. */
 const struct dashboard_file *dashboard__find(const char *path, size_t len);
 /* Answers rq from the embedded files into out: GET and HEAD of a file's path (the whole response, with
- * Cache-Control: no-cache; HEAD without the body), 405 with Allow for other methods, 404 for other paths.
- * Returns the status, or MIDGE_ERR_NOMEM. */
+ * Cache-Control: no-cache and its ETag; HEAD without the body; 304 without it when If-None-Match names the
+ * ETag), 405 with Allow for other methods, 404 for other paths. Returns the status, or MIDGE_ERR_NOMEM. */
 int dashboard__serve(const struct http_request *rq, struct buf *out);
 
 #endif

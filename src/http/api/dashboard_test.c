@@ -81,6 +81,25 @@ static void test_serve(void)
 	CHECK(response_has(&out, 200, cl));
 	CHECK(body_len(&out, &body) == 0);
 
+	/* The ETag, and 304 without the body when the browser has it. */
+	char etag[64], req[256];
+	CHECK(index->etag[0] == '"' && strlen(index->etag) == 22 && index->etag[21] == '"');
+	snprintf(etag, sizeof(etag), "ETag: %s\r\n", index->etag);
+	CHECK_EQ(serve("GET / HTTP/1.1\r\nHost: x\r\n\r\n", &out), 200);
+	CHECK(response_has(&out, 200, etag));
+	snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: x\r\nIf-None-Match: %s\r\n\r\n", index->etag);
+	CHECK_EQ(serve(req, &out), 304);
+	CHECK(response_has(&out, 304, etag));
+	CHECK(body_len(&out, &body) == 0);
+	snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"old\", W/%s\r\n\r\n", index->etag);
+	CHECK_EQ(serve(req, &out), 304);
+	CHECK_EQ(serve("GET / HTTP/1.1\r\nHost: x\r\nIf-None-Match: *\r\n\r\n", &out), 304);
+	CHECK_EQ(serve("GET / HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"old\"\r\n\r\n", &out), 200);
+	CHECK(body_len(&out, &body) == index->len);
+	/* Another file's tag is not this one's. */
+	snprintf(req, sizeof(req), "GET /app.js HTTP/1.1\r\nHost: x\r\nIf-None-Match: %s\r\n\r\n", index->etag);
+	CHECK_EQ(serve(req, &out), 200);
+
 	CHECK_EQ(serve("POST /app.js HTTP/1.1\r\nHost: x\r\n\r\n", &out), 405);
 	CHECK(response_has(&out, 405, "Allow: GET, HEAD\r\n"));
 	CHECK_EQ(serve("get / HTTP/1.1\r\nHost: x\r\n\r\n", &out), 405);
