@@ -25,9 +25,11 @@ static bool etag_matches(const struct http_str *v, const char *etag)
 	size_t n = strlen(etag);
 	const char *p = v->p, *end = v->p + v->len;
 	while (p < end) {
-		while (p < end && (*p == ' ' || *p == '\t' || *p == ',')) p++;
+		while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+			p++;
 		const char *s = p;
-		while (p < end && *p != ',' && *p != ' ' && *p != '\t') p++;
+		while (p < end && *p != ',' && *p != ' ' && *p != '\t')
+			p++;
 		size_t len = (size_t)(p - s);
 		if (len >= 2 && s[0] == 'W' && s[1] == '/') s += 2, len -= 2;
 		if ((len == 1 && *s == '*') || (len == n && !memcmp(s, etag, n))) return true;

@@ -42,13 +42,16 @@ static void test_find(void)
 	CHECK(dashboard__find("/", 1) == index);
 	CHECK(index && !strcmp(index->type, "text/html; charset=utf-8") && index->len > 100);
 	CHECK(index && memmem(index->data, index->len, "app.js", 6) != NULL);
-	static const char *const paths[] = {"/app.js", "/style.css", "/mqtt.min.js", "/uPlot.iife.min.js", "/uPlot.min.css"};
+	static const char *const paths[] = {"/app.js", "/style.css", "/mqtt.min.js", "/uPlot.iife.min.js",
+	                                    "/uPlot.min.css"};
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
 		const struct dashboard_file *f = dashboard__find(paths[i], strlen(paths[i]));
 		CHECK(f != NULL && f->len > 0);
 	}
-	CHECK(dashboard__find("/app.js", 7) && !strcmp(dashboard__find("/app.js", 7)->type, "text/javascript; charset=utf-8"));
-	CHECK(dashboard__find("/uPlot.min.css", 14) && !strcmp(dashboard__find("/uPlot.min.css", 14)->type, "text/css; charset=utf-8"));
+	CHECK(dashboard__find("/app.js", 7) &&
+	      !strcmp(dashboard__find("/app.js", 7)->type, "text/javascript; charset=utf-8"));
+	CHECK(dashboard__find("/uPlot.min.css", 14) &&
+	      !strcmp(dashboard__find("/uPlot.min.css", 14)->type, "text/css; charset=utf-8"));
 	/* Only whole paths: no prefix, no longer one, no directory of the sources. */
 	CHECK(dashboard__find("/app.j", 6) == NULL);
 	CHECK(dashboard__find("/app.js/", 8) == NULL);
