@@ -351,29 +351,28 @@
       $('stat-dropped').textContent = num(st.publish.dropped);
       // Two readings closer than half a second make a noisy rate: the next one is compared with the older.
       if (prev && at - prev.at < 500) return;
-      if (prev) {
-        const dt = (at - prev.at) / 1000;
-        const p = prev.st;
-        const r = {
-          msgsIn: rate(p.publish.received, st.publish.received, dt),
-          msgsOut: rate(p.publish.sent, st.publish.sent, dt),
-          bytesIn: rate(p.bytes.received, st.bytes.received, dt),
-          bytesOut: rate(p.bytes.sent, st.bytes.sent, dt),
-          dropped: rate(p.publish.dropped, st.publish.dropped, dt),
-        };
-        push(t, Date.now() / 1000);
-        for (const k of Object.keys(r)) push(s[k], r[k]);
-        push(s.clients, st.clients.connected);
-        push(s.subs, st.subscriptions);
-        push(s.retained, st.retained);
-        for (const [id, v] of [['rate-msgs-in', r.msgsIn], ['rate-msgs-out', r.msgsOut]]) {
-          $(id).textContent = num(v, 0);
-          $(id).dataset.value = String(Math.round(v || 0));
-        }
-        $('chart-messages').dataset.max = String(Math.round(Math.max(0, ...s.msgsIn.filter((v) => v !== null))));
-        $('chart-messages').dataset.points = String(t.length);
-        draw();
+      // The first reading has no rates yet, but its gauges are charted at once.
+      const dt = prev ? (at - prev.at) / 1000 : 0;
+      const p = prev ? prev.st : null;
+      const r = {
+        msgsIn: p && rate(p.publish.received, st.publish.received, dt),
+        msgsOut: p && rate(p.publish.sent, st.publish.sent, dt),
+        bytesIn: p && rate(p.bytes.received, st.bytes.received, dt),
+        bytesOut: p && rate(p.bytes.sent, st.bytes.sent, dt),
+        dropped: p && rate(p.publish.dropped, st.publish.dropped, dt),
+      };
+      push(t, Date.now() / 1000);
+      for (const k of Object.keys(r)) push(s[k], r[k]);
+      push(s.clients, st.clients.connected);
+      push(s.subs, st.subscriptions);
+      push(s.retained, st.retained);
+      for (const [id, v] of [['rate-msgs-in', r.msgsIn], ['rate-msgs-out', r.msgsOut]]) {
+        $(id).textContent = num(v, 0);
+        $(id).dataset.value = String(Math.round(v || 0));
       }
+      $('chart-messages').dataset.max = String(Math.round(Math.max(0, ...s.msgsIn.filter((v) => v !== null))));
+      $('chart-messages').dataset.points = String(t.length);
+      draw();
       prev = { at, st };
     }
 
