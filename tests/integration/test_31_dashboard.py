@@ -18,7 +18,8 @@ import pytest
 
 from conftest import MOSQUITTO_SUB, ROOT, STDBUF, mosquitto_pub
 from test_17_auth import custom_broker, make_pwfile
-from test_23_ws_browser import Browser, http
+from test_16_tls import certs, openssl  # noqa: F401 (fixture)
+from test_23_ws_browser import Browser, http, spki_hash
 from test_30_http_api import curl
 from v5util import connect5, expect_disconnect
 from wsutil import JS_DIR, websockets_supported, ws_broker  # noqa: F401 (fixture)
@@ -198,6 +199,20 @@ def test_phone_screen(broker, dash, tmp_path):
         assert ev["scroll"] <= ev["client"], (view, ev)
         if view in ("overview", "topics"):
             screenshot(p, tmp_path, "%s-phone" % view)
+    no_errors(p)
+
+
+def test_over_https_and_wss(broker, certs, dash):
+    """From a TLS web listener: the page over https, its MQTT over wss:// to the same port, the API over https."""
+    b = ws_broker(broker, certs=certs)
+    p = dash("https://127.0.0.1:%d/" % b.ws_port, "--spki", spki_hash(certs.p("server.crt")))
+    assert p.loaded["login"] is False  # loaded means the MQTT connection is up
+    do(p, "view", cmd="view", name="topics")
+    do(p, "waiting", cmd="wait_topic", topic="tls/t", value="over wss")
+    assert mosquitto_pub(b.port, "tls/t", "over wss").returncode == 0
+    p.expect("topic")
+    do(p, "view", cmd="view", name="overview")
+    assert do(p, "overview", cmd="overview")["listeners"][1][3] == "yes"  # the web listener is encrypted
     no_errors(p)
 
 

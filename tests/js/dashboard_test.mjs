@@ -3,6 +3,7 @@
 // is answered by one event line (or {"event":"error","message":...} when it failed; the process goes on).
 //
 //   node dashboard_test.mjs --url http://127.0.0.1:PORT/ --profile DIR [--width W --height H] [--timeout S]
+//        [--spki HASH]
 //
 // Once the page is up: {"event":"loaded","login":true|false} (the login form shown, or the MQTT connection up).
 // Everything the page logs as an error, every page error and every request outside the page's origin is kept
@@ -33,8 +34,10 @@ import { fail, launch, out, parseArgs, quit } from './chromium.mjs';
 
 async function main() {
   const o = parseArgs(process.argv.slice(2), { timeout: 20, width: 1280, height: 900 },
-                      { '--width': Number, '--height': Number });
-  const page = await launch(o.profile, [], { viewport: { width: o.width, height: o.height } });
+                      { '--width': Number, '--height': Number, '--spki': String });
+  // --spki trusts the server's key (an https page, its MQTT over wss), as in browser_test.mjs.
+  const page = await launch(o.profile, o.spki ? [`--ignore-certificate-errors-spki-list=${o.spki}`] : [],
+                            { viewport: { width: o.width, height: o.height } });
   const origin = new URL(o.url).origin;
   const wsOrigin = origin.replace(/^http/, 'ws');
   const errors = [];
