@@ -53,11 +53,12 @@ def spki_hash(crt):
 
 
 class Browser:
-    """One browser_test.mjs process (and its Chromium, found again by its profile directory)."""
+    """One browser_test.mjs process, or another driver script of tests/js taking the same --url and --profile
+    (test_31's dashboard_test.mjs), and its Chromium, found again by its profile directory."""
 
-    def __init__(self, url, args=()):
+    def __init__(self, url, args=(), script=BROWSER_TEST):
         self.profile = tempfile.mkdtemp(prefix="midge-chromium-")
-        self.proc = subprocess.Popen([NODE, BROWSER_TEST, "--url", url, "--profile", self.profile]
+        self.proc = subprocess.Popen([NODE, script, "--url", url, "--profile", self.profile]
                                      + list(args), cwd=JS_DIR, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.q = queue.Queue()

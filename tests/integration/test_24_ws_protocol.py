@@ -266,10 +266,13 @@ def test_http_dir(broker, tmp_path):
     ws.WsClient(b.port).connect("both")
 
 
-def test_no_http_dir_is_404(broker):
+def test_no_http_dir_serves_the_dashboard(broker):
+    """Without http_dir the embedded dashboard answers (test_31); any other path is 404."""
     b = ws_broker(broker)
     c = ws.WsClient(b.port, handshake=False)
-    assert c.handshake(request=b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").status == 404
+    assert c.handshake(request=b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").status == 200
+    c = ws.WsClient(b.port, handshake=False)
+    assert c.handshake(request=b"GET /nothing.html HTTP/1.1\r\nHost: x\r\n\r\n").status == 404
 
 
 def test_websockets_origin(broker):

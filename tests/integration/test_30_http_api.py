@@ -235,8 +235,9 @@ def test_bad_requests(broker):
     # a body that is taken is waited for, then the request answered
     r = curl(b.port, "/api/v1/stats", method="GET", data="abc")
     assert r.status == 200
-    # files (none here) still answer for other paths, and the broker serves MQTT all along
-    assert curl(b.port, "/index.html").status == 404
+    # the dashboard's files (no http_dir here) still answer for other paths, and the broker serves MQTT all along
+    assert curl(b.port, "/index.html").status == 200
+    assert curl(b.port, "/no-such-file.html").status == 404
     assert mosquitto_pub(b.mqtt, "still/up", "1").returncode == 0
 
 

@@ -14,47 +14,14 @@
 // --spki trusts a server key by the base64 SHA-256 of its SubjectPublicKeyInfo (Chromium's
 // --ignore-certificate-errors-spki-list); --ignore-https-errors trusts any certificate.
 import readline from 'node:readline';
-import { chromium } from 'playwright-core';
-
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-
-function parse(argv) {
-  const o = { timeout: 12, ignoreHttpsErrors: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--url') o.url = argv[++i];
-    else if (a === '--profile') o.profile = argv[++i];
-    else if (a === '--spki') o.spki = argv[++i];
-    else if (a === '--timeout') o.timeout = Number(argv[++i]);
-    else if (a === '--ignore-https-errors') o.ignoreHttpsErrors = true;
-    else throw new Error(`unknown argument ${a}`);
-  }
-  if (!o.url || !o.profile) throw new Error('--url and --profile are required');
-  return o;
-}
-
-const out = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
-let context = null;
-
-async function fail(status, message) {
-  process.stderr.write(JSON.stringify({ event: 'error', message }) + '\n');
-  if (context) await context.close().catch(() => {});
-  process.stdout.write('', () => process.exit(status));
-}
+import { fail, launch, out, parseArgs, quit } from './chromium.mjs';
 
 async function main() {
-  const o = parse(process.argv.slice(2));
+  const o = parseArgs(process.argv.slice(2), { timeout: 12, ignoreHttpsErrors: false },
+                      { '--spki': String, '--ignore-https-errors': true });
   setTimeout(() => fail(3, `timed out after ${o.timeout}s`), o.timeout * 1000).unref();
-  // --disable-http2: Mosquitto 2.0.11 (libwebsockets) offers h2 by ALPN on a TLS listener, then
-  // fails to serve http_dir files over it (ERR_HTTP2_PROTOCOL_ERROR); HTTP/1.1 is what we test.
-  const args = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-http2', '--no-first-run',
-                '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-  if (o.spki) args.push(`--ignore-certificate-errors-spki-list=${o.spki}`);
-  // A profile directory of the test's own: it can find and end this Chromium whatever happens here.
-  context = await chromium.launchPersistentContext(o.profile, {
-    executablePath: CHROMIUM, headless: true, args, ignoreHTTPSErrors: o.ignoreHttpsErrors,
-  });
-  const page = context.pages()[0] || await context.newPage();
+  const page = await launch(o.profile, o.spki ? [`--ignore-certificate-errors-spki-list=${o.spki}`] : [],
+                            { ignoreHTTPSErrors: o.ignoreHttpsErrors });
   page.on('console', (m) => process.stderr.write(`console.${m.type()}: ${m.text()}\n`));
   page.on('pageerror', (e) => process.stderr.write(`pageerror: ${e.message}\n`));
 
@@ -89,9 +56,7 @@ async function main() {
       return fail(1, `unknown command ${line}`);
     }
   }
-  await context.close();
-  context = null;
-  process.stdout.write('', () => process.exit(0));
+  await quit();
 }
 
 main().catch((err) => fail(2, String(err && err.message ? err.message : err)));

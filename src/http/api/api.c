@@ -8,6 +8,7 @@
 
 #include "broker/authq.h"
 #include "broker/broker.h"
+#include "broker/config.h"
 #include "broker/security.h"
 #include "common/jsonw.h"
 #include "http/http_static.h"
@@ -164,7 +165,11 @@ int api__serve(void *ctx, const char *peer, const struct http_request *rq, const
 	size_t plen = q ? (size_t)(q - rq->target.p) : rq->target.len;
 	const char *path = rq->target.p;
 	bool api = plen >= 5 && !memcmp(path, "/api/", 5);
-	if (!api && !(plen == 8 && !memcmp(path, "/metrics", 8))) return 0;
+	if (!api && !(plen == 8 && !memcmp(path, "/metrics", 8))) {
+		/* A listener's own http_dir replaces the embedded dashboard. */
+		if (l->conf->http_dir) return 0;
+		return dashboard__serve(rq, out);
+	}
 
 	const struct route *hit = NULL;
 	char allow[64] = "";

@@ -1,6 +1,7 @@
-/* The broker's HTTP API and Prometheus metrics, answered on the web listeners before their files
- * (docs/http-api.md): routing, authentication and JSON errors here; the answers in api_state.c (stats,
- * listeners, metrics), api_clients.c (clients, subscriptions, kick) and api_retained.c. */
+/* The broker's HTTP API, Prometheus metrics and dashboard, answered on the web listeners (docs/http-api.md):
+ * routing, authentication and JSON errors in api.c; the answers in api_state.c (stats, listeners, metrics),
+ * api_clients.c (clients, subscriptions, kick) and api_retained.c; the dashboard's embedded files in
+ * dashboard.c. */
 #ifndef MIDGE_HTTP_API_H
 #define MIDGE_HTTP_API_H
 
@@ -16,7 +17,9 @@ struct listener_rt;
 struct jsonw;
 
 /* The http_app serve function (net/ws.h) of listener l (ctx, a struct listener_rt): answers /api/... and
- * /metrics into out and returns the status (or MIDGE_ERR_NOMEM); 0 for any other path. Worker thread. */
+ * /metrics into out and returns the status (or MIDGE_ERR_NOMEM); on a listener without http_dir also every
+ * other path, from the dashboard's embedded files (dashboard__serve). 0 for any other path of a listener with
+ * http_dir: its files are served. peer is the client's "ip:port". Worker thread. */
 int api__serve(void *ctx, const char *peer, const struct http_request *rq, const uint8_t *body, size_t body_len,
 	       struct buf *out);
 
@@ -51,5 +54,24 @@ int api__client(struct api_req *r);      /* GET /api/v1/clients/{id} */
 int api__kick(struct api_req *r);        /* DELETE /api/v1/clients/{id} */
 int api__subscriptions(struct api_req *r);
 int api__retained(struct api_req *r);
+
+/* One file of the dashboard, embedded in the binary at build time: web/ and the npm packages it uses, turned
+ * into a generated source by cmake/embed_web.cmake. */
+struct dashboard_file {
+	const char *path; /* served at, e.g. "/app.js" */
+	const char *type; /* Content-Type */
+	const char *etag; /* "\"hash of the content\"", quotes included */
+	const unsigned char *data;
+	size_t len;
+};
+extern const struct dashboard_file dashboard__files[];
+extern const size_t dashboard__nfiles;
+
+/* The embedded file served at path[0..len) ("/" is /index.html; no query), or NULL. */
+const struct dashboard_file *dashboard__find(const char *path, size_t len);
+/* Answers rq from the embedded files into out: GET and HEAD of a file's path (the whole response, with
+ * Cache-Control: no-cache and its ETag; HEAD without the body; 304 without it when If-None-Match names the
+ * ETag), 405 with Allow for other methods, 404 for other paths. Returns the status, or MIDGE_ERR_NOMEM. */
+int dashboard__serve(const struct http_request *rq, struct buf *out);
 
 #endif
