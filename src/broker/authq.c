@@ -44,6 +44,7 @@ struct addr_state {
 	uint32_t failures;
 	uint64_t fail_ms;   /* when failures last grew or halved */
 	uint64_t next_ms;   /* the next check from here runs no earlier (while failures > 0) */
+	uint64_t fail_until; /* the back-off after the latest failure ends: a check made elsewhere waits for it */
 	uint64_t last_ms;   /* last activity, to pick one to forget */
 	uint32_t running;   /* its jobs on the ready or delayed lists, or being checked */
 	uint32_t nwaiting;
@@ -263,6 +264,7 @@ static uint32_t finish(struct authq *q, struct addr_state *a, bool checked, bool
 		a->fail_ms = now;
 		uint64_t at = now + delay_after(a->failures);
 		if (a->next_ms < at) a->next_ms = at;
+		a->fail_until = at;
 	}
 	uint32_t failures = a->failures;
 	while (a->running < ADDR_RUNNING_MAX && a->nwaiting) {
@@ -311,7 +313,9 @@ uint64_t authq__check_begin(struct broker *b, const char *peer)
 	} else {
 		decay(a, now);
 		a->last_ms = now;
-		if (a->failures && a->next_ms > now) wait = a->next_ms - now;
+		/* Only a failure's back-off: the queue's spacing of its own checks (next_ms) is for checks that wait,
+		 * and one made elsewhere cannot wait, so it would be refused after every CONNECT. */
+		if (a->failures && a->fail_until > now) wait = a->fail_until - now;
 		else if (a->running >= ADDR_RUNNING_MAX) wait = BACKOFF_FIRST_MS;
 		else a->running++;
 		if (wait) maybe_forget(q, a, now);
