@@ -70,6 +70,19 @@ int api__send_json(struct api_req *r, struct buf *body)
 	return rc ? MIDGE_ERR_NOMEM : 200;
 }
 
+size_t api__limit(const struct api_req *r, size_t dflt, size_t max)
+{
+	struct http_str v;
+	if (!http__query(r->rq->target, "limit", &v)) return dflt;
+	size_t n = 0;
+	if (!v.len || v.len > 9) return 0;
+	for (size_t i = 0; i < v.len; i++) {
+		if (v.p[i] < '0' || v.p[i] > '9') return 0;
+		n = n * 10 + (size_t)(v.p[i] - '0');
+	}
+	return n <= max ? n : 0;
+}
+
 bool api__may(const struct api_req *r, const char *topic, int access)
 {
 	return r->admin || security__allowed(r->b, r->domain, "", r->username, topic, strlen(topic), access);

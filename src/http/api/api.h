@@ -42,6 +42,8 @@ int api__send_json(struct api_req *r, struct buf *body);
 /* An error response {"error": {"status": S, "message": M}} with extra header lines (or NULL). Returns status or
  * MIDGE_ERR_NOMEM. */
 int api__error(struct buf *out, int status, const char *message, const char *extra);
+/* The request's ?limit=N: dflt without one, N when it is a number from 1 to max, else 0 (answer 400). */
+size_t api__limit(const struct api_req *r, size_t dflt, size_t max);
 /* True when the caller may read (or write) topic by the ACL; the API key may do everything. */
 bool api__may(const struct api_req *r, const char *topic, int access);
 

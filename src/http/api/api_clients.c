@@ -18,20 +18,6 @@
 #define DEFAULT_LIMIT 1000
 #define MAX_LIMIT 100000
 
-/* ?limit=N (1..MAX_LIMIT), DEFAULT_LIMIT without one; 0 for a bad value. */
-static size_t limit_of(const struct api_req *r)
-{
-	struct http_str v;
-	if (!http__query(r->rq->target, "limit", &v)) return DEFAULT_LIMIT;
-	size_t n = 0;
-	if (!v.len || v.len > 6) return 0;
-	for (size_t i = 0; i < v.len; i++) {
-		if (v.p[i] < '0' || v.p[i] > '9') return 0;
-		n = n * 10 + (size_t)(v.p[i] - '0');
-	}
-	return n <= MAX_LIMIT ? n : 0;
-}
-
 static const char *protocol_name(const struct conn *c)
 {
 	if (c->listener && c->listener->conf->mqttsn) return "mqttsn";
@@ -101,7 +87,7 @@ static int finish(struct api_req *r, struct jsonw *j, struct buf *body)
 /* Lists every session (clients: true) or every subscription, at most limit items. */
 static int list_all(struct api_req *r, bool clients)
 {
-	size_t limit = limit_of(r);
+	size_t limit = api__limit(r, DEFAULT_LIMIT, MAX_LIMIT);
 	if (!limit) return api__error(r->out, 400, "limit must be a number from 1 to 100000", NULL);
 	struct broker *b = r->b;
 	struct buf body = {0};

@@ -47,16 +47,8 @@ int api__retained(struct api_req *r)
 	    ((flen = http__pct_decode(v.p, v.len, filter, sizeof(filter))) <= 0 ||
 	     !topic__valid_filter((const uint8_t *)filter, (size_t)flen)))
 		return api__error(r->out, 400, "filter is not a valid topic filter", NULL);
-	size_t limit = DEFAULT_LIMIT;
-	if (http__query(r->rq->target, "limit", &v)) {
-		char num[8];
-		long n = http__pct_decode(v.p, v.len, num, sizeof(num));
-		char *end = NULL;
-		long l = n > 0 ? strtol(num, &end, 10) : 0;
-		if (n <= 0 || *end || l < 1 || l > MAX_LIMIT)
-			return api__error(r->out, 400, "limit must be a number from 1 to 10000", NULL);
-		limit = (size_t)l;
-	}
+	size_t limit = api__limit(r, DEFAULT_LIMIT, MAX_LIMIT);
+	if (!limit) return api__error(r->out, 400, "limit must be a number from 1 to 10000", NULL);
 	struct retain_store *rs = r->b->retained;
 	struct retain_cursor *k = retain__cursor_new(rs, (const uint8_t *)filter, (size_t)flen);
 	if (!k) return MIDGE_ERR_NOMEM;
