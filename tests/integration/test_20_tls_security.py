@@ -1,11 +1,13 @@
 """20 TLS and security together: the client certificate (or PSK identity) as username with ACLs, the
 encryption guard with a real TLS listener (encrypted_only), the start-up and reload warning for an
 unguarded configuration, and the `make run` layout (examples/midge.conf with scripts/make-certs)."""
+import json
 import os
 import signal
 import ssl
 import subprocess
 import time
+import urllib.request
 
 import pytest
 
@@ -237,6 +239,12 @@ def test_make_run_layout(tmp_path, broker, mosq_sub):
     w2.subscribe("demo/#")
     w.publish("demo/ws", b"from the browser side")
     assert w2.recv_publish().payload == b"from the browser side"
+    # 8080 also serves the dashboard at / and the HTTP API, as README says (http://localhost:8080/).
+    page = urllib.request.urlopen("http://127.0.0.1:%d/" % ws_plain, timeout=10)
+    assert page.status == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert b"<title>Midge</title>" in page.read()
+    stats = json.load(urllib.request.urlopen("http://127.0.0.1:%d/api/v1/stats" % ws_plain, timeout=10))
+    assert stats["clients"]["connected"] >= 2 and stats["store"] is not None
 
 
 @pytest.mark.parametrize("lines,message", [
