@@ -31,13 +31,16 @@ static bool str_is(const struct mqtt_str *s, const char *lit)
  * bridge bit, which sets c->bridge). */
 static int check_protocol(struct mqtt_connect *c, uint8_t level)
 {
-	if ((level == (MQTT_V31 | LEVEL_BRIDGE)) || level == (MQTT_V311 | LEVEL_BRIDGE)) {
-		c->bridge = true;
-		level &= (uint8_t)~LEVEL_BRIDGE;
-	}
 	c->version = level;
-	if (str_is(&c->protocol_name, "MQTT")) return (level == MQTT_V311 || level == MQTT_V5) ? PROTO_OK : PROTO_BAD_VERSION;
-	if (str_is(&c->protocol_name, "MQIsdp")) return level == MQTT_V31 ? PROTO_OK : PROTO_BAD_VERSION;
+	bool mqtt = str_is(&c->protocol_name, "MQTT"), mqisdp = str_is(&c->protocol_name, "MQIsdp");
+	/* The bridge bit only on its own level: "MQTT" 0x84, "MQIsdp" 0x83; any other level is refused as sent. */
+	if ((mqtt && level == (MQTT_V311 | LEVEL_BRIDGE)) || (mqisdp && level == (MQTT_V31 | LEVEL_BRIDGE))) {
+		c->bridge = true;
+		c->version = level & (uint8_t)~LEVEL_BRIDGE;
+		return PROTO_OK;
+	}
+	if (mqtt) return (level == MQTT_V311 || level == MQTT_V5) ? PROTO_OK : PROTO_BAD_VERSION;
+	if (mqisdp) return level == MQTT_V31 ? PROTO_OK : PROTO_BAD_VERSION;
 	return PROTO_BAD_PROTOCOL_NAME;
 }
 

@@ -383,7 +383,9 @@ static void test_connect_bridge(void)
 	CHECK(!c.bridge);
 	CHECK_EQ(try_connect("MQTT", 0x85, 0, none, 0, &c), PROTO_BAD_VERSION);
 	CHECK_EQ(try_connect("MQIsdp", 0x84, 0, none, 0, &c), PROTO_BAD_VERSION);
+	CHECK_EQ(c.version, 0x84); /* a refused level is reported as sent */
 	CHECK_EQ(try_connect("MQTT", 0x83, 0, none, 0, &c), PROTO_BAD_VERSION);
+	CHECK_EQ(c.version, 0x83);
 	/* Encoded again, the level keeps its bit. */
 	uint8_t pkt[128];
 	size_t n = build_connect(pkt, "MQTT", 0x84, 0x02, none, 0);
