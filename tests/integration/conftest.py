@@ -335,8 +335,10 @@ class PahoClient:
         self.c.on_subscribe = self._on_subscribe
         self.c.on_unsubscribe = self._on_unsubscribe
         self.started = False
+        self.connects = 0  # CONNACKs seen: more than one means paho lost its connection and made another
 
     def _on_connect(self, c, u, flags, rc):
+        self.connects += 1
         self.connack = (flags.get("session present", 0), rc)
         self.disconnected.clear()
         self.connected.set()
