@@ -144,9 +144,16 @@ struct midge_client_options {
 	unsigned connect_timeout_ms; /* TCP connect plus CONNACK; default 10000 */
 	const char *bind_address;    /* local address (numeric or a name) the socket is bound to before
 	                              * connecting, to choose the interface; NULL = any */
+	bool bridge;                 /* MQTT 3.1 / 3.1.1: say this client is a bridge, as Mosquitto's bridges do
+	                              * (try_private): 0x80 is set in the CONNECT's protocol level (0x83, 0x84), so a
+	                              * broker that knows the bit does not send the bridge its own messages back and
+	                              * keeps their retain flags; one that does not refuses the connection (CONNACK 1).
+	                              * Invalid with MQTT_V5 (midge_client_new returns NULL): an MQTT 5 bridge asks
+	                              * for the same with the subscription options No Local and Retain As Published. */
 };
 
-/* A new client, not connected. NULL when out of memory or options are invalid (bad version or QoS,
+/* A new client, not connected. NULL when out of memory or options are invalid (bad version or QoS, bridge
+ * with MQTT_V5,
  * a will without a topic or with an invalid one, strings that are not UTF-8, before MQTT 5 a password
  * without a user name, MQTT 5 properties not valid in a CONNECT or a will). With MQTT 5, a Maximum Packet
  * Size in connect_props also bounds what this client accepts, and a Topic Alias Maximum lets the broker use

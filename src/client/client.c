@@ -53,6 +53,7 @@ static bool take_options(struct copts *d, const struct midge_client_options *o)
 	d->version = o->version ? o->version : MQTT_V311;
 	if (d->version != MQTT_V31 && d->version != MQTT_V311 && d->version != MQTT_V5) return false;
 	bool v5 = d->version == MQTT_V5;
+	if (v5 && o->bridge) return false; /* MQTT 5 has no bridge bit: No Local and Retain As Published instead */
 	bool will = o->will_topic != NULL;
 	if (will && !topic__valid_name((const uint8_t *)o->will_topic, strlen(o->will_topic))) return false;
 	if (!will && (o->will_payload_len || o->will_qos || o->will_retain || o->will_props)) return false;
@@ -83,6 +84,7 @@ static bool take_options(struct copts *d, const struct midge_client_options *o)
 	}
 	d->clean_start = o->clean_start;
 	d->persistent = o->persistent;
+	d->bridge = o->bridge;
 	d->keepalive = o->no_keepalive ? 0 : o->keepalive ? o->keepalive : 60;
 	d->session_expiry = o->session_expiry;
 	d->max_inflight = o->max_inflight ? o->max_inflight : 20;

@@ -53,6 +53,7 @@ struct copts {
 	bool reconnect;
 	unsigned reconnect_min_ms, reconnect_max_ms, connect_timeout_ms;
 	char *bind_address; /* NULL: any */
+	bool bridge;        /* 3.x: the bridge bit in the CONNECT's protocol level */
 	/* From connect_props: what this client accepts (0 = no limit / no aliases). */
 	uint32_t max_packet_in;
 	uint16_t topic_alias_max_in;

@@ -66,6 +66,7 @@ static int buffer_connect(struct midge_client *c)
 	bool has_pass = c->url.password || o->has_password;
 	struct mqtt_connect m = {
 	    .version = (uint8_t)o->version,
+	    .bridge = o->bridge,
 	    .clean = c->clean_next,
 	    .keepalive = o->keepalive,
 	    .props = {buf__head(&props), (uint32_t)buf__len(&props)},
