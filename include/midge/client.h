@@ -8,7 +8,7 @@
  * Callbacks always run in the thread that drives the loop, never with a library lock held, so they may
  * call any function of this header (except midge_client_destroy on their own client).
  *
- * Thread rules: publish, subscribe, unsubscribe, disconnect, midge_client_wait and the property
+ * Thread rules: publish, subscribe, unsubscribe, ack, disconnect, midge_client_wait and the property
  * functions on objects the caller owns may be called from any thread at any time. The loop functions
  * must be called from one thread at a time, and not while midge_client_start()'s thread runs.
  *
@@ -94,7 +94,8 @@ struct midge_callbacks {
 	 * the library tries again afterwards. */
 	void (*on_disconnect)(struct midge_client *c, void *userdata, int reason, const struct midge_props *props);
 	/* A message. An incoming QoS 2 message is delivered at its PUBLISH, once: its packet id is remembered
-	 * until PUBREL, so a resent PUBLISH is acknowledged again but not delivered again. */
+	 * until PUBREL, so a resent PUBLISH is acknowledged again but not delivered again. With manual_ack the
+	 * QoS 1/2 ones wait for midge_client_ack(c, m->mid, m->qos). */
 	void (*on_message)(struct midge_client *c, void *userdata, const struct midge_message *m);
 	/* A publish completed: QoS 0 once written to the socket, QoS 1 at PUBACK, QoS 2 at PUBCOMP.
 	 * reason: 0, or the MQTT 5 reason code (>= 0x80: the broker refused it; a queued message the next
@@ -150,6 +151,9 @@ struct midge_client_options {
 	                              * keeps their retain flags; one that does not refuses the connection (CONNACK 1).
 	                              * Invalid with MQTT_V5 (midge_client_new returns NULL): an MQTT 5 bridge asks
 	                              * for the same with the subscription options No Local and Retain As Published. */
+	bool manual_ack;             /* incoming QoS 1/2 messages are acknowledged (PUBACK, PUBREC) when the
+	                              * application calls midge_client_ack, not when they arrive: for one that must
+	                              * first make a message safe (a bridge forwarding it, a store committing it) */
 };
 
 /* A new client, not connected. NULL when out of memory or options are invalid (bad version or QoS, bridge
@@ -266,6 +270,24 @@ MIDGE_API int midge_client_unsubscribe(struct midge_client *c, const char *const
  * closes; during a reconnect backoff it cancels the reconnect. MIDGE_ERR_CLOSED when there is no connection
  * at all. Unsent and unacknowledged messages stay queued for a later connect. */
 MIDGE_API int midge_client_disconnect(struct midge_client *c, uint8_t reason, const struct midge_props *props);
+/* With manual_ack: acknowledges the incoming message on_message delivered with packet id mid and QoS qos (1 or
+ * 2): PUBACK for QoS 1, PUBREC for QoS 2 (whose PUBREL the library answers with PUBCOMP). Until then the broker
+ * counts the message as in flight, against its limit (MQTT 5: the Receive Maximum of connect_props; Mosquitto:
+ * max_inflight_messages): a client that does not acknowledge stops receiving QoS 1/2 messages. Call it from
+ * on_message or later, from any thread (from another thread it wakes the loop, as publish does); the
+ * acknowledgements go out in the order given.
+ *  - QoS 2: the packet id is remembered from PUBLISH to PUBREL as without manual_ack, so the broker's resend
+ *    (DUP, after a reconnect) is not delivered again: it gets no answer while the application has not
+ *    acknowledged it (this call answers it), PUBREC once it has. Given while disconnected, the acknowledgement
+ *    is recorded and nothing is sent: the broker's resend after the reconnect gets PUBREC.
+ *  - QoS 1: counts only on the connection the message came on. Given after that connection ended, or once
+ *    midge_client_disconnect was called, it is dropped (and 0 returned): the broker sends the message again on
+ *    the next connection of the session, on_message delivers it again, and it is acknowledged then: at least
+ *    once. An id that no QoS 1 message of this connection waits with is dropped the same way.
+ * Returns 0, MIDGE_ERR_INVAL (manual_ack off, qos not 1 or 2, or mid 0), MIDGE_ERR_NOT_FOUND (QoS 2: no message
+ * with that id waits for its acknowledgement: acknowledged already, released, never delivered, or forgotten
+ * because the broker kept no session) or MIDGE_ERR_NOMEM (nothing changed: try again). */
+MIDGE_API int midge_client_ack(struct midge_client *c, uint16_t mid, uint8_t qos);
 
 /* ---- blocking conveniences (not from a callback) ---- */
 

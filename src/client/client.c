@@ -85,6 +85,7 @@ static bool take_options(struct copts *d, const struct midge_client_options *o)
 	d->clean_start = o->clean_start;
 	d->persistent = o->persistent;
 	d->bridge = o->bridge;
+	d->manual_ack = o->manual_ack;
 	d->keepalive = o->no_keepalive ? 0 : o->keepalive ? o->keepalive : 60;
 	d->session_expiry = o->session_expiry;
 	d->max_inflight = o->max_inflight ? o->max_inflight : 20;

@@ -54,6 +54,7 @@ struct copts {
 	unsigned reconnect_min_ms, reconnect_max_ms, connect_timeout_ms;
 	char *bind_address; /* NULL: any */
 	bool bridge;        /* 3.x: the bridge bit in the CONNECT's protocol level */
+	bool manual_ack;    /* incoming QoS 1/2 acknowledged by midge_client_ack (inack.h) */
 	/* From connect_props: what this client accepts (0 = no limit / no aliases). */
 	uint32_t max_packet_in;
 	uint16_t topic_alias_max_in;
@@ -127,7 +128,9 @@ struct midge_client {
 	uint32_t window_used;   /* QoS 1/2 PUBLISH items sent on this connection and not completed */
 	struct idset ids;       /* packet ids held by items */
 	uint16_t last_mid;
-	struct idset qos2_in; /* incoming QoS 2 ids delivered and not yet released (PUBREL) */
+	struct idset qos2_in;   /* incoming QoS 2 ids delivered and not yet released (PUBREL); see inack.h */
+	struct idset qos2_wait; /* manual_ack: those of qos2_in the application has not acknowledged */
+	struct idset qos1_wait; /* manual_ack: incoming QoS 1 ids delivered on this connection, not acknowledged */
 
 	/* Callbacks to run (notes.h). */
 	struct notes notes, notes_spare;

@@ -8,6 +8,7 @@
 #include "client.h"
 #include "common/clock.h"
 #include "conn.h"
+#include "inack.h"
 #include "proto/props.h"
 #include "session.h"
 
@@ -146,15 +147,8 @@ static int on_publish(struct midge_client *c, const struct mqtt_frame *f)
 	const char *topic = topic_cstr(c, p.topic);
 	if (!topic) return MIDGE_ERR_NOMEM;
 	bool deliver = true;
-	/* Incoming QoS 2 is delivered at PUBLISH and its packet id remembered until PUBREL, so a resent PUBLISH
-	 * (DUP, after a reconnect) is acknowledged again but not delivered twice (MQTT 5.0 4.3.3, method B). */
-	if (p.qos == 2) {
-		int added = idset__add(&c->qos2_in, p.packet_id);
-		if (added < 0) return added;
-		deliver = added == 1;
-	}
-	/* The acknowledgement goes out after the callback in any case: only this thread writes the socket. */
-	if (p.qos) rc = send_ack(c, p.qos == 1 ? MQTT_PUBACK : MQTT_PUBREC, p.packet_id, 0);
+	/* An acknowledgement written now goes out after the callback: only the loop writes the socket. */
+	if (p.qos) rc = inack__publish(c, p.qos, p.packet_id, &deliver);
 	if (rc) return rc;
 	if (!deliver) return 0;
 	struct note n = {.kind = NOTE_MESSAGE, .has_props = v5, .props = p.props};
@@ -214,7 +208,7 @@ static int on_ack(struct midge_client *c, const struct mqtt_frame *f)
 			notes__log(c, MIDGE_LOG_DEBUG, "PUBCOMP for unknown packet id %u ignored", a.packet_id);
 		return 0;
 	default: /* PUBREL */ {
-		bool had = idset__remove(&c->qos2_in, a.packet_id);
+		bool had = inack__release(c, a.packet_id);
 		return send_ack(c, MQTT_PUBCOMP, a.packet_id, had ? 0 : MQTT_RC_PACKET_ID_NOT_FOUND);
 	}
 	}

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "client.h"
+#include "inack.h"
 #include "midge/midge.h"
 
 void session__free_item(struct item *it)
@@ -225,6 +226,7 @@ void session__lost(struct midge_client *c)
 {
 	c->next_send = c->items.next;
 	c->window_used = 0;
+	inack__lost(c);
 }
 
 void session__resume(struct midge_client *c, bool session_present)
@@ -233,7 +235,7 @@ void session__resume(struct midge_client *c, bool session_present)
 	c->window_used = 0;
 	if (!session_present) {
 		/* The server kept nothing: the ids it had for us are void, and so are ours for it. */
-		idset__fini(&c->qos2_in);
+		inack__forget(c);
 		struct list *n, *tmp;
 		list_for_each_safe(n, tmp, &c->items)
 		{
@@ -260,5 +262,5 @@ void session__fini(struct midge_client *c)
 	}
 	c->next_send = &c->items;
 	idset__fini(&c->ids);
-	idset__fini(&c->qos2_in);
+	inack__forget(c);
 }

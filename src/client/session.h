@@ -55,11 +55,12 @@ void session__pump(struct midge_client *c);
 struct item *session__find(struct midge_client *c, uint8_t kind, uint16_t mid);
 /* Removes and frees an item that was sent on this connection and is now answered. Lock held. */
 void session__done(struct midge_client *c, struct item *it);
-/* The connection is gone: nothing is on the wire any more. Lock held. */
+/* The connection is gone: nothing is on the wire any more (and incoming QoS 1 messages not acknowledged are the
+ * server's to send again: inack__lost). Lock held. */
 void session__lost(struct midge_client *c);
 /* A CONNACK accepted the connection: with the session present everything unanswered goes again with DUP (PUBREL
  * for QoS 2 past PUBREC), otherwise as new (a QoS 2 message past PUBREC is complete: the server had it). Then
- * the queue. Lock held. */
+ * the queue. Without the session, the incoming ids remembered are forgotten (inack__forget). Lock held. */
 void session__resume(struct midge_client *c, bool session_present);
 /* Frees every item. */
 void session__fini(struct midge_client *c);
