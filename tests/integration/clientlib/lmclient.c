@@ -15,11 +15,16 @@
  *   tpub TOPIC QOS N THREADS PREFIX   THREADS threads publish N messages "PREFIX-t-i" each, at once
  *   drive MS | disconnect [REASON] | sleep MS
  *   tls [KEY=VALUE | insecure | oscerts]...   midge_client_set_tls (see set_tls)
- *   errtext                      midge_client_error_text, as "text" */
+ *   errtext                      midge_client_error_text, as "text"
+ *   ack MID QOS | tack MID QOS   midge_client_ack, from this thread or from a new thread (joined)
+ *
+ * Long options: --bridge (options.bridge), --manual-ack (options.manual_ack), --ack-in-callback (manual_ack, and
+ * on_message acknowledges each QoS 1/2 message itself; its event then has "ackrc"). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
@@ -41,6 +46,7 @@ struct app {
 	atomic_long tpub_again; /* MIDGE_ERR_AGAIN answers the publishing threads waited out */
 	pthread_t tpub_threads[64];
 	int tpub_n;
+	bool ack_in_callback;
 };
 
 /* ---- output ---- */
@@ -160,9 +166,13 @@ static void on_disconnect(struct midge_client *c, void *ud, int reason, const st
 static void on_message(struct midge_client *c, void *ud, const struct midge_message *m)
 {
 	struct app *a = ud;
-	(void)c;
+	int ackrc = a->ack_in_callback && m->qos ? midge_client_ack(c, m->mid, m->qos) : 1;
 	out_begin(a);
-	printf("{\"ev\":\"msg\",\"topic\":");
+	if (ackrc != 1)
+		printf("{\"ackrc\":%d,", ackrc);
+	else
+		putchar('{');
+	printf("\"ev\":\"msg\",\"topic\":");
 	put_json_str(m->topic, m->topic_len);
 	printf(",\"nul\":%s,\"qos\":%u,\"retain\":%s,\"dup\":%s,\"mid\":%u,\"payload\":",
 	       m->topic[m->topic_len] ? "false" : "true", m->qos, m->retain ? "true" : "false",
@@ -384,6 +394,20 @@ static int set_tls(struct app *a, int argc, char **argv)
 	return midge_client_set_tls(a->c, argc ? &t : NULL);
 }
 
+struct tack {
+	struct app *a;
+	uint16_t mid;
+	uint8_t qos;
+	int rc;
+};
+
+static void *tack_main(void *arg)
+{
+	struct tack *t = arg;
+	t->rc = midge_client_ack(t->a->c, t->mid, t->qos);
+	return NULL;
+}
+
 /* Runs one command line; false for quit. */
 static bool command(struct app *a, char *line)
 {
@@ -485,6 +509,13 @@ static bool command(struct app *a, char *line)
 		printf("{\"ev\":\"ret\",\"cmd\":\"errtext\",\"rc\":0,\"text\":");
 		put_json_str(text, strlen(text));
 		out_end(a);
+	} else if (!strcmp(cmd, "ack") && argc == 3) {
+		ret(a, cmd, midge_client_ack(a->c, (uint16_t)atoi(argv[1]), (uint8_t)atoi(argv[2])), NULL);
+	} else if (!strcmp(cmd, "tack") && argc == 3) {
+		struct tack t = {a, (uint16_t)atoi(argv[1]), (uint8_t)atoi(argv[2]), MIDGE_ERR_NOMEM};
+		pthread_t th;
+		if (!pthread_create(&th, NULL, tack_main, &t)) pthread_join(th, NULL);
+		ret(a, cmd, t.rc, NULL);
 	} else if (!strcmp(cmd, "state")) {
 		ret(a, cmd, 0, ",\"connected\":%s,\"socket\":%d", midge_client_connected(a->c) ? "true" : "false",
 		    midge_client_socket(a->c));
@@ -499,7 +530,8 @@ static bool command(struct app *a, char *line)
 static void usage(void)
 {
 	fprintf(stderr, "usage: lmclient [-V 3|4|5] [-i ID] [-c] [-P] [-k KEEPALIVE] [-x EXPIRY] [-r MIN,MAX] [-I N] "
-	                "[-Q N] [-T MS] [-w TOPIC:PAYLOAD:QOS:RETAIN] [-C ID=N] [-m thread|ext|wait] [-L]\n");
+	                "[-Q N] [-T MS] [-w TOPIC:PAYLOAD:QOS:RETAIN] [-C ID=N] [-m thread|ext|wait] [-L] [--bridge] "
+	                "[--manual-ack] [--ack-in-callback]\n");
 	exit(2);
 }
 
@@ -512,8 +544,22 @@ int main(int argc, char **argv)
 	bool logs = false;
 	char *will = NULL;
 	int opt;
-	while ((opt = getopt(argc, argv, "V:i:cPk:x:r:I:Q:T:w:C:m:L")) != -1) {
+	enum { OPT_BRIDGE = 256, OPT_MANUAL_ACK, OPT_ACK_IN_CALLBACK };
+	static const struct option longs[] = {{"bridge", no_argument, NULL, OPT_BRIDGE},
+	                                      {"manual-ack", no_argument, NULL, OPT_MANUAL_ACK},
+	                                      {"ack-in-callback", no_argument, NULL, OPT_ACK_IN_CALLBACK},
+	                                      {NULL, 0, NULL, 0}};
+	while ((opt = getopt_long(argc, argv, "V:i:cPk:x:r:I:Q:T:w:C:m:L", longs, NULL)) != -1) {
 		switch (opt) {
+		case OPT_BRIDGE:
+			o.bridge = true;
+			break;
+		case OPT_ACK_IN_CALLBACK:
+			a.ack_in_callback = true;
+			/* fall through */
+		case OPT_MANUAL_ACK:
+			o.manual_ack = true;
+			break;
 		case 'V':
 			o.version = atoi(optarg);
 			break;
