@@ -127,6 +127,7 @@ struct conn {
 	bool acked;          /* acknowledgements handled in this read: flush at its end (owner only) */
 	bool closing;        /* a DISCONNECT is queued: nothing more is (guarded by out_lock) */
 	bool will_retain;
+	bool internal;       /* the broker's own client (a bridge's local side, bridge.h): no password is asked */
 	bool bridge;         /* a 3.x bridge (CONNECT level | 0x80): its subscriptions get No Local and Retain As Published */
 	atomic_bool auth_cancel; /* closed while its check was pending: the check is skipped */
 

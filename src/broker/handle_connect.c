@@ -278,6 +278,13 @@ static int authenticate(struct worker *w, struct conn *c, const struct mqtt_conn
 		c->username = id;
 		return 0;
 	}
+	if (c->internal) {
+		/* A bridge's local side: the configuration is its credential; its local_username, if any, is what
+		 * the ACL sees (as in Mosquitto). */
+		if (ct->has_username && !c->username && !(c->username = strndup((const char *)ct->username.p, ct->username.len)))
+			return MIDGE_ERR_NOMEM;
+		return 0;
+	}
 	if (lc && lc->mqttsn) {
 		/* MQTT-SN 1.2 carries no credentials: the listener's configured identity stands for each of its
 		 * clients, trusted like a certificate's (no password); without one they are anonymous. */
@@ -468,7 +475,7 @@ int handle__connect(struct worker *w, struct conn *c, const struct mqtt_frame *f
 		/* 3.1 needs an id; 3.1.1 allows none only with a clean session [MQTT-3.1.3-7]; MQTT 5 always,
 		 * telling the client the id it got [MQTT-3.2.2-16]. */
 		if (ct.version == MQTT_V31 || (!v5 && !ct.clean) ||
-		    !config__allow_zero_length_clientid(&b->conf, c->listener->conf))
+		    !config__allow_zero_length_clientid(&b->conf, c->listener ? c->listener->conf : NULL))
 			return refuse5(c, MQTT_RC_CLIENT_ID_NOT_VALID, MQTT_CONNACK_ID_REJECTED, "client identifier required");
 		make_client_id(idbuf, sizeof(idbuf));
 		id = idbuf;

@@ -43,6 +43,7 @@ int worker__init(struct worker *w, struct broker *b, int id)
 	list__init(&w->conns);
 	list__init(&w->flush);
 	list__init(&w->closing);
+	list__init(&w->tasks);
 	list__init(&w->retained);
 	list__init(&w->retained_in);
 	w->scratch = malloc(READ_CHUNK);
@@ -530,9 +531,36 @@ static void flush_all(struct worker *w)
 	}
 }
 
+void worker__defer(struct worker *w, struct worker_task *t)
+{
+	if (!list__linked(&t->node)) list__add_tail(&w->tasks, &t->node);
+}
+
+void worker__undefer(struct worker *w, struct worker_task *t)
+{
+	(void)w;
+	if (list__linked(&t->node)) list__del(&t->node);
+}
+
+static void run_tasks(struct worker *w)
+{
+	struct list *n;
+	while ((n = list__pop(&w->tasks))) {
+		struct worker_task *t = list_entry(n, struct worker_task, node);
+		t->run(t);
+	}
+}
+
 static void end_of_turn(struct worker *w)
 {
+	/* A flush may defer more work (a bridge answering what it was written), which may flush again: a few rounds
+	 * here, the rest next turn. */
 	flush_all(w);
+	for (int i = 0; i < 8 && !list__empty(&w->tasks); i++) {
+		run_tasks(w);
+		flush_all(w);
+	}
+	if (!list__empty(&w->tasks)) loop__wake(&w->loop);
 	/* A retained-message chunk went out: the next turn sends another unless the output is still full
 	 * (then its draining wakes the loop) or, at QoS 1/2, the window is (an acknowledgement does). */
 	if (retained__run(w)) {

@@ -36,6 +36,12 @@ struct receiver {
 	uint32_t sub_id;   /* Subscription Identifier of the matching subscription, 0 = none */
 };
 
+/* Work a module of the worker's own asks to run at the end of this loop turn (worker__defer), embedded in its owner. */
+struct worker_task {
+	struct list node;
+	void (*run)(struct worker_task *t);
+};
+
 struct worker {
 	struct broker *broker;
 	int id;
@@ -46,6 +52,7 @@ struct worker {
 	struct list conns;   /* open connections */
 	struct list flush;   /* conns to flush at the end of this loop turn */
 	struct list closing; /* closed this turn; unreferenced after the turn */
+	struct list tasks;   /* struct worker_task to run at the end of this turn (owner only) */
 	struct list retained;    /* retained-message sends in progress (retained_send.h) */
 	struct list retained_in; /* sends handed over by other threads, under inbox_lock */
 	atomic_bool retained_posted; /* retained_in may have some: checked each turn without taking the lock */
@@ -78,6 +85,11 @@ void worker__add_local(struct worker *w, struct conn *c);
 int worker__feed(struct worker *w, struct conn *c, const void *p, size_t n);
 /* True when worker__feed would take input for c now (it is open and not past the bound). */
 bool worker__can_feed(const struct conn *c);
+/* Runs t->run at the end of this loop turn, before the connections are flushed; once however often it is asked
+ * before it runs. Owner only. For work that must not run where it is noticed (inside a connection's write). */
+void worker__defer(struct worker *w, struct worker_task *t);
+/* Takes t off the list if it waits there. Owner only. */
+void worker__undefer(struct worker *w, struct worker_task *t);
 /* Adds c to w's inbox (any thread) and wakes w; takes a reference while queued. */
 void worker__post(struct worker *w, struct conn *c);
 /* Closes c in its owner worker: publishes the will unless disconnected cleanly or shutting down,

@@ -173,7 +173,7 @@ static void complete(struct midge_client *c, struct item *it, const struct mqtt_
 	                             .has_props = c->o.version == MQTT_V5,
 	                             .props = a->props});
 	session__done(c, it);
-	session__pump(c);
+	session__flush_queue(c);
 }
 
 static int on_ack(struct midge_client *c, const struct mqtt_frame *f)
@@ -233,7 +233,7 @@ static int on_suback(struct midge_client *c, const struct mqtt_frame *f)
 	                             .has_props = c->o.version == MQTT_V5,
 	                             .props = a.props});
 	session__done(c, it);
-	session__pump(c);
+	session__flush_queue(c);
 	return 0;
 }
 

@@ -193,7 +193,7 @@ static void do_write(struct midge_client *c)
 			c->out_sent += (uint64_t)n;
 			budget -= (size_t)n;
 			c->last_out = clock__ms();
-			if (buf__len(&c->out) < SESSION_OUT_CAP) session__pump(c);
+			if (buf__len(&c->out) < SESSION_OUT_CAP) session__flush_queue(c);
 			continue;
 		}
 		if (n < 0 && errno == EINTR) continue;

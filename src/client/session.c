@@ -122,7 +122,7 @@ int session__add(struct midge_client *c, struct item *it, uint16_t *mid)
 	if (c->next_send == &c->items) c->next_send = &it->node;
 	if (queued) c->n_queued++;
 	if (queued && it->qos) c->n_unacked++;
-	session__pump(c);
+	session__flush_queue(c);
 	return 0;
 }
 
@@ -181,7 +181,7 @@ static void mark_q0(struct midge_client *c, uint16_t mid)
 	c->q0[c->q0_n++] = (struct q0_mark){mid, c->out_sent + buf__len(&c->out)};
 }
 
-void session__pump(struct midge_client *c)
+void session__flush_queue(struct midge_client *c)
 {
 	if (c->state != CS_CONNECTED || c->disconnecting) return;
 	while (c->next_send != &c->items && buf__len(&c->out) < SESSION_OUT_CAP) {
@@ -248,7 +248,7 @@ void session__resume(struct midge_client *c, bool session_present)
 			}
 		}
 	}
-	session__pump(c);
+	session__flush_queue(c);
 }
 
 void session__fini(struct midge_client *c)

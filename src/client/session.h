@@ -50,7 +50,7 @@ void session__free_item(struct item *it);
  * taken) or MIDGE_ERR_NOMEM; the caller keeps it on error. */
 int session__add(struct midge_client *c, struct item *it, uint16_t *mid);
 /* Writes waiting items to the output while the connection, window and output cap allow. Lock held. */
-void session__pump(struct midge_client *c);
+void session__flush_queue(struct midge_client *c);
 /* The item sent on this connection with this kind and packet id, or NULL. Lock held. */
 struct item *session__find(struct midge_client *c, uint8_t kind, uint16_t mid);
 /* Removes and frees an item that was sent on this connection and is now answered. Lock held. */
