@@ -91,6 +91,8 @@ struct broker {
 	struct authq *authq;     /* password checks off the workers' loops (authq.c) */
 	struct store *store;     /* durable state (persist.h); NULL without persistence */
 	atomic_bool store_failing; /* the last commit failed: said once in the log, and again when it recovers */
+	struct bridge **bridges;   /* one per `connection` section (bridge.h), owned */
+	size_t nbridges;
 };
 
 /* Sets up b from the configuration in b->conf (already loaded): logging, stores, workers.

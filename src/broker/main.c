@@ -103,18 +103,6 @@ static int write_pid_file(const char *path)
 	return fclose(f);
 }
 
-/* Bridges are read and checked, but not run yet: say so once per bridge rather than drop them in silence. */
-static void warn_bridges(struct broker *b)
-{
-	for (size_t i = 0; i < b->conf.nbridges; i++) {
-		const struct bridge_conf *bc = &b->conf.bridges[i];
-		log__printf(&b->log, LOG_T_WARNING,
-		            "Warning: %s:%d: bridge '%s' is configured but not run: this version of midge checks "
-		            "bridge settings but does not connect bridges yet",
-		            bc->file, bc->line, bc->name);
-	}
-}
-
 int main(int argc, char **argv)
 {
 	static struct broker broker; /* zeroed: a valid empty broker for broker__fini */
@@ -223,7 +211,6 @@ int main(int argc, char **argv)
 		else log__printf(&b->log, LOG_T_NOTICE, "Starting in local only mode. Connections will only be possible from clients running on this machine.");
 		for (size_t i = 0; i < b->conf.nwarnings; i++)
 			log__printf(&b->log, LOG_T_WARNING, "Warning: %s", b->conf.warnings[i]);
-		warn_bridges(b);
 	}
 	if (!rc && b->conf.pid_file && write_pid_file(b->conf.pid_file)) {
 		snprintf(err, sizeof(err), "cannot write pid file '%s': %s", b->conf.pid_file, strerror(errno));

@@ -8,6 +8,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "bridge.h"
 #include "broker.h"
 #include "common/clock.h"
 #include "conn.h"
@@ -193,6 +194,8 @@ int broker__check_files(const struct config *cf, char *err, size_t errlen)
 		if (!x) return MIDGE_ERR_INVAL;
 		tls__ctx_unref(x);
 	}
+	int brc = bridge__check_files(cf, err, errlen);
+	if (brc) return brc;
 	const struct listener_conf **lc = calloc(cf->nlisteners + 1, sizeof(*lc));
 	if (!lc) return MIDGE_ERR_NOMEM;
 	for (size_t i = 0; i < cf->nlisteners; i++) lc[i] = &cf->listeners[i];
@@ -258,6 +261,7 @@ int broker__start(struct broker *b, char *err, size_t errlen)
 			    lc->bind_address ? " bound to " : "", lc->bind_address ? lc->bind_address : "");
 	}
 	guard__warn_unguarded(b, &b->conf);
+	if ((rc = bridge__start_all(b, err, errlen))) return rc;
 	/* Password checks run beside the workers, at most one thread per core, a few at most. */
 	rc = authq__start(b, b->nworkers < 4 ? b->nworkers : 4);
 	if (rc) {
@@ -477,6 +481,8 @@ void broker__fini(struct broker *b)
 		persist__close(b);
 		for (int i = 0; i < b->workers_started; i++) worker__drain(&b->workers[i]);
 	}
+	/* Their remote connections close without DISCONNECT: remote brokers publish the notification wills. */
+	bridge__free_all(b);
 	for (int i = 0; b->workers && i < b->nworkers; i++) worker__fini(&b->workers[i]);
 	for (size_t i = 0; i < b->nlisteners; i++) {
 		for (int k = 0; k < b->listeners[i].nfds; k++) {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bridge.h"
 #include "broker.h"
 #include "common/clock.h"
 #include "figures.h"
@@ -110,6 +111,27 @@ static void publish_all(struct sys_state *st)
 		}
 		snprintf(topic, sizeof(topic), "$SYS/broker/mqttsn/%u/clients", port);
 		pub(b, topic, "%zu", sn_gw__clients(g));
+	}
+	for (size_t i = 0; i < bridge__count(b); i++) {
+		/* Midge's own: each bridge by its connection name (docs/bridges.md). */
+		const struct bridge_stats *bs = bridge__stats(b, i);
+		const char *name = bridge__name(b, i);
+		char topic[300], addr[300];
+		snprintf(topic, sizeof(topic), "$SYS/broker/bridges/%s/state", name);
+		pub(b, topic, "%s", bridge__state_name(atomic_load(&bs->state)));
+		bridge__address(b, i, addr, sizeof(addr));
+		snprintf(topic, sizeof(topic), "$SYS/broker/bridges/%s/address", name);
+		pub(b, topic, "%s", addr);
+		snprintf(topic, sizeof(topic), "$SYS/broker/bridges/%s/queued", name);
+		pub(b, topic, "%llu", (unsigned long long)bridge__queued(b, i));
+		snprintf(topic, sizeof(topic), "$SYS/broker/bridges/%s/connects", name);
+		pub(b, topic, "%llu", (unsigned long long)atomic_load(&bs->connects));
+		static const char *const what[] = {"sent", "received", "dropped"};
+		const atomic_uint_fast64_t *v[] = {&bs->sent, &bs->received, &bs->dropped};
+		for (size_t k = 0; k < 3; k++) {
+			snprintf(topic, sizeof(topic), "$SYS/broker/bridges/%s/messages/%s", name, what[k]);
+			pub(b, topic, "%llu", (unsigned long long)atomic_load(v[k]));
+		}
 	}
 	if (f.store_on) {
 		/* Midge's own: the durable store (docs/storage.md). */
