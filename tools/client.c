@@ -459,7 +459,7 @@ int tool__connect(struct tool *t)
 	struct tool_opts *o = t->o;
 	char url[600];
 	int port = opts__port(o);
-	const char *scheme = opts__tls(o) ? "mqtts" : "mqtt";
+	const char *scheme = o->url_ws ? (opts__tls(o) ? "wss" : "ws") : opts__tls(o) ? "mqtts" : "mqtt";
 	/* An IPv6 address goes in brackets. */
 	if (strchr(o->host, ':') && o->host[0] != '[')
 		snprintf(url, sizeof(url), "%s://[%s]:%d", scheme, o->host, port);

@@ -149,7 +149,8 @@ static int add_topic(struct tool_opts *o, bool response, const char *topic, cons
 	return list_add(&o->topics, &o->ntopics, topic, err);
 }
 
-/* -L mqtt://[user[:password]@]host[:port]/topic */
+/* -L mqtt://[user[:password]@]host[:port]/topic, mqtts://, and ws:// or wss:// for MQTT over WebSocket (whose path is
+ * then libmidge's default, /mqtt: the URL's path is the topic) */
 static int parse_url(struct tool_opts *o, const char *arg, FILE *err)
 {
 	char *copy = strdup(arg);
@@ -166,6 +167,14 @@ static int parse_url(struct tool_opts *o, const char *arg, FILE *err)
 		url += 8;
 		o->port = 8883;
 		o->url_tls = true;
+	} else if (!strncasecmp(url, "ws://", 5)) {
+		url += 5;
+		o->port = 80;
+		o->url_ws = true;
+	} else if (!strncasecmp(url, "wss://", 6)) {
+		url += 6;
+		o->port = 443;
+		o->url_ws = o->url_tls = true;
 	} else {
 		fprintf(err, "Error: unsupported URL scheme.\n\n");
 		goto out;

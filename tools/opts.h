@@ -109,7 +109,8 @@ struct tool_opts {
 	char *cafile, *capath, *certfile, *keyfile, *ciphers, *tls_version, *tls_alpn, *tls_engine, *keyform,
 	    *tls_engine_kpass_sha1, *psk, *psk_identity, *proxy;
 	bool insecure, tls_use_os_certs;
-	bool url_tls; /* -L mqtts:// */
+	bool url_tls; /* -L mqtts:// or wss:// */
+	bool url_ws;  /* -L ws:// or wss://: MQTT over WebSocket (libmidge's default path, /mqtt) */
 	/* MQTT 5 properties, in the order given */
 	struct opt_prop *props;
 	size_t nprops;

@@ -93,7 +93,18 @@ static void check_url_and_connection(void)
 	opts__free(&o);
 
 	CHECK_EQ(load(&o, TOOL_SUB, ARGS("-L", "mqtts://h/x")), OPTS_OK);
-	CHECK(o.port == 8883 && opts__tls(&o));
+	CHECK(o.port == 8883 && opts__tls(&o) && !o.url_ws);
+	opts__free(&o);
+	/* MQTT over WebSocket: the path is the topic, as for mqtt://. */
+	CHECK_EQ(load(&o, TOOL_SUB, ARGS("-L", "ws://u@h:9001/x/y")), OPTS_OK);
+	CHECK(o.port == 9001 && o.url_ws && !opts__tls(&o) && o.ntopics == 1 && !strcmp(o.topics[0], "x/y"));
+	CHECK(o.username && !strcmp(o.username, "u"));
+	opts__free(&o);
+	CHECK_EQ(load(&o, TOOL_PUB, ARGS("-L", "WS://h/t", "-n")), OPTS_OK);
+	CHECK(o.port == 80 && o.url_ws && !opts__tls(&o));
+	opts__free(&o);
+	CHECK_EQ(load(&o, TOOL_PUB, ARGS("-L", "wss://h/t", "-n")), OPTS_OK);
+	CHECK(o.port == 443 && o.url_ws && opts__tls(&o));
 	opts__free(&o);
 
 	CHECK_EQ(load(&o, TOOL_PUB,

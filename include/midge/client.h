@@ -187,7 +187,7 @@ struct midge_tls_options {
 	const char *psk_identity;  /* (--psk-identity) */
 };
 
-/* Sets the TLS settings of the connections to "mqtts://" URLs made from now on (one being made or up keeps
+/* Sets the TLS settings of the connections to "mqtts://" (and "wss://") URLs made from now on (one being made or up keeps
  * those it started with); NULL goes back to the defaults: the server verified against the system's CAs,
  * nothing more. Files are read here, so a typo or a bad key shows now. Strings are copied. Returns 0,
  * MIDGE_ERR_INVAL (an unknown tls_version, certfile without keyfile or the reverse, psk without
@@ -198,14 +198,21 @@ MIDGE_API int midge_client_set_tls(struct midge_client *c, const struct midge_tl
 /* Starts connecting to url: "mqtt://[user[:password]@]host[:port]" (port 1883) or "host[:port]"; an IPv6
  * address in brackets; user and password percent-decoded, taking the place of the options'. "mqtts://" and
  * "ssl://" connect over TLS (port 8883) with midge_client_set_tls's settings; the host named is the one the
- * server's certificate must be for, and goes as SNI. "ws://" and "wss://" return MIDGE_ERR_NOT_SUPPORTED
- * until those transports land. The host is resolved here (blocking); the TCP connect, the TLS handshake and
- * the CONNECT go on in the loop, and their result comes through on_connect / on_disconnect (or
- * midge_client_wait): a refused handshake ends the attempt with MIDGE_ERR_TLS, its reason in on_log and
- * midge_client_error_text. Returns 0, MIDGE_ERR_INVAL (bad URL), MIDGE_ERR_NOT_SUPPORTED, MIDGE_ERR_IO (name
- * resolution failed), MIDGE_ERR_TLS (TLS default settings could not be made), or MIDGE_ERR_EXISTS while a
- * connection is up or being made (disconnect first; during a reconnect backoff it is allowed and replaces
- * the URL). */
+ * server's certificate must be for, and goes as SNI.
+ * MQTT over WebSocket: "ws://[user[:password]@]host[:port][/path]" (port 80) and, over TLS as for mqtts://,
+ * "wss://..." (port 443). The path (with any query, sent as written: visible ASCII only, no fragment) defaults
+ * to "/mqtt", as MQTT.js and Paho do; "/" is sent as "/". The upgrade asks for the subprotocol "mqtt" and
+ * requires the server to answer with it; then MQTT goes in masked binary frames. A refused or invalid upgrade
+ * ends the attempt with MIDGE_ERR_PROTOCOL ("WebSocket handshake refused: HTTP 404 Not Found"), a server that
+ * closes without answering with MIDGE_ERR_CLOSED; a WebSocket protocol error of the server's (a text or masked
+ * frame) ends the connection with MIDGE_ERR_PROTOCOL, and its close frame with MIDGE_ERR_CLOSED ("WebSocket
+ * closed by server: 1000"), the reason in on_log and midge_client_error_text.
+ * The host is resolved here (blocking); the TCP connect, the TLS and WebSocket handshakes and the CONNECT go
+ * on in the loop (all within connect_timeout_ms), and their result comes through on_connect / on_disconnect
+ * (or midge_client_wait): a refused TLS handshake ends the attempt with MIDGE_ERR_TLS, its reason in on_log and
+ * midge_client_error_text. Returns 0, MIDGE_ERR_INVAL (bad URL), MIDGE_ERR_IO (name resolution failed),
+ * MIDGE_ERR_TLS (TLS default settings could not be made), or MIDGE_ERR_EXISTS while a connection is up or
+ * being made (disconnect first; during a reconnect backoff it is allowed and replaces the URL). */
 MIDGE_API int midge_client_connect(struct midge_client *c, const char *url);
 /* Why the last connection or attempt ended, or midge_client_set_tls failed, in words (e.g. "TLS handshake
  * failed: certificate verify failed", "connect to 127.0.0.1 port 1883: Connection refused"): copied into

@@ -26,7 +26,8 @@ enum conn_state {
 	CS_IDLE,      /* no connection and none planned (before connect, after disconnect or a final failure) */
 	CS_BACKOFF,   /* waiting until reconnect_at to try again */
 	CS_TCP,       /* TCP connect in progress on sock */
-	CS_TLS,       /* TCP up, TLS handshake in progress (mqtts://) */
+	CS_TLS,       /* TCP up, TLS handshake in progress (mqtts://, wss://) */
+	CS_WS,        /* TCP (and TLS) up, WebSocket upgrade in progress (ws://, wss://) */
 	CS_CONNACK,   /* connection up, CONNECT buffered or sent, waiting for CONNACK */
 	CS_CONNECTED, /* CONNACK accepted */
 };
@@ -82,13 +83,14 @@ struct midge_client {
 	struct addrinfo *ai;      /* addresses of the URL's host */
 	struct addrinfo *ai_next; /* next address to try in this attempt */
 	char *client_id;          /* the one to send: the option's, or the one the server assigned */
-	struct tls_ctx *tls;      /* for mqtts:// URLs: midge_client_set_tls's, or the defaults once needed */
+	struct tls_ctx *tls;      /* for mqtts:// and wss:// URLs: midge_client_set_tls's, or the defaults once needed */
 	bool tls_insecure;        /* no host name check (midge_tls_options.insecure) */
 
 	/* The connection. */
 	enum conn_state state;
 	int sock;               /* the socket, -1 when none; t.fd once the transport is set up */
-	struct transport t;     /* TCP, or TLS from CS_TLS on; ops NULL while the TCP connect is under way */
+	struct transport t;     /* TCP, or TLS from CS_TLS on, WebSocket (around either) from CS_WS on; ops NULL
+	                         * while the TCP connect is under way */
 	unsigned conn_gen;  /* bumped for every socket opened: loop data of an older one is stale */
 	bool clean_next;    /* Clean Session / Clean Start of the next CONNECT */
 	bool user_stop;     /* midge_client_disconnect: no reconnect after this connection */
@@ -154,12 +156,12 @@ struct midge_client {
 
 /* Wakes the loop through the eventfd (once until it drains). Lock held. */
 void client__wake(struct midge_client *c);
-/* The loop has bytes to write, or a TCP connect or TLS record waits for the socket to be writable. Lock held. */
+/* The loop has bytes to write, or a TCP connect, TLS record or WebSocket frame of the transport's own waits for the socket to be writable. Lock held. */
 static inline bool client__want_write(const struct midge_client *c)
 {
 	if (c->sock < 0) return false;
 	if (c->state == CS_TCP || c->t.want_write) return true;
-	return c->state != CS_TLS && buf__len(&c->out) > 0;
+	return c->state != CS_TLS && c->state != CS_WS && buf__len(&c->out) > 0;
 }
 /* The window of QoS 1/2 publishes in flight: min(max_inflight, the server's Receive Maximum). Lock held. */
 static inline uint32_t client__window(const struct midge_client *c)

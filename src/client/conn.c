@@ -1,4 +1,5 @@
-/* The connection: resolving, the nonblocking TCP connect, CONNECT, the end of a connection and the backoff. */
+/* The connection: resolving, the nonblocking TCP connect, the TLS and WebSocket handshakes, CONNECT, the end of a
+ * connection and the backoff. */
 #include "conn.h"
 
 #include <arpa/inet.h>
@@ -16,6 +17,7 @@
 #include "net/tls.h"
 #include "proto/props.h"
 #include "session.h"
+#include "ws_client.h"
 
 int conn__resolve(const char *host, uint16_t port, struct addrinfo **ai, char *err, size_t errlen)
 {
@@ -87,7 +89,7 @@ static int buffer_connect(struct midge_client *c)
 	return rc;
 }
 
-/* The connection is up (TCP, and TLS when asked for): send CONNECT and wait for CONNACK. */
+/* The connection is up (TCP, and TLS and WebSocket when asked for): send CONNECT and wait for CONNACK. */
 static void connection_up(struct midge_client *c)
 {
 	uint64_t now = clock__ms();
@@ -117,6 +119,40 @@ void conn__close_socket(struct midge_client *c)
 	c->sock = -1;
 }
 
+void conn__check_ws(struct midge_client *c)
+{
+	if (c->state != CS_WS || c->sock < 0) return;
+	int r = ws_client__handshake(&c->t);
+	if (r == 0) return;
+	if (r == 1) {
+		notes__log(c, MIDGE_LOG_DEBUG, "WebSocket handshake with %s port %u done (%s)", c->url.host,
+		           c->url.port, c->url.path);
+		connection_up(c);
+		return;
+	}
+	if (c->t.error)
+		snprintf(c->errtext, sizeof c->errtext, "%s", c->t.error);
+	else
+		snprintf(c->errtext, sizeof c->errtext, "WebSocket handshake failed: %s", strerror(errno));
+	conn__end(c, ws_client__error(&c->t), false, (struct mqtt_str){0});
+}
+
+/* TCP, and TLS when asked for, are up: over WebSocket the upgrade request goes now, else CONNECT. */
+static void transport_up(struct midge_client *c)
+{
+	if (!c->url.ws) {
+		connection_up(c);
+		return;
+	}
+	if (ws_client__wrap(&c->t, c->url.host, c->url.port, c->url.tls, c->url.path)) {
+		snprintf(c->errtext, sizeof c->errtext, "cannot start WebSocket: %s", midge_strerror(MIDGE_ERR_NOMEM));
+		conn__end(c, MIDGE_ERR_NOMEM, false, (struct mqtt_str){0});
+		return;
+	}
+	c->state = CS_WS;
+	conn__check_ws(c);
+}
+
 void conn__check_tls(struct midge_client *c)
 {
 	if (c->state != CS_TLS || c->sock < 0) return;
@@ -124,7 +160,7 @@ void conn__check_tls(struct midge_client *c)
 	if (r == 0) return;
 	if (r == 1) {
 		notes__log(c, MIDGE_LOG_DEBUG, "TLS handshake with %s port %u done", c->url.host, c->url.port);
-		connection_up(c);
+		transport_up(c);
 		return;
 	}
 	if (c->t.error)
@@ -134,12 +170,13 @@ void conn__check_tls(struct midge_client *c)
 	conn__end(c, MIDGE_ERR_TLS, false, (struct mqtt_str){0});
 }
 
-/* The TCP connect succeeded: over TLS the handshake starts (its ClientHello goes now), else CONNECT. */
+/* The TCP connect succeeded: over TLS the handshake starts (its ClientHello goes now), else over WebSocket the
+ * upgrade, else CONNECT. */
 static void tcp_up(struct midge_client *c)
 {
 	if (!c->url.tls) {
 		c->t = (struct transport){.ops = &tcp__ops, .fd = c->sock};
-		connection_up(c);
+		transport_up(c);
 		return;
 	}
 	if (tls__connect(&c->t, c->tls, c->sock, c->url.host, !c->tls_insecure)) {

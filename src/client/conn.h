@@ -1,5 +1,5 @@
 /* The connection of a client: name resolution, the nonblocking TCP connect over the host's addresses, the TLS
- * handshake of mqtts://, the CONNECT packet, the end of a connection or attempt, and the reconnect schedule with its backoff. */
+ * handshake of mqtts:// and wss://, the WebSocket upgrade of ws:// and wss://, the CONNECT packet, the end of a connection or attempt, and the reconnect schedule with its backoff. */
 #ifndef MIDGE_CLIENT_CONN_H
 #define MIDGE_CLIENT_CONN_H
 
@@ -19,12 +19,17 @@ int conn__resolve(const char *host, uint16_t port, struct addrinfo **ai, char *e
  * at once gives way to the next; when none is left the attempt ends (conn__end). Lock held. */
 void conn__start(struct midge_client *c);
 /* CS_TCP: sees whether the TCP connect finished. Up: CONNECT is buffered and the state is CS_CONNACK, or over TLS
- * the handshake starts (CS_TLS); failed: the next address is tried, or the attempt ends. Still under way: nothing
+ * the handshake starts (CS_TLS), or over WebSocket the upgrade (CS_WS); failed: the next address is tried, or the attempt ends. Still under way: nothing
  * changes. Lock held. */
 void conn__check_tcp(struct midge_client *c);
-/* CS_TLS: advances the TLS handshake. Done: CONNECT is buffered and the state is CS_CONNACK; refused or failed:
- * the attempt ends with MIDGE_ERR_TLS and the reason in errtext. Lock held. */
+/* CS_TLS: advances the TLS handshake. Done: CONNECT is buffered and the state is CS_CONNACK (or the WebSocket
+ * upgrade starts: CS_WS); refused or failed: the attempt ends with MIDGE_ERR_TLS and the reason in errtext. Lock
+ * held. */
 void conn__check_tls(struct midge_client *c);
+/* CS_WS: advances the WebSocket upgrade. Done: CONNECT is buffered and the state is CS_CONNACK; refused or failed:
+ * the attempt ends with ws_client__error's code (MIDGE_ERR_PROTOCOL for a refusal) and the reason in errtext. Lock
+ * held. */
+void conn__check_ws(struct midge_client *c);
 /* Closes the socket and its transport (TLS: a close_notify if the socket takes it), leaving sock -1. Lock held,
  * or the client is being freed. */
 void conn__close_socket(struct midge_client *c);

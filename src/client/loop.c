@@ -14,6 +14,7 @@
 #include "conn.h"
 #include "handle.h"
 #include "session.h"
+#include "ws_client.h"
 
 /* Bytes one loop_read or loop_write moves at most, so neither direction starves the other. */
 #define IO_BUDGET (1u << 20)
@@ -96,21 +97,22 @@ static void handle_input(struct midge_client *c, unsigned gen)
 	}
 }
 
-/* Advances a TCP connect or a TLS handshake under way. True while the connection is not up (or is gone). Lock
- * held. */
+/* Advances a TCP connect, a TLS handshake or a WebSocket upgrade under way. True while the connection is not up (or
+ * is gone). Lock held. */
 static bool connecting(struct midge_client *c)
 {
 	if (c->state == CS_TCP) conn__check_tcp(c);
 	if (c->state == CS_TLS) conn__check_tls(c);
-	return c->sock < 0 || c->state == CS_TCP || c->state == CS_TLS;
+	if (c->state == CS_WS) conn__check_ws(c);
+	return c->sock < 0 || c->state == CS_TCP || c->state == CS_TLS || c->state == CS_WS;
 }
 
 /* The error that ends the connection after a failed read or write of what; errtext says why. */
 static int io_error(struct midge_client *c, const char *what)
 {
-	if (c->t.error) { /* refused by TLS: the transport has the reason */
+	if (c->t.error) { /* refused by TLS or WebSocket: the transport has the reason */
 		snprintf(c->errtext, sizeof c->errtext, "%s", c->t.error);
-		return MIDGE_ERR_TLS;
+		return c->t.ops == &ws_client__ops ? ws_client__error(&c->t) : MIDGE_ERR_TLS;
 	}
 	snprintf(c->errtext, sizeof c->errtext, "%s: %s", what, strerror(errno));
 	return MIDGE_ERR_IO;
@@ -147,7 +149,9 @@ static void do_read(struct midge_client *c)
 		}
 		if (n == 0) {
 			end = MIDGE_ERR_CLOSED;
-			snprintf(c->errtext, sizeof c->errtext, "the server closed the connection");
+			/* A WebSocket close frame: the transport says with which code. */
+			snprintf(c->errtext, sizeof c->errtext, "%s",
+			         c->t.error ? c->t.error : "the server closed the connection");
 		} else if (errno == EINTR) {
 			continue;
 		} else if (errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -246,7 +250,7 @@ static void do_misc(struct midge_client *c)
 	}
 	if (c->disc_req) {
 		c->disc_req = false;
-		if (c->state == CS_TCP || c->state == CS_TLS || c->state == CS_CONNACK)
+		if (c->state == CS_TCP || c->state == CS_TLS || c->state == CS_WS || c->state == CS_CONNACK)
 			conn__end(c, 0, false, (struct mqtt_str){0});
 	}
 	uint64_t now = clock__ms();
@@ -254,7 +258,8 @@ static void do_misc(struct midge_client *c)
 	switch (c->state) {
 	case CS_TCP:
 	case CS_TLS:
-	case CS_CONNACK: /* the timeout covers the TCP connect, the TLS handshake and the CONNACK */
+	case CS_WS:
+	case CS_CONNACK: /* the timeout covers the TCP connect, the TLS and WebSocket handshakes and the CONNACK */
 		if (now < c->deadline) break;
 		snprintf(c->errtext, sizeof c->errtext, "no connection to %s port %u within %u ms", c->url.host,
 		         c->url.port, c->o.connect_timeout_ms);
@@ -279,6 +284,7 @@ static int next_timer(const struct midge_client *c, uint64_t now)
 	switch (c->state) {
 	case CS_TCP:
 	case CS_TLS:
+	case CS_WS:
 	case CS_CONNACK:
 		at = c->deadline;
 		break;

@@ -149,6 +149,7 @@ int midge_client_disconnect(struct midge_client *c, uint8_t reason, const struct
 		break;
 	case CS_TCP:
 	case CS_TLS:
+	case CS_WS:
 	case CS_CONNACK: /* nothing to say DISCONNECT to yet: the loop just closes */
 		c->user_stop = true;
 		c->disc_req = true;

@@ -1,4 +1,4 @@
-/* Parsing of server URLs: scheme, user information, host (IPv6 in brackets) and port. */
+/* Parsing of server URLs: scheme, user information, host (IPv6 in brackets), port and, for WebSocket, the path. */
 #include "url.h"
 
 #include <stdlib.h>
@@ -13,6 +13,7 @@ void url__fini(struct url *u)
 	free(u->host);
 	free(u->username);
 	free(u->password);
+	free(u->path);
 	memset(u, 0, sizeof(*u));
 }
 
@@ -89,7 +90,7 @@ static int parse_hostport(const char *p, size_t n, struct url *u)
 	}
 	if (hlen == 0) return MIDGE_ERR_INVAL;
 	size_t rlen = (size_t)(p + n - rest);
-	u->port = u->tls ? URL_TLS_PORT : URL_DEFAULT_PORT;
+	u->port = u->ws ? (u->tls ? URL_WSS_PORT : URL_WS_PORT) : u->tls ? URL_TLS_PORT : URL_DEFAULT_PORT;
 	if (rlen) {
 		/* ":" then 1..5 digits naming 1..65535 */
 		if (rest[0] != ':' || rlen < 2 || rlen > 6) return MIDGE_ERR_INVAL;
@@ -121,22 +122,62 @@ static int parse_userinfo(const char *p, size_t n, struct url *u)
 	return 0;
 }
 
+/* The request target of a ws(s) URL: p[0..n) from its '/' (or '?') on, sent as written in the GET line, so
+ * only visible ASCII, and no fragment (which is never sent). NULL with *rc set when refused or out of memory. */
+static char *ws_target(const char *p, size_t n, int *rc)
+{
+	if (n == 0) {
+		p = URL_WS_PATH;
+		n = strlen(URL_WS_PATH);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (p[i] <= 0x20 || p[i] >= 0x7F || p[i] == '#') {
+			*rc = MIDGE_ERR_INVAL;
+			return NULL;
+		}
+	/* "ws://h?x" has a query but no path: the target still starts with '/' (RFC 3986 6.2.3). */
+	char *t = malloc(n + 2);
+	if (!t) {
+		*rc = MIDGE_ERR_NOMEM;
+		return NULL;
+	}
+	size_t o = 0;
+	if (p[0] != '/') t[o++] = '/';
+	memcpy(t + o, p, n);
+	t[o + n] = 0;
+	return t;
+}
+
 static int parse(const char *s, struct url *u)
 {
 	const char *sep = strstr(s, "://");
 	if (sep) {
 		size_t slen = (size_t)(sep - s);
-		static const char *const later[] = {"ws", "wss"};
-		for (size_t i = 0; i < sizeof later / sizeof later[0]; i++)
-			if (slen == strlen(later[i]) && strncasecmp(s, later[i], slen) == 0)
-				return MIDGE_ERR_NOT_SUPPORTED;
-		u->tls = (slen == 5 && strncasecmp(s, "mqtts", 5) == 0) || (slen == 3 && strncasecmp(s, "ssl", 3) == 0);
-		if (!u->tls && (slen != 4 || strncasecmp(s, "mqtt", 4) != 0)) return MIDGE_ERR_INVAL;
+		static const struct {
+			const char *name;
+			bool tls, ws;
+		} schemes[] = {{"mqtt", false, false},
+		               {"mqtts", true, false},
+		               {"ssl", true, false},
+		               {"ws", false, true},
+		               {"wss", true, true}};
+		size_t i = 0, n = sizeof schemes / sizeof schemes[0];
+		while (i < n && (slen != strlen(schemes[i].name) || strncasecmp(s, schemes[i].name, slen) != 0))
+			i++;
+		if (i == n) return MIDGE_ERR_INVAL;
+		u->tls = schemes[i].tls;
+		u->ws = schemes[i].ws;
 		s = sep + 3;
 	}
-	/* The authority ends at a path, which may only be "/" (MQTT has no use for one). */
+	/* The authority ends at a path, which over MQTT may only be "/" (MQTT has no use for one). */
 	size_t alen = strcspn(s, "/?#");
-	if (s[alen] && strcmp(s + alen, "/") != 0) return MIDGE_ERR_INVAL;
+	if (u->ws) {
+		int rc = 0;
+		u->path = ws_target(s + alen, strlen(s + alen), &rc);
+		if (!u->path) return rc;
+	} else if (s[alen] && strcmp(s + alen, "/") != 0) {
+		return MIDGE_ERR_INVAL;
+	}
 	const char *at = NULL;
 	for (size_t i = 0; i < alen; i++)
 		if (s[i] == '@') at = s + i; /* the last one: a password may hold '@' only escaped, but be lenient */

@@ -32,6 +32,20 @@ static void tls(const char *s, bool want_tls, unsigned port)
 	CHECK_EQ(url__parse(s, &u), 0);
 	CHECK_EQ(u.tls, want_tls);
 	CHECK_EQ(u.port, port);
+	CHECK(!u.ws && u.path == NULL);
+	url__fini(&u);
+}
+
+/* Parses s and checks that it is a WebSocket URL, over TLS or not, with that port and request target. */
+static void ws(const char *s, bool want_tls, unsigned port, const char *path)
+{
+	struct url u;
+	CHECK_EQ(url__parse(s, &u), 0);
+	CHECK(u.ws);
+	CHECK_EQ(u.tls, want_tls);
+	CHECK_EQ(u.port, port);
+	CHECK(u.path && strcmp(u.path, path) == 0);
+	if (!u.path || strcmp(u.path, path)) fprintf(stderr, "  url: %s gave path %s\n", s, u.path ? u.path : "(null)");
 	url__fini(&u);
 }
 
@@ -41,7 +55,7 @@ static void bad(const char *s, int want)
 	int rc = url__parse(s, &u);
 	CHECK_EQ(rc, want);
 	if (rc != want) fprintf(stderr, "  url: %s gave %d\n", s ? s : "(null)", rc);
-	CHECK(u.host == NULL && u.username == NULL && u.password == NULL);
+	CHECK(u.host == NULL && u.username == NULL && u.password == NULL && u.path == NULL);
 }
 
 int main(void)
@@ -77,6 +91,16 @@ int main(void)
 	tls("mqtt://h", false, 1883);
 	tls("h", false, 1883);
 
+	/* WebSocket: ports 80 and 443, path "/mqtt" when none is given, else as written. */
+	ws("ws://h", false, 80, "/mqtt");
+	ws("WS://u:p@h:8080", false, 8080, "/mqtt");
+	ws("ws://h/", false, 80, "/");
+	ws("ws://h:9001/mqtt", false, 9001, "/mqtt");
+	ws("wss://[::1]/a/b%20c?x=1&y", true, 443, "/a/b%20c?x=1&y");
+	ws("wss://h:8443?token=abc", true, 8443, "/?token=abc");
+	ws("wss://broker.example", true, 443, "/mqtt");
+	ok("ws://alice:s%40cret@h:81/p", "h", 81, "alice", "s@cret");
+
 	bad(NULL, MIDGE_ERR_INVAL);
 	bad("", MIDGE_ERR_INVAL);
 	bad("mqtt://", MIDGE_ERR_INVAL);
@@ -107,7 +131,12 @@ int main(void)
 	bad("://h", MIDGE_ERR_INVAL);
 	bad("mqtts://", MIDGE_ERR_INVAL);
 	bad("ssls://h", MIDGE_ERR_INVAL);
-	bad("ws://h:80", MIDGE_ERR_NOT_SUPPORTED);
-	bad("WSS://h", MIDGE_ERR_NOT_SUPPORTED);
+	bad("ws://h#frag", MIDGE_ERR_INVAL);
+	bad("ws://h/a b", MIDGE_ERR_INVAL);
+	bad("ws://h/\x7f", MIDGE_ERR_INVAL);
+	bad("ws://h/\xc3\xa9", MIDGE_ERR_INVAL); /* sent as written: percent-encode it */
+	bad("ws://:80/mqtt", MIDGE_ERR_INVAL);
+	bad("wss://h:0/mqtt", MIDGE_ERR_INVAL);
+	bad("wsx://h", MIDGE_ERR_INVAL);
 	CHECK_DONE();
 }

@@ -1,4 +1,5 @@
-/* The strict HTTP/1.1 request-head parser (RFC 7230 sections 3, 3.1.1, 3.2, 5.3.1): see http_req.h. */
+/* The strict HTTP/1.1 request- and response-head parsers (RFC 7230 sections 3, 3.1, 3.2, 5.3.1): see
+ * http_req.h. */
 #include "http_req.h"
 
 #include <string.h>
@@ -20,6 +21,9 @@ static bool is_value_char(unsigned char c) { return (c >= 0x20 && c != 0x7F) || 
 /* A byte of an origin-form target: visible ASCII only; RFC 3986 admits no raw octets past 0x7E. Finer URI
  * grammar is left to whoever maps the path, as servers differ on raw '|' or '{' and browsers send them. */
 static bool is_target_char(unsigned char c) { return c > 0x20 && c < 0x7F; }
+
+/* What the first line of a head is, or LINE_FIELD for the lines after it. */
+enum first_line { LINE_REQUEST, LINE_STATUS, LINE_FIELD };
 
 static unsigned char lower(unsigned char c) { return c >= 'A' && c <= 'Z' ? c | 0x20 : c; }
 
@@ -48,6 +52,22 @@ static int parse_request_line(const unsigned char *p, size_t n, struct http_requ
 	return HTTP_OK;
 }
 
+/* Status line: HTTP-version SP status-code SP reason-phrase (RFC 7230 3.1.2). */
+static int parse_status_line(const unsigned char *p, size_t n, struct http_response *resp)
+{
+	if (n < 12 || memcmp(p, "HTTP/", 5) != 0 || !is_digit(p[5]) || p[6] != '.' || !is_digit(p[7]) || p[8] != ' ')
+		return HTTP_BAD;
+	if (!is_digit(p[9]) || !is_digit(p[10]) || !is_digit(p[11]) || p[9] == '0') return HTTP_BAD;
+	if (n > 12 && p[12] != ' ') return HTTP_BAD;
+	for (size_t i = 13; i < n; i++)
+		if (!is_value_char(p[i])) return HTTP_BAD;
+	if (p[5] != '1' || (p[7] != '0' && p[7] != '1')) return HTTP_BAD_VERSION;
+	resp->version_minor = p[7] - '0';
+	resp->status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
+	resp->reason = (struct http_str){(const char *)p + (n > 13 ? 13 : n), n > 13 ? n - 13 : 0};
+	return HTTP_OK;
+}
+
 /* Header field: field-name ":" OWS field-value OWS; no blank before the colon (RFC 7230 3.2.4, a request
  * smuggling vector) and no obs-fold, which shows up here as a line starting with a blank. */
 static int parse_field(const unsigned char *p, size_t n, struct http_header *h)
@@ -70,55 +90,71 @@ static int parse_field(const unsigned char *p, size_t n, struct http_header *h)
 
 /* False when the start of a line p[0..n), whose end has not arrived, already holds a byte no complete line
  * could: so a peer speaking something else (say MQTT to a WebSocket port) is refused at once instead of
- * after max_head bytes or a timeout. Accepts only what parse_request_line / parse_field might still accept. */
-static bool plausible_prefix(const unsigned char *p, size_t n, bool request_line)
+ * after max_head bytes or a timeout. Accepts only what parse_request_line / parse_status_line / parse_field
+ * might still accept. */
+static bool plausible_prefix(const unsigned char *p, size_t n, enum first_line first)
 {
 	if (n == 0) return true;
-	if (request_line ? !is_tchar(p[0]) : is_blank(p[0])) return false;
+	if (first == LINE_STATUS && memcmp(p, "HTTP/", n < 5 ? n : 5) != 0) return false;
+	if (first == LINE_REQUEST ? !is_tchar(p[0]) : is_blank(p[0])) return false;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = p[i];
 		if (c == '\r') {
 			if (i + 1 < n) return false; /* a CR can only be the first half of a line end */
-		} else if (request_line ? (c <= 0x20 && c != ' ') || c >= 0x7F : !is_value_char(c)) {
+		} else if (first == LINE_REQUEST ? (c <= 0x20 && c != ' ') || c >= 0x7F : !is_value_char(c)) {
 			return false;
 		}
 	}
 	return true;
 }
 
-int http__parse_request(const char *data, size_t len, size_t max_head, struct http_request *req)
+/* Splits a head into its lines: the first goes to parse_request_line or parse_status_line (into req or resp),
+ * the others are header fields, into headers (HTTP_MAX_HEADERS of them at most, counted in *nheaders). */
+static int parse_head(const char *data, size_t len, size_t max_head, enum first_line first, struct http_request *req,
+		      struct http_response *resp, struct http_header *headers, size_t *nheaders, size_t *head_len)
 {
 	const unsigned char *p = (const unsigned char *)data;
 	/* Nothing past max_head is looked at: the head, empty line included, must fit in it. */
 	size_t limit = len < max_head ? len : max_head;
 	size_t pos = 0;
-	req->nheaders = 0;
-	req->head_len = 0;
+	*nheaders = 0;
+	*head_len = 0;
 	for (;;) {
 		const unsigned char *lf = limit > pos ? memchr(p + pos, '\n', limit - pos) : NULL;
 		if (!lf) {
-			if (!plausible_prefix(p + pos, limit - pos, pos == 0)) return HTTP_BAD;
+			if (!plausible_prefix(p + pos, limit - pos, pos == 0 ? first : LINE_FIELD)) return HTTP_BAD;
 			return len >= max_head ? HTTP_TOO_LARGE : HTTP_NEED_MORE;
 		}
 		size_t next = (size_t)(lf - p) + 1, end = next - 1;
 		if (end > pos && p[end - 1] == '\r') end--;
 		int rc;
 		if (pos == 0) {
-			rc = parse_request_line(p, end, req);
+			rc = first == LINE_REQUEST ? parse_request_line(p, end, req) : parse_status_line(p, end, resp);
 		} else if (end == pos) {
-			req->head_len = next;
+			*head_len = next;
 			return HTTP_OK;
 		} else {
 			struct http_header h;
 			rc = parse_field(p + pos, end - pos, &h);
 			if (rc == HTTP_OK) {
-				if (req->nheaders == HTTP_MAX_HEADERS) return HTTP_TOO_LARGE;
-				req->headers[req->nheaders++] = h;
+				if (*nheaders == HTTP_MAX_HEADERS) return HTTP_TOO_LARGE;
+				headers[(*nheaders)++] = h;
 			}
 		}
 		if (rc != HTTP_OK) return rc;
 		pos = next;
 	}
+}
+
+int http__parse_request(const char *data, size_t len, size_t max_head, struct http_request *req)
+{
+	return parse_head(data, len, max_head, LINE_REQUEST, req, NULL, req->headers, &req->nheaders, &req->head_len);
+}
+
+int http__parse_response(const char *data, size_t len, size_t max_head, struct http_response *resp)
+{
+	return parse_head(data, len, max_head, LINE_STATUS, NULL, resp, resp->headers, &resp->nheaders,
+	                  &resp->head_len);
 }
 
 bool http__str_ieq(struct http_str s, const char *t)

@@ -1,5 +1,6 @@
 /* A strict parser of one HTTP/1.1 request head (request line and header fields), for the WebSocket
- * upgrade and the web listener's files: pure, bounded, no allocation; strings are views into the input. */
+ * upgrade and the web listener's files, and of a response head, for libmidge's WebSocket client: pure,
+ * bounded, no allocation; strings are views into the input. */
 #ifndef MIDGE_HTTP_REQ_H
 #define MIDGE_HTTP_REQ_H
 
@@ -27,6 +28,15 @@ struct http_request {
 	size_t head_len; /* bytes of the head, up to and including the empty line */
 };
 
+struct http_response {
+	int version_minor;      /* HTTP/1.<version_minor>: 0 or 1 */
+	int status;             /* the three-digit status code, 100..999 */
+	struct http_str reason; /* the reason phrase; may be empty */
+	size_t nheaders;
+	struct http_header headers[HTTP_MAX_HEADERS];
+	size_t head_len; /* bytes of the head, up to and including the empty line */
+};
+
 enum http_parse {
 	HTTP_OK = 0,
 	HTTP_NEED_MORE = 1,     /* no empty line yet within max_head bytes */
@@ -41,6 +51,12 @@ enum http_parse {
  * size. On HTTP_OK, req's strings point into data (valid while data is). Bytes after the head are not
  * looked at. */
 int http__parse_request(const char *data, size_t len, size_t max_head, struct http_request *req);
+
+/* Parses a response head at data[0..len) as http__parse_request does a request's: the status line is
+ * `HTTP/1.x SP 3DIGIT SP reason-phrase` (the SP before an empty reason may be missing, as some servers send);
+ * header fields and line ends as for requests. HTTP_BAD also comes as soon as the bytes so far cannot start a
+ * response (a peer that is not an HTTP server). On HTTP_OK, resp's strings point into data. */
+int http__parse_response(const char *data, size_t len, size_t max_head, struct http_response *resp);
 
 /* The value of the first header field called name (ASCII case-insensitive), or NULL. Owned by req. */
 const struct http_str *http__header(const struct http_request *req, const char *name);

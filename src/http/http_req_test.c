@@ -1,4 +1,5 @@
-/* Unit tests of the HTTP request-head parser (http_req.c): real upgrade requests, every refusal, the limits. */
+/* Unit tests of the HTTP head parsers (http_req.c): real upgrade requests, every refusal, the limits; and
+ * upgrade responses as Midge, Mosquitto and a refusing server send them. */
 #include <string.h>
 
 #include "../../tests/unit/check.h"
@@ -396,8 +397,56 @@ static void test_tokens(void)
 	CHECK(http__has_token((struct http_str){"a, upgrade, b", 10}, "upgrade"));
 }
 
+static struct http_response resp;
+
+static int parse_resp_n(const char *s, size_t n) { return http__parse_response(s, n, 8192, &resp); }
+static int parse_resp(const char *s) { return parse_resp_n(s, strlen(s)); }
+
+static void test_responses(void)
+{
+	static const char midge[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+				    "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n";
+	size_t n = strlen(midge);
+	int bad = 0;
+	for (size_t k = 0; k < n; k++)
+		if (parse_resp_n(midge, k) != HTTP_NEED_MORE) bad++;
+	CHECK_EQ(bad, 0);
+	CHECK_EQ(parse_resp(midge), HTTP_OK);
+	CHECK_EQ(resp.head_len, n);
+	CHECK_EQ(resp.status, 101);
+	CHECK_EQ(resp.version_minor, 1);
+	CHECK(str_is(resp.reason, "Switching Protocols"));
+	CHECK_EQ(resp.nheaders, 4u);
+	CHECK(str_is(resp.headers[2].name, "Sec-WebSocket-Accept"));
+	CHECK(str_is(resp.headers[2].value, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+
+	/* Frames may follow the head at once: head_len ends at the empty line. */
+	CHECK_EQ(parse_resp("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n\x82\x00"), HTTP_OK);
+	CHECK_EQ(resp.status, 404);
+	CHECK(str_is(resp.reason, "Not Found"));
+	CHECK_EQ(resp.head_len, strlen("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"));
+	CHECK_EQ(parse_resp("HTTP/1.0 200\n\n"), HTTP_OK); /* no reason, no SP, bare LFs */
+	CHECK(resp.status == 200 && resp.reason.len == 0 && resp.version_minor == 0);
+	CHECK_EQ(parse_resp("HTTP/1.1 101 \r\n\r\n"), HTTP_OK);
+
+	CHECK_EQ(parse_resp("HTTP/2 101 x\r\n\r\n"), HTTP_BAD);
+	CHECK_EQ(parse_resp("HTTP/2.0 101 x\r\n\r\n"), HTTP_BAD_VERSION);
+	CHECK_EQ(parse_resp("HTTP/1.1 1011 x\r\n\r\n"), HTTP_BAD);
+	CHECK_EQ(parse_resp("HTTP/1.1 099 x\r\n\r\n"), HTTP_BAD);
+	CHECK_EQ(parse_resp("HTTP/1.1  101 x\r\n\r\n"), HTTP_BAD);
+	CHECK_EQ(parse_resp("HTTP/1.1 101 x\r\nUpgrade : websocket\r\n\r\n"), HTTP_BAD);
+	CHECK_EQ(parse_resp("HTTP/1.1 101 x\r\n folded\r\n\r\n"), HTTP_BAD);
+	/* Not an HTTP server: refused from the first bytes, not after max_head or a timeout. */
+	CHECK_EQ(parse_resp_n("\x20\x02\x00\x00", 4), HTTP_BAD);
+	CHECK_EQ(parse_resp("GET / HTTP/1.1\r\n"), HTTP_BAD);
+	CHECK_EQ(parse_resp("HTTX"), HTTP_BAD);
+	CHECK_EQ(parse_resp("HTT"), HTTP_NEED_MORE);
+	CHECK_EQ(http__parse_response("HTTP/1.1 101 x\r\nA: b\r\n", 24, 20, &resp), HTTP_TOO_LARGE);
+}
+
 int main(void)
 {
+	test_responses();
 	test_clients();
 	test_request_line();
 	test_fields();
