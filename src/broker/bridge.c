@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bridge_int.h"
 #include "broker.h"
@@ -86,6 +87,18 @@ static void address_url(const struct bridge_address *a, bool tls, char *out, siz
 
 /* The delay before the next attempt: restart_timeout when set, else Mosquitto's "decorrelated jitter" between
  * the backoff's base and cap. */
+uint64_t bridge__base_delay_ms(const struct bridge *br)
+{
+	const struct bridge_conf *bc = br->conf;
+	return (uint64_t)(bc->restart_timeout ? bc->restart_timeout : bc->backoff_base) * 1000u;
+}
+
+void bridge__switch_to_first(struct bridge *br)
+{
+	br->switching = true;
+	midge_client_disconnect(br->mc, 0, NULL);
+}
+
 static uint64_t next_delay(struct bridge *br)
 {
 	const struct bridge_conf *bc = br->conf;
@@ -130,6 +143,7 @@ static void on_connect(struct midge_client *c, void *ud, int rc, bool session_pr
 	br->attempt_connected = true;
 	br->backoff_ms = 0;
 	br->connected_at_ms = br->last_traffic_ms = clock__ms();
+	br->probe_at_ms = br->connected_at_ms + bridge__base_delay_ms(br);
 	atomic_fetch_add_explicit(&br->stats.connects, 1, memory_order_relaxed);
 	char addr[300];
 	bridge__address(br->b, br->index, addr, sizeof(addr));
@@ -163,6 +177,11 @@ static void on_disconnect(struct midge_client *c, void *ud, int reason, const st
 		br->idling = false;
 		set_state(br, BRIDGE_WAITING);
 		br->retry_at_ms = UINT64_MAX;
+	} else if (br->switching) { /* the first address is back (bridge_probe.c) */
+		br->switching = false;
+		br->addr = 0;
+		set_state(br, BRIDGE_WAITING);
+		br->retry_at_ms = 0;
 	} else if (br->idling) { /* lazy: idle_timeout passed, the bridge let go itself */
 		br->idling = false;
 		set_state(br, BRIDGE_IDLE);
@@ -383,6 +402,7 @@ static void on_tick(struct timer *t)
 			br->idling = true;
 			midge_client_disconnect(br->mc, 0, NULL);
 		}
+		bridge_probe__tick(br, now);
 		bridge__sync_io(br);
 	}
 	timer__arm(&br->w->loop.timers, &br->tick, now + TICK_MS, on_tick);
@@ -407,6 +427,7 @@ int bridge__start_all(struct broker *b, char *err, size_t errlen)
 		/* After the MQTT-SN gateways' workers, so that bridges and gateways spread. */
 		br->w = &b->workers[(i + b->nlisteners) % (size_t)b->nworkers];
 		br->sock_fd = -1;
+		br->probe_fd = -1;
 		list__init(&br->backlog);
 		char tmp[300];
 		snprintf(br->remote_id, sizeof(br->remote_id), "%s", config__bridge_remote_clientid(br->conf, tmp, sizeof(tmp)));
@@ -430,7 +451,7 @@ int bridge__check_files(const struct config *cf, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < cf->nbridges; i++) {
 		struct broker tmp = {0};
-		struct bridge br = {.b = &tmp, .conf = &cf->bridges[i], .sock_fd = -1};
+		struct bridge br = {.b = &tmp, .conf = &cf->bridges[i], .sock_fd = -1, .probe_fd = -1};
 		tmp.conf.max_inflight_messages = cf->max_inflight_messages;
 		snprintf(br.remote_id, sizeof(br.remote_id), "check");
 		br.state_topic = "check";
@@ -448,6 +469,7 @@ void bridge__free_all(struct broker *b)
 		if (!br) continue;
 		timer__cancel(&br->w->loop.timers, &br->tick);
 		worker__undefer(br->w, &br->lost_task);
+		bridge_probe__stop(br);
 		destroy_client(br);
 		bridge_link__fini(br);
 		free(br->state_topic);
@@ -456,6 +478,20 @@ void bridge__free_all(struct broker *b)
 	free(b->bridges);
 	b->bridges = NULL;
 	b->nbridges = 0;
+}
+
+void bridge__wait_ready(struct broker *b, unsigned timeout_ms)
+{
+	uint64_t end = clock__ms() + timeout_ms;
+	for (size_t i = 0; i < b->nbridges; i++) {
+		while (!atomic_load(&b->bridges[i]->subscribed) && clock__ms() < end) {
+			struct timespec ts = {0, 1000000};
+			nanosleep(&ts, NULL);
+		}
+		if (!atomic_load(&b->bridges[i]->subscribed))
+			log__printf(&b->log, LOG_T_WARNING, "Bridge %s: its local subscriptions are not in place yet.",
+				    b->bridges[i]->conf->name);
+	}
 }
 
 size_t bridge__count(const struct broker *b) { return b->nbridges; }

@@ -37,6 +37,9 @@ struct bridge_stats {
  * their workers' loops; call before the workers run and before privileges are dropped. 0, or MIDGE_ERR_* with a
  * message naming the bridge in err. */
 int bridge__start_all(struct broker *b, char *err, size_t errlen);
+/* After the workers started, before clients are accepted: waits (at most timeout_ms) until every bridge's local
+ * subscriptions are in place, so that no message a client publishes first misses its bridges. */
+void bridge__wait_ready(struct broker *b, unsigned timeout_ms);
 /* For --test-config: makes and frees each bridge's remote client, reading its TLS files. 0 or MIDGE_ERR_* with err. */
 int bridge__check_files(const struct config *cf, char *err, size_t errlen);
 /* After the workers are halted and drained: frees every bridge (their remote connections close without

@@ -78,6 +78,11 @@ struct bridge {
 	bool idling;               /* lazy: the bridge disconnected itself after idle_timeout */
 	bool rereg;                /* the socket is registered again at the next bridge__sync_io */
 	size_t index;              /* in broker.bridges */
+	/* Not round_robin, connected to a later address: a TCP connect to the first, now and then (bridge_probe). */
+	struct loop_io probe_io;
+	int probe_fd;              /* -1 when no probe runs */
+	uint64_t probe_at_ms;      /* when the next probe may start */
+	bool switching;            /* the first address answered: reconnect there at once */
 	struct worker_task lost_task; /* the local side was closed: restart (bridge.c) */
 	uint64_t local_retry_at_ms;   /* when the local side may open again */
 
@@ -85,6 +90,7 @@ struct bridge {
 	struct conn *conn;         /* the broker connection, NULL while there is none (not referenced: its close
 	                            * clears this) */
 	bool local_up;             /* CONNACK received */
+	atomic_bool subscribed;    /* the local side's SUBACK came once: bridge__wait_ready may return */
 	uint16_t local_window;     /* the broker's Receive Maximum for what the bridge publishes */
 	uint16_t in_flight;        /* messages from the remote the broker has not acknowledged */
 	uint16_t next_pid;
@@ -114,6 +120,17 @@ void bridge__sync_io(struct bridge *br);
 void bridge__local_lost(struct bridge *br);
 /* The local side is up (CONNACK, subscriptions sent): the remote side may start. */
 void bridge__local_ready(struct bridge *br);
+
+/* ---- bridge_probe.c ---- */
+/* From the tick: starts a probe of the first address when one is due (connected elsewhere, not round_robin). */
+void bridge_probe__tick(struct bridge *br, uint64_t now);
+/* Stops a running probe. */
+void bridge_probe__stop(struct bridge *br);
+/* The interval between probes, and the delay before the next attempt after a failure: restart_timeout, or the
+ * backoff's base. */
+uint64_t bridge__base_delay_ms(const struct bridge *br);
+/* The first address is back: leave the current connection for it. */
+void bridge__switch_to_first(struct bridge *br);
 
 /* ---- bridge_link.c ---- */
 /* Opens the local connection: CONNECT (MQTT 5, the local client id and username, clean start as

@@ -358,6 +358,9 @@ static void on_connack(struct bridge *br, const struct mqtt_frame *f)
 		if (p.id == MQTT_PROP_RECEIVE_MAXIMUM) br->local_window = (uint16_t)p.u32;
 	br->local_up = true;
 	br->ready_owed = true;
+	bool any_out = false;
+	for (size_t i = 0; i < br->conf->ntopics; i++) any_out = any_out || br->conf->topics[i].direction != BRIDGE_IN;
+	if (!any_out) atomic_store(&br->subscribed, true);
 	owe_soon(br);
 }
 
@@ -365,6 +368,7 @@ static void on_suback(struct bridge *br, const struct mqtt_frame *f)
 {
 	struct mqtt_suback a;
 	if (proto__decode_suback(f, MQTT_V5, &a) != PROTO_OK) return;
+	atomic_store(&br->subscribed, true);
 	size_t k = 0;
 	for (size_t i = 0; i < br->conf->ntopics && k < a.codes.len; i++) {
 		const struct bridge_topic *t = &br->conf->topics[i];

@@ -275,6 +275,7 @@ int broker__start(struct broker *b, char *err, size_t errlen)
 		}
 		b->workers_started = i + 1;
 	}
+	bridge__wait_ready(b, 5000);
 	return sys__start(b);
 }
 
