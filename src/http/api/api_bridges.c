@@ -84,23 +84,20 @@ int api__bridge_metrics(struct broker *b, struct buf *o)
 	for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
 		char line[1024];
 		int len = snprintf(line, sizeof(line), "# HELP %s %s\n# TYPE %s %s\n", fam[f].name, fam[f].help,
-				   fam[f].name, fam[f].type);
+		                   fam[f].name, fam[f].type);
 		if (len < 0 || (size_t)len >= sizeof(line) || buf__append(o, line, (size_t)len)) return MIDGE_ERR_NOMEM;
 		for (size_t i = 0; i < n; i++) {
 			const struct bridge_stats *bs = bridge__stats(b, i);
-			uint64_t v = 0;
-			switch (f) {
-			case 0: v = atomic_load(&bs->state) == BRIDGE_CONNECTED; break;
-			case 1: v = bridge__queued(b, i); break;
-			case 2: v = atomic_load(&bs->connects); break;
-			case 3: v = atomic_load(&bs->sent); break;
-			case 4: v = atomic_load(&bs->received); break;
-			default: v = atomic_load(&bs->dropped); break;
-			}
+			const uint64_t v[] = {atomic_load(&bs->state) == BRIDGE_CONNECTED,
+			                      f == 1 ? bridge__queued(b, i) : 0,
+			                      atomic_load(&bs->connects),
+			                      atomic_load(&bs->sent),
+			                      atomic_load(&bs->received),
+			                      atomic_load(&bs->dropped)};
 			char name[512];
 			if (!label(bridge__name(b, i), name, sizeof(name))) continue; /* a name this long: not shown */
 			len = snprintf(line, sizeof(line), "%s{bridge=\"%s\"} %llu\n", fam[f].name, name,
-				       (unsigned long long)v);
+			               (unsigned long long)v[f]);
 			if (len < 0 || (size_t)len >= sizeof(line) || buf__append(o, line, (size_t)len))
 				return MIDGE_ERR_NOMEM;
 		}
