@@ -1,6 +1,6 @@
-// Midge's dashboard (index.html): the overview from /api/v1/stats and /api/v1/listeners, a topic explorer and an
-// MQTT client on the page's own MQTT 5 connection (MQTT.js over WebSocket at /mqtt of this host), and the clients
-// from /api/v1/clients. Plain browser JavaScript: the globals mqtt (MQTT.js) and uPlot come from their bundles,
+// Midge's dashboard (index.html): the overview from /api/v1/stats, /api/v1/listeners and /api/v1/bridges, a topic
+// explorer and an MQTT client on the page's own MQTT 5 connection (MQTT.js over WebSocket at /mqtt of this host),
+// and the clients from /api/v1/clients. Plain browser JavaScript: the globals mqtt (MQTT.js) and uPlot come from their bundles,
 // served by the broker like this file.
 'use strict';
 (function () {
@@ -349,6 +349,9 @@
       $('stat-subscriptions').textContent = num(st.subscriptions);
       $('stat-retained').textContent = num(st.retained);
       $('stat-dropped').textContent = num(st.publish.dropped);
+      const br = st.bridges || { total: 0, connected: 0 }; // a broker without bridges support: none
+      $('tile-bridges').hidden = !br.total;
+      $('stat-bridges').textContent = `${num(br.connected)} of ${num(br.total)}`;
       // Two readings closer than half a second make a noisy rate: the next one is compared with the older.
       if (prev && at - prev.at < 500) return;
       // The first reading has no rates yet, but its gauges are charted at once.
@@ -387,7 +390,10 @@
       if (busy) return;
       busy = true;
       try {
-        take(await api('/api/v1/stats'));
+        const st = await api('/api/v1/stats');
+        take(st);
+        // The bridges' counters move like the overview's: read each second, but only when there are any.
+        bridges(st.bridges && st.bridges.total ? await api('/api/v1/bridges') : { bridges: [] });
         if (Date.now() - lastListeners > 5000) {
           lastListeners = Date.now();
           listeners(await api('/api/v1/listeners'));
@@ -415,6 +421,17 @@
       $('guard').textContent = g.active
         ? `Encryption guard: on (${parts.join('; ')}): data published over TLS stays off plain listeners.`
         : 'Encryption guard: off.';
+    }
+
+    function bridges(j) {
+      const list = j.bridges || [];
+      $('bridges-none').hidden = list.length > 0;
+      $('bridges-box').hidden = list.length === 0;
+      $('bridges').tBodies[0].replaceChildren(...list.map((b) => h('tr', { data: { bridge: b.name, state: b.state } },
+        h('td', {}, b.name), h('td', {}, h('span', { className: 'badge', data: { state: b.state } }, b.state)),
+        h('td', {}, b.address), h('td', {}, num(b.queued)), h('td', {}, num(b.connects)), h('td', {}, num(b.sent)),
+        h('td', {}, num(b.received)), h('td', {}, num(b.dropped)))));
+      $('bridges-section').dataset.loaded = 'true';
     }
 
     return {

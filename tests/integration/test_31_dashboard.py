@@ -5,7 +5,8 @@ outside the broker, on a desktop and a phone screen; a mosquitto_pub message sho
 a second with its value (JSON pretty-printed, binary as hex, numbers charted); the publish form's message with its
 MQTT 5 properties reaches a mosquitto_sub, and the subscribe pane shows what it subscribed to; the overview's
 message rate moves under load from midge-bench; a login is asked for when anonymous access is off, and works with
-the right password; the Disconnect button kicks a client. A screenshot of each view is saved under the test's
+the right password; the Disconnect button kicks a client; the overview's Bridges table shows a bridge to Debian's
+mosquitto connected and one to a closed port waiting, and says when there are none. A screenshot of each view is saved under the test's
 tmp dir and copied to $MIDGE_ARTIFACTS/dashboard when that is set (the paths are printed)."""
 import os
 import shutil
@@ -16,11 +17,12 @@ import time
 
 import pytest
 
-from conftest import MOSQUITTO_SUB, ROOT, STDBUF, mosquitto_pub
+from conftest import MOSQUITTO_SUB, ROOT, STDBUF, free_port, mosquitto_pub, wait_for
 from test_17_auth import custom_broker, make_pwfile
 from test_16_tls import certs, openssl  # noqa: F401 (fixture)
 from test_23_ws_browser import Browser, http, spki_hash
 from test_30_http_api import curl
+from test_34_bridges import MOSQUITTO, bridge_conf, pub, remote  # noqa: F401 (fixture)
 from v5util import connect5, expect_disconnect
 from wsutil import JS_DIR, websockets_supported, ws_broker  # noqa: F401 (fixture)
 
@@ -192,6 +194,8 @@ def test_phone_screen(broker, dash, tmp_path):
         do(p, "view", cmd="view", name=view)
         if view == "overview":
             do(p, "overview", cmd="overview")
+            ev = do(p, "bridges", cmd="bridges")
+            assert ev["none"] and not ev["table"] and not ev["tile_shown"] and ev["rows"] == [], ev
         if view == "topics":
             do(p, "waiting", cmd="wait_topic", topic="home/kitchen/temperature", value="21.5")
             p.expect("topic")
@@ -367,4 +371,31 @@ def test_disconnect_button(broker, dash, raw, tmp_path):
     assert ev["status"] == "disconnected dash victim/1", ev
     expect_disconnect(victim, 0x98)  # Administrative action
     do(p, "client_gone", cmd="wait_client_gone", id="dash victim/1")
+    no_errors(p)
+
+
+@pytest.mark.skipif(not os.access(MOSQUITTO, os.X_OK), reason="Debian's mosquitto is not installed")
+def test_bridges_table(broker, remote, dash, tmp_path):
+    """The overview lists each bridge with its state, address and counters, refreshed as they move."""
+    r = remote()
+    closed = free_port()  # nothing listens there
+    b = ws_broker(broker, extra=bridge_conf("cloud", "127.0.0.1:%d" % r.port, ["up/# out 1"]) +
+                  bridge_conf("dead", "127.0.0.1:%d" % closed, ["lost/# out 1"]))
+    p = dash(page_url(b.ws_port))
+    ev = do(p, "bridges", cmd="bridges", name="cloud", state="connected", timeout_ms=15000)
+    assert not ev["none"] and ev["table"] and ev["tile_shown"] and ev["tile"] == "1 of 2", ev
+    rows = {row[0]: row for row in ev["rows"]}
+    assert list(rows) == ["cloud", "dead"], ev
+    assert rows["cloud"][1:3] == ["connected", "mqtt://127.0.0.1:%d" % r.port], rows
+    assert rows["dead"][1] in ("waiting", "connecting") and rows["dead"][2] == "mqtt://127.0.0.1:%d" % closed, rows
+    # Name, State, Address, Queued, Connects, Sent, Received, Dropped
+    assert rows["cloud"][4] == "1" and rows["dead"][4] == "0", rows
+    for i in range(2):
+        pub(b.port, "up/t", "m%d" % i, qos=1)
+
+    def sent():
+        cloud = [row for row in do(p, "bridges", cmd="bridges", name="cloud")["rows"] if row[0] == "cloud"][0]
+        return int(cloud[5]) >= 2
+    wait_for(sent, 10, what="the table's sent count")
+    screenshot(p, tmp_path, "overview-bridges")
     no_errors(p)

@@ -23,6 +23,9 @@
 //   {"cmd":"wait_rate","min":N,"timeout_ms":N}   -> {"event":"rate",...} once the in rate reached N
 //   {"cmd":"overview"}                           -> {"event":"overview","version","uptime","listeners":[[...]],"guard"}
 //   {"cmd":"wait_client","id":I,"timeout_ms":N}  -> {"event":"client","cells":[...]}
+//   {"cmd":"bridges","name":N,"state":S,"timeout_ms":N}
+//        -> {"event":"bridges","rows":[[...]],"none":bool,"table":bool,"tile":text,"tile_shown":bool} once the
+//           overview read the bridges (and, with name, once N's row shows state S, or any state without S)
 //   {"cmd":"kick","id":I}                        -> {"event":"kicked","status":...} (Disconnect, then Confirm)
 //   {"cmd":"wait_client_gone","id":I,"timeout_ms":N} -> {"event":"client_gone"}
 //   {"cmd":"screenshot","path":P}                -> {"event":"screenshot","path":P}
@@ -169,6 +172,21 @@ async function main() {
       return {
         event: 'overview', version: await text('#stat-version'), uptime: await text('#stat-uptime'),
         clients: await text('#stat-clients'), listeners: rows, guard: await text('#guard'),
+      };
+    },
+    async bridges(c) {
+      await page.waitForFunction(([name, state]) => {
+        if (document.getElementById('bridges-section').dataset.loaded !== 'true') return false;
+        if (!name) return true;
+        const tr = [...document.querySelectorAll('#bridges tbody tr')].find((r) => r.dataset.bridge === name);
+        return !!tr && (!state || tr.dataset.state === state);
+      }, [c.name || null, c.state || null], { timeout: c.timeout_ms || 8000, polling: 100 });
+      const rows = [];
+      for (const tr of await page.locator('#bridges tbody tr').all()) rows.push(await tr.locator('td').allTextContents());
+      return {
+        event: 'bridges', rows, none: await page.locator('#bridges-none').isVisible(),
+        table: await page.locator('#bridges').isVisible(), tile: await text('#stat-bridges'),
+        tile_shown: await page.locator('#tile-bridges').isVisible(),
       };
     },
     async wait_client(c) {

@@ -36,6 +36,7 @@ static const struct route routes[] = {
     {"DELETE", "/api/v1/clients/", true, api__kick, NEED_KICK},
     {"GET", "/api/v1/subscriptions", false, api__subscriptions, NEED_STATE},
     {"GET", "/api/v1/retained", false, api__retained, NEED_LOGIN},
+    {"GET", "/api/v1/bridges", false, api__bridges, NEED_STATE},
     {"GET", "/metrics", false, api__metrics, NEED_STATE},
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))

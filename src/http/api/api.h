@@ -1,7 +1,7 @@
 /* The broker's HTTP API, Prometheus metrics and dashboard, answered on the web listeners (docs/http-api.md):
  * routing, authentication and JSON errors in api.c; the answers in api_state.c (stats, listeners, metrics),
- * api_clients.c (clients, subscriptions, kick) and api_retained.c; the dashboard's embedded files in
- * dashboard.c. */
+ * api_clients.c (clients, subscriptions, kick), api_retained.c and api_bridges.c; the dashboard's embedded files
+ * in dashboard.c. */
 #ifndef MIDGE_HTTP_API_H
 #define MIDGE_HTTP_API_H
 
@@ -56,6 +56,13 @@ int api__client(struct api_req *r);      /* GET /api/v1/clients/{id} */
 int api__kick(struct api_req *r);        /* DELETE /api/v1/clients/{id} */
 int api__subscriptions(struct api_req *r);
 int api__retained(struct api_req *r);
+int api__bridges(struct api_req *r);     /* GET /api/v1/bridges */
+
+/* Writes "bridges": {"total": N, "connected": M} into the object open in j (/api/v1/stats). Any thread. */
+void api__bridges_summary(struct broker *b, struct jsonw *j);
+/* Appends the midge_bridge_* metric families (one sample per bridge; nothing without bridges) to o. 0 or
+ * MIDGE_ERR_NOMEM. */
+int api__bridge_metrics(struct broker *b, struct buf *o);
 
 /* One file of the dashboard, embedded in the binary at build time: web/ and the npm packages it uses, turned
  * into a generated source by cmake/embed_web.cmake. */

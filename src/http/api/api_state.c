@@ -1,4 +1,5 @@
-/* The HTTP API's view of the broker as a whole: /api/v1/stats, /api/v1/listeners and /metrics (api.h). */
+/* The HTTP API's view of the broker as a whole: /api/v1/stats, /api/v1/listeners and /metrics (api.h); the
+ * bridges' part of stats and metrics comes from api_bridges.c. */
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -66,6 +67,7 @@ int api__stats(struct api_req *r)
 	} else {
 		jsonw__null(&j, "store");
 	}
+	api__bridges_summary(r->b, &j);
 	jsonw__end(&j);
 	if (jsonw__done(&j)) {
 		buf__fini(&body);
@@ -201,6 +203,7 @@ int api__metrics(struct api_req *r)
 		metric(&o, &bad, "midge_store_bytes", "gauge", "Size of the store's files.", "%llu",
 		       U64(f.store.file_bytes));
 	}
+	if (api__bridge_metrics(b, &o)) bad = true;
 	/* One family with a sample per listener. */
 	static const char fam[] = "# HELP midge_listener_connections Connections open on a listener (MQTT-SN: clients).\n"
 				  "# TYPE midge_listener_connections gauge\n";
