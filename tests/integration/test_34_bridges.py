@@ -241,6 +241,56 @@ def test_mqtt5_bridge_carries_properties(broker, remote, sub):
     assert "(p5," in r.log() or "p5" in r.log()
 
 
+def test_mqttv31_credentials_and_limits(broker, remote, sub, tmp_path):
+    """An MQTT 3.1 bridge with a user name and password (mosquitto's password file), a notification topic of its
+    own kept local, bridge_max_packet_size dropping (and counting) what is too large."""
+    pw = tmp_path / "passwd"
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(pw), "edge01", "s3cret"], check=True, capture_output=True)
+    os.chmod(pw, 0o644)
+    r = remote("allow_anonymous false\npassword_file %s\n" % pw)
+    extra = ("bridge_protocol_version mqttv31\nremote_username edge01\nremote_password s3cret\n"
+             "notification_topic bridges/old/up\nnotifications_local_only true\nbridge_max_packet_size 200\n")
+    b = broker(bridge_conf("old", "127.0.0.1:%d" % r.port, ["m/# out 1"], extra))
+    wait_connected(b, "old")
+    assert re.search(r"New bridge connected from \S+ as \S+\.old \(p1, c0", r.log()), r.log()[-2000:]
+    assert "u'edge01'" in r.log()
+    assert sys_value(b.port, "bridges/old/up") == "1"
+    c = mqtt.Client()
+    c.username_pw_set("edge01", "s3cret")
+    got = []
+    c.on_message = lambda cl, u, m: got.append(m.topic)
+    c.connect("127.0.0.1", r.port, 30)
+    c.subscribe("#", 0)
+    c.loop_start()
+    time.sleep(0.5)
+    pub(b.port, "m/big", "x" * 500)
+    pub(b.port, "m/small", "y")
+    wait_for(lambda: "m/small" in got, 10, what="the small message")
+    c.loop_stop()
+    c.disconnect()
+    assert "m/big" not in got and "bridges/old/up" not in got  # too large; a local-only notification
+    assert "larger than bridge_max_packet_size" in b.log()
+    wait_for(lambda: sys_value(b.port, "$SYS/broker/bridges/old/messages/dropped") == "1", 10, what="1 dropped")
+
+
+def test_tls_psk_to_the_remote(broker, remote, sub, tmp_path):
+    psk = tmp_path / "psk.txt"
+    psk.write_text("edge-psk:deadbeefcafe0123\n")
+    os.chmod(psk, 0o644)
+    r = remote("psk_hint cloud\npsk_file %s\n" % psk)
+    b = broker(bridge_conf("psk", "127.0.0.1:%d" % r.port, ["k/# out 1"],
+                           "bridge_identity edge-psk\nbridge_psk deadbeefcafe0123\n"))
+    wait_connected(b, "psk")
+    assert "connecting to mqtts://127.0.0.1:%d" % r.port in b.log()
+    rsub = subprocess.Popen(["mosquitto_sub", "-p", str(r.port), "-h", "127.0.0.1", "--psk-identity", "edge-psk",
+                             "--psk", "deadbeefcafe0123", "-t", "k/#", "-C", "1", "-W", "15", "-v"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(0.5)
+    pub(b.port, "k/1", "psk")
+    out, err = rsub.communicate(timeout=20)
+    assert out.decode().strip() == "k/1 psk", err
+
+
 # ---------------------------------------------------------------- TLS
 
 def test_tls_to_the_remote_with_a_client_certificate(broker, remote, sub, tmp_path):
