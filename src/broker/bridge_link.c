@@ -122,6 +122,7 @@ static void on_owed(struct worker_task *t)
 			timer__arm(&br->w->loop.timers, &br->owed_timer, clock__ms() + 10, on_owed_retry);
 			return;
 		}
+		if (f.type == MQTT_PUBACK && f.remaining >= 2) br->out_mid[(uint16_t)(f.body[0] << 8 | f.body[1])] = 0;
 		buf__consume(&br->owed, f.total_len);
 	}
 	if (!br->conn) buf__clear(&br->owed);
@@ -255,8 +256,13 @@ static void out_publish(struct bridge *br, const struct mqtt_frame *f)
 {
 	struct mqtt_publish p;
 	if (proto__decode_publish(f, MQTT_V5, &p) != PROTO_OK) return;
-	/* Sent again after the local side came back: the remote client has it already. */
-	if (p.qos && br->out_mid[p.packet_id]) return;
+	/* Sent again after the local side came back: the remote client has it already; if the remote is done with
+	 * it, the acknowledgement owed then went with the old connection and is owed again now. */
+	if (p.qos && br->out_mid[p.packet_id]) {
+		uint16_t mid = (uint16_t)(br->out_mid[p.packet_id] - 1);
+		if (br->out[mid].local_pid != p.packet_id) owe_ack(br, p.qos == 1 ? MQTT_PUBACK : MQTT_PUBREC, p.packet_id);
+		return;
+	}
 	br->last_traffic_ms = clock__ms();
 	const struct bridge_topic *line = bridge_topics__out(br->conf, p.topic.p, p.topic.len, &br->scratch);
 	bool remote_down = br->state != BRIDGE_CONNECTED;
@@ -301,7 +307,9 @@ void bridge_link__remote_done(struct bridge *br, uint16_t mid, int reason)
 	if (reason >= 0x80)
 		log__printf(&br->b->log, LOG_T_NOTICE, "Bridge %s: the remote broker refused a message (reason 0x%02x).",
 			    br->conf->name, (unsigned)reason);
-	if (e->qos == 1) br->out_mid[e->local_pid] = 0; /* a QoS 2 one keeps it until the broker's PUBREL */
+	/* The id stays known until the broker is done with it (a QoS 2 one until its PUBREL), so that a resend from
+	 * a local side that came back in between is answered, not sent twice. A QoS 1 one lets go when its PUBACK is
+	 * fed (on_owed). */
 	owe_ack(br, e->qos == 1 ? MQTT_PUBACK : MQTT_PUBREC, e->local_pid);
 	*e = (struct bridge_out){0};
 	br->out_pending--;
@@ -527,6 +535,8 @@ int bridge_link__open(struct bridge *br)
 	if (!br->in) br->in = calloc(65536, sizeof(*br->in));
 	if (!br->out || !br->out_mid || !br->in) return MIDGE_ERR_NOMEM;
 	memset(br->in, 0, 65536 * sizeof(*br->in));
+	/* Acknowledgements owed to the old connection are owed again when the broker resends (out_publish). */
+	buf__clear(&br->owed);
 	br->in_flight = 0;
 	char addr[48];
 	snprintf(addr, sizeof(addr), "bridge %s", br->conf->name);
