@@ -135,10 +135,11 @@ static void connect_remote(struct bridge *br)
 
 static void on_connect(struct midge_client *c, void *ud, int rc, bool session_present, const struct midge_props *props)
 {
-	(void)c, (void)session_present, (void)props;
+	(void)c, (void)props;
 	struct bridge *br = ud;
 	const struct bridge_conf *bc = br->conf;
 	if (rc) return; /* on_disconnect follows with the reason */
+	if (!session_present) bridge_link__remote_fresh(br);
 	set_state(br, BRIDGE_CONNECTED);
 	br->attempt_connected = true;
 	br->backoff_ms = 0;

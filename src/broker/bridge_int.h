@@ -48,7 +48,9 @@ struct bridge_out {
 
 /* Where a message from the remote to the broker stands, by the local packet id. */
 struct bridge_in {
-	uint16_t remote_mid;
+	struct bridge_pending *msg; /* kept until the broker's PUBACK/PUBREC, to send again after the local side
+	                             * comes back (owned); NULL past PUBREC */
+	uint16_t remote_mid;        /* to acknowledge to the remote; 0 = nothing to acknowledge */
 	uint8_t qos;
 	bool used;
 };
@@ -142,8 +144,12 @@ void bridge_link__close(struct bridge *br);
 void bridge_link__from_remote(struct bridge *br, const struct midge_message *m);
 /* The remote client finished a message the broker gave (on_publish): acknowledged locally. */
 void bridge_link__remote_done(struct bridge *br, uint16_t mid, int reason);
-/* The remote connection ended: messages from it not yet acknowledged never will be (the remote resends). */
+/* The remote connection ended: QoS 1 messages from it not yet acknowledged never will be (the remote resends
+ * them; an acknowledgement on the next connection could answer another message under the same id). QoS 2 ones
+ * are acknowledged on the next connection, which answers the remote's resend (libmidge keeps their ids). */
 void bridge_link__remote_gone(struct bridge *br);
+/* The remote kept no session: nothing from before is acknowledged to it any more. */
+void bridge_link__remote_fresh(struct bridge *br);
 /* The remote client was dropped: every message it held is forgotten here (the local session sends them again). */
 void bridge_link__remote_reset(struct bridge *br);
 /* Frees what the link holds (after the connection is gone). */

@@ -59,13 +59,12 @@ static uint16_t take_pid(struct bridge *br)
 	}
 }
 
-/* Publishes the first waiting message locally. False when it must wait (window full, or the broker's input). */
-static bool feed_pending(struct bridge *br, struct bridge_pending *pm)
+/* Encodes pm as a PUBLISH under pid (DUP when sent again) into br->scratch. 0 or MIDGE_ERR_NOMEM. */
+static int encode_pending(struct bridge *br, const struct bridge_pending *pm, uint16_t pid, bool dup)
 {
-	if (pm->qos && br->in_flight >= br->local_window) return false;
-	uint16_t pid = pm->qos ? take_pid(br) : 0;
 	struct mqtt_publish p = {
 	    .qos = pm->qos,
+	    .dup = dup,
 	    .retain = pm->retain,
 	    .topic = {pm->data, pm->topic_len},
 	    .packet_id = pid,
@@ -73,14 +72,23 @@ static bool feed_pending(struct bridge *br, struct bridge_pending *pm)
 	    .payload = {pm->data + pm->topic_len + pm->props_len, pm->payload_len},
 	};
 	buf__clear(&br->scratch);
-	if (proto__encode_publish(&br->scratch, MQTT_V5, &p)) return false;
+	return proto__encode_publish(&br->scratch, MQTT_V5, &p);
+}
+
+/* Publishes a waiting message locally; a QoS 1/2 one is then kept in its packet id's entry. False when it must
+ * wait (window full, or the broker's input), pm still the caller's. */
+static bool feed_pending(struct bridge *br, struct bridge_pending *pm)
+{
+	if (pm->qos && br->in_flight >= br->local_window) return false;
+	uint16_t pid = pm->qos ? take_pid(br) : 0;
+	if (encode_pending(br, pm, pid, false)) return false;
 	if (pm->qos) {
-		br->in[pid] = (struct bridge_in){.remote_mid = pm->remote_mid, .qos = pm->qos, .used = true};
+		br->in[pid] = (struct bridge_in){.msg = pm, .remote_mid = pm->remote_mid, .qos = pm->qos, .used = true};
 		br->in_flight++;
 	}
 	if (!feed(br, buf__head(&br->scratch), buf__len(&br->scratch))) {
 		if (pm->qos) {
-			br->in[pid].used = false;
+			br->in[pid] = (struct bridge_in){0};
 			br->in_flight--;
 		}
 		return false;
@@ -97,7 +105,7 @@ static void pump(struct bridge *br)
 		if (!feed_pending(br, pm)) break;
 		list__del(&pm->node);
 		br->nbacklog--;
-		free(pm);
+		if (!pm->qos) free(pm);
 	}
 	set_waiting(br);
 }
@@ -156,8 +164,8 @@ static int copy_props(const struct midge_props *from, struct buf *to)
 
 void bridge_link__from_remote(struct bridge *br, const struct midge_message *m)
 {
-	/* Not acknowledged while the local side is down: the remote sends it again after the restart. */
-	if (!br->conn || !br->local_up) return;
+	/* While the local side is down a message waits here too (the remote connection is ended meanwhile, so it
+	 * sends again what was not acknowledged; a QoS 2 one it does not deliver twice, so this copy must stay). */
 	const struct bridge_topic *line = bridge_topics__in(br->conf, (const uint8_t *)m->topic, m->topic_len, &br->scratch);
 	struct buf props = {0};
 	if (!line || (m->props && copy_props(m->props, &props)) ||
@@ -194,6 +202,8 @@ static void local_ack(struct bridge *br, uint8_t type, const struct mqtt_ack *a)
 	struct bridge_in *e = &br->in[a->packet_id];
 	if (!e->used) return;
 	bool refused = a->reason >= 0x80;
+	free(e->msg); /* the broker has it (or refused it): never sent again */
+	e->msg = NULL;
 	if (type == MQTT_PUBCOMP || type == MQTT_PUBACK || refused) {
 		if (type != MQTT_PUBCOMP) {
 			count(refused ? &br->stats.dropped : &br->stats.received);
@@ -320,6 +330,18 @@ void bridge_link__remote_gone(struct bridge *br)
 {
 	/* An acknowledgement given from now on would go to the next connection, where the remote may have given the
 	 * id to another message (a session it did not keep): none is given; the remote sends again what it kept. */
+	for (size_t i = 0; br->in && i < 65536; i++)
+		if (br->in[i].qos == 1) br->in[i].remote_mid = 0;
+	struct list *pos, *n;
+	list_for_each_safe(pos, n, &br->backlog)
+	{
+		struct bridge_pending *pm = list_entry(pos, struct bridge_pending, node);
+		if (pm->qos == 1) pm->remote_mid = 0;
+	}
+}
+
+void bridge_link__remote_fresh(struct bridge *br)
+{
 	for (size_t i = 0; br->in && i < 65536; i++) br->in[i].remote_mid = 0;
 	struct list *pos, *n;
 	list_for_each_safe(pos, n, &br->backlog) list_entry(pos, struct bridge_pending, node)->remote_mid = 0;
@@ -330,9 +352,10 @@ void bridge_link__remote_reset(struct bridge *br)
 	if (br->out) memset(br->out, 0, 65536 * sizeof(*br->out));
 	if (br->out_mid) memset(br->out_mid, 0, 65536 * sizeof(*br->out_mid));
 	br->out_pending = 0;
-	/* Messages of the remote the broker has not acknowledged yet: their local exchange completes, but there is
-	 * no one to acknowledge them to any more (the remote sends them again). */
-	for (size_t i = 0; br->in && i < 65536; i++) br->in[i].remote_mid = 0;
+	for (size_t i = 0; br->in && i < 65536; i++) {
+		free(br->in[i].msg);
+		br->in[i] = (struct bridge_in){0};
+	}
 	while (!list__empty(&br->backlog)) {
 		struct bridge_pending *pm = list_entry(br->backlog.next, struct bridge_pending, node);
 		list__del(&pm->node);
@@ -534,10 +557,33 @@ int bridge_link__open(struct bridge *br)
 	if (!br->out_mid) br->out_mid = calloc(65536, sizeof(*br->out_mid));
 	if (!br->in) br->in = calloc(65536, sizeof(*br->in));
 	if (!br->out || !br->out_mid || !br->in) return MIDGE_ERR_NOMEM;
-	memset(br->in, 0, 65536 * sizeof(*br->in));
 	/* Acknowledgements owed to the old connection are owed again when the broker resends (out_publish). */
 	buf__clear(&br->owed);
+	/* The bridge's own QoS 2 messages the broker had not completed: the broker keeps their ids (it delivered
+	 * them at PUBLISH, MQTT 5 4.3.3 method B) until a PUBREL, and would take a new message under one of them
+	 * for a resend. Each gets its PUBREL now (answered with PUBCOMP, known or not) before its id is used again.
+	 * QoS 1 ids are the broker's to forget. */
 	br->in_flight = 0;
+	for (uint32_t pid = 1; pid < 65536; pid++) {
+		struct bridge_in *e = &br->in[pid];
+		if (!e->used) continue;
+		/* As any client resuming a session: unacknowledged PUBLISHes again with DUP (the broker knows a QoS 2 one
+		 * it has), PUBREL for QoS 2 past PUBREC. */
+		int rc;
+		if (e->msg) {
+			rc = encode_pending(br, e->msg, (uint16_t)pid, true);
+			if (!rc) rc = buf__append(&br->owed, buf__head(&br->scratch), buf__len(&br->scratch));
+		} else {
+			uint8_t a[4];
+			rc = buf__append(&br->owed, a, proto__encode_ack(a, MQTT_PUBREL, (uint16_t)pid));
+		}
+		if (!rc) {
+			br->in_flight++;
+			continue;
+		}
+		free(e->msg); /* out of memory: the remote sends it again after the next reconnect */
+		*e = (struct bridge_in){0};
+	}
 	char addr[48];
 	snprintf(addr, sizeof(addr), "bridge %s", br->conf->name);
 	struct conn *c = conn__new(NULL, -1, addr);
@@ -551,6 +597,7 @@ int bridge_link__open(struct bridge *br)
 	worker__add_local(br->w, c);
 	int rc = feed_connect(br);
 	if (!rc && br->conn) rc = feed_subscribe(br);
+	if (buf__len(&br->owed)) owe_soon(br);
 	return br->conn ? rc : MIDGE_ERR_CLOSED;
 }
 
