@@ -62,19 +62,8 @@ def sn(broker, tmp_path):
 
 def wait_sys(paho, port, topic, pred, timeout=8.0):
     """Subscribes to a $SYS topic (sys_interval 1) until its value satisfies pred; returns it."""
-    for attempt in range(3):
-        c = paho(port)
-        c.connect()
-        try:
-            c.subscribe(topic)
-            break
-        except AssertionError:
-            # Only when paho itself dropped its connection and made another (its SUBSCRIBE went with the first;
-            # seen in loaded runs, the broker logging "closed by client"): a broker that does not answer a
-            # SUBSCRIBE still fails here.
-            if attempt == 2 or (c.connects < 2 and not c.disconnected.is_set()):
-                raise
-            c.close()
+    c = paho(port)  # connected by the fixture (a second connect() made paho drop the first connection)
+    c.subscribe(topic)
     deadline = time.monotonic() + timeout
     seen = []
     while time.monotonic() < deadline:
@@ -118,7 +107,6 @@ def test_mqtt_publish_reaches_sn_subscriber(sn, paho, qos):
     sa = c.subscribe("room/light", qos=qos)
     assert sa.rc == ACCEPTED and sa.qos == qos and sa.topic_id != 0  # a plain name gets its id in SUBACK
     p = paho(s.b.port)
-    p.connect()
     p.publish("room/light", b"on", qos=qos)
     name, payload, m = c.receive()
     assert (name, payload, m.qos, m.topic_type, m.topic_id) == ("room/light", b"on", qos, NORMAL, sa.topic_id)
@@ -134,7 +122,6 @@ def test_wildcard_subscription_gets_register_before_publish(sn, paho):
     sa = c.subscribe("house/+/temp", qos=1)
     assert sa.rc == ACCEPTED and sa.topic_id == 0  # wildcards: no id in SUBACK
     p = paho(s.b.port)
-    p.connect()
     p.publish("house/kitchen/temp", b"21", qos=1)
     reg = c.expect(REGISTER)
     assert reg.topic == "house/kitchen/temp" and reg.topic_id != 0
@@ -159,7 +146,6 @@ def test_register_refused_by_client_drops_that_message_only(sn, paho):
     c.connect("refuser")
     c.subscribe("r/#", qos=1)
     p = paho(s.b.port)
-    p.connect()
     p.publish("r/a", b"1", qos=1)
     p.publish("r/b", b"2", qos=1)
     reg = c.expect(REGISTER)
@@ -176,7 +162,6 @@ def test_register_refused_for_qos2_completes_the_broker_side(sn, paho):
     c.connect("refuser2")
     c.subscribe("q2r/#", qos=2)
     p = paho(s.b.port)
-    p.connect()
     p.publish("q2r/a", b"1", qos=2)
     reg = c.expect(REGISTER)
     c.send(regack(reg.topic_id, reg.msg_id, rc=NOT_SUPPORTED))
@@ -194,7 +179,6 @@ def test_puback_refusals_from_the_client(sn, paho):
     c.connect("picky")
     c.subscribe("pk/t", qos=1)
     p = paho(s.b.port)
-    p.connect()
     p.publish("pk/t", b"one", qos=1)
     m = c.expect(PUBLISH)  # (its REGISTER answered on the way)
     # "Invalid topic id": the gateway registers the topic again, then sends the message again.
@@ -223,7 +207,6 @@ def test_predefined_topics_both_ways(sn, paho, mosq_sub):
     sa = c.subscribe(1, qos=1, topic_type=PREDEFINED)
     assert sa.rc == ACCEPTED and sa.topic_id == 1
     p = paho(s.b.port)
-    p.connect()
     p.publish("sensors/temp", b"20.5", qos=1)
     m = c.expect(PUBLISH)
     assert (m.topic_type, m.topic_id, m.payload) == (PREDEFINED, 1, b"20.5")
@@ -243,7 +226,6 @@ def test_short_topics_both_ways(sn, paho, mosq_sub):
     sa = c.subscribe("xy", qos=0, topic_type=SHORT)
     assert sa.rc == ACCEPTED and sa.topic_id == 0
     p = paho(s.b.port)
-    p.connect()
     p.publish("xy", b"2ch")
     m = c.expect(PUBLISH)
     assert (m.topic_type, m.topic_id, m.payload) == (SHORT, short_id("xy"), b"2ch")
@@ -286,7 +268,6 @@ def test_invalid_topic_id_and_unsupported(sn):
 def test_retained_delivered_on_subscribe(sn, paho):
     s = sn()
     p = paho(s.b.port)
-    p.connect()
     p.publish("ret/a", b"kept", qos=1, retain=True)
     c = s.client()
     c.connect("ret")
@@ -298,7 +279,6 @@ def test_retained_delivered_on_subscribe(sn, paho):
     r = c.register("ret/b")
     c.publish(r.topic_id, b"from sn", qos=1, retain=True)
     q = paho(s.b.port)
-    q.connect()
     q.subscribe("ret/b")
     m = q.get()
     assert m.payload == b"from sn" and m.retain
@@ -313,7 +293,6 @@ def test_unsubscribe(sn, paho):
     c.send(snraw.unsubscribe("u/t", mid))
     assert c.expect(UNSUBACK).msg_id == mid
     p = paho(s.b.port)
-    p.connect()
     p.publish("u/t", b"gone", qos=1)
     c.quiet(0.5)
 
@@ -358,7 +337,6 @@ def test_reconnect_from_same_address_keeps_persistent_session(sn, paho):
     c.send(disconnect())
     c.expect(DISCONNECT)
     p = paho(s.b.port)
-    p.connect()
     p.publish("p/t", b"while away", qos=1)
     assert c.connect("persist", clean=False) == ACCEPTED
     name, payload, m = c.receive()
@@ -435,7 +413,6 @@ def test_sleeping_client_gets_what_was_published_while_asleep(sn, paho):
     c.send(disconnect(duration=10))
     m = c.expect(DISCONNECT)
     p = paho(s.b.port)
-    p.connect()
     for i in range(5):
         p.publish("s/%d" % (i % 2), b"m%d" % i, qos=1 if i % 2 else 0)
     c.quiet(0.5)  # asleep: nothing is sent
@@ -485,7 +462,6 @@ def test_sleeping_client_back_with_connect(sn, paho):
     c.send(disconnect(duration=20))
     c.expect(DISCONNECT)
     p = paho(s.b.port)
-    p.connect()
     p.subscribe("wills/#")
     p.publish("n/t", b"queued", qos=1)
     assert c.connect("napper", clean=False) == ACCEPTED  # awake for good, session kept
@@ -500,7 +476,6 @@ def test_retransmission_when_client_drops_a_datagram(sn, paho):
     c.connect("lossy")
     sa = c.subscribe("l/t", qos=1)
     p = paho(s.b.port)
-    p.connect()
     p.publish("l/t", b"again", qos=1)
     first = c.expect(PUBLISH)
     assert not first.dup
@@ -519,7 +494,6 @@ def test_register_and_pubrel_are_retried(sn, paho):
     c.connect("lossy2")
     c.subscribe("rr/#", qos=2)
     p = paho(s.b.port)
-    p.connect()
     p.publish("rr/x", b"2", qos=2)
     r1 = c.expect(REGISTER)
     r2 = c.expect(REGISTER, timeout=5)  # REGACK "lost"
@@ -541,7 +515,6 @@ def test_client_lost_after_retries_will_published(sn, paho, mosq_sub):
     c.connect("deaf", will=("wills/deaf", b"deaf", 0, False))
     c.subscribe("d/t", qos=1)
     p = paho(s.b.port)
-    p.connect()
     p.publish("d/t", b"hello?", qos=1)
     reg = c.expect(REGISTER)  # the first message to a client verifies its address
     c.send(regack(reg.topic_id, reg.msg_id))
@@ -602,7 +575,6 @@ def test_forwarder_encapsulation(sn, paho, mosq_sub):
     assert b.connect("node-b") == ACCEPTED
     sb = b.subscribe("fwd/b", qos=1)
     p = paho(s.b.port)
-    p.connect()
     p.publish("fwd/b", b"to node b", qos=1)
     name, payload, m = b.receive()  # replies come back in an envelope with node b's id (checked in recv)
     assert (name, payload, m.topic_id) == ("fwd/b", b"to node b", sb.topic_id)
@@ -629,7 +601,6 @@ def test_ipv6(broker, tmp_path, paho):
         assert c.connect("v6") == ACCEPTED
         c.subscribe("six", qos=1)
         p = paho(b.port)
-        p.connect()
         p.publish("six", b"over ipv6", qos=1)
         assert c.receive()[:2] == ("six", b"over ipv6")
     finally:
@@ -676,7 +647,6 @@ def test_durable_session_survives_restart(broker, tmp_path, paho):
         c.send(disconnect())
         c.expect(DISCONNECT)
         p = paho(b.port)
-        p.connect()
         for i in range(3):
             p.publish("dur/%d" % i, b"kept %d" % i, qos=1)
         p.close()
@@ -741,7 +711,6 @@ def test_connected_client_survives_garbage(sn, paho):
     m = c.expect(SUBACK)
     assert (m.msg_id, m.rc) == (9, INVALID_TOPIC_ID)
     p = paho(s.b.port)
-    p.connect()
     p.publish("g/t", b"fine", qos=1)  # QoS 1: paho resends it should its connection drop (seen once under load)
     m = c.expect(PUBLISH)
     assert (m.topic_id, m.payload) == (sa.topic_id, b"fine")
@@ -839,7 +808,6 @@ def test_forged_connect_gets_no_session_messages(sn, paho):
     owner.send(disconnect())
     owner.expect(DISCONNECT)
     p = paho(s.b.port)
-    p.connect()
     for i in range(10):
         p.publish("am", b"x" * 1400, qos=1)
     p.publish("big/retained", b"y" * 1400, qos=1, retain=True)
@@ -919,7 +887,6 @@ def test_taken_over_by_an_mqtt_client(sn, paho):
     c.connect("shared-id", clean=False)
     c.subscribe("to/t", qos=1)
     p = paho(s.b.port, client_id="shared-id", clean_session=False)
-    p.connect()
     c.expect(DISCONNECT)  # the gateway says the connection is gone
     p.publish("to/t", b"for the mqtt one", qos=1)
     assert p.get().payload == b"for the mqtt one"  # the session (and its subscription) moved
