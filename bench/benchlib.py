@@ -292,31 +292,48 @@ class Broker:
         os.makedirs(self.store_dir, mode=0o700)
         for attempt in range(3):
             self.port = free_port()
-            conf = os.path.join(self.dir, "broker.conf")
-            with open(conf, "w") as f:
+            with open(os.path.join(self.dir, "broker.conf"), "w") as f:
                 f.write(self._config())
-            log = open(os.path.join(self.dir, "broker.log"), "ab")
-            self.proc = subprocess.Popen([self.binary, "-c", conf], stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT, cwd=self.dir, preexec_fn=die_with_parent)
-            log.close()
-            deadline = time.monotonic() + timeout
-            while True:
-                if self.proc.poll() is not None:
-                    break
-                try:
-                    socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                    return self
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError("%s not listening on %d after %.0fs" % (self.label, self.port, timeout))
-                time.sleep(0.02)
+            if self._spawn(timeout):
+                return self
             if "in use" not in self.log():
                 break
         text = self.log()[-3000:]
         self.stop()
         raise RuntimeError("%s exited during start-up:\n%s" % (self.label, text))
+
+    def _spawn(self, timeout):
+        """Runs the broker on the configuration in self.dir; True once it listens, False if it exited first."""
+        conf = os.path.join(self.dir, "broker.conf")
+        log = open(os.path.join(self.dir, "broker.log"), "ab")
+        self.proc = subprocess.Popen([self.binary, "-c", conf], stdin=subprocess.DEVNULL, stdout=log,
+                                     stderr=subprocess.STDOUT, cwd=self.dir, preexec_fn=die_with_parent)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while self.proc.poll() is None:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return True
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("%s not listening on %d after %.0fs" % (self.label, self.port, timeout))
+            time.sleep(0.02)
+        return False
+
+    def restart(self, down=0.0, timeout=15.0):
+        """Stops the broker with SIGTERM (Mosquitto saves its store on the way out), leaves it down for `down`
+        seconds and starts it again on the same port, configuration and directory."""
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+        time.sleep(down)
+        if not self._spawn(timeout):
+            raise RuntimeError("%s exited on restart:\n%s" % (self.label, self.log()[-3000:]))
 
     def log(self):
         try:
