@@ -279,7 +279,7 @@ static int create_client(struct bridge *br, char *err, size_t errlen)
 	    .max_inflight = b->conf.max_inflight_messages && b->conf.max_inflight_messages < 1000
 	                        ? (uint16_t)b->conf.max_inflight_messages
 	                        : 100,
-	    .max_queued = BRIDGE_LOCAL_WINDOW + BRIDGE_QOS0_SLACK,
+	    .max_queued = BRIDGE_LOCAL_WINDOW + 2 * BRIDGE_QOS0_SLACK, /* QoS 0 beyond the slack waits in the broker */
 	    .reconnect = false,
 	    .bind_address = bc->bind_address,
 	    .bridge = bc->try_private && bc->protocol_version != MQTT_V5,

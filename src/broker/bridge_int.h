@@ -23,8 +23,9 @@ struct conn;
 
 /* The local side's window for the messages the broker gives the bridge (its CONNECT's Receive Maximum). */
 #define BRIDGE_LOCAL_WINDOW 1000u
-/* QoS 0 messages that may wait in the remote client (besides the QoS 1/2 ones the window bounds); past it they
- * are dropped and counted, as a slow subscriber's are. */
+/* QoS 0 messages that may wait in the remote client (besides the QoS 1/2 ones the window bounds); past it the
+ * link takes nothing more from the broker until some are written, so the rest waits in the local connection's
+ * output and session within the broker's limits (max_output_bytes, max_queued_messages), as for a slow client. */
 #define BRIDGE_QOS0_SLACK 10000u
 /* Messages from the remote waiting for room in the local broker's window; QoS 1/2 ones are bounded by the
  * remote's own window since they are acknowledged only once the local broker has them. */
@@ -107,7 +108,8 @@ struct bridge {
 	struct list backlog;       /* struct bridge_pending */
 	uint32_t nbacklog;
 	uint32_t out_pending;      /* QoS 1/2 messages handed to the remote client, not yet acknowledged */
-	uint32_t out_qos0;         /* QoS 0 messages handed to it, not yet written */
+	uint32_t out_qos0;         /* QoS 0 messages handed to it, not yet written (on_publish); a connection that
+	                            * ends loses those (bridge_link__remote_gone) */
 	struct buf scratch;
 
 	struct bridge_stats stats; /* read by $SYS and the HTTP API from other threads */
