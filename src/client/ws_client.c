@@ -17,6 +17,7 @@
 
 #define WSC_MAX_FRAME (64 * 1024) /* payload of one frame out */
 #define WSC_READ_CHUNK 65536
+#define WSC_MASK_POOL 256 /* bytes of masking keys drawn at once: 64 frames */
 
 struct wsc {
 	struct transport inner;
@@ -38,6 +39,10 @@ struct wsc {
 	size_t frame_sent; /* bytes inner has taken */
 	size_t reported;   /* payload bytes writev has returned as written */
 	char why[192];
+	/* Masking keys drawn in batches: one RAND_bytes per frame cost a busy client (midge-bench) more CPU than
+	 * all of its own code. */
+	uint8_t masks[WSC_MASK_POOL];
+	size_t masks_left; /* unused bytes at the end of masks; 0: draw again */
 };
 
 static struct wsc *wsc_of(const struct transport *t)
@@ -45,12 +50,19 @@ static struct wsc *wsc_of(const struct transport *t)
 	return t->impl;
 }
 
-/* A fresh masking key (RFC 6455 5.3: unpredictable, from a strong source). */
-static void new_mask(uint8_t m[4])
+/* A fresh masking key (RFC 6455 5.3: unpredictable, from a strong source), from w's pool of them. */
+static void new_mask(struct wsc *w, uint8_t m[4])
 {
-	if (RAND_bytes(m, 4) == 1) return;
-	if (getrandom(m, 4, 0) == 4) return;
-	m[0] = 0x4d, m[1] = 0x69, m[2] = 0x64, m[3] = 0x67; /* never reached on Linux: getrandom does not fail */
+	if (!w->masks_left) {
+		if (RAND_bytes(w->masks, sizeof w->masks) != 1 &&
+		    getrandom(w->masks, sizeof w->masks, 0) != (ssize_t)sizeof w->masks) {
+			m[0] = 0x4d, m[1] = 0x69, m[2] = 0x64, m[3] = 0x67; /* never reached on Linux */
+			return;
+		}
+		w->masks_left = sizeof w->masks;
+	}
+	memcpy(m, w->masks + sizeof w->masks - w->masks_left, 4);
+	w->masks_left -= 4;
 }
 
 /* Writes what b holds through inner. 1 when all went, 0 when the socket is full, -1 on an error (errno). */
@@ -82,7 +94,7 @@ static void update_want(struct transport *t)
 static int queue_ctl(struct wsc *w, uint8_t opcode, const uint8_t *p, size_t n)
 {
 	uint8_t hdr[WS_MAX_HEADER], m[4];
-	new_mask(m);
+	new_mask(w, m);
 	size_t hl = ws__encode_header(hdr, opcode, true, n, m);
 	if (buf__reserve(&w->ctl, hl + n)) return MIDGE_ERR_NOMEM;
 	buf__append(&w->ctl, hdr, hl);
@@ -254,7 +266,7 @@ static int new_frame(struct wsc *w, const struct iovec *iov, int iovcnt, size_t 
 	if (total > WSC_MAX_FRAME) total = WSC_MAX_FRAME;
 	if (!w->frame && !(w->frame = malloc(WS_MAX_HEADER + WSC_MAX_FRAME))) return MIDGE_ERR_NOMEM;
 	uint8_t m[4];
-	new_mask(m);
+	new_mask(w, m);
 	size_t hl = ws__encode_header(w->frame, WS_OP_BINARY, true, total, m);
 	size_t k = 0;
 	for (int i = 0; i < iovcnt && k < total; i++) {

@@ -13,12 +13,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "client/ws_client.h"
 #include "common/clock.h"
 #include "net/tls.h"
 #include "proto/proto.h"
 #include "run.h"
 #include "worker.h"
-#include "wsc.h"
 
 /* Output past this waits for the socket: publishers stop filling and the broker's push-back shows. */
 #define OUT_HIGH (256 * 1024)
@@ -119,12 +119,12 @@ static void transport_up(struct bclient *c)
 	enum bench_transport bt = c->w->b->o->transport;
 	if ((bt == BT_WS || bt == BT_WSS) && c->state != BC_WS) {
 		const struct bench_opts *o = c->w->b->o;
-		if (wsc__wrap(&c->t, o->host, o->port, o->path)) {
+		if (ws_client__wrap(&c->t, o->host, o->port, bt == BT_WSS, o->path)) {
 			bclient__fail(c, "WebSocket: out of memory");
 			return;
 		}
 		c->state = BC_WS;
-		int r = wsc__handshake(&c->t);
+		int r = ws_client__handshake(&c->t);
 		if (r < 0) bclient__fail(c, "%s", c->t.error ? c->t.error : strerror(errno));
 		else if (r == 0) watch(c, c->t.want_write);
 		else transport_up(c);
@@ -250,7 +250,7 @@ void bclient__event(struct bclient *c, uint32_t events)
 		return;
 	}
 	case BC_WS: {
-		int r = wsc__handshake(&c->t);
+		int r = ws_client__handshake(&c->t);
 		if (r < 0) bclient__fail(c, "%s", c->t.error ? c->t.error : strerror(errno));
 		else if (r == 0) watch(c, c->t.want_write);
 		else transport_up(c);
@@ -263,8 +263,10 @@ void bclient__event(struct bclient *c, uint32_t events)
 	}
 	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) read_input(c);
 	if (c->state != BC_DEAD && (events & EPOLLOUT)) {
-		c->t.want_write = false;
-		bclient__flush(c);
+		/* A read that waited for the socket (TLS, or a WebSocket pong or close of ours) goes first; it leaves
+		 * want_write set while that still waits. */
+		if (c->t.want_write && !(events & EPOLLIN)) read_input(c);
+		if (c->state != BC_DEAD) bclient__flush(c);
 	}
 }
 
@@ -290,15 +292,8 @@ void bclient__flush(struct bclient *c)
 		buf__consume(&c->out, (size_t)n);
 		c->last_out_ms = clock__ms();
 	}
-	bool more = buf__len(&c->out) > 0;
-	if (c->t.ops == &wsc__ops) {
-		int r = wsc__flush(&c->t);
-		if (r < 0) {
-			bclient__fail(c, "write: %s", strerror(errno));
-			return;
-		}
-		more = more || r == 0;
-	}
+	/* want_write: the transport holds bytes of its own for the socket (a WebSocket pong or close). */
+	bool more = buf__len(&c->out) > 0 || c->t.want_write;
 	if (more != c->epollout) watch(c, more);
 	/* An idle client gives its buffer back: 10,000 of them must not hold 10,000 buffers. */
 	if (!more && c->role != ROLE_PUB) buf__fini(&c->out);
