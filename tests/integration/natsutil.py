@@ -308,10 +308,14 @@ def nats_cluster(request, tmp_path):
 
 # ---------------------------------------------------------------- raw NATS client
 
+class NoResponders(Exception):
+    pass
+
+
 class NatsRaw:
     """A blocking NATS text-protocol client over one socket, every wait bounded. Enough to check the servers and
     to play a NATS-side peer in tests: pub, sub (with a queue group), unsub, request, flush; messages as
-    (subject, sid, reply, payload) tuples."""
+    (subject, sid, reply, payload, headers) tuples, headers None or the raw "NATS/1.0..." block."""
 
     def __init__(self, url_or_port, name="natsraw", timeout=5.0):
         if isinstance(url_or_port, int):
@@ -371,14 +375,14 @@ class NatsRaw:
             p = line.split()
             subj, sid = p[1].decode(), int(p[2])
             reply = p[3].decode() if len(p) == 5 else None
-            self.msgs.append((subj, sid, reply, self._exact(int(p[-1]), deadline)))
+            self.msgs.append((subj, sid, reply, self._exact(int(p[-1]), deadline), None))
         elif op == b"HMSG":
             p = line.split()
             subj, sid = p[1].decode(), int(p[2])
             reply = p[3].decode() if len(p) == 6 else None
             data = self._exact(int(p[-1]), deadline)
             hlen = int(p[-2])
-            self.msgs.append((subj, sid, reply, data[hlen:]))
+            self.msgs.append((subj, sid, reply, data[hlen:], data[:hlen]))
         elif op == b"PING":
             self._send(b"PONG\r\n")
         elif op == b"PONG":
@@ -413,7 +417,8 @@ class NatsRaw:
                    + payload + b"\r\n")
 
     def next_msg(self, timeout=None, sid=None):
-        """The next received message (of sid, when given) as (subject, sid, reply, payload); TimeoutError."""
+        """The next received message (of sid, when given) as (subject, sid, reply, payload, headers);
+        TimeoutError."""
         deadline = time.monotonic() + (timeout or self.timeout)
         while True:
             for k, m in enumerate(self.msgs):
@@ -422,12 +427,16 @@ class NatsRaw:
             self._read_op(max(0.001, deadline - time.monotonic()))
 
     def request(self, subject, payload=b"", timeout=None):
-        """Publishes with a fresh inbox as reply subject and returns the first reply's payload."""
+        """Publishes with a fresh inbox as reply subject and returns the first reply's payload; NoResponders when
+        the server answers 503 in the reply's place (nobody subscribed, e.g. a stream between two leaders)."""
         inbox = "_INBOX.raw%d.%d" % (os.getpid(), self.next_sid)
         sid = self.sub(inbox)
         self.pub(subject, payload, reply=inbox)
         try:
-            return self.next_msg(timeout, sid=sid)[3]
+            m = self.next_msg(timeout, sid=sid)
+            if m[4] is not None and m[4].startswith(b"NATS/1.0 503"):
+                raise NoResponders(subject)
+            return m[3]
         finally:
             self.unsub(sid)
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 import natsutil
-from natsutil import NatsRaw, sync_interest, wait_route_interest
+from natsutil import NatsRaw, NoResponders, sync_interest, wait_route_interest
 
 pytestmark = pytest.mark.skipif(not natsutil.available(), reason=natsutil.SKIP_REASON)
 
@@ -108,12 +108,17 @@ def test_kill_and_restart_rejoin(nats_cluster):
     assert new in rest
     cl = NatsRaw(c.urls[rest[0]])
     deadline = time.monotonic() + 10
-    while True:  # the stream's own group may need its own election first
-        r = json.loads(cl.request("k.2", b"b", timeout=2))
-        if r.get("seq") == 2 or time.monotonic() > deadline:
+    while True:  # the stream's own group may need its own election first (no responders, or an error, until then)
+        try:
+            r = json.loads(cl.request("k.2", b"b", timeout=2))
+        except (NoResponders, TimeoutError) as e:
+            r = {"error": repr(e)}
+        if "seq" in r or time.monotonic() > deadline:
             break
         time.sleep(0.1)
-    assert r == {"stream": "K", "seq": 2}, r
+    # 3 if a try timed out after the write (no dedup id on these raw publishes).
+    assert r.get("stream") == "K" and r.get("seq") in (2, 3), r
+    total = r["seq"]
 
     # Restart with the same ports and store: it rejoins and catches the stream up.
     t0 = time.monotonic()
@@ -130,8 +135,8 @@ def test_kill_and_restart_rejoin(nats_cluster):
 
     def caught_up():
         j = c.servers[old].monitor("/jsz?streams=1") or {}
-        return j.get("messages") == 2
-    natsutil._wait(caught_up, 10, "the restarted server to hold both stream messages")
+        return j.get("messages") == total
+    natsutil._wait(caught_up, 10, "the restarted server to hold the stream's messages")
     back.close()
     cl.close()
     print("meta leader elected %.2fs after SIGKILL, restarted server ready in %.2fs" % (elect, rejoin))
