@@ -7,6 +7,7 @@ Environment:
                        against the reference broker; @pytest.mark.midge_only tests are then skipped
   MIDGE_RUN_MIDGE_ONLY=1  with mosquitto, run the midge_only tests anyway (expected to fail)
   MIDGE_SANITIZE=1     sanitizer exit codes (66/67) or sanitizer reports in the log fail the test
+  MIDGE_NATS_SERVER    the nats-server binary of the cluster tests (natsutil.py; default: nats-server on PATH)
 """
 import os
 import queue

@@ -7,7 +7,8 @@ raw NATS text-protocol client (CONNECT, SUB, PUB, PING/PONG, MSG) to drive them 
         c.urls                        # ["nats://127.0.0.1:PORT", ...], one per server
         c.kill(c.leader()); c.start(i); c.wait_ready()
 
-Needs /usr/sbin/nats-server (Debian's nats-server, 2.9); the fixture skips the test without it.
+Needs /usr/sbin/nats-server (Debian's nats-server, 2.9), or MIDGE_NATS_SERVER; the fixture skips the test without
+it.
 """
 import json
 import os
@@ -23,8 +24,10 @@ import pytest
 
 from netutil import free_port, port_listening
 
-NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
-SKIP_REASON = "nats-server not installed (Debian package nats-server; scripts/install-deps installs it)"
+# MIDGE_NATS_SERVER: another nats-server binary (a newer release, say).
+NATS_SERVER = os.environ.get("MIDGE_NATS_SERVER") or shutil.which("nats-server") or "/usr/sbin/nats-server"
+SKIP_REASON = ("nats-server not found at %s (Debian package nats-server; scripts/install-deps installs it)"
+               % NATS_SERVER)
 READY_TIMEOUT = 20.0
 
 
@@ -105,6 +108,23 @@ class NatsServer:
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None
+
+    def stopped(self):
+        """True when every thread is in the stopped state (T), False when none is, None in between or not running."""
+        if not self.running():
+            return None
+        states = []
+        try:
+            for t in os.listdir("/proc/%d/task" % self.proc.pid):
+                with open("/proc/%d/task/%s/stat" % (self.proc.pid, t)) as f:
+                    states.append(f.read().rsplit(")", 1)[1].split()[0])
+        except OSError:
+            return None
+        if all(x in "Tt" for x in states):
+            return True
+        if not any(x in "Tt" for x in states):
+            return False
+        return None
 
     def signal(self, sig):
         if self.running():
@@ -203,10 +223,15 @@ class NatsCluster:
         self.servers[i].start(wait=wait)
 
     def sigstop(self, i):
+        """SIGSTOP, and waits until every thread of the server is stopped (the signal is not synchronous: a request
+        sent right after could still be answered)."""
         self.servers[i].signal(signal.SIGSTOP)
+        _wait(lambda: self.servers[i].stopped() is True, 5, "%s to stop" % self.servers[i].name, interval=0.005)
 
     def sigcont(self, i):
         self.servers[i].signal(signal.SIGCONT)
+        _wait(lambda: self.servers[i].stopped() is False, 5, "%s to continue" % self.servers[i].name,
+              interval=0.005)
 
     # ---- state
     def running(self):
