@@ -7,6 +7,7 @@ Environment:
                        against the reference broker; @pytest.mark.midge_only tests are then skipped
   MIDGE_RUN_MIDGE_ONLY=1  with mosquitto, run the midge_only tests anyway (expected to fail)
   MIDGE_SANITIZE=1     sanitizer exit codes (66/67) or sanitizer reports in the log fail the test
+  MIDGE_NATS_SERVER    the nats-server binary of the cluster tests (natsutil.py; default: nats-server on PATH)
 """
 import os
 import queue
@@ -23,6 +24,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mqttraw  # noqa: E402
 from netutil import free_port, port_listening  # noqa: E402,F401
+from natsutil import nats_cluster  # noqa: E402,F401 (the fixture of the cluster tests)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 IS_MOSQUITTO = os.environ.get("MIDGE_TEST_BROKER", "") == "mosquitto"
@@ -68,6 +70,8 @@ def pytest_runtest_makereport(item, call):
     if rep.failed:
         for b in getattr(item, "_brokers", []):
             rep.sections.append(("broker log (port %d)" % b.port, b.log()[-30000:]))
+        for c in getattr(item, "_nats_clusters", []):
+            rep.sections.append(("NATS servers' logs (%s)" % c.name, c.logs(10000)))
 
 
 # ---------------------------------------------------------------- broker
