@@ -1,5 +1,6 @@
 /* The broker context: routing a published message to its receivers, and shared helpers. */
 #include "broker.h"
+#include "cluster.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +114,8 @@ static size_t deliver_all(struct broker *b, struct worker *w, struct collect *co
 size_t broker__publish(struct broker *b, struct worker *w, struct message *m, struct session *from)
 {
 	if (m->retain && b->conf.retain_available && retain__set(b->retained, m) == 0) persist__retain(b, w, m);
+	/* The other nodes' subscribers get it through NATS (nothing without a cluster, or for one of theirs). */
+	if (b->cluster) cluster__publish(b->cluster, m);
 
 	/* Receivers are collected under the tree's read lock and served after it is released. */
 	struct collect col = {.b = b, .m = m, .from = from};

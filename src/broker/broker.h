@@ -92,6 +92,7 @@ struct broker {
 	struct store *store;     /* durable state (persist.h); NULL without persistence */
 	atomic_bool store_failing; /* the last commit failed: said once in the log, and again when it recovers */
 	struct bridge **bridges;   /* one per `connection` section (bridge.h), owned */
+	struct cluster *cluster;   /* the NATS cluster (cluster.h), owned; NULL for a single node */
 	size_t nbridges;
 };
 

@@ -69,6 +69,8 @@ void config__fini(struct config *c)
 	free(c->log_timestamp_format);
 	free(c->pid_file);
 	free(c->http_api_key);
+	free(c->cluster_nats_url);
+	free(c->cluster_node_name);
 	free(c->user);
 	free(c->response_information);
 	free(c->persistence_location);

@@ -176,6 +176,10 @@ struct config {
 	char *password_file;
 	char *acl_file;
 	char *http_api_key; /* a Bearer token that may do everything the HTTP API offers; NULL = none */
+	/* The cluster (cluster.h, docs/cluster.md): the NATS servers' URLs, comma-separated (`cluster_nats_url`, one or
+	 * more, nats:// or tls://); NULL = a single node. The node's name (`cluster_node_name`), NULL = the host name. */
+	char *cluster_nats_url;
+	char *cluster_node_name;
 	uint64_t websockets_headers_size; /* largest WebSocket handshake request head; 0 = the default, 4096 */
 	uint32_t websockets_ping_interval; /* Midge: seconds of quiet before a WebSocket ping; 0 = never; default 30 */
 	/* Midge's encryption guard (guard.h): `encrypted_topic` filters, owned */

@@ -178,6 +178,29 @@ static int set_rest(struct cfg_state *st, const struct cfg_line *ln, const struc
 	return get_rest(st, ln, FIELD(st, o, char *));
 }
 
+/* `cluster_nats_url URL [URL...]`: NATS servers, nats:// or tls://, kept comma-separated (cnats's form). Given
+ * again, the URLs add up. */
+static int set_nats_urls(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
+{
+	int rc = want(st, ln, 1, 64);
+	if (rc) return rc;
+	char **field = FIELD(st, o, char *);
+	for (int i = 0; i < ln->argc; i++) {
+		const char *u = ln->argv[i];
+		if (u[0] == '#') break; /* a trailing comment */
+		if ((strncmp(u, "nats://", 7) != 0 || !u[7]) && (strncmp(u, "tls://", 6) != 0 || !u[6]))
+			return config__error(st, ln, "invalid NATS URL '%s' for '%s' (expected nats://HOST:PORT or tls://HOST:PORT)",
+					     u, ln->name);
+		size_t have = *field ? strlen(*field) : 0, n = strlen(u);
+		char *v = realloc(*field, have + n + 2);
+		if (!v) return MIDGE_ERR_NOMEM;
+		if (have) v[have++] = ',';
+		memcpy(v + have, u, n + 1);
+		*field = v;
+	}
+	return 0;
+}
+
 /* Recognised, not supported yet, unless it is given the one value Midge already behaves as. */
 static int refuse(struct cfg_state *st, const struct cfg_line *ln, const struct option *o)
 {
@@ -694,6 +717,8 @@ static const struct option options[] = {
     INT("websockets_ping_interval", set_u32, websockets_ping_interval, 0, 65535),
     /* the HTTP API (docs/http-api.md) */
     STR("http_api_key", set_rest, http_api_key),
+    STR("cluster_nats_url", set_nats_urls, cluster_nats_url),
+    STR("cluster_node_name", set_word, cluster_node_name),
     /* persistence */
     BOOL("persistence", persistence),
     BOOL("retained_persistence", retained_persistence),

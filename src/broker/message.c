@@ -14,6 +14,7 @@ struct message *msg__new_props(const uint8_t *topic, size_t tlen, const uint8_t 
 	m->qos = qos;
 	m->retain = retain;
 	m->guarded = false;
+	m->remote = false;
 	m->topic_len = (uint32_t)tlen;
 	m->payload_len = (uint32_t)plen;
 	m->props_len = (uint32_t)props_len;

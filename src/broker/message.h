@@ -13,6 +13,7 @@ struct message {
 	uint8_t qos;         /* QoS it was published with */
 	bool retain;         /* retain flag it was published with */
 	bool guarded;        /* published through an encrypted_only listener (guard.h: guard__marks) */
+	bool remote;         /* came from another node of the cluster (cluster.h): not sent back to it */
 	uint32_t topic_len;
 	uint32_t payload_len;
 	uint32_t props_len;

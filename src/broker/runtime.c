@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "bridge.h"
+#include "cluster.h"
 #include "broker.h"
 #include "common/clock.h"
 #include "conn.h"
@@ -208,8 +209,11 @@ int broker__check_files(const struct config *cf, char *err, size_t errlen)
 
 int broker__start(struct broker *b, char *err, size_t errlen)
 {
+	/* The cluster watches the subscription tree from its first subscription on: before the store restores any. */
+	int rc = cluster__start(b, err, errlen);
+	if (rc) return rc;
 	/* The stored state comes back before any client can connect. */
-	int rc = persist__open(b, err, errlen);
+	rc = persist__open(b, err, errlen);
 	if (rc) return rc;
 	b->nlisteners = b->conf.nlisteners;
 	b->listeners = calloc(b->nlisteners, sizeof(*b->listeners));
@@ -470,6 +474,9 @@ void broker__fini(struct broker *b)
 	atomic_store(&b->shutting_down, true);
 	sys__stop(b);
 	for (int i = 0; i < b->workers_started; i++) worker__halt(&b->workers[i]);
+	/* No worker publishes any more; what NATS still delivers goes to the halted workers' inboxes, which the drain
+	 * below empties. */
+	cluster__stop(b);
 	/* No worker submits a password check any more; the checking threads may still post answers to the
 	 * halted workers' inboxes, which the drain below empties. */
 	authq__stop(b);

@@ -48,6 +48,8 @@ struct filters {
  * (struct sub_set, a list of struct share_group), subs__match never has to skip groups, and
  * subs__match_shared skips its tree altogether while it is empty. */
 struct sub_tree {
+	subs_watch_cb watch;   /* a filter's first subscriber came or its last went (cluster.c); under the write lock */
+	void *watch_arg;
 	struct filters subs;   /* node data: struct sub_set */
 	struct filters shared; /* node data: the first struct share_group of that filter */
 	size_t count;
@@ -152,6 +154,14 @@ void subs__free(struct sub_tree *t)
 	free(t);
 }
 
+void subs__set_watch(struct sub_tree *t, subs_watch_cb cb, void *arg)
+{
+	pthread_rwlock_wrlock(&t->subs.tree.lock);
+	t->watch = cb;
+	t->watch_arg = arg;
+	pthread_rwlock_unlock(&t->subs.tree.lock);
+}
+
 int subs__add(struct sub_tree *t, const uint8_t *filter, size_t len, struct session *s, uint8_t options,
               uint32_t sub_id)
 {
@@ -170,6 +180,7 @@ int subs__add(struct sub_tree *t, const uint8_t *filter, size_t len, struct sess
 		rc = 0;
 		goto out;
 	}
+	bool first = !set;
 	/* Load factor at most 3/4 keeps probe runs short. */
 	if (!set || (set->count + 1) * 4 > (set->mask + 1) * 3) {
 		struct sub_set *bigger = set_resize(set, set ? (set->mask + 1) * 2 : SET_MIN);
@@ -183,6 +194,7 @@ int subs__add(struct sub_tree *t, const uint8_t *filter, size_t len, struct sess
 	set_put(set, s, options, sub_id);
 	t->count++;
 	rc = 1;
+	if (first && t->watch) t->watch(t->watch_arg, filter, len, true);
 out:
 	pthread_rwlock_unlock(&t->subs.tree.lock);
 	return rc;
@@ -203,6 +215,7 @@ int subs__remove(struct sub_tree *t, const uint8_t *filter, size_t len, struct s
 			free(set);
 			n->data = NULL;
 			ttree__prune(&t->subs.tree, n);
+			if (t->watch) t->watch(t->watch_arg, filter, len, false);
 		} else if (set->mask + 1 > SET_MIN && set->count * 8 < set->mask + 1) {
 			/* Give back the memory of a mass unsubscribe; on failure the big set still works. */
 			struct sub_set *smaller = set_resize(set, (set->mask + 1) / 4);

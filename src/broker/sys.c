@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "bridge.h"
+#include "cluster.h"
 #include "broker.h"
 #include "common/clock.h"
 #include "figures.h"
@@ -132,6 +133,16 @@ static void publish_all(struct sys_state *st)
 			snprintf(topic, sizeof(topic), "$SYS/broker/bridges/%s/messages/%s", name, what[k]);
 			pub(b, topic, "%llu", (unsigned long long)atomic_load(v[k]));
 		}
+	}
+	const struct cluster_stats *cs = cluster__stats(b->cluster);
+	if (cs) {
+		/* Midge's own: the cluster (docs/cluster.md). */
+		pub(b, "$SYS/broker/cluster/connected", "%d", atomic_load(&cs->connected));
+		pub(b, "$SYS/broker/cluster/messages/sent", "%llu", (unsigned long long)atomic_load(&cs->sent));
+		pub(b, "$SYS/broker/cluster/messages/received", "%llu", (unsigned long long)atomic_load(&cs->received));
+		pub(b, "$SYS/broker/cluster/messages/duplicates", "%llu", (unsigned long long)atomic_load(&cs->duplicates));
+		pub(b, "$SYS/broker/cluster/messages/malformed", "%llu", (unsigned long long)atomic_load(&cs->malformed));
+		pub(b, "$SYS/broker/cluster/messages/failed", "%llu", (unsigned long long)atomic_load(&cs->failed));
 	}
 	if (f.store_on) {
 		/* Midge's own: the durable store (docs/storage.md). */

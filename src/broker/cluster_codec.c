@@ -1,0 +1,153 @@
+/* The cluster's wire forms on NATS: subjects and message payloads. See cluster_codec.h. */
+#include <string.h>
+
+#include "cluster_codec.h"
+#include "common/topic.h"
+#include "common/utf8.h"
+#include "midge/midge.h"
+#include "proto/proto.h"
+
+#define MAGIC0 'M'
+#define MAGIC1 'Q'
+#define VERSION 1
+#define F_QOS 0x03
+#define F_RETAIN 0x04
+#define F_EXPIRY 0x08
+
+static bool plain(uint8_t c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
+/* Appends one level as a token. */
+static int put_level(struct buf *out, const uint8_t *l, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	if (!n) return buf__append(out, "=", 1);
+	for (size_t i = 0; i < n; i++) {
+		if (plain(l[i])) {
+			if (buf__append(out, &l[i], 1)) return MIDGE_ERR_NOMEM;
+			continue;
+		}
+		char e[3] = {'=', hex[l[i] >> 4], hex[l[i] & 15]};
+		if (buf__append(out, e, 3)) return MIDGE_ERR_NOMEM;
+	}
+	return 0;
+}
+
+/* Appends the subject of levels p[0..len), '+' and '#' as wildcards when filter. */
+static int put_subject(struct buf *out, const uint8_t *p, size_t len, bool filter)
+{
+	if (buf__append(out, CLUSTER_SUBJECT_PREFIX, sizeof(CLUSTER_SUBJECT_PREFIX) - 1)) return MIDGE_ERR_NOMEM;
+	size_t start = 0;
+	for (size_t i = 0; i <= len; i++) {
+		if (i < len && p[i] != '/') continue;
+		const uint8_t *l = p + start;
+		size_t n = i - start;
+		int rc = buf__append(out, ".", 1);
+		if (!rc) {
+			if (filter && n == 1 && l[0] == '+') rc = buf__append(out, "*", 1);
+			else if (filter && n == 1 && l[0] == '#') rc = buf__append(out, ">", 1);
+			else rc = put_level(out, l, n);
+		}
+		if (rc) return MIDGE_ERR_NOMEM;
+		start = i + 1;
+	}
+	return buf__append(out, "", 1);
+}
+
+int cluster__topic_subject(const uint8_t *t, size_t len, struct buf *out)
+{
+	buf__clear(out);
+	return put_subject(out, t, len, false);
+}
+
+int cluster__filter_subjects(const uint8_t *f, size_t len, struct buf *out, int *n)
+{
+	buf__clear(out);
+	*n = 1;
+	if (put_subject(out, f, len, true)) return MIDGE_ERR_NOMEM;
+	/* "a/#" matches "a" too (MQTT 4.7.1.2): its parent's subject; "#" alone has none (no empty topic). */
+	if (len >= 2 && f[len - 1] == '#' && f[len - 2] == '/') {
+		*n = 2;
+		return put_subject(out, f, len - 2, true);
+	}
+	return 0;
+}
+
+static int put_varint(struct buf *out, uint32_t v)
+{
+	uint8_t b[4];
+	size_t n = proto__varint_encode(b, v);
+	return n ? buf__append(out, b, n) : MIDGE_ERR_INVAL;
+}
+
+int cluster__encode(const struct cluster_msg *m, struct buf *out)
+{
+	buf__clear(out);
+	uint8_t head[3] = {MAGIC0, MAGIC1, VERSION};
+	uint8_t flags = (uint8_t)((m->qos & F_QOS) | (m->retain ? F_RETAIN : 0) | (m->expiry_s ? F_EXPIRY : 0));
+	uint8_t id[16];
+	for (int i = 0; i < 8; i++) {
+		id[i] = (uint8_t)(m->origin >> (56 - 8 * i));
+		id[8 + i] = (uint8_t)(m->seq >> (56 - 8 * i));
+	}
+	int rc = buf__append(out, head, 3);
+	if (!rc) rc = buf__append(out, &flags, 1);
+	if (!rc) rc = buf__append(out, id, 16);
+	if (!rc) rc = put_varint(out, (uint32_t)m->topic_len);
+	if (!rc) rc = buf__append(out, m->topic, m->topic_len);
+	if (!rc) rc = put_varint(out, (uint32_t)m->props_len);
+	if (!rc && m->props_len) rc = buf__append(out, m->props, m->props_len);
+	if (!rc && m->expiry_s) {
+		uint8_t e[4] = {(uint8_t)(m->expiry_s >> 24), (uint8_t)(m->expiry_s >> 16), (uint8_t)(m->expiry_s >> 8),
+				(uint8_t)m->expiry_s};
+		rc = buf__append(out, e, 4);
+	}
+	if (!rc && m->payload_len) rc = buf__append(out, m->payload, m->payload_len);
+	return rc ? MIDGE_ERR_NOMEM : 0;
+}
+
+/* A varint length at p[*at..n) whose bytes follow within n. */
+static bool get_len(const uint8_t *p, size_t n, size_t *at, uint32_t *v)
+{
+	size_t used;
+	if (proto__varint_decode(p + *at, n - *at, v, &used) != PROTO_OK) return false;
+	*at += used;
+	return *v <= n - *at;
+}
+
+int cluster__decode(const uint8_t *p, size_t n, struct cluster_msg *m)
+{
+	*m = (struct cluster_msg){0};
+	if (n < 4 || p[0] != MAGIC0 || p[1] != MAGIC1 || p[2] != VERSION) return MIDGE_ERR_MALFORMED;
+	uint8_t flags = p[3];
+	if ((flags & ~(F_QOS | F_RETAIN | F_EXPIRY)) || (flags & F_QOS) == 3) return MIDGE_ERR_MALFORMED;
+	m->qos = flags & F_QOS;
+	m->retain = flags & F_RETAIN;
+	if (n < 20) return MIDGE_ERR_MALFORMED;
+	for (int i = 0; i < 8; i++) {
+		m->origin = m->origin << 8 | p[4 + i];
+		m->seq = m->seq << 8 | p[12 + i];
+	}
+	size_t at = 20;
+	uint32_t tl, pl;
+	if (!get_len(p, n, &at, &tl)) return MIDGE_ERR_MALFORMED;
+	m->topic = p + at;
+	m->topic_len = tl;
+	at += tl;
+	if (!tl || tl > 0xFFFF || !utf8__valid(m->topic, tl) || !topic__valid_name(m->topic, tl)) return MIDGE_ERR_MALFORMED;
+	if (!get_len(p, n, &at, &pl)) return MIDGE_ERR_MALFORMED;
+	m->props = p + at;
+	m->props_len = pl;
+	at += pl;
+	if (flags & F_EXPIRY) {
+		if (n - at < 4) return MIDGE_ERR_MALFORMED;
+		m->expiry_s = (uint32_t)p[at] << 24 | (uint32_t)p[at + 1] << 16 | (uint32_t)p[at + 2] << 8 | p[at + 3];
+		at += 4;
+		if (!m->expiry_s) return MIDGE_ERR_MALFORMED;
+	}
+	m->payload = p + at;
+	m->payload_len = n - at;
+	return 0;
+}

@@ -1,0 +1,50 @@
+/* The cluster's wire forms on NATS (docs/cluster.md): MQTT topics and filters as NATS subjects, and a message as
+ * a NATS payload. Pure: no NATS, no broker state. */
+#ifndef MIDGE_CLUSTER_CODEC_H
+#define MIDGE_CLUSTER_CODEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+
+/* Every cluster subject starts with this, so MQTT topics meet none of NATS's own ($JS, $KV, _INBOX). */
+#define CLUSTER_SUBJECT_PREFIX "mqtt"
+
+/* The subject of topic name t[0..len): "mqtt" then one token per level, where every byte outside [A-Za-z0-9_-]
+ * is written "=HH" (two upper-case hex digits) and an empty level is "=". Reversible, and never a NATS wildcard
+ * or separator. Written to out (cleared first), NUL-terminated. 0 or MIDGE_ERR_NOMEM. */
+int cluster__topic_subject(const uint8_t *t, size_t len, struct buf *out);
+/* The subjects that carry every topic filter f[0..len) matches: '+' becomes "*"; a trailing '#' becomes ">" and,
+ * since "a/#" also matches "a", also the parent's subject ("#" alone: "mqtt.>" only). Writes one or two
+ * NUL-terminated subjects to out, one after the other (cleared first); *n gets their count. 0 or
+ * MIDGE_ERR_NOMEM. The filter is assumed valid (topic__valid_filter). */
+int cluster__filter_subjects(const uint8_t *f, size_t len, struct buf *out, int *n);
+
+/* A message between nodes. */
+struct cluster_msg {
+	uint64_t origin;      /* the publishing node's id (random at its start) */
+	uint64_t seq;         /* that node's count of messages sent, from 1: a node that gets one message through
+	                       * several of its subscriptions keeps the first */
+	uint8_t qos;
+	bool retain;
+	const uint8_t *topic;
+	size_t topic_len;
+	const uint8_t *props; /* MQTT 5 properties forwarded as the broker keeps them (message.h), no length */
+	size_t props_len;
+	uint32_t expiry_s;    /* remaining Message Expiry Interval, seconds; 0 = none */
+	const uint8_t *payload;
+	size_t payload_len;
+};
+
+/* Encodes m as a NATS payload into out (cleared first): "MQ", version 1, flags (QoS, retain, expiry present),
+ * origin and seq (8 bytes each, big-endian), varint topic length and topic, varint properties length and properties, [u32 expiry], payload.
+ * 0 or MIDGE_ERR_NOMEM. */
+int cluster__encode(const struct cluster_msg *m, struct buf *out);
+/* Decodes p[0..n) into m (pointing into p). Returns 0, or MIDGE_ERR_MALFORMED for anything else: another magic
+ * or version, reserved flag bits, QoS 3, lengths past the end, a topic that is empty, not UTF-8 or not a valid
+ * topic name. Properties are checked by the caller (props__validate). */
+int cluster__decode(const uint8_t *p, size_t n, struct cluster_msg *m);
+
+#endif

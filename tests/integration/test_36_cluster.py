@@ -1,0 +1,216 @@
+"""36 The cluster, first part (issue 12): three midge nodes on a three-server NATS cluster route messages to each
+other. Cross-node publish/subscribe at QoS 0/1/2 with every wildcard form and topics holding `.`, spaces, `*` and
+`>`; one copy per subscriber however many of its node's filters match; retained messages seen from every node;
+$SYS kept per node; a node that starts before NATS catches up; interest that goes when the last subscriber does;
+configuration errors. Real nats-server processes (tests/integration/natsutil.py), real paho clients."""
+import re
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from conftest import run_expect_failure, wait_for
+from natsutil import available, SKIP_REASON
+
+pytestmark = [pytest.mark.midge_only, pytest.mark.skipif(not available(), reason=SKIP_REASON)]
+
+
+def node_conf(nats, name, extra=""):
+    return "cluster_nats_url %s\ncluster_node_name %s\nsys_interval 1\n%s" % (" ".join(nats.urls), name, extra)
+
+
+@pytest.fixture
+def cluster3(broker, nats_cluster):
+    nats = nats_cluster(3)
+    nodes = [broker(node_conf(nats, "node%d" % i)) for i in range(3)]
+    for n in nodes:
+        wait_for(lambda: "Cluster: connected to NATS" in n.log(), 10, what="node connected to NATS")
+    return nats, nodes
+
+
+class Sub:
+    def __init__(self, port, filters, qos=2):
+        self.got = []
+        self.cond = threading.Condition()
+        ready = threading.Event()
+        self.c = mqtt.Client()
+        self.c.on_subscribe = lambda *a: ready.set()
+        self.c.on_message = self._on
+        self.c.connect("127.0.0.1", port, 30)
+        self.c.loop_start()
+        self.c.subscribe([(f, qos) for f in filters])
+        assert ready.wait(10)
+
+    def _on(self, c, u, m):
+        with self.cond:
+            self.got.append((m.topic, m.payload.decode(), m.qos, m.retain))
+            self.cond.notify_all()
+
+    def wait(self, n, timeout=10):
+        with self.cond:
+            assert self.cond.wait_for(lambda: len(self.got) >= n, timeout), self.got
+        return list(self.got)
+
+    def close(self):
+        self.c.loop_stop()
+        self.c.disconnect()
+
+
+@pytest.fixture
+def sub():
+    made = []
+
+    def make(*a, **kw):
+        s = Sub(*a, **kw)
+        made.append(s)
+        return s
+    yield make
+    for s in made:
+        s.close()
+
+
+def pub(port, topic, payload, qos=1, retain=False):
+    c = mqtt.Client()
+    c.connect("127.0.0.1", port, 30)
+    c.loop_start()
+    info = c.publish(topic, payload, qos, retain)
+    if qos:
+        info.wait_for_publish(10)
+    else:
+        time.sleep(0.1)
+    c.disconnect()
+    c.loop_stop()
+
+
+def settle():
+    """Lets a SUBSCRIBE's interest reach the other NATS servers (route propagation)."""
+    time.sleep(0.3)
+
+
+TOPICS = ["a/b/c", "a/b", "a", "x.y/z w/*/>", "a/=3D/c", "/lead", "trail/"]
+
+
+@pytest.mark.parametrize("qos", [0, 1, 2])
+def test_cross_node_with_wildcards_and_odd_topics(cluster3, sub, qos):
+    _, nodes = cluster3
+    filters = {"a/+/c": {"a/b/c", "a/=3D/c"}, "a/#": {"a/b/c", "a/b", "a", "a/=3D/c"},
+               "+/lead": {"/lead"}, "trail/+": {"trail/"}, "x.y/z w/*/>": {"x.y/z w/*/>"}, "#": set(TOPICS)}
+    subs = {f: sub(nodes[2].port, [f], qos=2) for f in filters}
+    settle()
+    for t in TOPICS:
+        pub(nodes[0].port, t, "m:" + t, qos=qos)
+    for f, want in filters.items():
+        got = subs[f].wait(len(want))
+        time.sleep(0.3 if f == "#" else 0)
+        assert sorted(t for t, _, _, _ in subs[f].got) == sorted(want), f
+        assert all(p == "m:" + t and q == qos for t, p, q, _ in got), got
+
+
+def test_one_copy_per_subscriber_across_overlapping_filters(cluster3, sub):
+    _, nodes = cluster3
+    s = sub(nodes[1].port, ["d/#", "d/+", "+/x", "#"], qos=1)
+    other = sub(nodes[1].port, ["d/+"], qos=1)
+    settle()
+    for i in range(20):
+        pub(nodes[0].port, "d/x", str(i), qos=1)
+    s.wait(20)
+    other.wait(20)
+    time.sleep(0.5)
+    assert [p for _, p, _, _ in s.got] == [str(i) for i in range(20)]  # in order, once each
+    assert [p for _, p, _, _ in other.got] == [str(i) for i in range(20)]
+
+
+def test_retained_seen_from_every_node(cluster3, sub):
+    _, nodes = cluster3
+    # Every node has a subscriber, so each has interest and keeps the retained copy it sees.
+    watchers = [sub(n.port, ["r/#"], qos=1) for n in nodes]
+    settle()
+    pub(nodes[1].port, "r/state", "on", qos=1, retain=True)
+    for w in watchers:
+        w.wait(1)
+    for n in nodes:  # a new subscriber on any node gets it retained
+        late = sub(n.port, ["r/state"], qos=1)
+        assert late.wait(1)[0] == ("r/state", "on", 1, True)
+    pub(nodes[2].port, "r/state", "off", qos=1, retain=True)  # replaced from another node
+    for w in watchers:
+        w.wait(2)
+    for n in nodes:
+        assert sub(n.port, ["r/state"], qos=1).wait(1)[0][:2] == ("r/state", "off")
+    pub(nodes[0].port, "r/state", "", qos=1, retain=True)  # cleared
+    for w in watchers:
+        w.wait(3)
+    for n in nodes:
+        s = sub(n.port, ["r/state"], qos=1)
+        time.sleep(0.5)
+        assert s.got == [], n.port
+
+
+def test_sys_stays_on_its_node_and_counts(cluster3, sub):
+    _, nodes = cluster3
+    s = sub(nodes[1].port, ["c/#"], qos=0)
+    settle()
+    for i in range(5):
+        pub(nodes[0].port, "c/%d" % i, "x", qos=0)
+    s.wait(5)
+    got = {}
+
+    def sysval(port, topic):
+        c = mqtt.Client()
+        ev = threading.Event()
+        c.on_message = lambda cl, u, m: (got.__setitem__(topic, m.payload.decode()), ev.set())
+        c.on_connect = lambda cl, u, f, rc: cl.subscribe(topic)
+        c.connect("127.0.0.1", port, 30)
+        c.loop_start()
+        ev.wait(5)
+        c.loop_stop()
+        c.disconnect()
+        return got.get(topic)
+    wait_for(lambda: sysval(nodes[1].port, "$SYS/broker/cluster/messages/received") == "5", 10, what="5 received")
+    assert sysval(nodes[1].port, "$SYS/broker/cluster/connected") == "1"
+    # Node 1's $SYS reaches no subscriber of node 2: it is node 1's own.
+    far = sub(nodes[2].port, ["$SYS/broker/cluster/messages/received"], qos=0)
+    time.sleep(2.5)
+    assert len(far.got) >= 1 and all(p == "0" for _, p, _, _ in far.got), far.got
+
+
+def test_interest_goes_with_the_last_subscriber(cluster3, sub):
+    _, nodes = cluster3
+    s = sub(nodes[2].port, ["gone/#"], qos=1)
+    settle()
+    pub(nodes[0].port, "gone/1", "a")
+    s.wait(1)
+    s.close()
+    settle()
+    pub(nodes[0].port, "gone/2", "b")
+    time.sleep(2.5)
+    # Node 2 no longer subscribes on NATS: nothing more arrived there (its counter stays at 1).
+    c = mqtt.Client()
+    seen = []
+    c.on_message = lambda cl, u, m: seen.append(m.payload.decode())
+    c.on_connect = lambda cl, u, f, rc: cl.subscribe("$SYS/broker/cluster/messages/received")
+    c.connect("127.0.0.1", nodes[2].port, 30)
+    c.loop_start()
+    wait_for(lambda: seen, 5, what="node 2's counter")
+    c.loop_stop()
+    c.disconnect()
+    assert seen[-1] == "1", seen
+
+
+def test_node_started_before_nats(broker, nats_cluster, sub):
+    nats = nats_cluster(1, jetstream=False, start=False)
+    node = broker(node_conf(nats, "early"))
+    assert "trying in the background" in node.log()
+    nats.start_all()
+    wait_for(lambda: "Cluster: connected to NATS" in node.log(), 15, what="the late connection")
+    other = broker(node_conf(nats, "other"))
+    wait_for(lambda: "Cluster: connected to NATS" in other.log(), 10, what="other connected")
+    s = sub(other.port, ["late/#"])
+    settle()
+    pub(node.port, "late/x", "made it")
+    assert s.wait(1)[0][:2] == ("late/x", "made it")
+
+
+def test_bad_cluster_settings(tmp_path):
+    rc, out = run_expect_failure(tmp_path, "cluster_nats_url nats://127.0.0.1:4222 http://127.0.0.1:4222\n")
+    assert rc != 0 and re.search(r":1: invalid NATS URL 'http://127.0.0.1:4222' for 'cluster_nats_url'", out), out
