@@ -10,6 +10,7 @@
 #include "broker.h"
 #include "cluster.h"
 #include "cluster_codec.h"
+#include "cluster_int.h"
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -17,34 +18,6 @@
 #include "midge/midge.h"
 #include "proto/props.h"
 #include "subs.h"
-
-/* The NATS subscriptions of one filter that has local subscribers ("a/#" has two). */
-struct interest {
-	struct interest *next;
-	natsSubscription *sub[2];
-	size_t len;
-	uint8_t filter[];
-};
-
-/* The last message seen from one origin node: later copies (one per matching subscription) are dropped. */
-struct origin {
-	uint64_t id, seq;
-};
-#define ORIGINS 64
-
-struct cluster {
-	struct broker *b;
-	natsOptions *opts;
-	natsConnection *nc;
-	uint64_t id;                /* this node's origin id */
-	atomic_uint_fast64_t seq;   /* of the messages this node sent */
-	pthread_mutex_t lock;       /* buckets (also under the tree's write lock: the watcher is called there) */
-	struct interest *buckets[1024];
-	struct origin origins[ORIGINS]; /* the delivery thread's only */
-	size_t norigins;
-	struct cluster_stats stats;
-	atomic_bool said_failed;
-};
 
 static void count(atomic_uint_fast64_t *c) { atomic_fetch_add_explicit(c, 1, memory_order_relaxed); }
 
@@ -249,6 +222,7 @@ int cluster__start(struct broker *b, char *err, size_t errlen)
 	log__printf(&b->log, LOG_T_NOTICE, "Cluster node %s (origin %016llx) on NATS %s.", name,
 		    (unsigned long long)cl->id, c->cluster_nats_url);
 	subs__set_watch(b->subs, on_interest, cl);
+	if (cluster_registry__start(cl)) return err__set(err, errlen, MIDGE_ERR_NOMEM, "cluster: cannot start its threads");
 	return 0;
 }
 
@@ -257,6 +231,7 @@ void cluster__stop(struct broker *b)
 	struct cluster *cl = b->cluster;
 	if (!cl) return;
 	if (b->subs) subs__set_watch(b->subs, NULL, NULL);
+	cluster_registry__stop(cl);
 	if (cl->nc) {
 		natsConnection_Close(cl->nc);
 	}
@@ -271,7 +246,7 @@ void cluster__stop(struct broker *b)
 	natsConnection_Destroy(cl->nc);
 	natsOptions_Destroy(cl->opts);
 	/* The library's threads (the delivery one may be inside on_msg) are gone before cl is. */
-	nats_CloseAndWait(5000);
+	nats_CloseAndWait(2000);
 	pthread_mutex_destroy(&cl->lock);
 	free(cl);
 	b->cluster = NULL;

@@ -35,6 +35,10 @@ void cluster__stop(struct broker *b);
 /* A message published on this node: to NATS for the other nodes, unless it came from one or is a $SYS topic.
  * Any thread. */
 void cluster__publish(struct cluster *cl, const struct message *m);
+/* A CONNECT for client_id was accepted here: the session registry records this node as its owner, and another
+ * node that has it connected closes that connection. Cheap (queued for the registry's thread); any thread, also
+ * under the sessions' locks. NULL cl is ignored. */
+void cluster__claim(struct cluster *cl, const char *client_id);
 /* The counters, or NULL without a cluster. */
 const struct cluster_stats *cluster__stats(const struct cluster *cl);
 

@@ -75,6 +75,12 @@ int cluster__filter_subjects(const uint8_t *f, size_t len, struct buf *out, int 
 	return 0;
 }
 
+int cluster__key(const uint8_t *id, size_t len, struct buf *out)
+{
+	buf__clear(out);
+	return put_level(out, id, len) || buf__append(out, "", 1) ? MIDGE_ERR_NOMEM : 0;
+}
+
 static int put_varint(struct buf *out, uint32_t v)
 {
 	uint8_t b[4];

@@ -22,6 +22,10 @@ int cluster__topic_subject(const uint8_t *t, size_t len, struct buf *out);
  * MIDGE_ERR_NOMEM. The filter is assumed valid (topic__valid_filter). */
 int cluster__filter_subjects(const uint8_t *f, size_t len, struct buf *out, int *n);
 
+/* A client id as a JetStream key-value key (the session registry): its bytes escaped as a topic level's.
+ * NUL-terminated into out (cleared first). 0 or MIDGE_ERR_NOMEM. */
+int cluster__key(const uint8_t *id, size_t len, struct buf *out);
+
 /* A message between nodes. */
 struct cluster_msg {
 	uint64_t origin;      /* the publishing node's id (random at its start) */

@@ -44,6 +44,9 @@ int main(void)
 	CHECK(filt("+/#", "mqtt.*.>", "mqtt.*"));
 	CHECK(filt("a b/#", "mqtt.a=20b.>", "mqtt.a=20b"));
 
+	CHECK_EQ(cluster__key((const uint8_t *)"dev 7.a", 7, &b), 0);
+	CHECK(strcmp((const char *)buf__head(&b), "dev=207=2Ea") == 0);
+
 	uint8_t props[] = {0x26, 0, 1, 'k', 0, 1, 'v'};
 	struct cluster_msg m = {.origin = 0x0102030405060708ull, .seq = 42, .qos = 2, .retain = true, .topic = (const uint8_t *)"t/1", .topic_len = 3, .props = props,
 				.props_len = sizeof(props), .expiry_s = 30, .payload = (const uint8_t *)"hello", .payload_len = 5};

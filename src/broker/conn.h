@@ -61,6 +61,7 @@ enum conn_kick {
 	KICK_NONE = 0,
 	KICK_TAKEOVER, /* a new connection takes its session: finish what was received, then close */
 	KICK_ADMIN,    /* the HTTP API's DELETE /api/v1/clients/{id}: close at once, will published */
+	KICK_CLUSTER,  /* its client id connected on another node of the cluster since: close (0x8E), will published */
 };
 
 struct conn {

@@ -10,6 +10,7 @@
 #include "common/utf8.h"
 #include "proto/props.h"
 #include "authq.h"
+#include "cluster.h"
 #include "conn.h"
 #include "dispatch.h"
 #include "message.h"
@@ -178,6 +179,8 @@ static int attach_session(struct worker *w, struct conn *c, bool *present)
 		free(c->client_id);
 		c->client_id = s->client_id;
 		persist__session_online(b, s, c);
+		/* The cluster's registry learns that this node has the client now: another node's connection goes. */
+		if (b->cluster && !c->internal) cluster__claim(b->cluster, s->client_id);
 		/* The group is the session's rows; the resume's marks stand alone: on a full disk they go through
 		 * (they insert nothing) while a group with an insert does not. */
 		persist__group_end(b);

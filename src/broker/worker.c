@@ -155,6 +155,8 @@ static void on_wake(void *arg)
 		int kick = atomic_load(&c->kick);
 		if (kick == KICK_ADMIN) {
 			close_rc(w, c, MQTT_RC_ADMINISTRATIVE_ACTION, "disconnected through the HTTP API");
+		} else if (kick == KICK_CLUSTER) {
+			close_rc(w, c, MQTT_RC_SESSION_TAKEN_OVER, "connected on another node of the cluster");
 		} else if (kick) {
 			drain_and_close(w, c);
 		} else if (atomic_load(&c->store_failed)) {

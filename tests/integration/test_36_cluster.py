@@ -10,8 +10,11 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 
+import mqttraw as m
+
 from conftest import run_expect_failure, wait_for
 from natsutil import available, SKIP_REASON
+from v5util import connect5, expect_disconnect
 
 pytestmark = [pytest.mark.midge_only, pytest.mark.skipif(not available(), reason=SKIP_REASON)]
 
@@ -209,6 +212,24 @@ def test_node_started_before_nats(broker, nats_cluster, sub):
     settle()
     pub(node.port, "late/x", "made it")
     assert s.wait(1)[0][:2] == ("late/x", "made it")
+
+
+def test_same_client_id_on_two_nodes(cluster3, raw):
+    """The session registry: the later CONNECT of a client id survives, wherever it came; the earlier connection
+    is closed with 0x8E Session taken over (MQTT 5), as on one broker."""
+    _, nodes = cluster3
+    for n in nodes:
+        wait_for(lambda: "session registry" in n.log(), 20, what="the registry on every node")
+    first = connect5(raw, nodes[0].port, "dup-id")
+    time.sleep(0.5)  # its claim is written
+    second = connect5(raw, nodes[1].port, "dup-id")
+    expect_disconnect(first, 0x8E, timeout=10)
+    time.sleep(0.5)
+    third = connect5(raw, nodes[2].port, "dup-id")
+    expect_disconnect(second, 0x8E, timeout=10)
+    third.send(m.pingreq())  # the last one is still connected
+    third.expect(m.PINGRESP, 5)
+    assert "Client dup-id connected on another node of the cluster: closing it here." in nodes[0].log()
 
 
 def test_bad_cluster_settings(tmp_path):

@@ -1,0 +1,52 @@
+/* Inside the cluster (cluster.h): what cluster.c (routing) and cluster_registry.c (which node has which client)
+ * share. */
+#ifndef MIDGE_CLUSTER_INT_H
+#define MIDGE_CLUSTER_INT_H
+
+#include <nats/nats.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cluster.h"
+
+struct broker;
+
+/* The NATS subscriptions of one filter that has local subscribers ("a/#" has two). */
+struct interest {
+	struct interest *next;
+	natsSubscription *sub[2];
+	size_t len;
+	uint8_t filter[];
+};
+
+/* The last message seen from one origin node: later copies (one per matching subscription) are dropped. */
+struct origin {
+	uint64_t id, seq;
+};
+#define ORIGINS 64
+
+struct cluster {
+	struct broker *b;
+	natsOptions *opts;
+	natsConnection *nc;
+	uint64_t id;                /* this node's origin id */
+	atomic_uint_fast64_t seq;   /* of the messages this node sent */
+	pthread_mutex_t lock;       /* buckets (also under the tree's write lock: the watcher is called there) */
+	struct interest *buckets[1024];
+	struct origin origins[ORIGINS]; /* the delivery thread's only */
+	size_t norigins;
+	struct cluster_stats stats;
+	atomic_bool said_failed;
+	struct cluster_registry *reg; /* cluster_registry.c */
+};
+
+
+/* ---- cluster_registry.c ---- */
+/* Starts the registry's threads: one writes this node's claims, one watches the others'. 0 or MIDGE_ERR_NOMEM. */
+int cluster_registry__start(struct cluster *cl);
+/* Stops and joins them (before the NATS connection closes) and frees what the registry holds. */
+void cluster_registry__stop(struct cluster *cl);
+
+#endif

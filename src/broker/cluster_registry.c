@@ -1,0 +1,304 @@
+/* The cluster's session registry: which node has each client, in a replicated JetStream key-value bucket
+ * ("midge_sessions", key: the client id escaped as a subject token; value: the owning node's origin id and the
+ * client id). A node that accepts a CONNECT writes its claim; every node watches the bucket, and one that sees a
+ * newer claim by another node for a client it has connected closes that connection (MQTT 5: 0x8E Session taken
+ * over), so that of two connections with one client id on two nodes the later survives, as on one broker.
+ * JetStream calls block on replies, so they run on two threads of this file, never on a worker. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "broker.h"
+#include "cluster_codec.h"
+#include "cluster_int.h"
+#include "common/log.h"
+#include "conn.h"
+#include "midge/midge.h"
+#include "session.h"
+#include "worker.h"
+
+#define BUCKET "midge_sessions"
+#define CLAIMS 4096 /* buckets of the claims table */
+
+/* A client this node claimed: the revision its claim got (0 while it is being written). */
+struct claim {
+	struct claim *next;
+	uint64_t rev;
+	bool queued; /* waits in the queue for the writer */
+	struct claim *qnext;
+	char id[];
+};
+
+struct cluster_registry {
+	struct cluster *cl;
+	pthread_t writer, watcher;
+	bool writer_on, watcher_on;
+	pthread_mutex_t lock; /* the claims, the queue and stop; never held across a NATS request */
+	pthread_cond_t cond;
+	bool stop;
+	struct claim *table[CLAIMS];
+	struct claim *qhead, *qtail;
+	pthread_mutex_t bind_lock; /* js and kv, made by whichever thread needs them first */
+	jsCtx *js;
+	kvStore *kv;
+};
+
+static size_t slot(const char *id)
+{
+	uint32_t h = 2166136261u;
+	for (const char *p = id; *p; p++) h = (h ^ (uint8_t)*p) * 16777619u;
+	return h % CLAIMS;
+}
+
+static struct claim *find(struct cluster_registry *r, const char *id)
+{
+	for (struct claim *c = r->table[slot(id)]; c; c = c->next)
+		if (!strcmp(c->id, id)) return c;
+	return NULL;
+}
+
+void cluster__claim(struct cluster *cl, const char *client_id)
+{
+	struct cluster_registry *r = cl ? cl->reg : NULL;
+	if (!r) return;
+	pthread_mutex_lock(&r->lock);
+	struct claim *c = find(r, client_id);
+	if (!c && (c = calloc(1, sizeof(*c) + strlen(client_id) + 1))) {
+		strcpy(c->id, client_id);
+		size_t s = slot(client_id);
+		c->next = r->table[s];
+		r->table[s] = c;
+	}
+	if (c) {
+		c->rev = 0; /* a claim on its way: no older entry of another node may close this connection */
+		if (!c->queued) {
+			c->queued = true;
+			c->qnext = NULL;
+			if (r->qtail) r->qtail->qnext = c;
+			else r->qhead = c;
+			r->qtail = c;
+			pthread_cond_signal(&r->cond);
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+}
+
+static void nap(struct cluster_registry *r, unsigned ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+	pthread_mutex_lock(&r->lock);
+	if (!r->stop) pthread_cond_timedwait(&r->cond, &r->lock, &ts);
+	pthread_mutex_unlock(&r->lock);
+}
+
+static bool stopping(struct cluster_registry *r)
+{
+	pthread_mutex_lock(&r->lock);
+	bool stop = r->stop;
+	pthread_mutex_unlock(&r->lock);
+	return stop;
+}
+
+/* Binds to the bucket, making it when it does not exist: 3 replicas, or 1 on a NATS cluster too small for them.
+ * Blocks on NATS requests: never with r->lock held. */
+static kvStore *bucket(struct cluster_registry *r)
+{
+	pthread_mutex_lock(&r->bind_lock);
+	kvStore *kv = r->kv ? r->kv : NULL;
+	/* Short waits: a request to a NATS cluster that lost its servers must not hold up a shutdown. */
+	jsOptions jo;
+	jsOptions_Init(&jo);
+	jo.Wait = 1000;
+	if (kv || !atomic_load(&r->cl->stats.connected) ||
+	    (!r->js && natsConnection_JetStream(&r->js, r->cl->nc, &jo) != NATS_OK)) {
+		pthread_mutex_unlock(&r->bind_lock);
+		return kv;
+	}
+	if (js_KeyValue(&kv, r->js, BUCKET) != NATS_OK) {
+		kv = NULL;
+		for (int replicas = 3; replicas >= 1 && !kv && !stopping(r); replicas -= 2) {
+			kvConfig cfg;
+			kvConfig_Init(&cfg);
+			cfg.Bucket = BUCKET;
+			cfg.History = 1;
+			cfg.Replicas = replicas;
+			if (js_CreateKeyValue(&kv, r->js, &cfg) != NATS_OK) kv = NULL;
+		}
+	}
+	if (kv) log__printf(&r->cl->b->log, LOG_T_NOTICE, "Cluster: session registry (JetStream bucket %s) ready.", BUCKET);
+	r->kv = kv;
+	pthread_mutex_unlock(&r->bind_lock);
+	return kv;
+}
+
+/* Writes the queued claims, retrying while JetStream elects a leader. */
+static void *writer_main(void *arg)
+{
+	struct cluster_registry *r = arg;
+	struct buf key = {0}, val = {0};
+	pthread_mutex_lock(&r->lock);
+	while (!r->stop) {
+		if (!r->qhead) {
+			pthread_cond_wait(&r->cond, &r->lock);
+			continue;
+		}
+		pthread_mutex_unlock(&r->lock);
+		kvStore *kv = bucket(r);
+		if (!kv) nap(r, 200); /* NATS or JetStream not there yet */
+		pthread_mutex_lock(&r->lock);
+		struct claim *c = r->qhead;
+		if (!kv || !c) continue;
+		r->qhead = c->qnext;
+		if (!r->qhead) r->qtail = NULL;
+		c->queued = false;
+		char id[512];
+		snprintf(id, sizeof(id), "%s", c->id);
+		pthread_mutex_unlock(&r->lock);
+		char owner[17];
+		snprintf(owner, sizeof(owner), "%016llx", (unsigned long long)r->cl->id);
+		buf__clear(&val);
+		uint64_t rev = 0;
+		natsStatus st = NATS_NO_MEMORY;
+		if (!cluster__key((const uint8_t *)id, strlen(id), &key) && !buf__append(&val, owner, 16) &&
+		    !buf__append(&val, " ", 1) && !buf__append(&val, id, strlen(id)))
+			st = kvStore_Put(&rev, kv, (const char *)buf__head(&key), buf__head(&val), (int)buf__len(&val));
+		pthread_mutex_lock(&r->lock);
+		struct claim *now = find(r, id);
+		if (st == NATS_OK) {
+			if (now && !now->queued) now->rev = rev;
+		} else if (now && !now->queued && !r->stop) {
+			/* JetStream without a leader for a few seconds (a server lost): again, after a pause. */
+			now->queued = true;
+			now->qnext = NULL;
+			if (r->qtail) r->qtail->qnext = now;
+			else r->qhead = now;
+			r->qtail = now;
+			pthread_mutex_unlock(&r->lock);
+			nap(r, 250);
+			pthread_mutex_lock(&r->lock);
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	buf__fini(&key);
+	buf__fini(&val);
+	return NULL;
+}
+
+/* Another node claimed client_id with revision rev: this node's connection of that client goes, unless this
+ * node's own claim is newer or still on its way. */
+static void seen(struct cluster_registry *r, const char *client_id, uint64_t rev)
+{
+	pthread_mutex_lock(&r->lock);
+	struct claim *c = find(r, client_id);
+	bool older = c && (c->rev == 0 || c->rev > rev);
+	pthread_mutex_unlock(&r->lock);
+	if (older) return;
+	struct broker *b = r->cl->b;
+	struct conn *conn = NULL;
+	lock__acquire(&b->sessions.lock);
+	struct session *s = sessions__find_locked(&b->sessions, client_id, strlen(client_id));
+	if (s) {
+		lock__acquire(&s->lock);
+		if (s->conn && !s->conn->internal) conn = conn__ref(s->conn);
+		lock__release(&s->lock);
+	}
+	lock__release(&b->sessions.lock);
+	if (!conn) return;
+	log__printf(&b->log, LOG_T_NOTICE, "Client %s connected on another node of the cluster: closing it here.",
+		    client_id);
+	atomic_store(&conn->kick, KICK_CLUSTER);
+	worker__post(conn->worker, conn);
+	conn__unref(conn);
+}
+
+static void *watcher_main(void *arg)
+{
+	struct cluster_registry *r = arg;
+	kvWatcher *w = NULL;
+	char me[17];
+	snprintf(me, sizeof(me), "%016llx", (unsigned long long)r->cl->id);
+	for (;;) {
+		pthread_mutex_lock(&r->lock);
+		bool stop = r->stop;
+		pthread_mutex_unlock(&r->lock);
+		if (stop) break;
+		kvStore *kv = bucket(r);
+		if (!kv) {
+			nap(r, 200);
+			continue;
+		}
+		if (!w) {
+			kvWatchOptions o;
+			kvWatchOptions_Init(&o);
+			o.IgnoreDeletes = true;
+			if (kvStore_WatchAll(&w, kv, &o) != NATS_OK) {
+				w = NULL;
+				nap(r, 500);
+				continue;
+			}
+		}
+		kvEntry *e = NULL;
+		natsStatus st = kvWatcher_Next(&e, w, 250);
+		if (st != NATS_OK || !e) continue; /* a timeout, or the end of the values there were at the start */
+		const char *v = (const char *)kvEntry_Value(e);
+		int n = kvEntry_ValueLen(e);
+		if (v && n > 17 && v[16] == ' ' && memcmp(v, me, 16) != 0) {
+			char id[512];
+			size_t len = (size_t)n - 17 < sizeof(id) - 1 ? (size_t)n - 17 : sizeof(id) - 1;
+			memcpy(id, v + 17, len);
+			id[len] = 0;
+			seen(r, id, kvEntry_Revision(e));
+		}
+		kvEntry_Destroy(e);
+	}
+	if (w) {
+		kvWatcher_Stop(w);
+		kvWatcher_Destroy(w);
+	}
+	return NULL;
+}
+
+int cluster_registry__start(struct cluster *cl)
+{
+	struct cluster_registry *r = calloc(1, sizeof(*r));
+	if (!r) return MIDGE_ERR_NOMEM;
+	r->cl = cl;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_mutex_init(&r->bind_lock, NULL);
+	pthread_cond_init(&r->cond, NULL);
+	cl->reg = r;
+	r->writer_on = pthread_create(&r->writer, NULL, writer_main, r) == 0;
+	r->watcher_on = pthread_create(&r->watcher, NULL, watcher_main, r) == 0;
+	return r->writer_on && r->watcher_on ? 0 : MIDGE_ERR_NOMEM;
+}
+
+void cluster_registry__stop(struct cluster *cl)
+{
+	struct cluster_registry *r = cl->reg;
+	if (!r) return;
+	pthread_mutex_lock(&r->lock);
+	r->stop = true;
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+	if (r->writer_on) pthread_join(r->writer, NULL);
+	if (r->watcher_on) pthread_join(r->watcher, NULL);
+	kvStore_Destroy(r->kv);
+	jsCtx_Destroy(r->js);
+	for (size_t i = 0; i < CLAIMS; i++) {
+		while (r->table[i]) {
+			struct claim *c = r->table[i];
+			r->table[i] = c->next;
+			free(c);
+		}
+	}
+	pthread_cond_destroy(&r->cond);
+	pthread_mutex_destroy(&r->lock);
+	pthread_mutex_destroy(&r->bind_lock);
+	free(r);
+	cl->reg = NULL;
+}
