@@ -113,7 +113,9 @@ static size_t deliver_all(struct broker *b, struct worker *w, struct collect *co
 
 size_t broker__publish(struct broker *b, struct worker *w, struct message *m, struct session *from)
 {
-	if (m->retain && b->conf.retain_available && retain__set(b->retained, m) == 0) persist__retain(b, w, m);
+	/* A retained message from another node is stored from the cluster's bucket, in its order (cluster_retained.c). */
+	if (m->retain && b->conf.retain_available && !m->remote && retain__set(b->retained, m) == 0)
+		persist__retain(b, w, m);
 	/* The other nodes' subscribers get it through NATS (nothing without a cluster, or for one of theirs). */
 	if (b->cluster) cluster__publish(b->cluster, m);
 

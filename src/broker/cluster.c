@@ -142,6 +142,7 @@ void cluster__publish(struct cluster *cl, const struct message *m)
 	if (!cluster__topic_subject(m->topic, m->topic_len, &subj) && !cluster__encode(&cm, &data) &&
 	    buf__len(&data) <= INT32_MAX)
 		st = natsConnection_Publish(cl->nc, (const char *)buf__head(&subj), buf__head(&data), (int)buf__len(&data));
+	if (m->retain) cluster_retained__put(cl, (struct message *)m);
 	if (st == NATS_OK) {
 		count(&cl->stats.sent);
 	} else {
@@ -153,6 +154,39 @@ void cluster__publish(struct cluster *cl, const struct message *m)
 	}
 	buf__fini(&subj);
 	buf__fini(&data);
+}
+
+/* ---- JetStream ---- */
+
+kvStore *cluster__bucket(struct cluster *cl, const char *name)
+{
+	if (!atomic_load(&cl->stats.connected)) return NULL;
+	pthread_mutex_lock(&cl->js_lock);
+	/* Short waits: a request to a NATS cluster that lost its servers must not hold up a shutdown. */
+	jsOptions jo;
+	jsOptions_Init(&jo);
+	jo.Wait = 1000;
+	if (!cl->js && natsConnection_JetStream(&cl->js, cl->nc, &jo) != NATS_OK) cl->js = NULL;
+	jsCtx *js = cl->js;
+	pthread_mutex_unlock(&cl->js_lock);
+	kvStore *kv = NULL;
+	if (!js) return NULL;
+	if (js_KeyValue(&kv, js, name) == NATS_OK) return kv;
+	for (int replicas = 3; replicas >= 1; replicas -= 2) {
+		kvConfig cfg;
+		kvConfig_Init(&cfg);
+		cfg.Bucket = name;
+		cfg.History = 1;
+		cfg.Replicas = replicas;
+		if (js_CreateKeyValue(&kv, js, &cfg) == NATS_OK) {
+			log__printf(&cl->b->log, LOG_T_NOTICE, "Cluster: JetStream bucket %s ready (%d replica%s).", name, replicas,
+				    replicas > 1 ? "s" : "");
+			return kv;
+		}
+		/* Made by another node meanwhile? */
+		if (js_KeyValue(&kv, js, name) == NATS_OK) return kv;
+	}
+	return NULL;
 }
 
 /* ---- the connection ---- */
@@ -182,6 +216,7 @@ int cluster__start(struct broker *b, char *err, size_t errlen)
 	if (!cl) return err__set(err, errlen, MIDGE_ERR_NOMEM, "out of memory");
 	cl->b = b;
 	pthread_mutex_init(&cl->lock, NULL);
+	pthread_mutex_init(&cl->js_lock, NULL);
 	if (getrandom(&cl->id, sizeof(cl->id), 0) != sizeof(cl->id)) cl->id = clock__ms() ^ ((uint64_t)getpid() << 32);
 	char host[128] = "midge";
 	gethostname(host, sizeof(host) - 1);
@@ -222,7 +257,8 @@ int cluster__start(struct broker *b, char *err, size_t errlen)
 	log__printf(&b->log, LOG_T_NOTICE, "Cluster node %s (origin %016llx) on NATS %s.", name,
 		    (unsigned long long)cl->id, c->cluster_nats_url);
 	subs__set_watch(b->subs, on_interest, cl);
-	if (cluster_registry__start(cl)) return err__set(err, errlen, MIDGE_ERR_NOMEM, "cluster: cannot start its threads");
+	if (cluster_registry__start(cl) || cluster_retained__start(cl))
+		return err__set(err, errlen, MIDGE_ERR_NOMEM, "cluster: cannot start its threads");
 	return 0;
 }
 
@@ -232,6 +268,8 @@ void cluster__stop(struct broker *b)
 	if (!cl) return;
 	if (b->subs) subs__set_watch(b->subs, NULL, NULL);
 	cluster_registry__stop(cl);
+	cluster_retained__stop(cl);
+	jsCtx_Destroy(cl->js);
 	if (cl->nc) {
 		natsConnection_Close(cl->nc);
 	}
@@ -248,6 +286,7 @@ void cluster__stop(struct broker *b)
 	/* The library's threads (the delivery one may be inside on_msg) are gone before cl is. */
 	nats_CloseAndWait(2000);
 	pthread_mutex_destroy(&cl->lock);
+	pthread_mutex_destroy(&cl->js_lock);
 	free(cl);
 	b->cluster = NULL;
 }

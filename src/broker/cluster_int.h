@@ -40,8 +40,24 @@ struct cluster {
 	struct cluster_stats stats;
 	atomic_bool said_failed;
 	struct cluster_registry *reg; /* cluster_registry.c */
+	struct cluster_retained *ret; /* cluster_retained.c */
+	pthread_mutex_t js_lock;      /* js */
+	jsCtx *js;                    /* made at the first cluster__bucket */
 };
 
+/* Binds to the JetStream key-value bucket name, making it when it does not exist (history 1; 3 replicas, or 1 on a
+ * NATS cluster too small for them). NULL while NATS or JetStream is not there. Blocks on NATS requests (a second
+ * or so each): from the cluster's own threads only. The caller destroys the store (kvStore_Destroy). */
+kvStore *cluster__bucket(struct cluster *cl, const char *name);
+
+
+/* ---- cluster_retained.c ---- */
+/* Starts the retained store's threads: one writes this node's retained messages to the bucket, one applies the
+ * bucket's entries (every node's, in revision order) to the local store. 0 or MIDGE_ERR_NOMEM. */
+int cluster_retained__start(struct cluster *cl);
+void cluster_retained__stop(struct cluster *cl);
+/* A retained message published on this node: queued for the bucket (a reference is taken). */
+void cluster_retained__put(struct cluster *cl, struct message *m);
 
 /* ---- cluster_registry.c ---- */
 /* Starts the registry's threads: one writes this node's claims, one watches the others'. 0 or MIDGE_ERR_NOMEM. */

@@ -39,8 +39,7 @@ struct cluster_registry {
 	bool stop;
 	struct claim *table[CLAIMS];
 	struct claim *qhead, *qtail;
-	pthread_mutex_t bind_lock; /* js and kv, made by whichever thread needs them first */
-	jsCtx *js;
+	pthread_mutex_t bind_lock; /* kv, made by whichever thread needs it first */
 	kvStore *kv;
 };
 
@@ -104,34 +103,13 @@ static bool stopping(struct cluster_registry *r)
 	return stop;
 }
 
-/* Binds to the bucket, making it when it does not exist: 3 replicas, or 1 on a NATS cluster too small for them.
- * Blocks on NATS requests: never with r->lock held. */
+/* Binds to the registry's bucket (cluster__bucket); never with r->lock held. */
 static kvStore *bucket(struct cluster_registry *r)
 {
 	pthread_mutex_lock(&r->bind_lock);
-	kvStore *kv = r->kv ? r->kv : NULL;
-	/* Short waits: a request to a NATS cluster that lost its servers must not hold up a shutdown. */
-	jsOptions jo;
-	jsOptions_Init(&jo);
-	jo.Wait = 1000;
-	if (kv || !atomic_load(&r->cl->stats.connected) ||
-	    (!r->js && natsConnection_JetStream(&r->js, r->cl->nc, &jo) != NATS_OK)) {
-		pthread_mutex_unlock(&r->bind_lock);
-		return kv;
-	}
-	if (js_KeyValue(&kv, r->js, BUCKET) != NATS_OK) {
-		kv = NULL;
-		for (int replicas = 3; replicas >= 1 && !kv && !stopping(r); replicas -= 2) {
-			kvConfig cfg;
-			kvConfig_Init(&cfg);
-			cfg.Bucket = BUCKET;
-			cfg.History = 1;
-			cfg.Replicas = replicas;
-			if (js_CreateKeyValue(&kv, r->js, &cfg) != NATS_OK) kv = NULL;
-		}
-	}
-	if (kv) log__printf(&r->cl->b->log, LOG_T_NOTICE, "Cluster: session registry (JetStream bucket %s) ready.", BUCKET);
-	r->kv = kv;
+	if (!r->kv && !stopping(r) && (r->kv = cluster__bucket(r->cl, BUCKET)))
+		log__printf(&r->cl->b->log, LOG_T_NOTICE, "Cluster: session registry (bucket %s) in use.", BUCKET);
+	kvStore *kv = r->kv;
 	pthread_mutex_unlock(&r->bind_lock);
 	return kv;
 }
@@ -288,7 +266,6 @@ void cluster_registry__stop(struct cluster *cl)
 	if (r->writer_on) pthread_join(r->writer, NULL);
 	if (r->watcher_on) pthread_join(r->watcher, NULL);
 	kvStore_Destroy(r->kv);
-	jsCtx_Destroy(r->js);
 	for (size_t i = 0; i < CLAIMS; i++) {
 		while (r->table[i]) {
 			struct claim *c = r->table[i];

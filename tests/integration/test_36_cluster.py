@@ -124,29 +124,55 @@ def test_one_copy_per_subscriber_across_overlapping_filters(cluster3, sub):
     assert [p for _, p, _, _ in other.got] == [str(i) for i in range(20)]
 
 
+def retained_on(port, topic, wait=0.7):
+    """The payload retained for topic on the node at port as a new subscriber sees it, or None."""
+    got = []
+    ev = threading.Event()
+    c = mqtt.Client()
+    c.on_message = lambda cl, u, msg: (got.append(msg.payload.decode()) if msg.retain else None, ev.set())
+    c.on_connect = lambda cl, u, f, rc: cl.subscribe(topic, 1)
+    c.connect("127.0.0.1", port, 30)
+    c.loop_start()
+    ev.wait(wait)
+    c.loop_stop()
+    c.disconnect()
+    return got[0] if got else None
+
+
 def test_retained_seen_from_every_node(cluster3, sub):
     _, nodes = cluster3
-    # Every node has a subscriber, so each has interest and keeps the retained copy it sees.
     watchers = [sub(n.port, ["r/#"], qos=1) for n in nodes]
     settle()
     pub(nodes[1].port, "r/state", "on", qos=1, retain=True)
-    for w in watchers:
-        w.wait(1)
-    for n in nodes:  # a new subscriber on any node gets it retained
-        late = sub(n.port, ["r/state"], qos=1)
-        assert late.wait(1)[0] == ("r/state", "on", 1, True)
+    for w in watchers:  # delivered live everywhere
+        assert w.wait(1)[0][:2] == ("r/state", "on")
+    for n in nodes:  # and kept everywhere (the bucket's copy, a moment later on the other nodes)
+        wait_for(lambda: retained_on(n.port, "r/state") == "on", 10, what="'on' retained on %d" % n.port)
     pub(nodes[2].port, "r/state", "off", qos=1, retain=True)  # replaced from another node
-    for w in watchers:
-        w.wait(2)
     for n in nodes:
-        assert sub(n.port, ["r/state"], qos=1).wait(1)[0][:2] == ("r/state", "off")
+        wait_for(lambda: retained_on(n.port, "r/state") == "off", 10, what="'off' retained on %d" % n.port)
     pub(nodes[0].port, "r/state", "", qos=1, retain=True)  # cleared
-    for w in watchers:
-        w.wait(3)
     for n in nodes:
-        s = sub(n.port, ["r/state"], qos=1)
-        time.sleep(0.5)
-        assert s.got == [], n.port
+        wait_for(lambda: retained_on(n.port, "r/state") is None, 10, what="cleared on %d" % n.port)
+
+
+def test_retained_for_a_node_that_starts_later(cluster3, broker, sub):
+    """Retained messages live in a JetStream bucket: a node that joins afterwards has them all; a clear made on one
+    node reaches the late node too."""
+    nats, nodes = cluster3
+    pub(nodes[0].port, "keep/a", "A", qos=1, retain=True)
+    pub(nodes[1].port, "keep/b", "B", qos=1, retain=True)
+    pub(nodes[2].port, "keep/gone", "G", qos=1, retain=True)
+    pub(nodes[2].port, "keep/gone", "", qos=1, retain=True)
+    time.sleep(1.0)  # written to the bucket
+    late = broker(node_conf(nats, "late"))
+    wait_for(lambda: "retained message" in late.log() and "loaded from the bucket" in late.log(), 20,
+             what="the late node's load")
+    s = sub(late.port, ["keep/#"], qos=1)
+    got = s.wait(2)
+    time.sleep(0.5)
+    assert sorted((t, p, r) for t, p, _, r in s.got) == [("keep/a", "A", True), ("keep/b", "B", True)]
+    assert got
 
 
 def test_sys_stays_on_its_node_and_counts(cluster3, sub):
