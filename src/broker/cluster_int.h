@@ -51,6 +51,34 @@ struct cluster {
 kvStore *cluster__bucket(struct cluster *cl, const char *name);
 
 
+/* ---- cluster_kv.c: a bucket and its two threads ---- */
+struct cluster_kv {
+	struct cluster *cl;
+	const char *bucket;
+	pthread_mutex_t lock; /* stop, and the owner's own queue and tables; never held across a NATS request */
+	pthread_cond_t cond;  /* signalled when work is queued or stop is set */
+	bool stop, inited;
+	pthread_t t[2];
+	bool on[2];
+	pthread_mutex_t bind_lock; /* kv */
+	kvStore *kv;
+};
+/* Starts writer and watcher (each given arg) on bucket. 0 or MIDGE_ERR_NOMEM (cluster_kv__stop still needed). */
+int cluster_kv__start(struct cluster_kv *k, struct cluster *cl, const char *bucket, void *(*writer)(void *),
+		      void *(*watcher)(void *), void *arg);
+/* Sets stop, wakes and joins both threads, frees the bucket's store. Safe on a k never started. */
+void cluster_kv__stop(struct cluster_kv *k);
+bool cluster_kv__stopping(struct cluster_kv *k);
+/* Waits ms, or less when woken (work or stop). Without k->lock held. */
+void cluster_kv__nap(struct cluster_kv *k, unsigned ms);
+/* The bucket's store, bound at the first call that finds NATS and JetStream there; NULL until then. Blocks on NATS
+ * requests: without k->lock held. */
+kvStore *cluster_kv__store(struct cluster_kv *k);
+/* The watcher's loop until stop: on_entry for every entry (the existing ones first, then each change, in revision
+ * order), on_loaded (may be NULL) once the existing ones are in. */
+void cluster_kv__watch(struct cluster_kv *k, bool ignore_deletes, void (*on_entry)(void *arg, kvEntry *e),
+		       void (*on_loaded)(void *arg), void *arg);
+
 /* ---- cluster_retained.c ---- */
 /* Starts the retained store's threads: one writes this node's retained messages to the bucket, one applies the
  * bucket's entries (every node's, in revision order) to the local store. 0 or MIDGE_ERR_NOMEM. */

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "broker.h"
 #include "cluster_codec.h"
@@ -31,16 +30,11 @@ struct claim {
 };
 
 struct cluster_registry {
-	struct cluster *cl;
-	pthread_t writer, watcher;
-	bool writer_on, watcher_on;
-	pthread_mutex_t lock; /* the claims, the queue and stop; never held across a NATS request */
-	pthread_cond_t cond;
-	bool stop;
+	struct cluster_kv k;          /* k.lock guards the claims and the queue */
 	struct claim *table[CLAIMS];
 	struct claim *qhead, *qtail;
-	pthread_mutex_t bind_lock; /* kv, made by whichever thread needs it first */
-	kvStore *kv;
+	bool said_ready;
+	char me[17];                  /* this node's origin id in hexadecimal */
 };
 
 static size_t slot(const char *id)
@@ -61,7 +55,7 @@ void cluster__claim(struct cluster *cl, const char *client_id)
 {
 	struct cluster_registry *r = cl ? cl->reg : NULL;
 	if (!r) return;
-	pthread_mutex_lock(&r->lock);
+	pthread_mutex_lock(&r->k.lock);
 	struct claim *c = find(r, client_id);
 	if (!c && (c = calloc(1, sizeof(*c) + strlen(client_id) + 1))) {
 		strcpy(c->id, client_id);
@@ -77,40 +71,19 @@ void cluster__claim(struct cluster *cl, const char *client_id)
 			if (r->qtail) r->qtail->qnext = c;
 			else r->qhead = c;
 			r->qtail = c;
-			pthread_cond_signal(&r->cond);
+			pthread_cond_signal(&r->k.cond);
 		}
 	}
-	pthread_mutex_unlock(&r->lock);
+	pthread_mutex_unlock(&r->k.lock);
 }
 
-static void nap(struct cluster_registry *r, unsigned ms)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
-	pthread_mutex_lock(&r->lock);
-	if (!r->stop) pthread_cond_timedwait(&r->cond, &r->lock, &ts);
-	pthread_mutex_unlock(&r->lock);
-}
-
-static bool stopping(struct cluster_registry *r)
-{
-	pthread_mutex_lock(&r->lock);
-	bool stop = r->stop;
-	pthread_mutex_unlock(&r->lock);
-	return stop;
-}
-
-/* Binds to the registry's bucket (cluster__bucket); never with r->lock held. */
 static kvStore *bucket(struct cluster_registry *r)
 {
-	pthread_mutex_lock(&r->bind_lock);
-	if (!r->kv && !stopping(r) && (r->kv = cluster__bucket(r->cl, BUCKET)))
-		log__printf(&r->cl->b->log, LOG_T_NOTICE, "Cluster: session registry (bucket %s) in use.", BUCKET);
-	kvStore *kv = r->kv;
-	pthread_mutex_unlock(&r->bind_lock);
+	kvStore *kv = cluster_kv__store(&r->k);
+	if (kv && !r->said_ready) {
+		r->said_ready = true;
+		log__printf(&r->k.cl->b->log, LOG_T_NOTICE, "Cluster: session registry (bucket %s) in use.", BUCKET);
+	}
 	return kv;
 }
 
@@ -119,16 +92,16 @@ static void *writer_main(void *arg)
 {
 	struct cluster_registry *r = arg;
 	struct buf key = {0}, val = {0};
-	pthread_mutex_lock(&r->lock);
-	while (!r->stop) {
+	pthread_mutex_lock(&r->k.lock);
+	while (!r->k.stop) {
 		if (!r->qhead) {
-			pthread_cond_wait(&r->cond, &r->lock);
+			pthread_cond_wait(&r->k.cond, &r->k.lock);
 			continue;
 		}
-		pthread_mutex_unlock(&r->lock);
+		pthread_mutex_unlock(&r->k.lock);
 		kvStore *kv = bucket(r);
-		if (!kv) nap(r, 200); /* NATS or JetStream not there yet */
-		pthread_mutex_lock(&r->lock);
+		if (!kv) cluster_kv__nap(&r->k, 200); /* NATS or JetStream not there yet */
+		pthread_mutex_lock(&r->k.lock);
 		struct claim *c = r->qhead;
 		if (!kv || !c) continue;
 		r->qhead = c->qnext;
@@ -136,32 +109,30 @@ static void *writer_main(void *arg)
 		c->queued = false;
 		char id[512];
 		snprintf(id, sizeof(id), "%s", c->id);
-		pthread_mutex_unlock(&r->lock);
-		char owner[17];
-		snprintf(owner, sizeof(owner), "%016llx", (unsigned long long)r->cl->id);
+		pthread_mutex_unlock(&r->k.lock);
 		buf__clear(&val);
 		uint64_t rev = 0;
 		natsStatus st = NATS_NO_MEMORY;
-		if (!cluster__key((const uint8_t *)id, strlen(id), &key) && !buf__append(&val, owner, 16) &&
+		if (!cluster__key((const uint8_t *)id, strlen(id), &key) && !buf__append(&val, r->me, 16) &&
 		    !buf__append(&val, " ", 1) && !buf__append(&val, id, strlen(id)))
 			st = kvStore_Put(&rev, kv, (const char *)buf__head(&key), buf__head(&val), (int)buf__len(&val));
-		pthread_mutex_lock(&r->lock);
+		pthread_mutex_lock(&r->k.lock);
 		struct claim *now = find(r, id);
 		if (st == NATS_OK) {
 			if (now && !now->queued) now->rev = rev;
-		} else if (now && !now->queued && !r->stop) {
+		} else if (now && !now->queued && !r->k.stop) {
 			/* JetStream without a leader for a few seconds (a server lost): again, after a pause. */
 			now->queued = true;
 			now->qnext = NULL;
 			if (r->qtail) r->qtail->qnext = now;
 			else r->qhead = now;
 			r->qtail = now;
-			pthread_mutex_unlock(&r->lock);
-			nap(r, 250);
-			pthread_mutex_lock(&r->lock);
+			pthread_mutex_unlock(&r->k.lock);
+			cluster_kv__nap(&r->k, 250);
+			pthread_mutex_lock(&r->k.lock);
 		}
 	}
-	pthread_mutex_unlock(&r->lock);
+	pthread_mutex_unlock(&r->k.lock);
 	buf__fini(&key);
 	buf__fini(&val);
 	return NULL;
@@ -171,12 +142,12 @@ static void *writer_main(void *arg)
  * node's own claim is newer or still on its way. */
 static void seen(struct cluster_registry *r, const char *client_id, uint64_t rev)
 {
-	pthread_mutex_lock(&r->lock);
+	pthread_mutex_lock(&r->k.lock);
 	struct claim *c = find(r, client_id);
 	bool older = c && (c->rev == 0 || c->rev > rev);
-	pthread_mutex_unlock(&r->lock);
+	pthread_mutex_unlock(&r->k.lock);
 	if (older) return;
-	struct broker *b = r->cl->b;
+	struct broker *b = r->k.cl->b;
 	struct conn *conn = NULL;
 	lock__acquire(&b->sessions.lock);
 	struct session *s = sessions__find_locked(&b->sessions, client_id, strlen(client_id));
@@ -194,50 +165,24 @@ static void seen(struct cluster_registry *r, const char *client_id, uint64_t rev
 	conn__unref(conn);
 }
 
+static void on_entry(void *arg, kvEntry *e)
+{
+	struct cluster_registry *r = arg;
+	const char *v = (const char *)kvEntry_Value(e);
+	int n = kvEntry_ValueLen(e);
+	if (!v || n <= 17 || v[16] != ' ' || memcmp(v, r->me, 16) == 0) return;
+	char id[512];
+	size_t len = (size_t)n - 17 < sizeof(id) - 1 ? (size_t)n - 17 : sizeof(id) - 1;
+	memcpy(id, v + 17, len);
+	id[len] = 0;
+	seen(r, id, kvEntry_Revision(e));
+}
+
 static void *watcher_main(void *arg)
 {
 	struct cluster_registry *r = arg;
-	kvWatcher *w = NULL;
-	char me[17];
-	snprintf(me, sizeof(me), "%016llx", (unsigned long long)r->cl->id);
-	for (;;) {
-		pthread_mutex_lock(&r->lock);
-		bool stop = r->stop;
-		pthread_mutex_unlock(&r->lock);
-		if (stop) break;
-		kvStore *kv = bucket(r);
-		if (!kv) {
-			nap(r, 200);
-			continue;
-		}
-		if (!w) {
-			kvWatchOptions o;
-			kvWatchOptions_Init(&o);
-			o.IgnoreDeletes = true;
-			if (kvStore_WatchAll(&w, kv, &o) != NATS_OK) {
-				w = NULL;
-				nap(r, 500);
-				continue;
-			}
-		}
-		kvEntry *e = NULL;
-		natsStatus st = kvWatcher_Next(&e, w, 250);
-		if (st != NATS_OK || !e) continue; /* a timeout, or the end of the values there were at the start */
-		const char *v = (const char *)kvEntry_Value(e);
-		int n = kvEntry_ValueLen(e);
-		if (v && n > 17 && v[16] == ' ' && memcmp(v, me, 16) != 0) {
-			char id[512];
-			size_t len = (size_t)n - 17 < sizeof(id) - 1 ? (size_t)n - 17 : sizeof(id) - 1;
-			memcpy(id, v + 17, len);
-			id[len] = 0;
-			seen(r, id, kvEntry_Revision(e));
-		}
-		kvEntry_Destroy(e);
-	}
-	if (w) {
-		kvWatcher_Stop(w);
-		kvWatcher_Destroy(w);
-	}
+	bucket(r);
+	cluster_kv__watch(&r->k, true, on_entry, NULL, r);
 	return NULL;
 }
 
@@ -245,27 +190,16 @@ int cluster_registry__start(struct cluster *cl)
 {
 	struct cluster_registry *r = calloc(1, sizeof(*r));
 	if (!r) return MIDGE_ERR_NOMEM;
-	r->cl = cl;
-	pthread_mutex_init(&r->lock, NULL);
-	pthread_mutex_init(&r->bind_lock, NULL);
-	pthread_cond_init(&r->cond, NULL);
+	snprintf(r->me, sizeof(r->me), "%016llx", (unsigned long long)cl->id);
 	cl->reg = r;
-	r->writer_on = pthread_create(&r->writer, NULL, writer_main, r) == 0;
-	r->watcher_on = pthread_create(&r->watcher, NULL, watcher_main, r) == 0;
-	return r->writer_on && r->watcher_on ? 0 : MIDGE_ERR_NOMEM;
+	return cluster_kv__start(&r->k, cl, BUCKET, writer_main, watcher_main, r);
 }
 
 void cluster_registry__stop(struct cluster *cl)
 {
 	struct cluster_registry *r = cl->reg;
 	if (!r) return;
-	pthread_mutex_lock(&r->lock);
-	r->stop = true;
-	pthread_cond_broadcast(&r->cond);
-	pthread_mutex_unlock(&r->lock);
-	if (r->writer_on) pthread_join(r->writer, NULL);
-	if (r->watcher_on) pthread_join(r->watcher, NULL);
-	kvStore_Destroy(r->kv);
+	cluster_kv__stop(&r->k);
 	for (size_t i = 0; i < CLAIMS; i++) {
 		while (r->table[i]) {
 			struct claim *c = r->table[i];
@@ -273,9 +207,6 @@ void cluster_registry__stop(struct cluster *cl)
 			free(c);
 		}
 	}
-	pthread_cond_destroy(&r->cond);
-	pthread_mutex_destroy(&r->lock);
-	pthread_mutex_destroy(&r->bind_lock);
 	free(r);
 	cl->reg = NULL;
 }

@@ -7,7 +7,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "broker.h"
 #include "cluster_codec.h"
@@ -29,46 +28,11 @@ struct pending_put {
 };
 
 struct cluster_retained {
-	struct cluster *cl;
-	pthread_t writer, watcher;
-	bool writer_on, watcher_on;
-	pthread_mutex_t lock; /* queue, stop */
-	pthread_cond_t cond;
-	bool stop;
+	struct cluster_kv k;        /* k.lock guards the queue */
 	struct list queue;
-	pthread_mutex_t bind_lock;
-	kvStore *kv;
 	atomic_uint_fast64_t seq;
+	size_t loaded;              /* entries applied before the watcher caught up */
 };
-
-static bool stopping(struct cluster_retained *r)
-{
-	pthread_mutex_lock(&r->lock);
-	bool stop = r->stop;
-	pthread_mutex_unlock(&r->lock);
-	return stop;
-}
-
-static void nap(struct cluster_retained *r, unsigned ms)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_nsec += (long)ms * 1000000L;
-	ts.tv_sec += ts.tv_nsec / 1000000000L;
-	ts.tv_nsec %= 1000000000L;
-	pthread_mutex_lock(&r->lock);
-	if (!r->stop) pthread_cond_timedwait(&r->cond, &r->lock, &ts);
-	pthread_mutex_unlock(&r->lock);
-}
-
-static kvStore *bucket(struct cluster_retained *r)
-{
-	pthread_mutex_lock(&r->bind_lock);
-	if (!r->kv && !stopping(r)) r->kv = cluster__bucket(r->cl, BUCKET);
-	kvStore *kv = r->kv;
-	pthread_mutex_unlock(&r->bind_lock);
-	return kv;
-}
 
 void cluster_retained__put(struct cluster *cl, struct message *m)
 {
@@ -77,34 +41,34 @@ void cluster_retained__put(struct cluster *cl, struct message *m)
 	struct pending_put *p = malloc(sizeof(*p));
 	if (!p) return; /* the other nodes still had it routed; a later start misses it */
 	p->m = msg__ref(m);
-	pthread_mutex_lock(&r->lock);
+	pthread_mutex_lock(&r->k.lock);
 	p->seq = atomic_fetch_add(&r->seq, 1) + 1;
 	list__add_tail(&r->queue, &p->node);
-	pthread_cond_signal(&r->cond);
-	pthread_mutex_unlock(&r->lock);
+	pthread_cond_signal(&r->k.cond);
+	pthread_mutex_unlock(&r->k.lock);
 }
 
 static void *writer_main(void *arg)
 {
 	struct cluster_retained *r = arg;
 	struct buf key = {0}, val = {0};
-	pthread_mutex_lock(&r->lock);
-	while (!r->stop) {
+	pthread_mutex_lock(&r->k.lock);
+	while (!r->k.stop) {
 		if (list__empty(&r->queue)) {
-			pthread_cond_wait(&r->cond, &r->lock);
+			pthread_cond_wait(&r->k.cond, &r->k.lock);
 			continue;
 		}
-		pthread_mutex_unlock(&r->lock);
-		kvStore *kv = bucket(r);
-		if (!kv) nap(r, 200);
-		pthread_mutex_lock(&r->lock);
+		pthread_mutex_unlock(&r->k.lock);
+		kvStore *kv = cluster_kv__store(&r->k);
+		if (!kv) cluster_kv__nap(&r->k, 200);
+		pthread_mutex_lock(&r->k.lock);
 		if (!kv || list__empty(&r->queue)) continue;
 		struct pending_put *p = list_entry(r->queue.next, struct pending_put, node);
-		pthread_mutex_unlock(&r->lock);
+		pthread_mutex_unlock(&r->k.lock);
 		const struct message *m = p->m;
 		uint64_t now = clock__ms();
 		struct cluster_msg cm = {
-		    .origin = r->cl->id,
+		    .origin = r->k.cl->id,
 		    .seq = p->seq,
 		    .qos = m->qos,
 		    .retain = true,
@@ -121,19 +85,19 @@ static void *writer_main(void *arg)
 		if (expired) st = NATS_OK; /* nothing to keep */
 		else if (!cluster__key(m->topic, m->topic_len, &key) && !cluster__encode(&cm, &val))
 			st = kvStore_Put(NULL, kv, (const char *)buf__head(&key), buf__head(&val), (int)buf__len(&val));
-		pthread_mutex_lock(&r->lock);
-		if (st == NATS_OK || r->stop) {
+		pthread_mutex_lock(&r->k.lock);
+		if (st == NATS_OK || r->k.stop) {
 			list__del(&p->node);
 			msg__unref(p->m);
 			free(p);
 		} else {
 			/* JetStream without a leader for a few seconds: again, after a pause (in order: it stays first). */
-			pthread_mutex_unlock(&r->lock);
-			nap(r, 250);
-			pthread_mutex_lock(&r->lock);
+			pthread_mutex_unlock(&r->k.lock);
+			cluster_kv__nap(&r->k, 250);
+			pthread_mutex_lock(&r->k.lock);
 		}
 	}
-	pthread_mutex_unlock(&r->lock);
+	pthread_mutex_unlock(&r->k.lock);
 	buf__fini(&key);
 	buf__fini(&val);
 	return NULL;
@@ -147,7 +111,7 @@ static void apply(struct cluster_retained *r, const uint8_t *p, size_t n)
 	if (cluster__decode(p, n, &cm) ||
 	    (props = (struct mqtt_str){cm.props, (uint32_t)cm.props_len},
 	     cm.props_len && props__validate(&props, MQTT_PUBLISH, false) != PROTO_OK)) {
-		atomic_fetch_add(&r->cl->stats.malformed, 1);
+		atomic_fetch_add(&r->k.cl->stats.malformed, 1);
 		return;
 	}
 	uint64_t expiry = cm.expiry_s ? clock__ms() + (uint64_t)cm.expiry_s * 1000u : 0;
@@ -155,50 +119,29 @@ static void apply(struct cluster_retained *r, const uint8_t *p, size_t n)
 					   expiry, cm.qos, true);
 	if (!m) return;
 	m->remote = true;
-	retain__set(r->cl->b->retained, m);
+	retain__set(r->k.cl->b->retained, m);
 	msg__unref(m);
+}
+
+static void on_entry(void *arg, kvEntry *e)
+{
+	struct cluster_retained *r = arg;
+	if (kvEntry_Operation(e) != kvOp_Put) return;
+	apply(r, kvEntry_Value(e), (size_t)kvEntry_ValueLen(e));
+	r->loaded++;
+}
+
+static void on_loaded(void *arg)
+{
+	struct cluster_retained *r = arg;
+	log__printf(&r->k.cl->b->log, LOG_T_NOTICE, "Cluster: %zu retained message%s loaded from the bucket %s.", r->loaded,
+		    r->loaded == 1 ? "" : "s", BUCKET);
 }
 
 static void *watcher_main(void *arg)
 {
 	struct cluster_retained *r = arg;
-	kvWatcher *w = NULL;
-	bool loaded = false;
-	size_t n = 0;
-	while (!stopping(r)) {
-		kvStore *kv = bucket(r);
-		if (!kv) {
-			nap(r, 200);
-			continue;
-		}
-		if (!w) {
-			kvWatchOptions o;
-			kvWatchOptions_Init(&o);
-			if (kvStore_WatchAll(&w, kv, &o) != NATS_OK) {
-				w = NULL;
-				nap(r, 500);
-				continue;
-			}
-		}
-		kvEntry *e = NULL;
-		if (kvWatcher_Next(&e, w, 250) != NATS_OK) continue;
-		if (!e) { /* the values there were at the start are in */
-			if (!loaded)
-				log__printf(&r->cl->b->log, LOG_T_NOTICE, "Cluster: %zu retained message%s loaded from the bucket %s.",
-					    n, n == 1 ? "" : "s", BUCKET);
-			loaded = true;
-			continue;
-		}
-		if (kvEntry_Operation(e) == kvOp_Put) {
-			apply(r, kvEntry_Value(e), (size_t)kvEntry_ValueLen(e));
-			n++;
-		}
-		kvEntry_Destroy(e);
-	}
-	if (w) {
-		kvWatcher_Stop(w);
-		kvWatcher_Destroy(w);
-	}
+	cluster_kv__watch(&r->k, false, on_entry, on_loaded, r);
 	return NULL;
 }
 
@@ -206,37 +149,22 @@ int cluster_retained__start(struct cluster *cl)
 {
 	struct cluster_retained *r = calloc(1, sizeof(*r));
 	if (!r) return MIDGE_ERR_NOMEM;
-	r->cl = cl;
 	list__init(&r->queue);
-	pthread_mutex_init(&r->lock, NULL);
-	pthread_mutex_init(&r->bind_lock, NULL);
-	pthread_cond_init(&r->cond, NULL);
 	cl->ret = r;
-	r->writer_on = pthread_create(&r->writer, NULL, writer_main, r) == 0;
-	r->watcher_on = pthread_create(&r->watcher, NULL, watcher_main, r) == 0;
-	return r->writer_on && r->watcher_on ? 0 : MIDGE_ERR_NOMEM;
+	return cluster_kv__start(&r->k, cl, BUCKET, writer_main, watcher_main, r);
 }
 
 void cluster_retained__stop(struct cluster *cl)
 {
 	struct cluster_retained *r = cl->ret;
 	if (!r) return;
-	pthread_mutex_lock(&r->lock);
-	r->stop = true;
-	pthread_cond_broadcast(&r->cond);
-	pthread_mutex_unlock(&r->lock);
-	if (r->writer_on) pthread_join(r->writer, NULL);
-	if (r->watcher_on) pthread_join(r->watcher, NULL);
+	cluster_kv__stop(&r->k);
 	while (!list__empty(&r->queue)) {
 		struct pending_put *p = list_entry(r->queue.next, struct pending_put, node);
 		list__del(&p->node);
 		msg__unref(p->m);
 		free(p);
 	}
-	kvStore_Destroy(r->kv);
-	pthread_cond_destroy(&r->cond);
-	pthread_mutex_destroy(&r->lock);
-	pthread_mutex_destroy(&r->bind_lock);
 	free(r);
 	cl->ret = NULL;
 }

@@ -14,6 +14,7 @@ import mqttraw as m
 
 from conftest import run_expect_failure, wait_for
 from natsutil import available, SKIP_REASON
+from test_34_bridges import Sub as BridgeSub
 from v5util import connect5, expect_disconnect
 
 pytestmark = [pytest.mark.midge_only, pytest.mark.skipif(not available(), reason=SKIP_REASON)]
@@ -32,32 +33,16 @@ def cluster3(broker, nats_cluster):
     return nats, nodes
 
 
-class Sub:
-    def __init__(self, port, filters, qos=2):
-        self.got = []
-        self.cond = threading.Condition()
-        ready = threading.Event()
-        self.c = mqtt.Client()
-        self.c.on_subscribe = lambda *a: ready.set()
-        self.c.on_message = self._on
-        self.c.connect("127.0.0.1", port, 30)
-        self.c.loop_start()
-        self.c.subscribe([(f, qos) for f in filters])
-        assert ready.wait(10)
+class Sub(BridgeSub):
+    """test_34's subscriber, keeping (topic, payload, qos, retain) per message."""
 
-    def _on(self, c, u, m):
+    def _on_message(self, c, u, m):
         with self.cond:
             self.got.append((m.topic, m.payload.decode(), m.qos, m.retain))
             self.cond.notify_all()
 
     def wait(self, n, timeout=10):
-        with self.cond:
-            assert self.cond.wait_for(lambda: len(self.got) >= n, timeout), self.got
-        return list(self.got)
-
-    def close(self):
-        self.c.loop_stop()
-        self.c.disconnect()
+        return self.wait_count(n, timeout)
 
 
 @pytest.fixture
