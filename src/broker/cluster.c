@@ -95,6 +95,9 @@ static void on_interest(void *arg, const uint8_t *f, size_t len, bool on)
 			const char *s = (const char *)buf__head(&subj);
 			for (int i = 0; i < ns; i++, s += strlen(s) + 1) {
 				natsStatus st = natsConnection_Subscribe(&in->sub[i], cl->nc, s, on_msg, cl);
+				/* cnats drops what waits past 65,536 messages for the delivery thread ("slow consumer"); the
+				 * broker bounds its own queues, so this one may hold a burst. */
+				if (st == NATS_OK) natsSubscription_SetPendingLimits(in->sub[i], 1000000, 512 * 1024 * 1024);
 				if (st != NATS_OK)
 					log__printf(&cl->b->log, LOG_T_WARNING, "Cluster: cannot subscribe to %s on NATS: %s.", s,
 						    natsStatus_GetText(st));
@@ -126,7 +129,6 @@ void cluster__publish(struct cluster *cl, const struct message *m)
 	if (m->expiry_ms && now >= m->expiry_ms) return;
 	struct cluster_msg cm = {
 	    .origin = cl->id,
-	    .seq = atomic_fetch_add_explicit(&cl->seq, 1, memory_order_relaxed) + 1,
 	    .qos = m->qos,
 	    .retain = m->retain,
 	    .topic = m->topic,
@@ -140,8 +142,14 @@ void cluster__publish(struct cluster *cl, const struct message *m)
 	struct buf subj = {0}, data = {0};
 	natsStatus st = NATS_NO_MEMORY;
 	if (!cluster__topic_subject(m->topic, m->topic_len, &subj) && !cluster__encode(&cm, &data) &&
-	    buf__len(&data) <= INT32_MAX)
+	    buf__len(&data) <= INT32_MAX) {
+		/* Sequence numbers go out in their order, from every worker: a receiver keeps only a message newer than
+		 * the last it had from this node (fresh()). */
+		pthread_mutex_lock(&cl->pub_lock);
+		cluster__set_seq(data.data + data.start, ++cl->seq);
 		st = natsConnection_Publish(cl->nc, (const char *)buf__head(&subj), buf__head(&data), (int)buf__len(&data));
+		pthread_mutex_unlock(&cl->pub_lock);
+	}
 	if (m->retain) cluster_retained__put(cl, (struct message *)m);
 	if (st == NATS_OK) {
 		count(&cl->stats.sent);
@@ -191,6 +199,16 @@ kvStore *cluster__bucket(struct cluster *cl, const char *name)
 
 /* ---- the connection ---- */
 
+/* Asynchronous errors: a slow consumer is a subscription that dropped messages (counted). */
+static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus err, void *closure)
+{
+	(void)nc, (void)sub;
+	struct cluster *cl = closure;
+	if (err == NATS_SLOW_CONSUMER) count(&cl->stats.failed);
+	if (!atomic_exchange(&cl->said_error, true))
+		log__printf(&cl->b->log, LOG_T_WARNING, "Cluster: NATS reports %s (said once).", natsStatus_GetText(err));
+}
+
 static void on_disconnected(natsConnection *nc, void *closure)
 {
 	(void)nc;
@@ -217,6 +235,7 @@ int cluster__start(struct broker *b, char *err, size_t errlen)
 	cl->b = b;
 	pthread_mutex_init(&cl->lock, NULL);
 	pthread_mutex_init(&cl->js_lock, NULL);
+	pthread_mutex_init(&cl->pub_lock, NULL);
 	if (getrandom(&cl->id, sizeof(cl->id), 0) != sizeof(cl->id)) cl->id = clock__ms() ^ ((uint64_t)getpid() << 32);
 	char host[128] = "midge";
 	gethostname(host, sizeof(host) - 1);
@@ -241,6 +260,7 @@ int cluster__start(struct broker *b, char *err, size_t errlen)
 	/* One delivery thread for every subscription, so copies of one message come in order (fresh()). */
 	if (st == NATS_OK) st = natsOptions_UseGlobalMessageDelivery(cl->opts, true);
 	if (st == NATS_OK) st = natsOptions_SetDisconnectedCB(cl->opts, on_disconnected, cl);
+	if (st == NATS_OK) st = natsOptions_SetErrorHandler(cl->opts, on_error, cl);
 	if (st == NATS_OK) st = natsOptions_SetReconnectedCB(cl->opts, on_connected, cl);
 	if (st == NATS_OK) st = natsOptions_SetRetryOnFailedConnect(cl->opts, true, on_connected, cl);
 	if (st != NATS_OK) return err__set(err, errlen, MIDGE_ERR_INVAL, "cluster_nats_url: %s", natsStatus_GetText(st));
@@ -287,6 +307,7 @@ void cluster__stop(struct broker *b)
 	nats_CloseAndWait(2000);
 	pthread_mutex_destroy(&cl->lock);
 	pthread_mutex_destroy(&cl->js_lock);
+	pthread_mutex_destroy(&cl->pub_lock);
 	free(cl);
 	b->cluster = NULL;
 }

@@ -114,6 +114,11 @@ int cluster__encode(const struct cluster_msg *m, struct buf *out)
 	return rc ? MIDGE_ERR_NOMEM : 0;
 }
 
+void cluster__set_seq(uint8_t *env, uint64_t seq)
+{
+	for (int i = 0; i < 8; i++) env[12 + i] = (uint8_t)(seq >> (56 - 8 * i));
+}
+
 /* A varint length at p[*at..n) whose bytes follow within n. */
 static bool get_len(const uint8_t *p, size_t n, size_t *at, uint32_t *v)
 {

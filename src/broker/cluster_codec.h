@@ -46,6 +46,8 @@ struct cluster_msg {
  * origin and seq (8 bytes each, big-endian), varint topic length and topic, varint properties length and properties, [u32 expiry], payload.
  * 0 or MIDGE_ERR_NOMEM. */
 int cluster__encode(const struct cluster_msg *m, struct buf *out);
+/* Writes seq into an encoded envelope (cluster__encode's output), in place. */
+void cluster__set_seq(uint8_t *env, uint64_t seq);
 /* Decodes p[0..n) into m (pointing into p). Returns 0, or MIDGE_ERR_MALFORMED for anything else: another magic
  * or version, reserved flag bits, QoS 3, lengths past the end, a topic that is empty, not UTF-8 or not a valid
  * topic name. Properties are checked by the caller (props__validate). */

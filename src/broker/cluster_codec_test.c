@@ -54,6 +54,9 @@ int main(void)
 	struct cluster_msg d;
 	CHECK_EQ(cluster__decode(buf__head(&b), buf__len(&b), &d), 0);
 	CHECK(d.origin == 0x0102030405060708ull && d.seq == 42);
+	cluster__set_seq(b.data + b.start, 43);
+	CHECK_EQ(cluster__decode(buf__head(&b), buf__len(&b), &d), 0);
+	CHECK(d.seq == 43 && d.payload_len == 5);
 	CHECK(d.qos == 2 && d.retain && d.topic_len == 3 && memcmp(d.topic, "t/1", 3) == 0);
 	CHECK(d.props_len == sizeof(props) && memcmp(d.props, props, sizeof(props)) == 0);
 	CHECK(d.expiry_s == 30 && d.payload_len == 5 && memcmp(d.payload, "hello", 5) == 0);

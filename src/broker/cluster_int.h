@@ -32,13 +32,15 @@ struct cluster {
 	natsOptions *opts;
 	natsConnection *nc;
 	uint64_t id;                /* this node's origin id */
-	atomic_uint_fast64_t seq;   /* of the messages this node sent */
+	uint64_t seq;               /* of the messages this node sent (pub_lock) */
+	pthread_mutex_t pub_lock;   /* seq and the publish that carries it, together */
 	pthread_mutex_t lock;       /* buckets (also under the tree's write lock: the watcher is called there) */
 	struct interest *buckets[1024];
 	struct origin origins[ORIGINS]; /* the delivery thread's only */
 	size_t norigins;
 	struct cluster_stats stats;
 	atomic_bool said_failed;
+	atomic_bool said_error;
 	struct cluster_registry *reg; /* cluster_registry.c */
 	struct cluster_retained *ret; /* cluster_retained.c */
 	pthread_mutex_t js_lock;      /* js */
