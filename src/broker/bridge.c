@@ -41,7 +41,7 @@ static void notify(struct bridge *br, bool up)
 static void on_sock(struct loop_io *io, uint32_t events);
 static void on_wake(struct loop_io *io, uint32_t events);
 
-void bridge__sync_io(struct bridge *br)
+static void sync_io(struct bridge *br)
 {
 	struct loop *l = &br->w->loop;
 	int fd = br->mc ? midge_client_socket(br->mc) : -1;
@@ -64,7 +64,7 @@ static void on_sock(struct loop_io *io, uint32_t events)
 	if (!br->mc) return;
 	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) midge_client_loop_read(br->mc);
 	if (br->mc && (events & EPOLLOUT)) midge_client_loop_write(br->mc);
-	bridge__sync_io(br);
+	sync_io(br);
 }
 
 static void on_wake(struct loop_io *io, uint32_t events)
@@ -72,7 +72,7 @@ static void on_wake(struct loop_io *io, uint32_t events)
 	(void)events;
 	struct bridge *br = container_of(io, struct bridge, wake_io);
 	if (br->mc) midge_client_loop_misc(br->mc);
-	bridge__sync_io(br);
+	sync_io(br);
 }
 
 /* ---- connecting ---- */
@@ -124,7 +124,7 @@ static void connect_remote(struct bridge *br)
 	br->attempt_connected = false;
 	int rc = midge_client_connect(br->mc, url);
 	br->rereg = true;
-	bridge__sync_io(br);
+	sync_io(br);
 	if (rc) {
 		log__printf(&br->b->log, LOG_T_WARNING, "Bridge %s: cannot connect to %s: %s.", bc->name, url, midge_strerror(rc));
 		br->addr = (br->addr + 1) % bc->naddresses;
@@ -143,8 +143,8 @@ static void on_connect(struct midge_client *c, void *ud, int rc, bool session_pr
 	set_state(br, BRIDGE_CONNECTED);
 	br->attempt_connected = true;
 	br->backoff_ms = 0;
-	br->connected_at_ms = br->last_traffic_ms = clock__ms();
-	br->probe_at_ms = br->connected_at_ms + bridge__base_delay_ms(br);
+	br->last_traffic_ms = clock__ms();
+	br->probe_at_ms = br->last_traffic_ms + bridge__base_delay_ms(br);
 	atomic_fetch_add_explicit(&br->stats.connects, 1, memory_order_relaxed);
 	char addr[300];
 	bridge__address(br->b, br->index, addr, sizeof(addr));
@@ -404,7 +404,7 @@ static void on_tick(struct timer *t)
 			midge_client_disconnect(br->mc, 0, NULL);
 		}
 		bridge_probe__tick(br, now);
-		bridge__sync_io(br);
+		sync_io(br);
 	}
 	timer__arm(&br->w->loop.timers, &br->tick, now + TICK_MS, on_tick);
 }

@@ -68,18 +68,16 @@ struct bridge {
 	struct midge_client *mc;   /* NULL while stopped */
 	struct loop_io sock_io, wake_io;
 	int sock_fd;               /* registered in sock_io, -1 when none */
-	uint32_t sock_events;
 	struct timer tick;         /* every second: the client's timers, restarts, lazy start and idle stop */
 	enum bridge_state state;
 	size_t addr;               /* the address in use or tried next */
 	uint64_t retry_at_ms;      /* BRIDGE_WAITING: when the next attempt starts */
 	uint64_t backoff_ms;       /* the last backoff delay (decorrelated jitter) */
 	uint64_t last_traffic_ms;  /* lazy: messages last went either way */
-	uint64_t connected_at_ms;
 	bool once_done;            /* start_type once: its one connection ended */
 	bool attempt_connected;    /* the current or last attempt got a CONNACK */
 	bool idling;               /* lazy: the bridge disconnected itself after idle_timeout */
-	bool rereg;                /* the socket is registered again at the next bridge__sync_io */
+	bool rereg;                /* the socket is registered again at the next sync_io (bridge.c) */
 	size_t index;              /* in broker.bridges */
 	/* Not round_robin, connected to a later address: a TCP connect to the first, now and then (bridge_probe). */
 	struct loop_io probe_io;
@@ -116,9 +114,6 @@ struct bridge {
 };
 
 /* ---- bridge.c, for bridge_link.c ---- */
-/* Calls the remote client's loop functions after the link handed it work from inside a write, so the socket's
- * interest is right (the client wakes itself through its wake-up descriptor; this only re-registers). */
-void bridge__sync_io(struct bridge *br);
 /* The local connection is gone: the remote client is dropped too (what it held comes back from the local
  * session) and both sides start again shortly. */
 void bridge__local_lost(struct bridge *br);
@@ -140,8 +135,6 @@ void bridge__switch_to_first(struct bridge *br);
 /* Opens the local connection: CONNECT (MQTT 5, the local client id and username, clean start as
  * local_cleansession) and a SUBSCRIBE of every out/both line's local filter. 0 or MIDGE_ERR_*. */
 int bridge_link__open(struct bridge *br);
-/* Closes the local connection, if any, without a will. */
-void bridge_link__close(struct bridge *br);
 /* A message from the remote (the client's on_message): published locally, or kept until the window has room. */
 void bridge_link__from_remote(struct bridge *br, const struct midge_message *m);
 /* The remote client finished a message the broker gave (on_publish): acknowledged locally. */
@@ -152,8 +145,6 @@ void bridge_link__remote_done(struct bridge *br, uint16_t mid, int reason);
 void bridge_link__remote_gone(struct bridge *br);
 /* The remote kept no session: nothing from before is acknowledged to it any more. */
 void bridge_link__remote_fresh(struct bridge *br);
-/* The remote client was dropped: every message it held is forgotten here (the local session sends them again). */
-void bridge_link__remote_reset(struct bridge *br);
 /* Frees what the link holds (after the connection is gone). */
 void bridge_link__fini(struct bridge *br);
 

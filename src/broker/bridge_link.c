@@ -354,22 +354,16 @@ void bridge_link__remote_fresh(struct bridge *br)
 	list_for_each_safe(pos, n, &br->backlog) list_entry(pos, struct bridge_pending, node)->remote_mid = 0;
 }
 
-void bridge_link__remote_reset(struct bridge *br)
+/* Frees every message the link holds from the remote (bridge_link__fini). */
+static void drop_all(struct bridge *br)
 {
-	if (br->out) memset(br->out, 0, 65536 * sizeof(*br->out));
-	if (br->out_mid) memset(br->out_mid, 0, 65536 * sizeof(*br->out_mid));
-	br->out_pending = 0;
-	for (size_t i = 0; br->in && i < 65536; i++) {
-		free(br->in[i].msg);
-		br->in[i] = (struct bridge_in){0};
-	}
+	for (size_t i = 0; br->in && i < 65536; i++) free(br->in[i].msg);
 	while (!list__empty(&br->backlog)) {
 		struct bridge_pending *pm = list_entry(br->backlog.next, struct bridge_pending, node);
 		list__del(&pm->node);
 		free(pm);
 	}
 	br->nbacklog = 0;
-	set_waiting(br);
 }
 
 /* Reads the broker's CONNACK: its Receive Maximum bounds what the bridge publishes unacknowledged. */
@@ -614,14 +608,9 @@ int bridge_link__open(struct bridge *br)
 	return br->conn ? rc : MIDGE_ERR_CLOSED;
 }
 
-void bridge_link__close(struct bridge *br)
-{
-	if (br->conn) worker__close(br->w, br->conn, "bridge stopping");
-}
-
 void bridge_link__fini(struct bridge *br)
 {
-	bridge_link__remote_reset(br);
+	drop_all(br);
 	timer__cancel(&br->w->loop.timers, &br->owed_timer);
 	worker__undefer(br->w, &br->owed_task);
 	buf__fini(&br->pend);

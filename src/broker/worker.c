@@ -544,10 +544,13 @@ void worker__undefer(struct worker *w, struct worker_task *t)
 	if (list__linked(&t->node)) list__del(&t->node);
 }
 
+/* Runs the tasks deferred so far; one deferred again while they run waits for the next round (end_of_turn). */
 static void run_tasks(struct worker *w)
 {
-	struct list *n;
-	while ((n = list__pop(&w->tasks))) {
+	struct list now, *n;
+	list__init(&now);
+	list__splice_tail(&now, &w->tasks);
+	while ((n = list__pop(&now))) {
 		struct worker_task *t = list_entry(n, struct worker_task, node);
 		t->run(t);
 	}
