@@ -23,7 +23,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mqttraw  # noqa: E402
-from netutil import free_port, port_listening  # noqa: E402,F401
+from netutil import free_port, port_listening, wait_for  # noqa: E402,F401
 from natsutil import nats_cluster  # noqa: E402,F401 (the fixture of the cluster tests)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -84,18 +84,6 @@ def connectable(port):
         return True
     except OSError:
         return False
-
-
-def wait_for(pred, timeout, interval=0.02, what="condition"):
-    """Polls pred() until it returns a true value (returned) or timeout (AssertionError)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() >= deadline:
-            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
-        time.sleep(interval)
 
 
 def rss_kb(pid):

@@ -22,7 +22,7 @@ import urllib.request
 
 import pytest
 
-from netutil import free_port, port_listening
+from netutil import free_port, port_listening, wait_for
 
 # MIDGE_NATS_SERVER: another nats-server binary (a newer release, say).
 NATS_SERVER = os.environ.get("MIDGE_NATS_SERVER") or shutil.which("nats-server") or "/usr/sbin/nats-server"
@@ -33,17 +33,6 @@ READY_TIMEOUT = 20.0
 
 def available():
     return os.path.isfile(NATS_SERVER) and os.access(NATS_SERVER, os.X_OK)
-
-
-def _wait(pred, timeout, what, interval=0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() >= deadline:
-            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
-        time.sleep(interval)
 
 
 # ---------------------------------------------------------------- servers
@@ -104,7 +93,7 @@ class NatsServer:
                 raise AssertionError("%s exited with %s during start-up:\n%s"
                                      % (self.name, self.proc.returncode, self.log()[-4000:]))
             return port_listening(self.port) and port_listening(self.http_port)
-        _wait(up, timeout, "%s listening on %d" % (self.name, self.port))
+        wait_for(up, timeout, what="%s listening on %d" % (self.name, self.port))
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None
@@ -226,12 +215,12 @@ class NatsCluster:
         """SIGSTOP, and waits until every thread of the server is stopped (the signal is not synchronous: a request
         sent right after could still be answered)."""
         self.servers[i].signal(signal.SIGSTOP)
-        _wait(lambda: self.servers[i].stopped() is True, 5, "%s to stop" % self.servers[i].name, interval=0.005)
+        wait_for(lambda: self.servers[i].stopped() is True, 5, interval=0.005, what="%s to stop" % self.servers[i].name)
 
     def sigcont(self, i):
         self.servers[i].signal(signal.SIGCONT)
-        _wait(lambda: self.servers[i].stopped() is False, 5, "%s to continue" % self.servers[i].name,
-              interval=0.005)
+        wait_for(lambda: self.servers[i].stopped() is False, 5, interval=0.005,
+                 what="%s to continue" % self.servers[i].name)
 
     # ---- state
     def running(self):
@@ -288,7 +277,7 @@ class NatsCluster:
 
     def wait_ready(self, timeout=READY_TIMEOUT, among=None):
         try:
-            _wait(lambda: self.ready(among), timeout, "the NATS cluster to form", interval=0.05)
+            wait_for(lambda: self.ready(among), timeout, interval=0.05, what="the NATS cluster to form")
         except AssertionError as e:
             raise AssertionError("%s\n%s" % (e, self.logs(4000))) from None
 
@@ -297,7 +286,7 @@ class NatsCluster:
         def ok():
             i = self.leader(among)
             return None if i is None or i == not_index else i + 1
-        return _wait(ok, timeout, "a JetStream meta leader", interval=0.05) - 1
+        return wait_for(ok, timeout, interval=0.05, what="a JetStream meta leader") - 1
 
     def logs(self, tail=20000):
         return "\n".join("----- %s (client %d, cluster %d, http %d)\n%s"

@@ -1,5 +1,6 @@
 """Loopback ports for the tests and the scripts that run brokers (crashtest.py): no pytest needed."""
 import socket
+import time
 
 
 # Ports this process has handed out. The kernel may give the same free port to two binds in a row once the
@@ -50,3 +51,15 @@ def port_listening(port):
 def udp_bound(port):
     """True if some UDP socket is bound to this port (IPv4 or IPv6), per /proc."""
     return _in_proc(("/proc/net/udp", "/proc/net/udp6"), port)
+
+
+def wait_for(pred, timeout, interval=0.02, what="condition"):
+    """Polls pred() until it returns a true value (returned) or timeout (AssertionError)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+        time.sleep(interval)

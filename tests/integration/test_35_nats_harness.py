@@ -9,6 +9,7 @@ import pytest
 
 import natsutil
 from natsutil import NatsRaw, NoResponders, sync_interest, wait_route_interest
+from netutil import wait_for
 
 pytestmark = pytest.mark.skipif(not natsutil.available(), reason=natsutil.SKIP_REASON)
 
@@ -136,7 +137,7 @@ def test_kill_and_restart_rejoin(nats_cluster):
     def caught_up():
         j = c.servers[old].monitor("/jsz?streams=1") or {}
         return j.get("messages") == total
-    natsutil._wait(caught_up, 10, "the restarted server to hold the stream's messages")
+    wait_for(caught_up, 10, what="the restarted server to hold the stream's messages")
     back.close()
     cl.close()
     print("meta leader elected %.2fs after SIGKILL, restarted server ready in %.2fs" % (elect, rejoin))
