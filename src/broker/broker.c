@@ -116,8 +116,9 @@ size_t broker__publish(struct broker *b, struct worker *w, struct message *m, st
 	/* A retained message from another node is stored from the cluster's bucket, in its order (cluster_retained.c). */
 	if (m->retain && b->conf.retain_available && !m->remote && retain__set(b->retained, m) == 0)
 		persist__retain(b, w, m);
-	/* The other nodes' subscribers get it through NATS (nothing without a cluster, or for one of theirs). */
-	if (b->cluster) cluster__publish(b->cluster, m);
+	/* The other nodes' subscribers get it through NATS (nothing without a cluster, or for one of theirs); so do
+	 * shared groups, whose members may be on any node, unless NATS is not there. */
+	bool shared_by_nats = b->cluster && cluster__publish(b->cluster, m);
 
 	/* Receivers are collected under the tree's read lock and served after it is released. */
 	struct collect col = {.b = b, .m = m, .from = from};
@@ -126,7 +127,7 @@ size_t broker__publish(struct broker *b, struct worker *w, struct message *m, st
 		col.cap = w->recv_cap;
 	}
 	subs__match(b->subs, m->topic, m->topic_len, on_match, &col);
-	subs__match_shared(b->subs, m->topic, m->topic_len, on_share, &col);
+	if (!shared_by_nats) subs__match_shared(b->subs, m->topic, m->topic_len, on_share, &col);
 	size_t n = deliver_all(b, w, &col);
 	if (w) {
 		w->recv = col.r;

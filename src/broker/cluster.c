@@ -45,10 +45,9 @@ static bool fresh(struct cluster *cl, uint64_t origin, uint64_t seq)
 	return true;
 }
 
-static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+/* The message a NATS payload carries, marked as another node's; NULL (counted) when it does not decode. */
+static struct message *decode(struct cluster *cl, natsMsg *msg, uint64_t *origin, uint64_t *seq)
 {
-	(void)nc, (void)sub;
-	struct cluster *cl = closure;
 	struct cluster_msg cm;
 	const uint8_t *p = (const uint8_t *)natsMsg_GetData(msg);
 	int n = natsMsg_GetDataLength(msg);
@@ -57,19 +56,63 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
 	    (props = (struct mqtt_str){cm.props, (uint32_t)cm.props_len},
 	     cm.props_len && props__validate(&props, MQTT_PUBLISH, false) != PROTO_OK)) {
 		count(&cl->stats.malformed);
-	} else if (!fresh(cl, cm.origin, cm.seq)) {
-		count(&cl->stats.duplicates);
-	} else {
-		uint64_t expiry = cm.expiry_s ? clock__ms() + (uint64_t)cm.expiry_s * 1000u : 0;
-		struct message *m = msg__new_props(cm.topic, cm.topic_len, cm.payload, cm.payload_len, cm.props,
-						   cm.props_len, expiry, cm.qos, cm.retain);
-		if (m) {
-			m->remote = true;
-			broker__publish(cl->b, NULL, m, NULL);
-			msg__unref(m);
-			count(&cl->stats.received);
-		}
+		return NULL;
 	}
+	*origin = cm.origin;
+	*seq = cm.seq;
+	uint64_t expiry = cm.expiry_s ? clock__ms() + (uint64_t)cm.expiry_s * 1000u : 0;
+	struct message *m = msg__new_props(cm.topic, cm.topic_len, cm.payload, cm.payload_len, cm.props, cm.props_len,
+					   expiry, cm.qos, cm.retain);
+	if (m) m->remote = true;
+	return m;
+}
+
+/* A message for this node's ordinary subscribers. */
+static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+	(void)nc, (void)sub;
+	struct cluster *cl = closure;
+	uint64_t origin, seq;
+	struct message *m = decode(cl, msg, &origin, &seq);
+	if (m && !fresh(cl, origin, seq)) {
+		count(&cl->stats.duplicates);
+	} else if (m) {
+		broker__publish(cl->b, NULL, m, NULL);
+		count(&cl->stats.received);
+	}
+	msg__unref(m);
+	natsMsg_Destroy(msg);
+}
+
+/* A message NATS gave this node's members of one shared subscription group (of every node's members, NATS picks
+ * one per message): to one of them, like a local publish to the group. Its subscription tells which group; the
+ * group's name and filter are copied out of the table, whose lock the tree's watcher also takes. */
+static void on_shared(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+	(void)nc;
+	struct cluster *cl = closure;
+	struct buf key = {0};
+	size_t flen = 0;
+	pthread_mutex_lock(&cl->lock);
+	for (struct interest *in = cl->shares; in; in = in->snext) {
+		if (in->sub[0] != sub && in->sub[1] != sub) continue;
+		if (!buf__append(&key, in->key, in->len + in->glen)) flen = in->len;
+		break;
+	}
+	pthread_mutex_unlock(&cl->lock);
+	uint64_t origin, seq;
+	struct message *m = flen ? decode(cl, msg, &origin, &seq) : NULL;
+	if (m) {
+		const uint8_t *f = buf__head(&key);
+		/* No member left here (the last one just went): the message is lost to the group, as NATS picked this
+		 * node; a QoS 0 subscription's fate anyway, rare for the others (docs/cluster.md). */
+		if (broker__redeliver_shared(cl->b, NULL, f + flen, buf__len(&key) - flen, f, flen, NULL, m))
+			count(&cl->stats.received);
+		else
+			count(&cl->stats.unshared);
+	}
+	msg__unref(m);
+	buf__fini(&key);
 	natsMsg_Destroy(msg);
 }
 
@@ -78,23 +121,45 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
 /* $SYS topics are each node's own. */
 static bool local_only(const uint8_t *t, size_t len) { return len >= 4 && memcmp(t, "$SYS", 4) == 0; }
 
-static void on_interest(void *arg, const uint8_t *f, size_t len, bool on)
+static void drop_interest(struct interest *in)
+{
+	for (int i = 0; i < 2; i++) {
+		if (!in->sub[i]) continue;
+		natsSubscription_Unsubscribe(in->sub[i]);
+		natsSubscription_Destroy(in->sub[i]);
+	}
+	free(in);
+}
+
+/* A filter's first local subscriber came or its last went (group NULL), or a shared group's first member or last:
+ * NATS subscriptions follow. */
+static void on_interest(void *arg, const uint8_t *group, size_t glen, const uint8_t *f, size_t len, bool on)
 {
 	struct cluster *cl = arg;
 	if (local_only(f, len)) return;
+	bool shared = group != NULL;
+	size_t klen = len + glen;
 	pthread_mutex_lock(&cl->lock);
-	struct interest **pp = &cl->buckets[bucket_of(f, len)];
-	while (*pp && ((*pp)->len != len || memcmp((*pp)->filter, f, len) != 0)) pp = &(*pp)->next;
+	size_t h = (bucket_of(f, len) ^ (shared ? bucket_of(group, glen) * 31 + 1 : 0)) % 1024;
+	struct interest **pp = &cl->buckets[h];
+	while (*pp && ((*pp)->shared != shared || (*pp)->len != len || (*pp)->glen != glen ||
+		       memcmp((*pp)->key, f, len) != 0 || (glen && memcmp((*pp)->key + len, group, glen) != 0)))
+		pp = &(*pp)->next;
 	if (on && !*pp) {
-		struct interest *in = calloc(1, sizeof(*in) + len);
-		struct buf subj = {0};
+		struct interest *in = calloc(1, sizeof(*in) + klen);
+		struct buf subj = {0}, queue = {0};
 		int ns = 0;
-		if (in && !cluster__filter_subjects(f, len, &subj, &ns)) {
-			memcpy(in->filter, f, len);
+		if (in && !cluster__filter_subjects(f, len, &subj, &ns) && (!shared || !cluster__key(group, glen, &queue))) {
+			memcpy(in->key, f, len);
+			if (glen) memcpy(in->key + len, group, glen);
 			in->len = len;
+			in->glen = glen;
+			in->shared = shared;
 			const char *s = (const char *)buf__head(&subj);
 			for (int i = 0; i < ns; i++, s += strlen(s) + 1) {
-				natsStatus st = natsConnection_Subscribe(&in->sub[i], cl->nc, s, on_msg, cl);
+				natsStatus st = shared ? natsConnection_QueueSubscribe(&in->sub[i], cl->share_nc, s,
+										       (const char *)buf__head(&queue), on_shared, cl)
+						       : natsConnection_Subscribe(&in->sub[i], cl->nc, s, on_msg, cl);
 				/* cnats drops what waits past 65,536 messages for the delivery thread ("slow consumer"); the
 				 * broker bounds its own queues, so this one may hold a burst. */
 				if (st == NATS_OK) natsSubscription_SetPendingLimits(in->sub[i], 1000000, 512 * 1024 * 1024);
@@ -103,30 +168,36 @@ static void on_interest(void *arg, const uint8_t *f, size_t len, bool on)
 						    natsStatus_GetText(st));
 			}
 			*pp = in;
+			if (shared) {
+				in->snext = cl->shares;
+				cl->shares = in;
+			}
 			in = NULL;
 		}
 		free(in);
 		buf__fini(&subj);
+		buf__fini(&queue);
 	} else if (!on && *pp) {
 		struct interest *in = *pp;
 		*pp = in->next;
-		for (int i = 0; i < 2; i++) {
-			if (!in->sub[i]) continue;
-			natsSubscription_Unsubscribe(in->sub[i]);
-			natsSubscription_Destroy(in->sub[i]);
+		for (struct interest **sp = &cl->shares; *sp; sp = &(*sp)->snext) {
+			if (*sp != in) continue;
+			*sp = in->snext;
+			break;
 		}
-		free(in);
+		drop_interest(in);
 	}
 	pthread_mutex_unlock(&cl->lock);
 }
 
 /* ---- out ---- */
 
-void cluster__publish(struct cluster *cl, const struct message *m)
+bool cluster__publish(struct cluster *cl, const struct message *m)
 {
-	if (!cl || m->remote || local_only(m->topic, m->topic_len)) return;
+	if (m->remote) return true;
+	if (local_only(m->topic, m->topic_len)) return false;
 	uint64_t now = m->expiry_ms ? clock__ms() : 0;
-	if (m->expiry_ms && now >= m->expiry_ms) return;
+	if (m->expiry_ms && now >= m->expiry_ms) return true; /* expired: for nobody */
 	struct cluster_msg cm = {
 	    .origin = cl->id,
 	    .qos = m->qos,
@@ -162,6 +233,7 @@ void cluster__publish(struct cluster *cl, const struct message *m)
 	}
 	buf__fini(&subj);
 	buf__fini(&data);
+	return st == NATS_OK && atomic_load(&cl->sharing);
 }
 
 /* ---- JetStream ---- */
@@ -226,6 +298,51 @@ static void on_connected(natsConnection *nc, void *closure)
 	log__printf(&cl->b->log, LOG_T_NOTICE, "Cluster: connected to NATS at %s.", url);
 }
 
+static void on_share_down(natsConnection *nc, void *closure)
+{
+	(void)nc;
+	atomic_store(&((struct cluster *)closure)->sharing, false);
+}
+
+static void on_share_up(natsConnection *nc, void *closure)
+{
+	(void)nc;
+	atomic_store(&((struct cluster *)closure)->sharing, true);
+}
+
+/* The options of a connection to the NATS servers of c: the routing one (share false) or the sharing one. */
+static natsStatus make_options(struct cluster *cl, const char *name, bool share, natsOptions **out)
+{
+	const struct config *c = &cl->b->conf;
+	/* The URLs as a list: cnats 3.4 takes a comma-separated one in natsOptions_SetURL, but then reaches none of
+	 * them when there are several. */
+	char *urls = strdup(c->cluster_nats_url);
+	const char *list[64];
+	int nurls = 0;
+	for (char *save = NULL, *u = urls ? strtok_r(urls, ",", &save) : NULL; u && nurls < 64; u = strtok_r(NULL, ",", &save))
+		list[nurls++] = u;
+	natsOptions *o = NULL;
+	natsStatus st = urls ? natsOptions_Create(&o) : NATS_NO_MEMORY;
+	if (st == NATS_OK) st = natsOptions_SetServers(o, list, nurls);
+	free(urls);
+	if (st == NATS_OK) st = natsOptions_SetName(o, name);
+	/* A node never needs its own messages back: its local subscribers had them already. The sharing connection
+	 * does: NATS may pick this node's member of a group. */
+	if (st == NATS_OK) st = natsOptions_SetNoEcho(o, !share);
+	if (st == NATS_OK) st = natsOptions_SetMaxReconnect(o, -1);
+	if (st == NATS_OK) st = natsOptions_SetReconnectWait(o, 250);
+	if (st == NATS_OK) st = natsOptions_SetReconnectBufSize(o, share ? 8 * 1024 * 1024 : 64 * 1024 * 1024);
+	/* One delivery thread for every subscription, so copies of one message come in order (fresh()). */
+	if (st == NATS_OK) st = natsOptions_UseGlobalMessageDelivery(o, true);
+	if (st == NATS_OK) st = natsOptions_SetErrorHandler(o, on_error, cl);
+	if (st == NATS_OK) st = natsOptions_SetDisconnectedCB(o, share ? on_share_down : on_disconnected, cl);
+	if (st == NATS_OK) st = natsOptions_SetReconnectedCB(o, share ? on_share_up : on_connected, cl);
+	if (st == NATS_OK) st = natsOptions_SetRetryOnFailedConnect(o, true, share ? on_share_up : on_connected, cl);
+	if (st != NATS_OK) natsOptions_Destroy(o);
+	else *out = o;
+	return st;
+}
+
 int cluster__start(struct broker *b, char *err, size_t errlen)
 {
 	const struct config *c = &b->conf;
@@ -241,28 +358,8 @@ int cluster__start(struct broker *b, char *err, size_t errlen)
 	gethostname(host, sizeof(host) - 1);
 	const char *name = c->cluster_node_name ? c->cluster_node_name : host;
 	b->cluster = cl;
-	/* The URLs as a list: cnats 3.4 takes a comma-separated one in natsOptions_SetURL, but then reaches none of
-	 * them when there are several. */
-	char *urls = strdup(c->cluster_nats_url);
-	const char *list[64];
-	int nurls = 0;
-	for (char *save = NULL, *u = urls ? strtok_r(urls, ",", &save) : NULL; u && nurls < 64; u = strtok_r(NULL, ",", &save))
-		list[nurls++] = u;
-	natsStatus st = urls ? natsOptions_Create(&cl->opts) : NATS_NO_MEMORY;
-	if (st == NATS_OK) st = natsOptions_SetServers(cl->opts, list, nurls);
-	free(urls);
-	if (st == NATS_OK) st = natsOptions_SetName(cl->opts, name);
-	/* A node never needs its own messages back: its local subscribers had them already. */
-	if (st == NATS_OK) st = natsOptions_SetNoEcho(cl->opts, true);
-	if (st == NATS_OK) st = natsOptions_SetMaxReconnect(cl->opts, -1);
-	if (st == NATS_OK) st = natsOptions_SetReconnectWait(cl->opts, 250);
-	if (st == NATS_OK) st = natsOptions_SetReconnectBufSize(cl->opts, 64 * 1024 * 1024);
-	/* One delivery thread for every subscription, so copies of one message come in order (fresh()). */
-	if (st == NATS_OK) st = natsOptions_UseGlobalMessageDelivery(cl->opts, true);
-	if (st == NATS_OK) st = natsOptions_SetDisconnectedCB(cl->opts, on_disconnected, cl);
-	if (st == NATS_OK) st = natsOptions_SetErrorHandler(cl->opts, on_error, cl);
-	if (st == NATS_OK) st = natsOptions_SetReconnectedCB(cl->opts, on_connected, cl);
-	if (st == NATS_OK) st = natsOptions_SetRetryOnFailedConnect(cl->opts, true, on_connected, cl);
+	natsStatus st = make_options(cl, name, false, &cl->opts);
+	if (st == NATS_OK) st = make_options(cl, name, true, &cl->share_opts);
 	if (st != NATS_OK) return err__set(err, errlen, MIDGE_ERR_INVAL, "cluster_nats_url: %s", natsStatus_GetText(st));
 	st = natsConnection_Connect(&cl->nc, cl->opts);
 	if (st == NATS_OK) {
@@ -274,6 +371,11 @@ int cluster__start(struct broker *b, char *err, size_t errlen)
 		return err__set(err, errlen, MIDGE_ERR_IO, "cluster: cannot connect to NATS at %s: %s", c->cluster_nats_url,
 				natsStatus_GetText(st));
 	}
+	st = natsConnection_Connect(&cl->share_nc, cl->share_opts);
+	if (st == NATS_OK) on_share_up(cl->share_nc, cl);
+	else if (st != NATS_NOT_YET_CONNECTED)
+		return err__set(err, errlen, MIDGE_ERR_IO, "cluster: cannot connect to NATS at %s: %s", c->cluster_nats_url,
+				natsStatus_GetText(st));
 	log__printf(&b->log, LOG_T_NOTICE, "Cluster node %s (origin %016llx) on NATS %s.", name,
 		    (unsigned long long)cl->id, c->cluster_nats_url);
 	subs__set_watch(b->subs, on_interest, cl);
@@ -290,9 +392,8 @@ void cluster__stop(struct broker *b)
 	cluster_registry__stop(cl);
 	cluster_retained__stop(cl);
 	jsCtx_Destroy(cl->js);
-	if (cl->nc) {
-		natsConnection_Close(cl->nc);
-	}
+	if (cl->nc) natsConnection_Close(cl->nc);
+	if (cl->share_nc) natsConnection_Close(cl->share_nc);
 	for (size_t i = 0; i < 1024; i++) {
 		while (cl->buckets[i]) {
 			struct interest *in = cl->buckets[i];
@@ -302,7 +403,9 @@ void cluster__stop(struct broker *b)
 		}
 	}
 	natsConnection_Destroy(cl->nc);
+	natsConnection_Destroy(cl->share_nc);
 	natsOptions_Destroy(cl->opts);
+	natsOptions_Destroy(cl->share_opts);
 	/* The library's threads (the delivery one may be inside on_msg) are gone before cl is. */
 	nats_CloseAndWait(2000);
 	pthread_mutex_destroy(&cl->lock);

@@ -7,6 +7,7 @@
 #define MIDGE_CLUSTER_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,8 @@ struct cluster_stats {
 	atomic_uint_fast64_t malformed;  /* NATS messages on cluster subjects that did not decode */
 	atomic_uint_fast64_t failed;     /* publishes NATS refused (too large for its max_payload, or no buffer
 	                                  * while reconnecting) */
+	atomic_uint_fast64_t unshared;   /* messages NATS gave this node for a shared group that had just lost its
+	                                  * last member here */
 	atomic_int connected;            /* 1 while the NATS connection is up */
 };
 
@@ -33,8 +36,10 @@ int cluster__start(struct broker *b, char *err, size_t errlen);
 /* Closes the NATS connection and frees the cluster; after the workers stopped. NULL-safe. */
 void cluster__stop(struct broker *b);
 /* A message published on this node: to NATS for the other nodes, unless it came from one or is a $SYS topic.
- * Any thread. */
-void cluster__publish(struct cluster *cl, const struct message *m);
+ * Any thread. True when shared subscription groups get the message through NATS (which picks one member per group
+ * among every node's, this one's included), so the caller must not deliver it to local groups; false (a $SYS
+ * topic, or NATS not there) when the local groups are to have it as on a broker alone. */
+bool cluster__publish(struct cluster *cl, const struct message *m);
 /* A CONNECT for client_id was accepted here: the session registry records this node as its owner, and another
  * node that has it connected closes that connection. Cheap (queued for the registry's thread); any thread, also
  * under the sessions' locks. NULL cl is ignored. */

@@ -13,12 +13,16 @@
 
 struct broker;
 
-/* The NATS subscriptions of one filter that has local subscribers ("a/#" has two). */
+/* The NATS subscriptions of one filter that has local subscribers ("a/#" has two), or of one shared subscription
+ * group with local members (queue subscriptions, on the sharing connection). */
 struct interest {
 	struct interest *next;
+	struct interest *snext; /* shared ones: the list the sharing connection's messages are looked up in */
 	natsSubscription *sub[2];
-	size_t len;
-	uint8_t filter[];
+	size_t len;            /* of the filter */
+	size_t glen;           /* of the group's name */
+	bool shared;
+	uint8_t key[];         /* the filter, then the group's name */
 };
 
 /* The last message seen from one origin node: later copies (one per matching subscription) are dropped. */
@@ -31,11 +35,17 @@ struct cluster {
 	struct broker *b;
 	natsOptions *opts;
 	natsConnection *nc;
+	/* Shared subscriptions are NATS queue subscriptions on a second connection: nc does not get its own messages
+	 * back (NoEcho), and NATS would never pick this node's queue member for a message of this node. */
+	natsOptions *share_opts;
+	natsConnection *share_nc;
+	atomic_bool sharing;        /* share_nc is connected: shared groups get messages through NATS */
 	uint64_t id;                /* this node's origin id */
 	uint64_t seq;               /* of the messages this node sent (pub_lock) */
 	pthread_mutex_t pub_lock;   /* seq and the publish that carries it, together */
 	pthread_mutex_t lock;       /* buckets (also under the tree's write lock: the watcher is called there) */
 	struct interest *buckets[1024];
+	struct interest *shares;    /* the shared ones among them (lock) */
 	struct origin origins[ORIGINS]; /* the delivery thread's only */
 	size_t norigins;
 	struct cluster_stats stats;

@@ -156,9 +156,12 @@ void subs__free(struct sub_tree *t)
 
 void subs__set_watch(struct sub_tree *t, subs_watch_cb cb, void *arg)
 {
+	/* Both locks: each tree calls the watcher under its own. */
 	pthread_rwlock_wrlock(&t->subs.tree.lock);
+	pthread_rwlock_wrlock(&t->shared.tree.lock);
 	t->watch = cb;
 	t->watch_arg = arg;
+	pthread_rwlock_unlock(&t->shared.tree.lock);
 	pthread_rwlock_unlock(&t->subs.tree.lock);
 }
 
@@ -194,7 +197,7 @@ int subs__add(struct sub_tree *t, const uint8_t *filter, size_t len, struct sess
 	set_put(set, s, options, sub_id);
 	t->count++;
 	rc = 1;
-	if (first && t->watch) t->watch(t->watch_arg, filter, len, true);
+	if (first && t->watch) t->watch(t->watch_arg, NULL, 0, filter, len, true);
 out:
 	pthread_rwlock_unlock(&t->subs.tree.lock);
 	return rc;
@@ -215,7 +218,7 @@ int subs__remove(struct sub_tree *t, const uint8_t *filter, size_t len, struct s
 			free(set);
 			n->data = NULL;
 			ttree__prune(&t->subs.tree, n);
-			if (t->watch) t->watch(t->watch_arg, filter, len, false);
+			if (t->watch) t->watch(t->watch_arg, NULL, 0, filter, len, false);
 		} else if (set->mask + 1 > SET_MIN && set->count * 8 < set->mask + 1) {
 			/* Give back the memory of a mass unsubscribe; on failure the big set still works. */
 			struct sub_set *smaller = set_resize(set, (set->mask + 1) / 4);
@@ -416,6 +419,7 @@ int subs__add_shared(struct sub_tree *t, const uint8_t *group, size_t glen, cons
 	if (fresh) {
 		g->next = n->data;
 		n->data = g;
+		if (t->watch) t->watch(t->watch_arg, group, glen, filter, flen, true);
 	}
 	atomic_fetch_add_explicit(&t->nshared, 1, memory_order_relaxed);
 	rc = 1;
@@ -446,6 +450,7 @@ int subs__remove_shared(struct sub_tree *t, const uint8_t *group, size_t glen, c
 				n->data = g->next;
 			group_free(g);
 			ttree__prune(&t->shared.tree, n);
+			if (t->watch) t->watch(t->watch_arg, group, glen, filter, flen, false);
 		} else if (g->cap > GROUP_MIN && g->n * 4 <= g->cap) {
 			/* Give back the memory of members that left; on failure the bigger array still works. */
 			members_resize(g, g->cap / 2);

@@ -15,8 +15,11 @@ struct sub_tree;
 typedef void (*subs_match_cb)(void *arg, struct session *s, uint8_t options, uint32_t sub_id);
 
 /* Told when a filter gets its first subscriber (on) or loses its last (off), with the filter's bytes (valid during
- * the call only). Called under the tree's write lock: it must not call into the tree, and be quick. */
-typedef void (*subs_watch_cb)(void *arg, const uint8_t *filter, size_t len, bool on);
+ * the call only); for a shared subscription group, when the group (group, filter) gets its first member or loses
+ * its last, with group non-NULL. Called under the tree's write lock: it must not call into the tree, and be
+ * quick. */
+typedef void (*subs_watch_cb)(void *arg, const uint8_t *group, size_t glen, const uint8_t *filter, size_t len,
+			      bool on);
 
 /* A new, empty tree, or NULL when out of memory. Free with subs__free. */
 struct sub_tree *subs__new(void);
@@ -28,7 +31,7 @@ void subs__free(struct sub_tree *t);
  * MIDGE_ERR_NOMEM. The tree copies the filter. */
 int subs__add(struct sub_tree *t, const uint8_t *filter, size_t len, struct session *s, uint8_t options,
 	      uint32_t sub_id);
-/* Sets the watcher of ordinary subscriptions (shared ones are not watched); NULL cb for none. */
+/* Sets the watcher of ordinary filters and shared groups; NULL cb for none. */
 void subs__set_watch(struct sub_tree *t, subs_watch_cb cb, void *arg);
 /* Removes the subscription of s to filter. Returns 0, or MIDGE_ERR_NOT_FOUND. Prunes empty nodes. */
 int subs__remove(struct sub_tree *t, const uint8_t *filter, size_t len, struct session *s);

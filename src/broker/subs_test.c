@@ -808,6 +808,44 @@ static void test_shared_threads(void)
 	subs__free(r.t);
 }
 
+/* The watcher (the cluster's interest) hears of a filter's first subscriber and last, and of a shared group's
+ * first member and last, once each. */
+struct watched {
+	char log[512];
+};
+
+static void watch_cb(void *arg, const uint8_t *group, size_t glen, const uint8_t *f, size_t len, bool on)
+{
+	struct watched *w = arg;
+	size_t at = strlen(w->log);
+	snprintf(w->log + at, sizeof(w->log) - at, "%c%.*s%s%.*s;", on ? '+' : '-', (int)glen, group ? (const char *)group : "",
+		 group ? ":" : "", (int)len, (const char *)f);
+}
+
+static void test_watch(void)
+{
+	struct sub_tree *t = subs__new();
+	struct watched w = {{0}};
+	subs__set_watch(t, watch_cb, &w);
+	CHECK(subs__add(t, B("a/#"), S(1), 1, 0) == 1);
+	CHECK(subs__add(t, B("a/#"), S(2), 1, 0) == 1);
+	CHECK(subs__add(t, B("a/#"), S(2), 2, 0) == 0);
+	CHECK(subs__add_shared(t, B("g"), B("a/#"), S(1), 1, 0) == 1);
+	CHECK(subs__add_shared(t, B("g"), B("a/#"), S(2), 1, 0) == 1);
+	CHECK(subs__add_shared(t, B("h"), B("a/#"), S(2), 1, 0) == 1);
+	CHECK(subs__remove(t, B("a/#"), S(1)) == 0);
+	CHECK(subs__remove_shared(t, B("g"), B("a/#"), S(1)) == 0);
+	CHECK(!strcmp(w.log, "+a/#;+g:a/#;+h:a/#;"));
+	CHECK(subs__remove(t, B("a/#"), S(2)) == 0);
+	CHECK(subs__remove_shared(t, B("g"), B("a/#"), S(2)) == 0);
+	CHECK(subs__remove_shared(t, B("h"), B("a/#"), S(2)) == 0);
+	CHECK(!strcmp(w.log, "+a/#;+g:a/#;+h:a/#;-a/#;-g:a/#;-h:a/#;"));
+	subs__set_watch(t, NULL, NULL);
+	CHECK(subs__add(t, B("b"), S(1), 1, 0) == 1);
+	CHECK(!strcmp(w.log, "+a/#;+g:a/#;+h:a/#;-a/#;-g:a/#;-h:a/#;"));
+	subs__free(t);
+}
+
 int main(void)
 {
 	test_spec();
@@ -825,5 +863,6 @@ int main(void)
 	test_shared_order();
 	test_shared_prune();
 	test_shared_threads();
+	test_watch();
 	CHECK_DONE();
 }

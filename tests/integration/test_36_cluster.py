@@ -1,6 +1,7 @@
 """36 The cluster, first part (issue 12): three midge nodes on a three-server NATS cluster route messages to each
 other. Cross-node publish/subscribe at QoS 0/1/2 with every wildcard form and topics holding `.`, spaces, `*` and
-`>`; one copy per subscriber however many of its node's filters match; retained messages seen from every node;
+`>`; one copy per subscriber however many of its node's filters match; shared subscription groups spread over the
+nodes, one copy per group; retained messages seen from every node;
 $SYS kept per node; a node that starts before NATS catches up; interest that goes when the last subscriber does;
 configuration errors. Real nats-server processes (tests/integration/natsutil.py), real paho clients."""
 import re
@@ -189,6 +190,54 @@ def test_retained_for_a_node_that_starts_later(cluster3, broker, sub):
     time.sleep(0.5)
     assert sorted((t, p, r) for t, p, _, r in s.got) == [("keep/a", "A", True), ("keep/b", "B", True)]
     assert got
+
+
+def payloads(s):
+    return [p for _, p, _, _ in list(s.got)]
+
+
+def test_shared_subscriptions_spread_across_nodes(cluster3, sub):
+    """A shared group's members on several nodes are one group: each message goes to one member of each group,
+    whichever node it was published on, and every member gets a share. Ordinary subscribers still get all."""
+    _, nodes = cluster3
+    g = [sub(n.port, ["$share/g/job/#"], qos=1) for n in nodes]
+    h = [sub(nodes[1].port, ["$share/h/job/+"], qos=1), sub(nodes[2].port, ["$share/h/job/+"], qos=1)]
+    plain = sub(nodes[0].port, ["job/#"], qos=1)
+    settle()
+    sent = []
+    for i in range(60):
+        sent.append("%d" % i)
+        pub(nodes[0 if i % 2 else 2].port, "job/%d" % (i % 7), sent[-1], qos=1)
+    for group in (g, h):
+        wait_for(lambda: sum(len(m.got) for m in group) >= len(sent), 15, what="the group's messages")
+    plain.wait(len(sent))
+    time.sleep(0.5)  # no late copies
+    for name, group in (("g", g), ("h", h)):
+        got = sorted(sum((payloads(m) for m in group), []), key=int)
+        assert got == sent, (name, [len(m.got) for m in group])  # each once
+        assert all(m.got for m in group), (name, [len(m.got) for m in group])  # spread over the nodes
+    assert sorted(payloads(plain), key=int) == sent  # (two publishers: no order between them)
+    # Members leave: the group's messages go to those left, even when none is on the publisher's node.
+    g[0].close()
+    g[1].close()
+    settle()
+    before = len(g[2].got)
+    for i in range(20):
+        pub(nodes[0].port, "job/late", "late%d" % i, qos=1)
+    g[2].wait(before + 20)
+    time.sleep(0.3)
+    assert [p for p in payloads(g[2]) if p.startswith("late")] == ["late%d" % i for i in range(20)]
+
+
+def test_shared_subscription_without_nats_stays_local(broker, nats_cluster, sub):
+    """A node whose NATS is not there serves its own shared groups as a broker alone does."""
+    nats = nats_cluster(1, jetstream=False, start=False)
+    node = broker(node_conf(nats, "alone"))
+    s = [sub(node.port, ["$share/g/solo"], qos=1) for _ in range(2)]
+    for i in range(10):
+        pub(node.port, "solo", str(i), qos=1)
+    wait_for(lambda: len(s[0].got) + len(s[1].got) == 10, 10, what="10 messages to the group")
+    assert sorted(payloads(s[0]) + payloads(s[1]), key=int) == [str(i) for i in range(10)]
 
 
 def test_sys_stays_on_its_node_and_counts(cluster3, sub):
