@@ -118,7 +118,10 @@ size_t broker__publish(struct broker *b, struct worker *w, struct message *m, st
 		persist__retain(b, w, m);
 	/* The other nodes' subscribers get it through NATS (nothing without a cluster, or for one of theirs); so do
 	 * shared groups, whose members may be on any node, unless NATS is not there. */
-	bool shared_by_nats = b->cluster && cluster__publish(b->cluster, m);
+	uint64_t ticket = 0;
+	bool shared_by_nats = b->cluster && cluster__publish(b->cluster, m, &ticket);
+	/* Its publisher's acknowledgement waits for JetStream's (persist.c). */
+	if (ticket && w) w->cluster_ticket = ticket;
 
 	/* Receivers are collected under the tree's read lock and served after it is released. */
 	struct collect col = {.b = b, .m = m, .from = from};

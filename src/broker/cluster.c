@@ -192,8 +192,9 @@ static void on_interest(void *arg, const uint8_t *group, size_t glen, const uint
 
 /* ---- out ---- */
 
-bool cluster__publish(struct cluster *cl, const struct message *m)
+bool cluster__publish(struct cluster *cl, const struct message *m, uint64_t *ticket)
 {
+	*ticket = 0;
 	if (m->remote) return true;
 	if (local_only(m->topic, m->topic_len)) return false;
 	uint64_t now = m->expiry_ms ? clock__ms() : 0;
@@ -212,13 +213,19 @@ bool cluster__publish(struct cluster *cl, const struct message *m)
 	};
 	struct buf subj = {0}, data = {0};
 	natsStatus st = NATS_NO_MEMORY;
-	if (!cluster__topic_subject(m->topic, m->topic_len, &subj) && !cluster__encode(&cm, &data) &&
+	if (!cluster__topic_subject(m->topic, m->topic_len, m->qos > 0, &subj) && !cluster__encode(&cm, &data) &&
 	    buf__len(&data) <= INT32_MAX) {
 		/* Sequence numbers go out in their order, from every worker: a receiver keeps only a message newer than
 		 * the last it had from this node (fresh()). */
 		pthread_mutex_lock(&cl->pub_lock);
-		cluster__set_seq(data.data + data.start, ++cl->seq);
-		st = natsConnection_Publish(cl->nc, (const char *)buf__head(&subj), buf__head(&data), (int)buf__len(&data));
+		uint64_t seq = ++cl->seq;
+		cluster__set_seq(data.data + data.start, seq);
+		if (m->qos) *ticket = cluster_stream__publish(cl, (const char *)buf__head(&subj), buf__head(&data),
+							      (int)buf__len(&data), seq);
+		if (*ticket == CLUSTER_TICKET_FAILED) st = NATS_INSUFFICIENT_BUFFER;
+		else if (*ticket) st = NATS_OK;
+		else st = natsConnection_Publish(cl->nc, (const char *)buf__head(&subj), buf__head(&data),
+						 (int)buf__len(&data));
 		pthread_mutex_unlock(&cl->pub_lock);
 	}
 	if (m->retain) cluster_retained__put(cl, (struct message *)m);
@@ -379,7 +386,7 @@ int cluster__start(struct broker *b, char *err, size_t errlen)
 	log__printf(&b->log, LOG_T_NOTICE, "Cluster node %s (origin %016llx) on NATS %s.", name,
 		    (unsigned long long)cl->id, c->cluster_nats_url);
 	subs__set_watch(b->subs, on_interest, cl);
-	if (cluster_registry__start(cl) || cluster_retained__start(cl))
+	if (cluster_registry__start(cl) || cluster_retained__start(cl) || cluster_stream__start(cl))
 		return err__set(err, errlen, MIDGE_ERR_NOMEM, "cluster: cannot start its threads");
 	return 0;
 }
@@ -391,6 +398,7 @@ void cluster__stop(struct broker *b)
 	if (b->subs) subs__set_watch(b->subs, NULL, NULL);
 	cluster_registry__stop(cl);
 	cluster_retained__stop(cl);
+	cluster_stream__stop(cl);
 	jsCtx_Destroy(cl->js);
 	if (cl->nc) natsConnection_Close(cl->nc);
 	if (cl->share_nc) natsConnection_Close(cl->share_nc);
@@ -408,6 +416,7 @@ void cluster__stop(struct broker *b)
 	natsOptions_Destroy(cl->share_opts);
 	/* The library's threads (the delivery one may be inside on_msg) are gone before cl is. */
 	nats_CloseAndWait(2000);
+	cluster_stream__free(cl);
 	pthread_mutex_destroy(&cl->lock);
 	pthread_mutex_destroy(&cl->js_lock);
 	pthread_mutex_destroy(&cl->pub_lock);

@@ -38,8 +38,20 @@ void cluster__stop(struct broker *b);
 /* A message published on this node: to NATS for the other nodes, unless it came from one or is a $SYS topic.
  * Any thread. True when shared subscription groups get the message through NATS (which picks one member per group
  * among every node's, this one's included), so the caller must not deliver it to local groups; false (a $SYS
- * topic, or NATS not there) when the local groups are to have it as on a broker alone. */
-bool cluster__publish(struct cluster *cl, const struct message *m);
+ * topic, or NATS not there) when the local groups are to have it as on a broker alone. A QoS 1 or 2 message goes
+ * to the cluster's JetStream stream once it is there (cluster__stores): *ticket gets the number its publisher's
+ * acknowledgement waits for (cluster__barrier), else 0. */
+bool cluster__publish(struct cluster *cl, const struct message *m, uint64_t *ticket);
+
+/* Whether QoS 1 and 2 messages published on this node are acknowledged only once JetStream keeps them: true once
+ * the node found or made the stream. NULL-safe. */
+bool cluster__stores(const struct cluster *cl);
+typedef void (*cluster_done_cb)(void *arg, int rc);
+/* Calls cb(arg, rc) once every message this node sent to the stream before the call is kept or given up on: rc is
+ * MIDGE_ERR_IO when the message of ticket own (0: none) was not kept (JetStream did not take it within 30 s), else
+ * 0. Barriers fire in the order they were made; at once, on the calling thread, when nothing is in flight. Any
+ * thread. */
+void cluster__barrier(struct cluster *cl, uint64_t own, cluster_done_cb cb, void *arg);
 /* A CONNECT for client_id was accepted here: the session registry records this node as its owner, and another
  * node that has it connected closes that connection. Cheap (queued for the registry's thread); any thread, also
  * under the sessions' locks. NULL cl is ignored. */

@@ -35,10 +35,13 @@ static int put_level(struct buf *out, const uint8_t *l, size_t n)
 	return 0;
 }
 
-/* Appends the subject of levels p[0..len), '+' and '#' as wildcards when filter. */
-static int put_subject(struct buf *out, const uint8_t *p, size_t len, bool filter)
+/* Appends the subject of levels p[0..len) after the prefix and the class token cls, '+' and '#' as wildcards when
+ * filter. */
+static int put_subject(struct buf *out, const char *cls, const uint8_t *p, size_t len, bool filter)
 {
-	if (buf__append(out, CLUSTER_SUBJECT_PREFIX, sizeof(CLUSTER_SUBJECT_PREFIX) - 1)) return MIDGE_ERR_NOMEM;
+	if (buf__append(out, CLUSTER_SUBJECT_PREFIX ".", sizeof(CLUSTER_SUBJECT_PREFIX)) ||
+	    buf__append(out, cls, strlen(cls)))
+		return MIDGE_ERR_NOMEM;
 	size_t start = 0;
 	for (size_t i = 0; i <= len; i++) {
 		if (i < len && p[i] != '/') continue;
@@ -56,21 +59,21 @@ static int put_subject(struct buf *out, const uint8_t *p, size_t len, bool filte
 	return buf__append(out, "", 1);
 }
 
-int cluster__topic_subject(const uint8_t *t, size_t len, struct buf *out)
+int cluster__topic_subject(const uint8_t *t, size_t len, bool stored, struct buf *out)
 {
 	buf__clear(out);
-	return put_subject(out, t, len, false);
+	return put_subject(out, stored ? CLUSTER_CLASS_STORED : CLUSTER_CLASS_PLAIN, t, len, false);
 }
 
 int cluster__filter_subjects(const uint8_t *f, size_t len, struct buf *out, int *n)
 {
 	buf__clear(out);
 	*n = 1;
-	if (put_subject(out, f, len, true)) return MIDGE_ERR_NOMEM;
+	if (put_subject(out, "*", f, len, true)) return MIDGE_ERR_NOMEM;
 	/* "a/#" matches "a" too (MQTT 4.7.1.2): its parent's subject; "#" alone has none (no empty topic). */
 	if (len >= 2 && f[len - 1] == '#' && f[len - 2] == '/') {
 		*n = 2;
-		return put_subject(out, f, len - 2, true);
+		return put_subject(out, "*", f, len - 2, true);
 	}
 	return 0;
 }

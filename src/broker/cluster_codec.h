@@ -12,12 +12,20 @@
 /* Every cluster subject starts with this, so MQTT topics meet none of NATS's own ($JS, $KV, _INBOX). */
 #define CLUSTER_SUBJECT_PREFIX "mqtt"
 
-/* The subject of topic name t[0..len): "mqtt" then one token per level, where every byte outside [A-Za-z0-9_-]
- * is written "=HH" (two upper-case hex digits) and an empty level is "=". Reversible, and never a NATS wildcard
- * or separator. Written to out (cleared first), NUL-terminated. 0 or MIDGE_ERR_NOMEM. */
-int cluster__topic_subject(const uint8_t *t, size_t len, struct buf *out);
-/* The subjects that carry every topic filter f[0..len) matches: '+' becomes "*"; a trailing '#' becomes ">" and,
- * since "a/#" also matches "a", also the parent's subject ("#" alone: "mqtt.>" only). Writes one or two
+/* The class token after the prefix: messages the JetStream stream keeps (QoS 1 and 2: its subjects are
+ * "mqtt.1.>") and those it does not (QoS 0). Subscriptions take both ("mqtt.*."). */
+#define CLUSTER_CLASS_PLAIN "0"
+#define CLUSTER_CLASS_STORED "1"
+#define CLUSTER_STORED_SUBJECTS CLUSTER_SUBJECT_PREFIX "." CLUSTER_CLASS_STORED ".>"
+
+/* The subject of topic name t[0..len): "mqtt", the class token (stored or not), then one token per level, where
+ * every byte outside [A-Za-z0-9_-] is written "=HH" (two upper-case hex digits) and an empty level is "=".
+ * Reversible, and never a NATS wildcard or separator. Written to out (cleared first), NUL-terminated. 0 or
+ * MIDGE_ERR_NOMEM. */
+int cluster__topic_subject(const uint8_t *t, size_t len, bool stored, struct buf *out);
+/* The subjects that carry every topic filter f[0..len) matches, either class ("mqtt.*."): '+' becomes "*"; a
+ * trailing '#' becomes ">" and, since "a/#" also matches "a", also the parent's subject ("#" alone:
+ * "mqtt.*.>" only). Writes one or two
  * NUL-terminated subjects to out, one after the other (cleared first); *n gets their count. 0 or
  * MIDGE_ERR_NOMEM. The filter is assumed valid (topic__valid_filter). */
 int cluster__filter_subjects(const uint8_t *f, size_t len, struct buf *out, int *n);

@@ -11,7 +11,7 @@ static struct buf b;
 
 static bool subj(const char *topic, const char *want)
 {
-	CHECK_EQ(cluster__topic_subject((const uint8_t *)topic, strlen(topic), &b), 0);
+	CHECK_EQ(cluster__topic_subject((const uint8_t *)topic, strlen(topic), false, &b), 0);
 	bool ok = strcmp((const char *)buf__head(&b), want) == 0;
 	if (!ok) fprintf(stderr, "  %s -> %s, want %s\n", topic, (const char *)buf__head(&b), want);
 	return ok;
@@ -30,19 +30,21 @@ static bool filt(const char *f, const char *w1, const char *w2)
 
 int main(void)
 {
-	CHECK(subj("a/b", "mqtt.a.b"));
-	CHECK(subj("sensors/room-1/temp_c", "mqtt.sensors.room-1.temp_c"));
-	CHECK(subj("a.b/c d/*/>", "mqtt.a=2Eb.c=20d.=2A.=3E"));
-	CHECK(subj("/x/", "mqtt.=.x.="));
-	CHECK(subj("$SYS/x", "mqtt.=24SYS.x"));
-	CHECK(subj("caf\xc3\xa9", "mqtt.caf=C3=A9"));
-	CHECK(subj("a=b", "mqtt.a=3Db")); /* the escape character itself is escaped */
-	CHECK(filt("a/+/c", "mqtt.a.*.c", NULL));
-	CHECK(filt("a/#", "mqtt.a.>", "mqtt.a"));
-	CHECK(filt("#", "mqtt.>", NULL));
-	CHECK(filt("+", "mqtt.*", NULL));
-	CHECK(filt("+/#", "mqtt.*.>", "mqtt.*"));
-	CHECK(filt("a b/#", "mqtt.a=20b.>", "mqtt.a=20b"));
+	CHECK(subj("a/b", "mqtt.0.a.b"));
+	CHECK_EQ(cluster__topic_subject((const uint8_t *)"a/b", 3, true, &b), 0); /* the stream's class */
+	CHECK(strcmp((const char *)buf__head(&b), "mqtt.1.a.b") == 0);
+	CHECK(subj("sensors/room-1/temp_c", "mqtt.0.sensors.room-1.temp_c"));
+	CHECK(subj("a.b/c d/*/>", "mqtt.0.a=2Eb.c=20d.=2A.=3E"));
+	CHECK(subj("/x/", "mqtt.0.=.x.="));
+	CHECK(subj("$SYS/x", "mqtt.0.=24SYS.x"));
+	CHECK(subj("caf\xc3\xa9", "mqtt.0.caf=C3=A9"));
+	CHECK(subj("a=b", "mqtt.0.a=3Db")); /* the escape character itself is escaped */
+	CHECK(filt("a/+/c", "mqtt.*.a.*.c", NULL));
+	CHECK(filt("a/#", "mqtt.*.a.>", "mqtt.*.a"));
+	CHECK(filt("#", "mqtt.*.>", NULL));
+	CHECK(filt("+", "mqtt.*.*", NULL));
+	CHECK(filt("+/#", "mqtt.*.*.>", "mqtt.*.*"));
+	CHECK(filt("a b/#", "mqtt.*.a=20b.>", "mqtt.*.a=20b"));
 
 	CHECK_EQ(cluster__key((const uint8_t *)"dev 7.a", 7, &b), 0);
 	CHECK(strcmp((const char *)buf__head(&b), "dev=207=2Ea") == 0);

@@ -53,6 +53,8 @@ struct cluster {
 	atomic_bool said_error;
 	struct cluster_registry *reg; /* cluster_registry.c */
 	struct cluster_retained *ret; /* cluster_retained.c */
+	struct cluster_stream *stream; /* cluster_stream.c */
+	atomic_bool stores;           /* the stream is there: QoS 1/2 messages go to it (cluster__stores) */
 	pthread_mutex_t js_lock;      /* js */
 	jsCtx *js;                    /* made at the first cluster__bucket */
 };
@@ -98,6 +100,20 @@ int cluster_retained__start(struct cluster *cl);
 void cluster_retained__stop(struct cluster *cl);
 /* A retained message published on this node: queued for the bucket (a reference is taken). */
 void cluster_retained__put(struct cluster *cl, struct message *m);
+
+/* ---- cluster_stream.c ---- */
+#define CLUSTER_TICKET_FAILED UINT64_MAX
+/* Starts the thread that finds or makes the stream and sends again what JetStream did not take. 0 or
+ * MIDGE_ERR_NOMEM. */
+int cluster_stream__start(struct cluster *cl);
+/* Stops the thread; barriers still waiting fire with MIDGE_ERR_IO. Before the NATS connection closes. */
+void cluster_stream__stop(struct cluster *cl);
+/* Frees it; after the NATS library's threads are gone (its acknowledgement handler uses it). */
+void cluster_stream__free(struct cluster *cl);
+/* Publishes an encoded message (its origin sequence number seq) on subject to the stream: its ticket, 0 while the
+ * stream is not there (the caller publishes it plainly), or CLUSTER_TICKET_FAILED (a ticket that failed at once:
+ * too many in flight). Under the caller's pub_lock, so tickets follow sequence numbers. */
+uint64_t cluster_stream__publish(struct cluster *cl, const char *subject, const void *data, int len, uint64_t seq);
 
 /* ---- cluster_registry.c ---- */
 /* Starts the registry's threads: one writes this node's claims, one watches the others'. 0 or MIDGE_ERR_NOMEM. */

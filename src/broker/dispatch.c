@@ -10,6 +10,7 @@ int dispatch__packet(struct worker *w, struct conn *c, const struct mqtt_frame *
 {
 	atomic_fetch_add_explicit(&w->stats.msgs_received, 1, memory_order_relaxed);
 	w->store_touched = false; /* set by the store writes this packet makes (persist.h) */
+	w->cluster_ticket = 0;    /* set by a message it sends to the cluster's stream (cluster.h) */
 	if (c->state == CONN_OPEN) {
 		/* The first packet must be CONNECT [MQTT-3.1.0-1]. */
 		return f->type == MQTT_CONNECT ? handle__connect(w, c, f) : MIDGE_ERR_PROTOCOL;

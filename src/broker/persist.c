@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "cluster.h"
 #include "common/clock.h"
 #include "conn.h"
 #include "message.h"
@@ -358,6 +359,8 @@ void persist__throttle(struct broker *b, struct worker *w, struct conn *c)
 struct held {
 	struct broker *b;
 	struct conn *c;
+	uint64_t ticket; /* of the message this reply's packet sent to the cluster's stream (0: none) */
+	int store_rc;
 	uint8_t type;
 	uint16_t pid;
 	uint8_t reason;
@@ -380,12 +383,13 @@ void persist__close_conn(struct conn *c)
  * connection what it has no acknowledgement for. */
 static void fail_close(struct conn *c) { persist__close_conn(c); }
 
-static void on_reply(void *arg, int rc)
+/* The reply once what it waits for is done: store_rc from the store's commit, cluster_rc from the cluster's
+ * stream (cluster.h). */
+static void reply(struct held *h, int store_rc, int cluster_rc)
 {
-	struct held *h = arg;
 	struct broker *b = h->b;
 	struct conn *c = h->c;
-	note_rc(b, rc);
+	int rc = store_rc ? store_rc : cluster_rc;
 	struct session *s = c->session;
 	bool refused = rc && (h->len || h->type == MQTT_PUBACK || h->type == MQTT_PUBREC);
 	if (!rc && (h->flags & PERSIST_ACK_QOS2_IN)) {
@@ -411,9 +415,10 @@ static void on_reply(void *arg, int rc)
 	}
 	if (refused && !h->len && c->version == MQTT_V5 && h->type != MQTT_PUBCOMP) {
 		/* MQTT 5 can say it; a PUBREC refusal ends the exchange (4.3.3). */
-		bool full = rc && store__last_error_full(b->store);
+		bool full = store_rc && store__last_error_full(b->store);
 		conn__queue_ack_rc(c, h->type, h->pid, full ? MQTT_RC_QUOTA_EXCEEDED : MQTT_RC_UNSPECIFIED,
-				   full ? "storage full: not kept" : "storage failure: not kept");
+				   full ? "storage full: not kept" : store_rc ? "storage failure: not kept"
+									: "not kept by the cluster");
 	} else if (refused) {
 		fail_close(c);
 	} else if (h->len) {
@@ -428,19 +433,48 @@ static void on_reply(void *arg, int rc)
 	free(h);
 }
 
-/* Whether a reply must wait: in durable mode, when this packet enqueued writes, or an earlier reply still
- * waits (replies keep the order of the packets they answer). */
-static bool must_hold(struct broker *b, struct worker *w, struct conn *c)
+static void after_cluster(void *arg, int rc)
 {
-	return persist__durable(b) && ((w && w->store_touched) || atomic_load(&c->replies_held) > 0);
+	struct held *h = arg;
+	reply(h, h->store_rc, rc);
 }
 
-static int hold(struct broker *b, struct conn *c, struct held *h)
+/* Committed (or not): on to the cluster's stream when QoS 1/2 messages go there, since the replies of every
+ * packet pass the same stages in the same order. */
+static void after_store(void *arg, int rc)
+{
+	struct held *h = arg;
+	note_rc(h->b, rc);
+	if (!cluster__stores(h->b->cluster)) {
+		reply(h, rc, 0);
+		return;
+	}
+	h->store_rc = rc;
+	cluster__barrier(h->b->cluster, h->ticket, after_cluster, h);
+}
+
+/* Whether a reply must wait: in durable mode, when this packet enqueued writes; in a cluster that stores QoS 1/2
+ * messages, when it sent one; or when an earlier reply still waits (replies keep the order of the packets they
+ * answer). */
+static bool must_hold(struct broker *b, struct worker *w, struct conn *c)
+{
+	bool store = persist__durable(b), cluster = cluster__stores(b->cluster);
+	if (!store && !cluster) return false;
+	if (atomic_load(&c->replies_held) > 0) return true;
+	return w && ((store && w->store_touched) || (cluster && w->cluster_ticket));
+}
+
+static int hold(struct broker *b, struct worker *w, struct conn *c, struct held *h)
 {
 	h->b = b;
 	h->c = conn__ref(c);
+	h->ticket = w ? w->cluster_ticket : 0;
 	atomic_fetch_add(&c->replies_held, 1);
-	int rc = store__barrier(b->store, on_reply, h);
+	if (!persist__durable(b)) {
+		cluster__barrier(b->cluster, h->ticket, after_cluster, h);
+		return 0;
+	}
+	int rc = store__barrier(b->store, after_store, h);
 	if (rc) {
 		atomic_fetch_sub(&c->replies_held, 1);
 		conn__unref(c);
@@ -459,7 +493,7 @@ int persist__ack(struct broker *b, struct worker *w, struct conn *c, uint8_t typ
 		h->reason = reason;
 		h->why = why;
 		h->flags = flags;
-		if (hold(b, c, h) == 0) return 0;
+		if (hold(b, w, c, h) == 0) return 0;
 		free(h); /* the store is closing: the broker is stopping, answer now */
 	}
 	return conn__queue_ack_rc(c, type, pid, reason, why);
@@ -479,7 +513,7 @@ int persist__reply(struct broker *b, struct worker *w, struct conn *c, const voi
 		h->then = then;
 		h->done = done;
 		h->arg = arg;
-		if (hold(b, c, h) == 0) return 0;
+		if (hold(b, w, c, h) == 0) return 0;
 		free(h);
 	}
 	int r = conn__queue_bytes(c, bytes, len);

@@ -474,14 +474,15 @@ void broker__fini(struct broker *b)
 	atomic_store(&b->shutting_down, true);
 	sys__stop(b);
 	for (int i = 0; i < b->workers_started; i++) worker__halt(&b->workers[i]);
+	/* Replies and sends waiting for a commit are posted to the workers first, so the drain releases them; those
+	 * that go on to wait for the cluster's stream (persist.c) are released by cluster__stop. */
+	persist__flush(b);
 	/* No worker publishes any more; what NATS still delivers goes to the halted workers' inboxes, which the drain
 	 * below empties. */
 	cluster__stop(b);
 	/* No worker submits a password check any more; the checking threads may still post answers to the
 	 * halted workers' inboxes, which the drain below empties. */
 	authq__stop(b);
-	/* Replies and sends waiting for a commit are posted to the workers first, so the drain releases them. */
-	persist__flush(b);
 	for (int i = 0; i < b->workers_started; i++) worker__drain(&b->workers[i]);
 	/* Everything the drain changed (sessions gone offline) is committed before the store closes; anything its
 	 * callbacks still post is released by a second drain. */

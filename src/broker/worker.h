@@ -60,6 +60,8 @@ struct worker {
 	atomic_bool stop;
 	struct worker_stats stats;
 	bool store_touched;    /* the packet being handled enqueued store writes: its reply waits for them */
+	uint64_t cluster_ticket; /* the packet being handled sent a message to the cluster's stream: its reply waits
+	                          * for JetStream (cluster.h); 0 when not */
 	struct receiver *recv; /* scratch array for broker__publish */
 	uint8_t *scratch;      /* READ_CHUNK bytes: reads land here for connections that keep no input (worker.c) */
 	size_t recv_cap;

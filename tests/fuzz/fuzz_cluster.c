@@ -23,7 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    again.props_len != m.props_len || again.expiry_s != m.expiry_s)
 				abort();
 		}
-		(void)cluster__topic_subject(m.topic, m.topic_len, &s);
+		(void)cluster__topic_subject(m.topic, m.topic_len, m.qos > 0, &s);
 	}
 	if (size && topic__valid_filter(data, size)) {
 		int n;
