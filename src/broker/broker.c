@@ -41,6 +41,9 @@ static void on_match(void *arg, struct session *s, uint8_t options, uint32_t sub
 	struct collect *col = arg;
 	/* No Local: not back to the session that published it [MQTT-3.8.3-3]. */
 	if ((options & MQTT_SUBOPT_NO_LOCAL) && s == col->from) return;
+	/* A clustered persistent session has its QoS 1/2 messages from the cluster's stream (cluster.h). */
+	if (col->m->qos && atomic_load_explicit(&s->clustered, memory_order_relaxed) && cluster__stores(col->b->cluster))
+		return;
 	add(col, s, options, sub_id, 0);
 }
 

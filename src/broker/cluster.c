@@ -245,7 +245,7 @@ bool cluster__publish(struct cluster *cl, const struct message *m, uint64_t *tic
 
 /* ---- JetStream ---- */
 
-kvStore *cluster__bucket(struct cluster *cl, const char *name)
+jsCtx *cluster__js(struct cluster *cl)
 {
 	if (!atomic_load(&cl->stats.connected)) return NULL;
 	pthread_mutex_lock(&cl->js_lock);
@@ -256,6 +256,12 @@ kvStore *cluster__bucket(struct cluster *cl, const char *name)
 	if (!cl->js && natsConnection_JetStream(&cl->js, cl->nc, &jo) != NATS_OK) cl->js = NULL;
 	jsCtx *js = cl->js;
 	pthread_mutex_unlock(&cl->js_lock);
+	return js;
+}
+
+kvStore *cluster__bucket(struct cluster *cl, const char *name)
+{
+	jsCtx *js = cluster__js(cl);
 	kvStore *kv = NULL;
 	if (!js) return NULL;
 	if (js_KeyValue(&kv, js, name) == NATS_OK) return kv;
@@ -386,7 +392,8 @@ int cluster__start(struct broker *b, char *err, size_t errlen)
 	log__printf(&b->log, LOG_T_NOTICE, "Cluster node %s (origin %016llx) on NATS %s.", name,
 		    (unsigned long long)cl->id, c->cluster_nats_url);
 	subs__set_watch(b->subs, on_interest, cl);
-	if (cluster_registry__start(cl) || cluster_retained__start(cl) || cluster_stream__start(cl))
+	if (cluster_registry__start(cl) || cluster_retained__start(cl) || cluster_stream__start(cl) ||
+	    cluster_sessions__start(cl))
 		return err__set(err, errlen, MIDGE_ERR_NOMEM, "cluster: cannot start its threads");
 	return 0;
 }
@@ -398,6 +405,7 @@ void cluster__stop(struct broker *b)
 	if (b->subs) subs__set_watch(b->subs, NULL, NULL);
 	cluster_registry__stop(cl);
 	cluster_retained__stop(cl);
+	cluster_sessions__stop(cl);
 	cluster_stream__stop(cl);
 	jsCtx_Destroy(cl->js);
 	if (cl->nc) natsConnection_Close(cl->nc);
@@ -417,6 +425,7 @@ void cluster__stop(struct broker *b)
 	/* The library's threads (the delivery one may be inside on_msg) are gone before cl is. */
 	nats_CloseAndWait(2000);
 	cluster_stream__free(cl);
+	cluster_sessions__free(cl);
 	pthread_mutex_destroy(&cl->lock);
 	pthread_mutex_destroy(&cl->js_lock);
 	pthread_mutex_destroy(&cl->pub_lock);

@@ -13,6 +13,7 @@
 
 struct broker;
 struct message;
+struct session;
 struct cluster;
 
 /* Counters, written from any thread. */
@@ -56,6 +57,30 @@ void cluster__barrier(struct cluster *cl, uint64_t own, cluster_done_cb cb, void
  * node that has it connected closes that connection. Cheap (queued for the registry's thread); any thread, also
  * under the sessions' locks. NULL cl is ignored. */
 void cluster__claim(struct cluster *cl, const char *client_id);
+/* ---- persistent sessions across nodes (cluster_sessions.c) ----
+ * A persistent session attached while the cluster stores QoS 1/2 messages is "clustered" (s->clustered): its
+ * subscriptions are kept in the cluster, and its QoS 1/2 messages come from JetStream consumers. */
+
+/* s (its lock and the sessions' lock held) was just attached for a CONNECT: it becomes clustered when persistent.
+ * A session another node had (its entry in the cluster) is taken over when s is persistent and not a clean start
+ * (its subscriptions are added to s), else ended there. True when they were (the CONNACK says a session was present). */
+bool cluster__session_attach(struct cluster *cl, struct session *s, bool clean_start);
+/* A clustered session subscribed (under its lock): its consumers are made. Returns the ticket the SUBACK waits
+ * for (cluster__barrier), 0 when there is nothing to wait for (not clustered, a shared or a replaced
+ * subscription), or CLUSTER_TICKET_FAILED (defined in cluster_int.h; UINT64_MAX). */
+uint64_t cluster__session_sub(struct cluster *cl, struct session *s, const uint8_t *filter, size_t len,
+			      uint8_t options, uint32_t sub_id);
+/* A clustered session unsubscribed (under its lock): its consumers go. */
+void cluster__session_unsub(struct cluster *cl, struct session *s, const uint8_t *filter, size_t len);
+/* The registry saw its client connect to another node: s ends here without touching the cluster's copy (its
+ * consumers are the other node's now), and its messages are not acknowledged to JetStream. */
+void cluster__session_moved(struct cluster *cl, struct session *s);
+/* A session ends (session__end): a clustered one's consumers and entry go, unless it moved to another node. */
+void cluster__session_end(struct cluster *cl, struct session *s);
+/* A message from a JetStream consumer is done with (the client acknowledged it, or had it at QoS 0): JetStream
+ * is told so. Nothing for other messages (m->jsack NULL). Any thread. */
+void cluster__consumed(struct cluster *cl, struct message *m);
+
 /* The counters, or NULL without a cluster. */
 const struct cluster_stats *cluster__stats(const struct cluster *cl);
 

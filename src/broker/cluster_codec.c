@@ -165,3 +165,64 @@ int cluster__decode(const uint8_t *p, size_t n, struct cluster_msg *m)
 	m->payload_len = n - at;
 	return 0;
 }
+
+/* ---- a persistent session's entry ---- */
+
+#define PS0 'P'
+#define PS1 'S'
+
+static void put_be(uint8_t *p, uint64_t v, int n)
+{
+	for (int i = 0; i < n; i++) p[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
+}
+
+static uint64_t get_be(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < n; i++) v = v << 8 | p[i];
+	return v;
+}
+
+int cluster__psess_begin(struct buf *out, uint64_t owner, uint32_t expiry)
+{
+	buf__clear(out);
+	uint8_t h[15] = {PS0, PS1, VERSION};
+	put_be(h + 3, owner, 8);
+	put_be(h + 11, expiry, 4);
+	return buf__append(out, h, sizeof(h)) ? MIDGE_ERR_NOMEM : 0;
+}
+
+int cluster__psess_add(struct buf *out, const struct cluster_psub *s)
+{
+	if (s->len > 0xFFFF) return MIDGE_ERR_INVAL;
+	uint8_t h[7];
+	h[0] = s->options;
+	put_be(h + 1, s->sub_id, 4);
+	put_be(h + 5, s->len, 2);
+	return buf__append(out, h, sizeof(h)) || buf__append(out, s->filter, s->len) ? MIDGE_ERR_NOMEM : 0;
+}
+
+int cluster__psess_decode(const uint8_t *p, size_t n, uint64_t *owner, uint32_t *expiry,
+			  int (*each)(void *arg, const struct cluster_psub *s), void *arg)
+{
+	if (n < 15 || p[0] != PS0 || p[1] != PS1 || p[2] != VERSION) return MIDGE_ERR_MALFORMED;
+	*owner = get_be(p + 3, 8);
+	*expiry = (uint32_t)get_be(p + 11, 4);
+	for (size_t at = 15; at < n;) {
+		if (n - at < 7) return MIDGE_ERR_MALFORMED;
+		struct cluster_psub s = {.options = p[at], .sub_id = (uint32_t)get_be(p + at + 1, 4)};
+		s.len = (size_t)get_be(p + at + 5, 2);
+		at += 7;
+		if (s.len > n - at) return MIDGE_ERR_MALFORMED;
+		s.filter = p + at;
+		at += s.len;
+		/* What a SUBSCRIBE would have refused is not subscribed from here either. */
+		if (!s.len || (s.options & 3) == 3 || !utf8__valid(s.filter, s.len) || !topic__valid_filter(s.filter, s.len))
+			return MIDGE_ERR_MALFORMED;
+		if (each) {
+			int rc = each(arg, &s);
+			if (rc) return rc;
+		}
+	}
+	return 0;
+}

@@ -61,4 +61,23 @@ void cluster__set_seq(uint8_t *env, uint64_t seq);
  * topic name. Properties are checked by the caller (props__validate). */
 int cluster__decode(const uint8_t *p, size_t n, struct cluster_msg *m);
 
+/* A persistent session as the cluster keeps it (bucket midge_psess, key its client id): the node that has it, its
+ * Session Expiry Interval and its subscriptions. "PS", version 1, owner (8 bytes, big-endian), expiry (4), then per
+ * subscription: options (1), subscription identifier (4), filter length (2) and filter. */
+struct cluster_psub {
+	uint8_t options;
+	uint32_t sub_id;
+	const uint8_t *filter;
+	size_t len;
+};
+/* Starts an entry in out (cleared first); then cluster__psess_add once per subscription. 0 or MIDGE_ERR_NOMEM
+ * (MIDGE_ERR_INVAL for a filter longer than 65535). */
+int cluster__psess_begin(struct buf *out, uint64_t owner, uint32_t expiry);
+int cluster__psess_add(struct buf *out, const struct cluster_psub *s);
+/* Decodes an entry: owner and expiry, and each (may be NULL) called per subscription, filter pointing into p; a
+ * non-zero return of each stops and is returned. MIDGE_ERR_MALFORMED for anything cluster__psess_begin/add would
+ * not make, or a filter a SUBSCRIBE could not carry (not UTF-8, invalid, QoS 3). */
+int cluster__psess_decode(const uint8_t *p, size_t n, uint64_t *owner, uint32_t *expiry,
+			  int (*each)(void *arg, const struct cluster_psub *s), void *arg);
+
 #endif

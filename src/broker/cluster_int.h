@@ -54,6 +54,7 @@ struct cluster {
 	struct cluster_registry *reg; /* cluster_registry.c */
 	struct cluster_retained *ret; /* cluster_retained.c */
 	struct cluster_stream *stream; /* cluster_stream.c */
+	struct cluster_sessions *sessions; /* cluster_sessions.c */
 	atomic_bool stores;           /* the stream is there: QoS 1/2 messages go to it (cluster__stores) */
 	pthread_mutex_t js_lock;      /* js */
 	jsCtx *js;                    /* made at the first cluster__bucket */
@@ -101,7 +102,12 @@ void cluster_retained__stop(struct cluster *cl);
 /* A retained message published on this node: queued for the bucket (a reference is taken). */
 void cluster_retained__put(struct cluster *cl, struct message *m);
 
+/* The JetStream context of the cluster's own threads (made at the first call; NULL while NATS or JetStream is not
+ * there). Requests on it block: never on a worker. */
+jsCtx *cluster__js(struct cluster *cl);
+
 /* ---- cluster_stream.c ---- */
+#define CLUSTER_STREAM "MIDGE_MSGS"
 #define CLUSTER_TICKET_FAILED UINT64_MAX
 /* Starts the thread that finds or makes the stream and sends again what JetStream did not take. 0 or
  * MIDGE_ERR_NOMEM. */
@@ -114,6 +120,18 @@ void cluster_stream__free(struct cluster *cl);
  * stream is not there (the caller publishes it plainly), or CLUSTER_TICKET_FAILED (a ticket that failed at once:
  * too many in flight). Under the caller's pub_lock, so tickets follow sequence numbers. */
 uint64_t cluster_stream__publish(struct cluster *cl, const char *subject, const void *data, int len, uint64_t seq);
+/* A ticket for some other work whose end a reply must wait for (a subscription's consumers): settled by
+ * cluster_stream__settle (ok false: the reply says it failed). CLUSTER_TICKET_FAILED when too many are open. */
+uint64_t cluster_stream__ticket(struct cluster *cl);
+void cluster_stream__settle(struct cluster *cl, uint64_t ticket, bool ok);
+
+/* ---- cluster_sessions.c ---- */
+/* Starts the persistent sessions' bucket threads and the subscription to this node's consumer deliveries. */
+int cluster_sessions__start(struct cluster *cl);
+/* Stops the threads (subscriptions still waiting for consumers fail); before the connection closes. */
+void cluster_sessions__stop(struct cluster *cl);
+/* Frees the tables; after the NATS library's threads are gone. */
+void cluster_sessions__free(struct cluster *cl);
 
 /* ---- cluster_registry.c ---- */
 /* Starts the registry's threads: one writes this node's claims, one watches the others'. 0 or MIDGE_ERR_NOMEM. */

@@ -11,6 +11,7 @@
 #include "broker.h"
 #include "cluster_codec.h"
 #include "cluster_int.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "conn.h"
 #include "midge/midge.h"
@@ -154,6 +155,12 @@ static void seen(struct cluster_registry *r, const char *client_id, uint64_t rev
 	if (s) {
 		lock__acquire(&s->lock);
 		if (s->conn && !s->conn->internal) conn = conn__ref(s->conn);
+		/* A clustered session is the other node's now: it ends here (offline: at the next scan; else once its
+		 * connection is closed, worker.c). */
+		if (atomic_load(&s->clustered) && (!s->conn || !s->conn->internal)) {
+			cluster__session_moved(r->k.cl, s);
+			if (!s->conn) s->expire_at_ms = clock__ms();
+		}
 		lock__release(&s->lock);
 	}
 	lock__release(&b->sessions.lock);

@@ -17,7 +17,7 @@
 #include "common/log.h"
 #include "midge/midge.h"
 
-#define STREAM "MIDGE_MSGS"
+#define STREAM CLUSTER_STREAM
 #define WIN 32768            /* tickets in flight at most (a ring of their states) */
 #define ACK_WAIT_MS 2000     /* a publish not acknowledged in this time is sent again */
 #define STORE_FOR_MS 30000   /* how long a publish is retried before its publisher is told it was not kept */
@@ -180,6 +180,30 @@ uint64_t cluster_stream__publish(struct cluster *cl, const char *subject, const 
 	pthread_mutex_unlock(&st->lock);
 	natsMsg_Destroy(msg); /* NULL when cnats took it */
 	return ticket;
+}
+
+uint64_t cluster_stream__ticket(struct cluster *cl)
+{
+	struct cluster_stream *st = cl->stream;
+	pthread_mutex_lock(&st->lock);
+	uint64_t ticket = CLUSTER_TICKET_FAILED;
+	if (st->issued - st->done_upto < WIN - 1) {
+		ticket = ++st->issued;
+		st->state[ticket % WIN] = T_PENDING;
+		st->since[ticket % WIN] = 0;
+	}
+	pthread_mutex_unlock(&st->lock);
+	return ticket;
+}
+
+void cluster_stream__settle(struct cluster *cl, uint64_t ticket, bool ok)
+{
+	struct cluster_stream *st = cl->stream;
+	struct waiter *out = NULL;
+	pthread_mutex_lock(&st->lock);
+	settle(st, ticket, ok ? T_STORED : T_FAILED, &out);
+	pthread_mutex_unlock(&st->lock);
+	call_waiters(out);
 }
 
 void cluster__barrier(struct cluster *cl, uint64_t own, cluster_done_cb cb, void *arg)

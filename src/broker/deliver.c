@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "cluster.h"
 #include "common/clock.h"
 #include "common/topic.h"
 #include "conn.h"
@@ -349,6 +350,7 @@ static void remove_inflight(struct broker *b, struct session *s, struct inflight
 	s->inflight_count--;
 	if (f->held) s->held_count--;
 	idset__remove(&s->out_pids, f->pid);
+	if (f->msg) cluster__consumed(b->cluster, f->msg);
 	msg__unref(f->msg);
 	dmeta__fini(&f->d);
 	free(f);
@@ -372,6 +374,8 @@ int session__ack(struct broker *b, struct worker *w, struct session *s, uint8_t 
 		 * for that state's commit: a PUBLISH resent after a crash would be a new message to a receiver that
 		 * already completed this packet id. */
 		if (f->state == IF_WAIT_PUBREC) {
+			/* The receiver owns it: the cluster's stream may forget it. */
+			if (f->msg) cluster__consumed(b->cluster, f->msg);
 			f->state = IF_WAIT_PUBCOMP;
 			f->rel_wait = persist__out_released(b, s, f);
 			if (!f->rel_wait) {

@@ -124,7 +124,8 @@ static int attach_session(struct worker *w, struct conn *c, bool *present)
 		atomic_fetch_sub(&b->stats.clients_persistent_offline, 1);
 		/* A session past its expiry is gone even if the scan has not ended it yet [MQTT-4.1.0-2]. */
 		uint64_t now = clock__ms();
-		bool keep = !clean && !s->clean && !(s->expire_at_ms && now >= s->expire_at_ms);
+		bool keep = !clean && !s->clean && !(s->expire_at_ms && now >= s->expire_at_ms) &&
+			    !atomic_load(&s->cluster_moved); /* stale: the cluster's copy is taken over again */
 		/* Its rows go before the new session's are written (under the table lock, so in that order). */
 		if (!keep) persist__session_del(b, s);
 		lock__release(&s->lock);
@@ -154,6 +155,10 @@ static int attach_session(struct worker *w, struct conn *c, bool *present)
 	s->expiry_interval = c->session_expiry;
 	s->clean = c->session_expiry == 0;
 	s->expire_at_ms = 0;
+	/* A persistent session another node of the cluster had comes with its subscriptions. */
+	atomic_store(&s->cluster_moved, false);
+	if (b->cluster && !c->internal && cluster__session_attach(b->cluster, s, clean) && !*present)
+		*present = true;
 	/* Back before its will's delay ran out: the will is not sent [MQTT-3.1.3-9]; once the delay has
 	 * passed it is, even if the scan has not got to it yet [MQTT-3.1.2-8]. */
 	if (s->will && clock__ms() >= s->will_at_ms) {

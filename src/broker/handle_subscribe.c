@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "cluster.h"
 #include "common/topic.h"
 #include "conn.h"
 #include "dispatch.h"
@@ -79,6 +80,9 @@ static struct verdict subscribe_one(struct broker *b, struct worker *w, struct c
 			      : subs__add(b->subs, filter.p, filter.len, s, opts, sub_id);
 		if (r >= 0) {
 			persist__sub_put(b, w, s, filter.p, filter.len, opts, sub_id);
+			/* A clustered session's consumers: its SUBACK waits for them (persist.c). */
+			uint64_t t = cluster__session_sub(b->cluster, s, filter.p, filter.len, opts, sub_id);
+			if (t) w->cluster_ticket = t;
 			v.code = qos;
 			/* Retain Handling 0: always; 1: only for a new subscription; 2: never. Never for a shared
 			 * subscription (MQTT 5.0 4.8.2). */

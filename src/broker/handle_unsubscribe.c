@@ -2,6 +2,7 @@
 #include <stdlib.h>
 
 #include "broker.h"
+#include "cluster.h"
 #include "conn.h"
 #include "dispatch.h"
 #include "midge/midge.h"
@@ -28,6 +29,7 @@ int handle__unsubscribe(struct worker *w, struct conn *c, const struct mqtt_fram
 		if (had) {
 			session__unsubscribe_locked(b, c->session, filter.p, filter.len);
 			persist__sub_del(b, w, c->session, filter.p, filter.len);
+			cluster__session_unsub(b->cluster, c->session, filter.p, filter.len);
 		}
 		lock__release(&c->session->lock);
 		codes[n] = had ? MQTT_RC_SUCCESS : MQTT_RC_NO_SUBSCRIPTION_EXISTED;

@@ -15,6 +15,7 @@ struct message *msg__new_props(const uint8_t *topic, size_t tlen, const uint8_t 
 	m->retain = retain;
 	m->guarded = false;
 	m->remote = false;
+	m->jsack = NULL;
 	m->topic_len = (uint32_t)tlen;
 	m->payload_len = (uint32_t)plen;
 	m->props_len = (uint32_t)props_len;
@@ -39,5 +40,7 @@ struct message *msg__new(const uint8_t *topic, size_t tlen, const uint8_t *paylo
 void msg__unref(struct message *m)
 {
 	if (!m) return;
-	if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1) free(m);
+	if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1) return;
+	free(m->jsack);
+	free(m);
 }

@@ -18,6 +18,8 @@ struct message {
 	uint32_t payload_len;
 	uint32_t props_len;
 	uint64_t expiry_ms;  /* clock__ms() deadline of its Message Expiry Interval; 0 = never expires */
+	char *jsack;         /* from a cluster's JetStream consumer: where to say it was consumed (cluster.h), owned;
+	                      * such a message goes to one session only */
 	uint8_t *topic;      /* points into data, after the two length bytes */
 	uint8_t *payload;    /* points into data, after the topic */
 	uint8_t *props;      /* points into data, after the payload */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "cluster.h"
 #include "common/topic.h"
 #include "message.h"
 #include "midge/midge.h"
@@ -106,6 +107,7 @@ void session__end(struct broker *b, struct session *s)
 	drop_messages(s);
 	idset__fini(&s->in_qos2);
 	persist__session_del(b, s);
+	cluster__session_end(b->cluster, s);
 	/* A will still waiting for its delay goes out now: the session ends first (MQTT 5.0 3.1.3.2.2). */
 	struct message *will = s->will;
 	uint32_t will_expiry = s->will_expiry;

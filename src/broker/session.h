@@ -117,6 +117,8 @@ struct session {
 	bool clean;     /* discarded when its connection ends (Session Expiry Interval 0) */
 	bool dead;      /* ended: deliveries are dropped */
 	atomic_bool online; /* conn != NULL, readable without the lock (to pick a shared subscriber) */
+	atomic_bool clustered;     /* its QoS 1/2 messages come from the cluster's consumers (cluster.h) */
+	atomic_bool cluster_moved; /* its client went to another node of the cluster: it ends here, quietly */
 	bool guard_logged; /* the encryption guard has said it withholds messages from this client (lock) */
 	struct list subs; /* struct sess_sub */
 	struct sub_index *sub_index;

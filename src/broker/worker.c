@@ -8,6 +8,7 @@
 
 #include "authq.h"
 #include "broker.h"
+#include "cluster.h"
 #include "common/clock.h"
 #include "conn.h"
 #include "dispatch.h"
@@ -445,6 +446,8 @@ void worker__close(struct worker *w, struct conn *c, const char *reason)
 				s->clean = c->session_expiry == 0;
 			}
 			s->expire_at_ms = session__expire_at(b, s, now);
+			/* Its client is on another node now (cluster.h): the session ends here at the next scan. */
+			if (atomic_load(&s->cluster_moved)) s->expire_at_ms = now ? now : 1;
 			successor = c->successor;
 			c->successor = NULL;
 			/* Unacknowledged messages of shared subscriptions go to the other members (4.8.2). */
