@@ -220,10 +220,10 @@ static void on_disconnected(natsConnection *nc, void *closure)
 static void on_connected(natsConnection *nc, void *closure)
 {
 	struct cluster *cl = closure;
-	char url[256] = "";
+	char url[256] = "", shown[256];
 	natsConnection_GetConnectedUrl(nc, url, sizeof(url));
 	atomic_store(&cl->stats.connected, 1);
-	log__printf(&cl->b->log, LOG_T_NOTICE, "Cluster: connected to NATS at %s.", url);
+	log__printf(&cl->b->log, LOG_T_NOTICE, "Cluster: connected to NATS at %s.", cluster__urls_shown(url, shown, sizeof(shown)));
 }
 
 int cluster__start(struct broker *b, char *err, size_t errlen)
@@ -264,18 +264,26 @@ int cluster__start(struct broker *b, char *err, size_t errlen)
 	if (st == NATS_OK) st = natsOptions_SetReconnectedCB(cl->opts, on_connected, cl);
 	if (st == NATS_OK) st = natsOptions_SetRetryOnFailedConnect(cl->opts, true, on_connected, cl);
 	if (st != NATS_OK) return err__set(err, errlen, MIDGE_ERR_INVAL, "cluster_nats_url: %s", natsStatus_GetText(st));
+	if (cluster__auth_options(c, cl->opts, err, errlen)) return MIDGE_ERR_INVAL;
+	/* The URLs may carry credentials: logs get them without. */
+	char shown[1024];
+	cluster__urls_shown(c->cluster_nats_url, shown, sizeof(shown));
 	st = natsConnection_Connect(&cl->nc, cl->opts);
 	if (st == NATS_OK) {
 		on_connected(cl->nc, cl);
 	} else if (st == NATS_NOT_YET_CONNECTED) {
-		log__printf(&b->log, LOG_T_WARNING, "Cluster: no NATS server of %s answers yet; trying in the background.",
-			    c->cluster_nats_url);
+		/* Why the first attempt failed (authorization, TLS) is the connection's last error; none when no server
+		 * answered. */
+		const char *why = NULL;
+		natsStatus last = natsConnection_GetLastError(cl->nc, &why);
+		log__printf(&b->log, LOG_T_WARNING, "Cluster: no NATS server of %s answers yet%s%s; trying in the background.",
+			    shown, last != NATS_OK ? ": " : "", last == NATS_OK ? "" : why && *why ? why : natsStatus_GetText(last));
 	} else {
-		return err__set(err, errlen, MIDGE_ERR_IO, "cluster: cannot connect to NATS at %s: %s", c->cluster_nats_url,
+		return err__set(err, errlen, MIDGE_ERR_IO, "cluster: cannot connect to NATS at %s: %s", shown,
 				natsStatus_GetText(st));
 	}
 	log__printf(&b->log, LOG_T_NOTICE, "Cluster node %s (origin %016llx) on NATS %s.", name,
-		    (unsigned long long)cl->id, c->cluster_nats_url);
+		    (unsigned long long)cl->id, shown);
 	subs__set_watch(b->subs, on_interest, cl);
 	if (cluster_registry__start(cl) || cluster_retained__start(cl))
 		return err__set(err, errlen, MIDGE_ERR_NOMEM, "cluster: cannot start its threads");
