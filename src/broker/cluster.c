@@ -272,12 +272,9 @@ int cluster__start(struct broker *b, char *err, size_t errlen)
 	if (st == NATS_OK) {
 		on_connected(cl->nc, cl);
 	} else if (st == NATS_NOT_YET_CONNECTED) {
-		/* Why the first attempt failed (authorization, TLS) is the connection's last error; none when no server
-		 * answered. */
-		const char *why = NULL;
-		natsStatus last = natsConnection_GetLastError(cl->nc, &why);
-		log__printf(&b->log, LOG_T_WARNING, "Cluster: no NATS server of %s answers yet%s%s; trying in the background.",
-			    shown, last != NATS_OK ? ": " : "", last == NATS_OK ? "" : why && *why ? why : natsStatus_GetText(last));
+		char why[512];
+		log__printf(&b->log, LOG_T_WARNING, "Cluster: no NATS server of %s answers yet%s; trying in the background.",
+			    shown, cluster__why_not_connected(c, why, sizeof(why)));
 	} else {
 		return err__set(err, errlen, MIDGE_ERR_IO, "cluster: cannot connect to NATS at %s: %s", shown,
 				natsStatus_GetText(st));

@@ -1,6 +1,7 @@
 /* How a cluster node proves itself to NATS and checks the servers: credentials and TLS on its natsOptions, and its
  * URLs as they may be shown (without the credentials they can carry). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cluster_int.h"
@@ -46,6 +47,37 @@ int cluster__auth_options(const struct config *c, natsOptions *o, char *err, siz
 		if (st != NATS_OK) return failed(err, errlen, c->cluster_nats_certfile, st);
 	}
 	return 0;
+}
+
+const char *cluster__why_not_connected(const struct config *c, char *out, size_t outlen)
+{
+	/* cnats, retrying in the background, keeps no reason for a failed first attempt (a TLS handshake's is lost, an
+	 * authorization error's only sometimes): one more attempt without retry tells it. Bounded by a short timeout
+	 * per URL, as it delays the start of a node whose servers do not answer. */
+	char *urls = strdup(c->cluster_nats_url ? c->cluster_nats_url : "");
+	const char *list[64];
+	int n = 0;
+	for (char *save = NULL, *u = urls ? strtok_r(urls, ",", &save) : NULL; u && n < 64; u = strtok_r(NULL, ",", &save))
+		list[n++] = u;
+	natsOptions *o = NULL;
+	natsConnection *nc = NULL;
+	char ignored[256];
+	natsStatus st = n ? natsOptions_Create(&o) : NATS_NO_SERVER;
+	if (st == NATS_OK) st = natsOptions_SetServers(o, list, n);
+	if (st == NATS_OK) st = natsOptions_SetTimeout(o, 500);
+	if (st == NATS_OK) st = natsOptions_SetAllowReconnect(o, false);
+	if (st == NATS_OK && cluster__auth_options(c, o, ignored, sizeof(ignored))) st = NATS_ERR;
+	if (st == NATS_OK) st = natsConnection_Connect(&nc, o);
+	const char *detail = nats_GetLastError(NULL);
+	/* cnats puts its own source position first, "(conn.c:733): ": of no use in a broker's log. */
+	const char *pos = detail && detail[0] == '(' ? strstr(detail, "): ") : NULL;
+	if (pos) detail = pos + 3;
+	if (st == NATS_OK) snprintf(out, outlen, "%s", "");
+	else snprintf(out, outlen, ": %s", detail && *detail ? detail : natsStatus_GetText(st));
+	natsConnection_Destroy(nc);
+	natsOptions_Destroy(o);
+	free(urls);
+	return out;
 }
 
 const char *cluster__urls_shown(const char *urls, char *out, size_t outlen)
