@@ -15,7 +15,7 @@ static int failed(char *err, size_t errlen, const char *what, natsStatus st)
 {
 	const char *detail = nats_GetLastError(NULL);
 	return err__set(err, errlen, MIDGE_ERR_INVAL, "cluster: %s: %s%s%s", what, natsStatus_GetText(st),
-			detail && *detail ? ": " : "", detail && *detail ? detail : "");
+	                detail && *detail ? ": " : "", detail && *detail ? detail : "");
 }
 
 int cluster__auth_options(const struct config *c, natsOptions *o, char *err, size_t errlen)
@@ -23,7 +23,8 @@ int cluster__auth_options(const struct config *c, natsOptions *o, char *err, siz
 	natsStatus st = NATS_OK;
 	/* config__validate allows one of the three. */
 	if (c->cluster_nats_user) {
-		st = natsOptions_SetUserInfo(o, c->cluster_nats_user, c->cluster_nats_password ? c->cluster_nats_password : "");
+		st = natsOptions_SetUserInfo(o, c->cluster_nats_user,
+		                             c->cluster_nats_password ? c->cluster_nats_password : "");
 		if (st != NATS_OK) return failed(err, errlen, "cluster_nats_user", st);
 	} else if (c->cluster_nats_token) {
 		st = natsOptions_SetToken(o, c->cluster_nats_token);
@@ -57,7 +58,8 @@ const char *cluster__why_not_connected(const struct config *c, char *out, size_t
 	char *urls = strdup(c->cluster_nats_url ? c->cluster_nats_url : "");
 	const char *list[64];
 	int n = 0;
-	for (char *save = NULL, *u = urls ? strtok_r(urls, ",", &save) : NULL; u && n < 64; u = strtok_r(NULL, ",", &save))
+	for (char *save = NULL, *u = urls ? strtok_r(urls, ",", &save) : NULL; u && n < 64;
+	     u = strtok_r(NULL, ",", &save))
 		list[n++] = u;
 	natsOptions *o = NULL;
 	natsConnection *nc = NULL;
@@ -72,8 +74,10 @@ const char *cluster__why_not_connected(const struct config *c, char *out, size_t
 	/* cnats puts its own source position first, "(conn.c:733): ": of no use in a broker's log. */
 	const char *pos = detail && detail[0] == '(' ? strstr(detail, "): ") : NULL;
 	if (pos) detail = pos + 3;
-	if (st == NATS_OK) snprintf(out, outlen, "%s", "");
-	else snprintf(out, outlen, ": %s", detail && *detail ? detail : natsStatus_GetText(st));
+	if (st == NATS_OK)
+		snprintf(out, outlen, "%s", "");
+	else
+		snprintf(out, outlen, ": %s", detail && *detail ? detail : natsStatus_GetText(st));
 	natsConnection_Destroy(nc);
 	natsOptions_Destroy(o);
 	free(urls);
@@ -88,14 +92,15 @@ const char *cluster__urls_shown(const char *urls, char *out, size_t outlen)
 	for (const char *u = urls; u && *u;) {
 		const char *end = strchr(u, ',');
 		if (!end) end = u + strlen(u);
-		/* user:password@ or token@ sits between "scheme://" and the host; a password may hold '@', the host not. */
+		/* user:password@ or token@ sits between "scheme://" and the host; a password may hold '@', the host
+		 * not. */
 		const char *host = strstr(u, "://");
 		host = host && host < end ? host + 3 : u;
 		const char *at = NULL;
 		for (const char *p = host; p < end && *p != '/'; p++)
 			if (*p == '@') at = p;
 		int w = snprintf(out + n, outlen - n, "%s%.*s%.*s", n ? "," : "", (int)(host - u), u,
-				 (int)(end - (at ? at + 1 : host)), at ? at + 1 : host);
+		                 (int)(end - (at ? at + 1 : host)), at ? at + 1 : host);
 		if (w < 0 || (size_t)w >= outlen - n) break; /* cut short: what was written holds no secret */
 		n += (size_t)w;
 		u = *end ? end + 1 : end;

@@ -32,7 +32,7 @@ static void test_urls_shown(void)
 
 static void test_bad_files(void)
 {
-	/* A file that is readable (config load passed) but no PEM: an error naming it, at start rather than at connect. */
+	/* Readable (config load passed) but no PEM: an error naming the file, at start rather than at connect. */
 	struct config c;
 	config__defaults(&c);
 	char path[] = "/tmp/midge-cc-XXXXXX";

@@ -34,13 +34,13 @@ static void test_options(void)
 	struct config c;
 	char text[512];
 	snprintf(text, sizeof(text),
-		 "cluster_nats_url tls://127.0.0.1:4222\n"
-		 "cluster_nats_user node\n"
-		 "cluster_nats_password two words # and all\n"
-		 "cluster_nats_cafile %s\n"
-		 "cluster_nats_certfile %s\n"
-		 "cluster_nats_keyfile %s\n",
-		 file, file, file);
+	         "cluster_nats_url tls://127.0.0.1:4222\n"
+	         "cluster_nats_user node\n"
+	         "cluster_nats_password two words # and all\n"
+	         "cluster_nats_cafile %s\n"
+	         "cluster_nats_certfile %s\n"
+	         "cluster_nats_keyfile %s\n",
+	         file, file, file);
 	CHECK_EQ(parse(&c, text), 0);
 	CHECK(c.cluster_nats_user && strcmp(c.cluster_nats_user, "node") == 0);
 	/* A password is the rest of the line, blanks and '#' included. */
@@ -73,18 +73,20 @@ static void test_errors(void)
 	expect_err(text, "t.conf:2: cluster_nats_keyfile is set but cluster_nats_certfile is not");
 	expect_err("cluster_nats_password p\n", "t.conf:1: cluster_nats_password is set but cluster_nats_user is not");
 	expect_err("cluster_nats_user u\ncluster_nats_token t\n",
-		   "t.conf:2: give only one of cluster_nats_user, cluster_nats_token and cluster_nats_creds");
+	           "t.conf:2: give only one of cluster_nats_user, cluster_nats_token and cluster_nats_creds");
 	expect_err("cluster_nats_cafile /nonexistent/ca.pem\n",
-		   "t.conf:1: cannot read '/nonexistent/ca.pem' for 'cluster_nats_cafile': No such file or directory");
-	expect_err("\ncluster_nats_creds /tmp\n", "t.conf:2: cannot read '/tmp' for 'cluster_nats_creds': Is a directory");
+	           "t.conf:1: cannot read '/nonexistent/ca.pem' for 'cluster_nats_cafile': No such file or directory");
+	expect_err("\ncluster_nats_creds /tmp\n",
+	           "t.conf:2: cannot read '/tmp' for 'cluster_nats_creds': Is a directory");
 	/* A URL refused is shown without what may be its password. */
-	expect_err("cluster_nats_url http://u:pw@h:1\n", "t.conf:1: invalid NATS URL 'http://***@h:1' for "
-		   "'cluster_nats_url' (expected nats://HOST:PORT or tls://HOST:PORT)");
+	expect_err("cluster_nats_url http://u:pw@h:1\n",
+	           "t.conf:1: invalid NATS URL 'http://***@h:1' for "
+	           "'cluster_nats_url' (expected nats://HOST:PORT or tls://HOST:PORT)");
 	expect_err("cluster_nats_user\n", "t.conf:1: missing value for 'cluster_nats_user'");
 	expect_err("cluster_nats_token\n", "t.conf:1: missing value for 'cluster_nats_token'");
 	snprintf(text, sizeof(text), "cluster_nats_keyfile %s.gone\n", file);
-	snprintf(msg, sizeof(msg), "t.conf:1: cannot read '%s.gone' for 'cluster_nats_keyfile': No such file or directory",
-		 file);
+	snprintf(msg, sizeof(msg),
+	         "t.conf:1: cannot read '%s.gone' for 'cluster_nats_keyfile': No such file or directory", file);
 	expect_err(text, msg);
 }
 
