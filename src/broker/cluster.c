@@ -305,10 +305,10 @@ static void on_disconnected(natsConnection *nc, void *closure)
 static void on_connected(natsConnection *nc, void *closure)
 {
 	struct cluster *cl = closure;
-	char url[256] = "";
+	char url[256] = "", shown[256];
 	natsConnection_GetConnectedUrl(nc, url, sizeof(url));
 	atomic_store(&cl->stats.connected, 1);
-	log__printf(&cl->b->log, LOG_T_NOTICE, "Cluster: connected to NATS at %s.", url);
+	log__printf(&cl->b->log, LOG_T_NOTICE, "Cluster: connected to NATS at %s.", cluster__urls_shown(url, shown, sizeof(shown)));
 }
 
 static void on_share_down(natsConnection *nc, void *closure)
@@ -374,14 +374,19 @@ int cluster__start(struct broker *b, char *err, size_t errlen)
 	natsStatus st = make_options(cl, name, false, &cl->opts);
 	if (st == NATS_OK) st = make_options(cl, name, true, &cl->share_opts);
 	if (st != NATS_OK) return err__set(err, errlen, MIDGE_ERR_INVAL, "cluster_nats_url: %s", natsStatus_GetText(st));
+	if (cluster__auth_options(c, cl->opts, err, errlen)) return MIDGE_ERR_INVAL;
+	/* The URLs may carry credentials: logs get them without. */
+	char shown[1024];
+	cluster__urls_shown(c->cluster_nats_url, shown, sizeof(shown));
 	st = natsConnection_Connect(&cl->nc, cl->opts);
 	if (st == NATS_OK) {
 		on_connected(cl->nc, cl);
 	} else if (st == NATS_NOT_YET_CONNECTED) {
-		log__printf(&b->log, LOG_T_WARNING, "Cluster: no NATS server of %s answers yet; trying in the background.",
-			    c->cluster_nats_url);
+		char why[512];
+		log__printf(&b->log, LOG_T_WARNING, "Cluster: no NATS server of %s answers yet%s; trying in the background.",
+			    shown, cluster__why_not_connected(c, why, sizeof(why)));
 	} else {
-		return err__set(err, errlen, MIDGE_ERR_IO, "cluster: cannot connect to NATS at %s: %s", c->cluster_nats_url,
+		return err__set(err, errlen, MIDGE_ERR_IO, "cluster: cannot connect to NATS at %s: %s", shown,
 				natsStatus_GetText(st));
 	}
 	st = natsConnection_Connect(&cl->share_nc, cl->share_opts);
@@ -390,7 +395,7 @@ int cluster__start(struct broker *b, char *err, size_t errlen)
 		return err__set(err, errlen, MIDGE_ERR_IO, "cluster: cannot connect to NATS at %s: %s", c->cluster_nats_url,
 				natsStatus_GetText(st));
 	log__printf(&b->log, LOG_T_NOTICE, "Cluster node %s (origin %016llx) on NATS %s.", name,
-		    (unsigned long long)cl->id, c->cluster_nats_url);
+		    (unsigned long long)cl->id, shown);
 	subs__set_watch(b->subs, on_interest, cl);
 	if (cluster_registry__start(cl) || cluster_retained__start(cl) || cluster_stream__start(cl) ||
 	    cluster_sessions__start(cl))

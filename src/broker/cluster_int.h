@@ -66,6 +66,20 @@ struct cluster {
 kvStore *cluster__bucket(struct cluster *cl, const char *name);
 
 
+/* ---- cluster_conn.c ---- */
+struct config;
+/* Sets on o the credentials (cluster_nats_user and _password, _token or _creds) and TLS files (cluster_nats_cafile,
+ * _certfile and _keyfile; either asks for TLS) of c, which config__validate passed. 0, or MIDGE_ERR_INVAL with the
+ * message in err (it names options and files, never a secret). */
+int cluster__auth_options(const struct config *c, natsOptions *o, char *err, size_t errlen);
+/* Why the node cannot connect to the NATS servers of c, found by one more attempt (up to half a second per URL):
+ * ": " and the reason in out (outlen bytes), "" when that attempt connected. Returns out. The reason names no
+ * secret. */
+const char *cluster__why_not_connected(const struct config *c, char *out, size_t outlen);
+/* Writes into out (outlen bytes, always terminated) the comma-separated urls without the user:password@ or token@
+ * each may carry, for logs and messages; returns out. */
+const char *cluster__urls_shown(const char *urls, char *out, size_t outlen);
+
 /* ---- cluster_kv.c: a bucket and its two threads ---- */
 struct cluster_kv {
 	struct cluster *cl;

@@ -71,6 +71,11 @@ void config__fini(struct config *c)
 	free(c->http_api_key);
 	free(c->cluster_nats_url);
 	free(c->cluster_node_name);
+	char **nats[] = {&c->cluster_nats_user,   &c->cluster_nats_password, &c->cluster_nats_token,
+			 &c->cluster_nats_creds,  &c->cluster_nats_cafile,   &c->cluster_nats_certfile,
+			 &c->cluster_nats_keyfile};
+	for (size_t i = 0; i < sizeof(nats) / sizeof(nats[0]); i++)
+		free(*nats[i]);
 	free(c->user);
 	free(c->response_information);
 	free(c->persistence_location);
@@ -403,5 +408,6 @@ int config__validate(const struct config *c, char *err, size_t errlen)
 			                   b->file ? b->file : "?", b->line);
 		}
 	}
-	return config__validate_bridges(c, err, errlen);
+	int rc = config__validate_cluster(c, err, errlen);
+	return rc ? rc : config__validate_bridges(c, err, errlen);
 }

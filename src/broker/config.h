@@ -180,6 +180,20 @@ struct config {
 	 * more, nats:// or tls://); NULL = a single node. The node's name (`cluster_node_name`), NULL = the host name. */
 	char *cluster_nats_url;
 	char *cluster_node_name;
+	/* How the node proves itself to NATS (cluster_conn.c), each NULL = not given: user and password, a token, or a
+	 * credentials file (JWT and NKey seed); TLS with a CA file to check the servers by, and a client certificate and
+	 * its key. The files were readable when the configuration was loaded. Secrets: never logged. */
+	char *cluster_nats_user;
+	char *cluster_nats_password;
+	char *cluster_nats_token;
+	char *cluster_nats_creds;
+	char *cluster_nats_cafile;
+	char *cluster_nats_certfile;
+	char *cluster_nats_keyfile;
+	/* Where the last of user, password, token and creds, and the last of the TLS files, were given (file points into
+	 * files): config__validate's messages name them. */
+	const char *cluster_nats_auth_file, *cluster_nats_tls_file;
+	int cluster_nats_auth_line, cluster_nats_tls_line;
 	uint64_t websockets_headers_size; /* largest WebSocket handshake request head; 0 = the default, 4096 */
 	uint32_t websockets_ping_interval; /* Midge: seconds of quiet before a WebSocket ping; 0 = never; default 30 */
 	/* Midge's encryption guard (guard.h): `encrypted_topic` filters, owned */
@@ -233,7 +247,8 @@ void config__fini(struct config *c);
 /* Cross-option checks to run once every file is read: duplicate listeners (same port, address
  * and overlapping socket_domain); TLS listeners: certfile and keyfile together, require_certificate
  * with cafile or capath, psk_hint with a psk_file; bridges: an address and a topic each, complete TLS or PSK
- * settings, distinct local client ids. Files are not opened here (broker__start does). Returns 0, or
+ * settings, distinct local client ids; the cluster's NATS options: cluster_nats_certfile with cluster_nats_keyfile,
+ * one way of authenticating to NATS. Files are not opened here (broker__start does). Returns 0, or
  * MIDGE_ERR_INVAL with "FILE:LINE: message" in err. */
 int config__validate(const struct config *c, char *err, size_t errlen);
 /* The user to drop privileges to: c->user, or "mosquitto" when unset. Never NULL. */

@@ -188,9 +188,13 @@ static int set_nats_urls(struct cfg_state *st, const struct cfg_line *ln, const 
 	for (int i = 0; i < ln->argc; i++) {
 		const char *u = ln->argv[i];
 		if (u[0] == '#') break; /* a trailing comment */
-		if ((strncmp(u, "nats://", 7) != 0 || !u[7]) && (strncmp(u, "tls://", 6) != 0 || !u[6]))
-			return config__error(st, ln, "invalid NATS URL '%s' for '%s' (expected nats://HOST:PORT or tls://HOST:PORT)",
-					     u, ln->name);
+		if ((strncmp(u, "nats://", 7) != 0 || !u[7]) && (strncmp(u, "tls://", 6) != 0 || !u[6])) {
+			/* What comes before an '@' may be a password: not in the message. */
+			const char *at = strrchr(u, '@'), *sep = strstr(u, "://");
+			int keep = at ? (sep && sep < at ? (int)(sep + 3 - u) : 0) : (int)strlen(u);
+			return config__error(st, ln, "invalid NATS URL '%.*s%s%s' for '%s' (expected nats://HOST:PORT or "
+					     "tls://HOST:PORT)", keep, u, at ? "***" : "", at ? at : "", ln->name);
+		}
 		size_t have = *field ? strlen(*field) : 0, n = strlen(u);
 		char *v = realloc(*field, have + n + 2);
 		if (!v) return MIDGE_ERR_NOMEM;
@@ -719,6 +723,13 @@ static const struct option options[] = {
     STR("http_api_key", set_rest, http_api_key),
     STR("cluster_nats_url", set_nats_urls, cluster_nats_url),
     STR("cluster_node_name", set_word, cluster_node_name),
+    FN("cluster_nats_user", config__opt_cluster),
+    FN("cluster_nats_password", config__opt_cluster),
+    FN("cluster_nats_token", config__opt_cluster),
+    FN("cluster_nats_creds", config__opt_cluster),
+    FN("cluster_nats_cafile", config__opt_cluster),
+    FN("cluster_nats_certfile", config__opt_cluster),
+    FN("cluster_nats_keyfile", config__opt_cluster),
     /* persistence */
     BOOL("persistence", persistence),
     BOOL("retained_persistence", retained_persistence),

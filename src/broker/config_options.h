@@ -73,6 +73,11 @@ int config__opt_log(struct cfg_state *st, const struct cfg_line *ln, const struc
  * Same returns as config__apply_line. */
 int config__opt_mqttsn(struct cfg_state *st, const struct cfg_line *ln, const struct option *o);
 
+/* The cluster's NATS credentials and TLS files (config_cluster.c): cluster_nats_user, cluster_nats_password,
+ * cluster_nats_token, cluster_nats_creds, cluster_nats_cafile, cluster_nats_certfile, cluster_nats_keyfile (files
+ * are read once here, to refuse an unreadable one). Same returns as config__apply_line. */
+int config__opt_cluster(struct cfg_state *st, const struct cfg_line *ln, const struct option *o);
+
 /* The bridge options (config_bridge.c): `connection` and every option of a bridge section. Same returns as
  * config__apply_line. */
 int config__opt_bridge(struct cfg_state *st, const struct cfg_line *ln, const struct option *o);
@@ -81,6 +86,9 @@ int config__bridge_address(struct cfg_state *st, const struct cfg_line *ln, stru
 int config__bridge_topic(struct cfg_state *st, const struct cfg_line *ln, struct bridge_conf *b);
 /* The cross-option checks of every bridge (see config__validate). 0 or MIDGE_ERR_INVAL with err. */
 int config__validate_bridges(const struct config *c, char *err, size_t errlen);
+/* The cluster's NATS options (config_cluster.c): a certificate with its key, a password with a user, one way of
+ * authenticating. 0, or MIDGE_ERR_INVAL with "FILE:LINE: message" in err. */
+int config__validate_cluster(const struct config *c, char *err, size_t errlen);
 /* Frees c's bridges and everything they own; c->bridges is NULL afterwards. */
 void config__free_bridges(struct config *c);
 
