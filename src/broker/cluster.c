@@ -308,7 +308,8 @@ static void on_connected(natsConnection *nc, void *closure)
 	char url[256] = "", shown[256];
 	natsConnection_GetConnectedUrl(nc, url, sizeof(url));
 	atomic_store(&cl->stats.connected, 1);
-	log__printf(&cl->b->log, LOG_T_NOTICE, "Cluster: connected to NATS at %s.", cluster__urls_shown(url, shown, sizeof(shown)));
+	log__printf(&cl->b->log, LOG_T_NOTICE, "Cluster: connected to NATS at %s.",
+		    cluster__urls_shown(url, shown, sizeof(shown)));
 }
 
 static void on_share_down(natsConnection *nc, void *closure)
@@ -374,7 +375,8 @@ int cluster__start(struct broker *b, char *err, size_t errlen)
 	natsStatus st = make_options(cl, name, false, &cl->opts);
 	if (st == NATS_OK) st = make_options(cl, name, true, &cl->share_opts);
 	if (st != NATS_OK) return err__set(err, errlen, MIDGE_ERR_INVAL, "cluster_nats_url: %s", natsStatus_GetText(st));
-	if (cluster__auth_options(c, cl->opts, err, errlen)) return MIDGE_ERR_INVAL;
+	if (cluster__auth_options(c, cl->opts, err, errlen) || cluster__auth_options(c, cl->share_opts, err, errlen))
+		return MIDGE_ERR_INVAL;
 	/* The URLs may carry credentials: logs get them without. */
 	char shown[1024];
 	cluster__urls_shown(c->cluster_nats_url, shown, sizeof(shown));
@@ -392,7 +394,7 @@ int cluster__start(struct broker *b, char *err, size_t errlen)
 	st = natsConnection_Connect(&cl->share_nc, cl->share_opts);
 	if (st == NATS_OK) on_share_up(cl->share_nc, cl);
 	else if (st != NATS_NOT_YET_CONNECTED)
-		return err__set(err, errlen, MIDGE_ERR_IO, "cluster: cannot connect to NATS at %s: %s", c->cluster_nats_url,
+		return err__set(err, errlen, MIDGE_ERR_IO, "cluster: cannot connect to NATS at %s: %s", shown,
 				natsStatus_GetText(st));
 	log__printf(&b->log, LOG_T_NOTICE, "Cluster node %s (origin %016llx) on NATS %s.", name,
 		    (unsigned long long)cl->id, shown);

@@ -131,9 +131,9 @@ def test_tls(broker, nats_cluster, sub, certs, scheme):  # noqa: F811
     a, b = two_nodes(broker, nats, url="%s://127.0.0.1:%d" % (scheme, nats.servers[0].port), extra=(ca, ca))
     connected(a), connected(b)
     routes(a, b, sub)
-    # The server saw TLS connections (its /connz says so per connection).
+    # The server saw TLS connections (its /connz says so per connection): two per node, routing and sharing.
     conns = nats.servers[0].monitor("/connz")["connections"]
-    assert len(conns) == 2 and all(c.get("tls_version") for c in conns), conns
+    assert len(conns) == 4 and all(c.get("tls_version") for c in conns), conns
 
 
 def test_tls_wrong_ca(broker, nats_cluster, sub, certs):  # noqa: F811
