@@ -390,11 +390,14 @@ stop:
 			r->errors += bstat_get(&w->st.errors);
 			if (bstat_get(&w->st.last_send_ns) > last_send) last_send = bstat_get(&w->st.last_send_ns);
 			if (bstat_get(&w->st.last_recv_ns) > last_recv) last_recv = bstat_get(&w->st.last_recv_ns);
+			uint64_t fr = bstat_get(&w->st.first_recv_ns);
+			if (fr && (!r->recv_first_ns || fr < r->recv_first_ns)) r->recv_first_ns = fr;
 		}
 		/* Publishing time: the duration asked for, or (count mode) until the last publisher finished. */
 		double span = o->count ? (double)((last_send > from ? last_send : pub_end) - from) / 1e9 : o->duration;
 		if (o->scenario == SC_SUB || o->scenario == SC_CONN) span = o->duration;
 		r->duration_s = span;
+		r->recv_last_ns = last_recv;
 		r->rate_out = span > 0 ? (double)r->sent / span : 0;
 		double rspan = last_recv > from ? (double)(last_recv - from) / 1e9 : 0;
 		if (rspan < span) rspan = span;
