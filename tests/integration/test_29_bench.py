@@ -51,7 +51,8 @@ def bench(*args, expect_rc=0):
 
 FIELDS = ["scenario", "version", "qos", "payload", "publishers", "subscribers", "threads", "offered_rate",
           "duration_s", "warmup_s", "sent", "acked", "received", "expected", "lost", "duplicated",
-          "reordered", "rate_out", "rate_in", "latency_us", "connect", "errors", "drops_reported"]
+          "reordered", "rate_out", "rate_in", "latency_us", "connect", "errors", "drops_reported", "recv_first_ns",
+          "recv_last_ns"]
 
 
 def check_clean(d, qos, receivers=True):

@@ -153,6 +153,7 @@ static int on_publish(struct bclient *c, const struct mqtt_frame *f, uint64_t no
 		bstat_add(&st->foreign, 1);
 	} else if (!(h.flags & PAYLOAD_WARMUP)) {
 		bstat_add(&st->received, 1);
+		if (!bstat_get(&st->first_recv_ns)) bstat_set(&st->first_recv_ns, now_ns);
 		bstat_set(&st->last_recv_ns, now_ns);
 		hist__add(&c->w->hist, now_ns > h.sent_ns ? now_ns - h.sent_ns : 0);
 		struct track *t = streams__get(&c->streams, h.publisher);

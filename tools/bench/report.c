@@ -23,7 +23,7 @@ void report__json(FILE *out, const struct bench_opts *o, const struct bench_resu
 		"\"reordered\":%llu,\"rate_out\":%.1f,\"rate_in\":%.1f,"
 		"\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f,\"mean\":%.1f},"
 		"\"connect\":{\"clients\":%u,\"connected\":%u,\"failed\":%u,\"per_second\":%.1f},"
-		"\"errors\":%llu,\"drops_reported\":%s}\n",
+		"\"errors\":%llu,\"drops_reported\":%s,\"recv_first_ns\":%llu,\"recv_last_ns\":%llu}\n",
 		bench_opts__scenario_name(o->scenario), o->version == 5 ? 5u : 311u, o->qos, o->payload,
 		o->scenario == SC_CONN ? 0 : o->publishers, o->subscribers, o->threads, offered(o), r->duration_s,
 		o->warmup, (unsigned long long)r->sent, (unsigned long long)r->acked, (unsigned long long)r->received,
@@ -31,7 +31,8 @@ void report__json(FILE *out, const struct bench_opts *o, const struct bench_resu
 		(unsigned long long)r->reordered, r->rate_out, r->rate_in, us(hist__quantile(h, 0.50)),
 		us(hist__quantile(h, 0.99)), us(hist__quantile(h, 0.999)), us(h->count ? h->max : 0),
 		hist__mean(h) / 1000.0, r->clients, r->connected, r->failed, r->connect_per_second,
-		(unsigned long long)r->errors, drops);
+		(unsigned long long)r->errors, drops, (unsigned long long)r->recv_first_ns,
+		(unsigned long long)r->recv_last_ns);
 }
 
 void report__human(FILE *out, const struct bench_opts *o, const struct bench_result *r)

@@ -223,6 +223,14 @@ static int account(struct bench *b, struct bench_result *r)
 	return 0;
 }
 
+/* True once every worker has seen the drain phase with nothing left in its publishers' output buffers. */
+static bool all_written(struct bench *b)
+{
+	for (uint32_t i = 0; i < b->nworkers; i++)
+		if (bstat_get(&b->workers[i].st.unwritten) != 1) return false;
+	return true;
+}
+
 /* What the receivers should have by now, as far as the running counters tell. */
 static uint64_t expected_now(const struct bench_opts *o, const struct totals *t)
 {
@@ -346,8 +354,15 @@ int bench__run(const struct bench_opts *o, struct bench_result *r)
 	pub_end = bench__now_ns();
 	atomic_store(&b.phase, PH_DRAIN);
 
-	/* Drain: every QoS 1/2 message acknowledged (bounded), then stragglers for a little while. */
+	/* Drain: every message written to its socket (an unpaced publisher's buffer may still hold some when
+	 * publishing ends; they count as sent), every QoS 1/2 message acknowledged (bounded), then stragglers for
+	 * a little while. */
 	uint64_t d0 = bench__now_ns();
+	while (!all_written(&b) && (double)(bench__now_ns() - d0) / 1e9 < ACK_DRAIN_S) {
+		progress(&pg, &b);
+		bench__sleep_ms(2);
+	}
+	d0 = bench__now_ns();
 	while (o->qos && (t = totals(&b)).inflight && (double)(bench__now_ns() - d0) / 1e9 < ACK_DRAIN_S) {
 		progress(&pg, &b);
 		bench__sleep_ms(2);
@@ -390,11 +405,14 @@ stop:
 			r->errors += bstat_get(&w->st.errors);
 			if (bstat_get(&w->st.last_send_ns) > last_send) last_send = bstat_get(&w->st.last_send_ns);
 			if (bstat_get(&w->st.last_recv_ns) > last_recv) last_recv = bstat_get(&w->st.last_recv_ns);
+			uint64_t fr = bstat_get(&w->st.first_recv_ns);
+			if (fr && (!r->recv_first_ns || fr < r->recv_first_ns)) r->recv_first_ns = fr;
 		}
 		/* Publishing time: the duration asked for, or (count mode) until the last publisher finished. */
 		double span = o->count ? (double)((last_send > from ? last_send : pub_end) - from) / 1e9 : o->duration;
 		if (o->scenario == SC_SUB || o->scenario == SC_CONN) span = o->duration;
 		r->duration_s = span;
+		r->recv_last_ns = last_recv;
 		r->rate_out = span > 0 ? (double)r->sent / span : 0;
 		double rspan = last_recv > from ? (double)(last_recv - from) / 1e9 : 0;
 		if (rspan < span) rspan = span;

@@ -43,6 +43,9 @@ struct bench_result {
 	uint64_t sent, acked, received, expected, lost, duplicated, reordered, foreign;
 	double duration_s; /* measured publishing time */
 	double rate_out, rate_in;
+	/* CLOCK_MONOTONIC ns of the first and last measured message received, 0 when none: several runs on one
+	 * machine (a cluster's nodes, each with its midge-bench) give one delivery span. */
+	uint64_t recv_first_ns, recv_last_ns;
 	struct hist hist; /* nanoseconds */
 	uint32_t clients, connected, failed;
 	double connect_per_second;

@@ -141,6 +141,18 @@ static void keepalive(struct bworker *w, uint64_t now_ms)
 	}
 }
 
+/* Publishers whose output is not all written to their socket yet (an unpaced QoS 0 publisher's buffer, full
+ * while the broker reads slowly): their messages count as sent but have not left. */
+static uint64_t unwritten(const struct bworker *w)
+{
+	uint64_t n = 0;
+	for (uint32_t i = 0; i < w->nclients; i++) {
+		const struct bclient *c = &w->clients[i];
+		if (c->role == ROLE_PUB && c->state != BC_DEAD && buf__len(&c->out)) n++;
+	}
+	return n;
+}
+
 void *bworker__main(void *arg)
 {
 	struct bworker *w = arg;
@@ -162,6 +174,7 @@ void *bworker__main(void *arg)
 		w->last_tick_ns = now;
 		if (phase == PH_RUN) busy = publish_due(w, now);
 		flush_dirty(w);
+		if (phase == PH_DRAIN) bstat_set(&w->st.unwritten, unwritten(w) + 1);
 		keepalive(w, now / 1000000u);
 		/* Sleep no longer than a millisecond while something is paced (connects, publishers), 10 ms otherwise
 		 * so phase changes are seen soon. */

@@ -27,7 +27,9 @@ struct bstats {
 	_Atomic uint64_t foreign; /* PUBLISHes without a midge-bench header */
 	_Atomic uint64_t connected, ready, failed, lost_conn, errors;
 	_Atomic uint64_t pubs_done;
-	_Atomic uint64_t last_send_ns, last_recv_ns, last_connect_ns;
+	/* While draining: publishers with output not yet written, + 1 (0: not counted yet). */
+	_Atomic uint64_t unwritten;
+	_Atomic uint64_t last_send_ns, first_recv_ns, last_recv_ns, last_connect_ns;
 };
 
 static inline void bstat_add(_Atomic uint64_t *a, uint64_t n)
