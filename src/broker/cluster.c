@@ -30,19 +30,25 @@ static size_t bucket_of(const uint8_t *f, size_t len)
 
 /* ---- in ---- */
 
-/* True when the message is the first seen from its origin with this seq or a later one. NATS delivers one
- * connection's messages in order, one copy per matching subscription, all on the one delivery thread. */
-static bool fresh(struct cluster *cl, uint64_t origin, uint64_t seq)
+/* True when the message is the first seen in tab (n of cap used) from its origin with this seq or a later one.
+ * NATS delivers one connection's messages in order, one copy per matching subscription, all on the one delivery
+ * thread; a message JetStream did not acknowledge in time is sent again (cluster_stream.c), after later ones. */
+static bool fresh_in(struct origin *tab, size_t *n, size_t cap, uint64_t origin, uint64_t seq)
 {
-	for (size_t i = 0; i < cl->norigins; i++) {
-		if (cl->origins[i].id != origin) continue;
-		if (seq <= cl->origins[i].seq) return false;
-		cl->origins[i].seq = seq;
+	for (size_t i = 0; i < *n; i++) {
+		if (tab[i].id != origin) continue;
+		if (seq <= tab[i].seq) return false;
+		tab[i].seq = seq;
 		return true;
 	}
-	size_t at = cl->norigins < ORIGINS ? cl->norigins++ : (size_t)(seq % ORIGINS); /* more nodes: forget one */
-	cl->origins[at] = (struct origin){origin, seq};
+	size_t at = *n < cap ? (*n)++ : (size_t)(seq % cap); /* more nodes: forget one */
+	tab[at] = (struct origin){origin, seq};
 	return true;
+}
+
+static bool fresh(struct cluster *cl, uint64_t origin, uint64_t seq)
+{
+	return fresh_in(cl->origins, &cl->norigins, ORIGINS, origin, seq);
 }
 
 /* The message a NATS payload carries, marked as another node's; NULL (counted) when it does not decode. */
@@ -93,16 +99,19 @@ static void on_shared(natsConnection *nc, natsSubscription *sub, natsMsg *msg, v
 	struct cluster *cl = closure;
 	struct buf key = {0};
 	size_t flen = 0;
+	uint64_t origin, seq;
+	struct message *m = decode(cl, msg, &origin, &seq);
+	bool again = false;
 	pthread_mutex_lock(&cl->lock);
-	for (struct interest *in = cl->shares; in; in = in->snext) {
+	for (struct interest *in = cl->shares; m && in; in = in->snext) {
 		if (in->sub[0] != sub && in->sub[1] != sub) continue;
-		if (!buf__append(&key, in->key, in->len + in->glen)) flen = in->len;
+		again = !fresh_in(in->last, &in->nlast, 8, origin, seq);
+		if (!again && !buf__append(&key, in->key, in->len + in->glen)) flen = in->len;
 		break;
 	}
 	pthread_mutex_unlock(&cl->lock);
-	uint64_t origin, seq;
-	struct message *m = flen ? decode(cl, msg, &origin, &seq) : NULL;
-	if (m) {
+	if (again) count(&cl->stats.duplicates);
+	if (m && flen) {
 		const uint8_t *f = buf__head(&key);
 		/* No member left here (the last one just went): the message is lost to the group, as NATS picked this
 		 * node; a QoS 0 subscription's fate anyway, rare for the others (docs/cluster.md). */

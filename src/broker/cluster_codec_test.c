@@ -28,6 +28,18 @@ static bool filt(const char *f, const char *w1, const char *w2)
 	return ok;
 }
 
+struct psubs {
+	struct cluster_psub s[4];
+	int n;
+};
+
+static int collect(void *arg, const struct cluster_psub *s)
+{
+	struct psubs *p = arg;
+	if (p->n < 4) p->s[p->n++] = *s;
+	return 0;
+}
+
 int main(void)
 {
 	CHECK(subj("a/b", "mqtt.0.a.b"));
@@ -87,6 +99,29 @@ int main(void)
 	CHECK_EQ(cluster__decode(wild, sizeof(wild), &d), MIDGE_ERR_MALFORMED); /* not a topic name */
 	uint8_t noexp[] = {'M', 'Q', 1, 0x08, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 'a', 0, 0, 0};
 	CHECK_EQ(cluster__decode(noexp, sizeof(noexp), &d), MIDGE_ERR_MALFORMED); /* expiry cut short */
+	/* A persistent session's entry both ways, and what the decoder refuses. */
+	CHECK_EQ(cluster__psess_begin(&b, 0x1122334455667788ull, 3600), 0);
+	CHECK_EQ(cluster__psess_add(&b, &(struct cluster_psub){1, 7, (const uint8_t *)"a/+/c", 5}), 0);
+	CHECK_EQ(cluster__psess_add(&b, &(struct cluster_psub){0x26, 0, (const uint8_t *)"#", 1}), 0);
+	uint64_t owner = 0;
+	uint32_t expiry = 0;
+	struct psubs got = {0};
+	CHECK_EQ(cluster__psess_decode(buf__head(&b), buf__len(&b), &owner, &expiry, collect, &got), 0);
+	CHECK(owner == 0x1122334455667788ull && expiry == 3600 && got.n == 2);
+	CHECK(got.s[0].options == 1 && got.s[0].sub_id == 7 && got.s[0].len == 5 && !memcmp(got.s[0].filter, "a/+/c", 5));
+	CHECK(got.s[1].options == 0x26 && got.s[1].len == 1);
+	uint8_t ent[64];
+	size_t el = buf__len(&b);
+	memcpy(ent, buf__head(&b), el);
+	CHECK_EQ(cluster__psess_decode(ent, el - 1, &owner, &expiry, NULL, NULL), MIDGE_ERR_MALFORMED); /* cut */
+	ent[15] = 3; /* QoS 3 */
+	CHECK_EQ(cluster__psess_decode(ent, el, &owner, &expiry, NULL, NULL), MIDGE_ERR_MALFORMED);
+	ent[15] = 1, ent[22] = '#'; /* "#/+/c": '#' not last */
+	CHECK_EQ(cluster__psess_decode(ent, el, &owner, &expiry, NULL, NULL), MIDGE_ERR_MALFORMED);
+	ent[22] = 'a', ent[2] = 9; /* another version */
+	CHECK_EQ(cluster__psess_decode(ent, el, &owner, &expiry, NULL, NULL), MIDGE_ERR_MALFORMED);
+	CHECK_EQ(cluster__psess_begin(&b, 1, 0), 0); /* no subscription at all */
+	CHECK_EQ(cluster__psess_decode(buf__head(&b), buf__len(&b), &owner, &expiry, NULL, NULL), 0);
 	buf__fini(&b);
 	CHECK_DONE();
 }

@@ -13,6 +13,12 @@
 
 struct broker;
 
+/* The last message seen from one origin node: later copies (one per matching subscription) are dropped. */
+struct origin {
+	uint64_t id, seq;
+};
+#define ORIGINS 64
+
 /* The NATS subscriptions of one filter that has local subscribers ("a/#" has two), or of one shared subscription
  * group with local members (queue subscriptions, on the sharing connection). */
 struct interest {
@@ -22,14 +28,11 @@ struct interest {
 	size_t len;            /* of the filter */
 	size_t glen;           /* of the group's name */
 	bool shared;
+	struct origin last[8]; /* shared ones: the last message from each origin, as a resend comes again (lock) */
+	size_t nlast;
 	uint8_t key[];         /* the filter, then the group's name */
 };
 
-/* The last message seen from one origin node: later copies (one per matching subscription) are dropped. */
-struct origin {
-	uint64_t id, seq;
-};
-#define ORIGINS 64
 
 struct cluster {
 	struct broker *b;

@@ -49,6 +49,7 @@ struct psub {
 /* A clustered session this node has. */
 struct csess {
 	struct csess *next;
+	uint64_t hid; /* hash64 of the id: in its consumers' names, and its slot in the table */
 	struct psub *subs;
 	uint32_t expiry;
 	uint64_t seen[SEEN]; /* stream sequences delivered lately: one copy through overlapping filters */
@@ -122,7 +123,7 @@ static void consumer_name(char *out, size_t n, const char *id, const uint8_t *f,
 
 static struct csess *find_mine(struct cluster_sessions *x, const char *id)
 {
-	for (struct csess *c = x->mine[slot(id)]; c; c = c->next)
+	for (struct csess *c = x->mine[hash64(id, strlen(id)) % TABLE]; c; c = c->next)
 		if (!strcmp(c->id, id)) return c;
 	return NULL;
 }
@@ -185,9 +186,9 @@ static struct csess *mine(struct cluster_sessions *x, const char *id)
 	struct csess *c = find_mine(x, id);
 	if (c || !(c = calloc(1, sizeof(*c) + strlen(id) + 1))) return c;
 	strcpy(c->id, id);
-	size_t s = slot(id);
-	c->next = x->mine[s];
-	x->mine[s] = c;
+	c->hid = hash64(id, strlen(id));
+	c->next = x->mine[c->hid % TABLE];
+	x->mine[c->hid % TABLE] = c;
 	return c;
 }
 
@@ -332,7 +333,7 @@ void cluster__session_moved(struct cluster *cl, struct session *s)
 	struct cluster_sessions *x = cl ? cl->sessions : NULL;
 	if (!x || !atomic_load(&s->clustered) || atomic_exchange(&s->cluster_moved, true)) return;
 	pthread_mutex_lock(&x->lock);
-	struct csess **pp = &x->mine[slot(s->client_id)];
+	struct csess **pp = &x->mine[hash64(s->client_id, strlen(s->client_id)) % TABLE];
 	while (*pp && strcmp((*pp)->id, s->client_id)) pp = &(*pp)->next;
 	struct csess *c = *pp;
 	if (c) *pp = c->next;
@@ -349,7 +350,7 @@ void cluster__session_end(struct cluster *cl, struct session *s)
 	struct cluster_sessions *x = cl ? cl->sessions : NULL;
 	if (!x || !atomic_load(&s->clustered) || atomic_load(&s->cluster_moved)) return;
 	pthread_mutex_lock(&x->lock);
-	struct csess **pp = &x->mine[slot(s->client_id)];
+	struct csess **pp = &x->mine[hash64(s->client_id, strlen(s->client_id)) % TABLE];
 	while (*pp && strcmp((*pp)->id, s->client_id)) pp = &(*pp)->next;
 	struct csess *c = *pp;
 	if (c) *pp = c->next;
@@ -407,28 +408,26 @@ struct found {
 static bool lookup(struct cluster_sessions *x, const char *name, uint64_t sseq, struct found *f, char *id,
 		   size_t idlen)
 {
-	/* The name has the hashes of the client id and the filter: every session of this node is looked at (a
-	 * delivery names no client id). */
-	for (size_t i = 0; i < TABLE; i++) {
-		for (struct csess *c = x->mine[i]; c; c = c->next) {
+	/* The name starts with the hashes of the client id and of the filter (consumer_name). */
+	char hex[17];
+	if (strlen(name) < 35 || strncmp(name, "ps", 2)) return false;
+	memcpy(hex, name + 2, 16);
+	hex[16] = 0;
+	uint64_t hid = strtoull(hex, NULL, 16);
+	for (struct csess *c = x->mine[hid % TABLE]; c; c = c->next) {
+		if (c->hid != hid) continue;
+		for (struct psub *p = c->subs; p; p = p->next) {
 			char want[96];
-			uint64_t hid = hash64(c->id, strlen(c->id));
-			snprintf(want, sizeof(want), "ps%016" PRIx64, hid);
-			if (strncmp(name, want, 18)) continue;
-			for (struct psub *p = c->subs; p; p = p->next) {
-				for (int k = 0; k < 2; k++) {
-					consumer_name(want, sizeof(want), c->id, p->filter, p->len, k, 0);
-					/* Compared without the owner part: this node's consumers only reach this node. */
-					if (strncmp(name, want, 35)) continue;
-					f->sub = *p;
-					f->copy = false;
-					for (unsigned s = 0; sseq && s < SEEN; s++)
-						if (c->seen[s] == sseq) f->copy = true;
-					if (!f->copy && sseq) c->seen[c->seen_at++ % SEEN] = sseq;
-					snprintf(id, idlen, "%s", c->id);
-					return true;
-				}
-			}
+			consumer_name(want, sizeof(want), c->id, p->filter, p->len, name[34] - '0', 0);
+			/* Compared without the owner part: this node's consumers only reach this node. */
+			if (strncmp(name, want, 35)) continue;
+			f->sub = *p;
+			f->copy = false;
+			for (unsigned s = 0; s < SEEN; s++)
+				if (c->seen[s] == sseq) f->copy = true;
+			if (!f->copy) c->seen[c->seen_at++ % SEEN] = sseq;
+			snprintf(id, idlen, "%s", c->id);
+			return true;
 		}
 	}
 	return false;

@@ -19,7 +19,7 @@
 
 #define STREAM CLUSTER_STREAM
 #define WIN 32768            /* tickets in flight at most (a ring of their states) */
-#define ACK_WAIT_MS 2000     /* a publish not acknowledged in this time is sent again */
+#define ACK_WAIT_MS 5000     /* a publish not acknowledged in this time is sent again (the stream dedupes) */
 #define STORE_FOR_MS 30000   /* how long a publish is retried before its publisher is told it was not kept */
 #define TICKET_HEADER "Midge-Ticket"
 

@@ -1,5 +1,6 @@
 /* libFuzzer target: the cluster's message envelope from NATS (cluster__decode) on arbitrary bytes; what decodes
- * is encoded again and must decode to the same message. Also the subjects of the topic and, as a filter, of it. */
+ * is encoded again and must decode to the same message. Also the subjects of the topic and, as a filter, of it;
+ * and a persistent session's entry from the bucket (cluster__psess_decode), re-encoded the same way. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -9,6 +10,8 @@
 #include "common/topic.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static int again(void *arg, const struct cluster_psub *s) { return cluster__psess_add(arg, s); }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -28,6 +31,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size && topic__valid_filter(data, size)) {
 		int n;
 		(void)cluster__filter_subjects(data, size, &s, &n);
+	}
+	uint64_t owner;
+	uint32_t expiry;
+	if (cluster__psess_decode(data, size, &owner, &expiry, NULL, NULL) == 0) {
+		/* Every subscription written back gives the same bytes. */
+		if (cluster__psess_begin(&b, owner, expiry) || cluster__psess_decode(data, size, &owner, &expiry, again, &b))
+			abort();
+		if (buf__len(&b) != size || memcmp(buf__head(&b), data, size) != 0) abort();
 	}
 	buf__fini(&b);
 	buf__fini(&s);

@@ -171,13 +171,27 @@ class Load:
         return c
 
     def _ack(self, mid):
+        # paho calls this holding its own lock, which publish() takes too: so publish() is never called under
+        # self.lock, and an acknowledgement may come before its mid is recorded (kept in early).
         with self.lock:
             p = self.mids.pop(mid, None)
             if p is not None:
                 self.acked.add(p)
+            else:
+                self.early.add(mid)
+
+    def _publish(self, c, payload):
+        mid = c.publish(self.topic, payload, 1).mid
+        with self.lock:
+            if mid in self.early:
+                self.early.discard(mid)
+                self.acked.add(payload)
+            else:
+                self.mids[mid] = payload
 
     def _run(self):
         self.mids = {}
+        self.early = set()
         c = self._client(self.port)
         i = 0
         while i < self.n:
@@ -188,11 +202,10 @@ class Load:
                 with self.lock:
                     again = sorted(set("p%d" % k for k in range(i)) - self.acked, key=lambda p: int(p[1:]))
                     self.mids = {}
+                    self.early = set()
                 for p in again:
-                    with self.lock:
-                        self.mids[c.publish(self.topic, p, 1).mid] = p
-            with self.lock:
-                self.mids[c.publish(self.topic, "p%d" % i, 1).mid] = "p%d" % i
+                    self._publish(c, p)
+            self._publish(c, "p%d" % i)
             i += 1
             time.sleep(self.gap)
         deadline = time.monotonic() + 60
