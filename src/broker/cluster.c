@@ -277,7 +277,7 @@ int cluster__start(struct broker *b, char *err, size_t errlen)
 	log__printf(&b->log, LOG_T_NOTICE, "Cluster node %s (origin %016llx) on NATS %s.", name,
 		    (unsigned long long)cl->id, c->cluster_nats_url);
 	subs__set_watch(b->subs, on_interest, cl);
-	if (cluster_registry__start(cl) || cluster_retained__start(cl))
+	if (cluster_registry__start(cl) || cluster_retained__start(cl) || cluster_wills__start(cl))
 		return err__set(err, errlen, MIDGE_ERR_NOMEM, "cluster: cannot start its threads");
 	return 0;
 }
@@ -289,6 +289,7 @@ void cluster__stop(struct broker *b)
 	if (b->subs) subs__set_watch(b->subs, NULL, NULL);
 	cluster_registry__stop(cl);
 	cluster_retained__stop(cl);
+	cluster_wills__stop(cl);
 	jsCtx_Destroy(cl->js);
 	if (cl->nc) {
 		natsConnection_Close(cl->nc);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 struct broker;
+struct conn;
 struct message;
 struct cluster;
 
@@ -22,6 +23,7 @@ struct cluster_stats {
 	atomic_uint_fast64_t malformed;  /* NATS messages on cluster subjects that did not decode */
 	atomic_uint_fast64_t failed;     /* publishes NATS refused (too large for its max_payload, or no buffer
 	                                  * while reconnecting) */
+	atomic_uint_fast64_t wills;      /* wills of clients of dead nodes this node published */
 	atomic_int connected;            /* 1 while the NATS connection is up */
 };
 
@@ -39,6 +41,14 @@ void cluster__publish(struct cluster *cl, const struct message *m);
  * node that has it connected closes that connection. Cheap (queued for the registry's thread); any thread, also
  * under the sessions' locks. NULL cl is ignored. */
 void cluster__claim(struct cluster *cl, const char *client_id);
+/* c was accepted here (its session attached): its will, or none (NULL c->will), is what the other nodes publish
+ * should this node die while c is connected (docs/cluster.md, "Wills of a node that dies"). Cheap (queued for
+ * the wills' thread; the will is copied); any thread. Call in the order the client's connections attach (under the
+ * session's lock). NULL cl is ignored. */
+void cluster__will(struct cluster *cl, const struct conn *c);
+/* The will of client_id's connection here is no longer for the other nodes to publish: published, discarded, or
+ * now this node's alone. Cheap when the client had none; any thread, in the same order as cluster__will. */
+void cluster__will_gone(struct cluster *cl, const char *client_id);
 /* The counters, or NULL without a cluster. */
 const struct cluster_stats *cluster__stats(const struct cluster *cl);
 

@@ -43,6 +43,7 @@ struct cluster {
 	atomic_bool said_error;
 	struct cluster_registry *reg; /* cluster_registry.c */
 	struct cluster_retained *ret; /* cluster_retained.c */
+	struct cluster_wills *wills;  /* cluster_wills.c */
 	pthread_mutex_t js_lock;      /* js */
 	jsCtx *js;                    /* made at the first cluster__bucket */
 };
@@ -94,5 +95,11 @@ void cluster_retained__put(struct cluster *cl, struct message *m);
 int cluster_registry__start(struct cluster *cl);
 /* Stops and joins them (before the NATS connection closes) and frees what the registry holds. */
 void cluster_registry__stop(struct cluster *cl);
+
+/* ---- cluster_wills.c ---- */
+/* Starts the wills' threads (writer, watcher, heartbeat) and the heartbeat subscription. 0 or MIDGE_ERR_NOMEM. */
+int cluster_wills__start(struct cluster *cl);
+/* Stops them (before the NATS connection closes) and frees what the wills hold. */
+void cluster_wills__stop(struct cluster *cl);
 
 #endif

@@ -719,6 +719,7 @@ static const struct option options[] = {
     STR("http_api_key", set_rest, http_api_key),
     STR("cluster_nats_url", set_nats_urls, cluster_nats_url),
     STR("cluster_node_name", set_word, cluster_node_name),
+    INT("cluster_node_timeout", set_u32, cluster_node_timeout, 1, 3600),
     /* persistence */
     BOOL("persistence", persistence),
     BOOL("retained_persistence", retained_persistence),

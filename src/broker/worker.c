@@ -8,6 +8,7 @@
 
 #include "authq.h"
 #include "broker.h"
+#include "cluster.h"
 #include "common/clock.h"
 #include "conn.h"
 #include "dispatch.h"
@@ -460,6 +461,9 @@ void worker__close(struct worker *w, struct conn *c, const char *reason)
 				s->will_at_ms = now + (uint64_t)c->will_delay * 1000u;
 				c->will = NULL;
 			}
+			/* Its will is this node's to publish or drop now (or held here for its delay), unless the broker
+			 * stops: then the other nodes publish it once this one is silent. */
+			if (b->cluster && !c->internal && !(shutting && c->will)) cluster__will_gone(b->cluster, s->client_id);
 			session__track_locked(b, s);
 			/* Before the table lets go of a clean one: a new session of this client id may be stored next. */
 			if (s->clean) persist__session_del(b, s);

@@ -1,0 +1,145 @@
+"""36 The cluster: wills of the clients of a node that dies (issue 12, docs/cluster.md "Wills of a node that dies").
+Three midge nodes on three nats-servers with `cluster_node_timeout 2`; node0 is killed with SIGKILL and the other
+nodes publish its clients' wills, once in the cluster: not for a client that said goodbye, retained when asked, not
+again for a client that had moved to another node (node0 published that will itself at the takeover), and, with
+a Will Delay Interval, not for a client back on another node within the delay."""
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+import pytest
+
+import mqttraw as m
+
+from conftest import wait_for
+from natsutil import available, SKIP_REASON
+from test_36_cluster import Sub, node_conf, retained_on, settle
+
+pytestmark = [pytest.mark.midge_only, pytest.mark.skipif(not available(), reason=SKIP_REASON)]
+
+TIMEOUT = 2  # cluster_node_timeout of every node
+
+
+@pytest.fixture
+def cluster3(broker, nats_cluster):
+    nats = nats_cluster(3)
+    nodes = [broker(node_conf(nats, "node%d" % i, "cluster_node_timeout %d\n" % TIMEOUT)) for i in range(3)]
+    for n in nodes:
+        wait_for(lambda: "Cluster: connected to NATS" in n.log(), 10, what="node connected to NATS")
+    return nats, nodes
+
+
+@pytest.fixture
+def sub():
+    made = []
+
+    def make(*a, **kw):
+        s = Sub(*a, **kw)
+        made.append(s)
+        return s
+    yield make
+    for s in made:
+        s.close()
+
+
+def will_client(raw, port, cid, topic, payload, retain=False, v5=False, delay=None):
+    """A raw client (it never reconnects by itself) connected with a will, QoS 1, keepalive 60."""
+    c = raw(port)
+    kw = {}
+    if v5:
+        kw = {"proto": m.MQTT5, "will_props": [(m.WILL_DELAY_INTERVAL, delay)] if delay else []}
+    c.connect(cid, keepalive=60, will=(topic, payload, 1, retain), **kw)
+    return c
+
+
+def wills_in_bucket_settle():
+    """The node writes a will to its bucket on its own thread, a millisecond or so after the CONNACK."""
+    time.sleep(0.5)
+
+
+def sys_value(port, topic):
+    got = []
+    ev = threading.Event()
+    c = mqtt.Client()
+    c.on_message = lambda cl, u, msg: (got.append(msg.payload.decode()), ev.set())
+    c.on_connect = lambda cl, u, f, rc: cl.subscribe(topic, 0)
+    c.connect("127.0.0.1", port, 30)
+    c.loop_start()
+    ev.wait(5)
+    c.loop_stop()
+    c.disconnect()
+    return got[-1] if got else None
+
+
+def test_killed_node_wills_published_once(cluster3, sub, raw):
+    _, nodes = cluster3
+    subs = [sub(nodes[i].port, ["will/#"], qos=1) for i in (1, 2)]
+    settle()
+    will_client(raw, nodes[0].port, "w1", "will/w1", "gone-1")
+    will_client(raw, nodes[0].port, "r1", "will/r1", "gone-r", retain=True)
+    polite = will_client(raw, nodes[0].port, "bye", "will/bye", "must-not")
+    polite.send(m.disconnect())
+    polite.expect_closed()
+    wills_in_bucket_settle()
+    for s in subs:
+        assert s.got == []
+    killed = time.monotonic()
+    nodes[0].kill()
+    for s in subs:
+        s.wait(2, timeout=TIMEOUT + 8)
+    delay = time.monotonic() - killed
+    print("\nwills of the killed node arrived %.2f s after SIGKILL (cluster_node_timeout %d)" % (delay, TIMEOUT))
+    assert delay < TIMEOUT + 3
+    time.sleep(2)  # every node that noticed has tried to take them by now
+    for s in subs:
+        got = sorted((t, p, q) for t, p, q, _ in s.got)
+        assert got == [("will/r1", "gone-r", 1), ("will/w1", "gone-1", 1)], s.got  # once each, nothing else
+    for n in nodes[1:]:  # the retained will, on every node left
+        wait_for(lambda: retained_on(n.port, "will/r1") == "gone-r", 10, what="retained will on %d" % n.port)
+    counts = [int(sys_value(n.port, "$SYS/broker/cluster/wills/published") or 0) for n in nodes[1:]]
+    assert sum(counts) == 2, counts
+    for n in nodes[1:]:  # both noticed; the one that came first took both wills, or they shared them
+        assert n.running()
+        assert "Cluster: node " in n.log() and " silent for " in n.log()
+
+
+def test_moved_client_will_not_published_again(cluster3, sub, raw):
+    """A client that connects to node1 while its connection on node0 lives: node0 closes the old connection (0x8E)
+    and publishes its will, as one broker does at a takeover. node0 killed later: that will does not come again,
+    and the client's new connection, on a live node, keeps its will."""
+    _, nodes = cluster3
+    s = sub(nodes[2].port, ["will/#"], qos=1)
+    settle()
+    old = will_client(raw, nodes[0].port, "mover", "will/mover", "old")
+    wills_in_bucket_settle()
+    will_client(raw, nodes[1].port, "mover", "will/mover", "new")
+    assert s.wait(1)[0][:2] == ("will/mover", "old")
+    old.expect_closed()
+    wills_in_bucket_settle()
+    nodes[0].kill()
+    time.sleep(TIMEOUT + 3)
+    assert [p for _, p, _, _ in s.got] == ["old"], s.got
+    assert "taking its 0 wills" in nodes[2].log()
+
+
+def test_will_delay_and_return_on_another_node(cluster3, sub, raw):
+    """MQTT 5 wills with a Will Delay Interval: the one of a client that stays away is published after the
+    timeout and the delay; the one of a client back on node1 within the delay is not [MQTT-3.1.3-9]."""
+    _, nodes = cluster3
+    s = sub(nodes[2].port, ["will/#"], qos=1)
+    settle()
+    will_client(raw, nodes[0].port, "away", "will/away", "late", v5=True, delay=2)
+    will_client(raw, nodes[0].port, "back", "will/back", "must-not", v5=True, delay=3)
+    wills_in_bucket_settle()
+    killed = time.monotonic()
+    nodes[0].kill()
+    back = raw(nodes[1].port)
+    back.connect("back", proto=m.MQTT5, clean=False)  # no will now; its session continues on node1
+    s.wait(1, timeout=TIMEOUT + 2 + 8)
+    delay = time.monotonic() - killed
+    print("\ndelayed will (2 s) arrived %.2f s after SIGKILL (cluster_node_timeout %d)" % (delay, TIMEOUT))
+    # The delay counts from when a node sees node0 dead: the timeout after its last heartbeat (a quarter of the
+    # timeout apart), so at least 3/4 of the timeout after the kill.
+    assert delay >= TIMEOUT * 0.75 + 2 - 0.1
+    time.sleep(2.5)
+    assert [(t, p) for t, p, _, _ in s.got] == [("will/away", "late")], s.got
