@@ -30,6 +30,8 @@
 #define SLOTS 4096
 #define NODES 256
 #define TICK_MS 100
+#define BYE " bye" /* after the origin id: a node that stops says so, not to keep its clients' wills waiting */
+#define BYE_LEN 4
 
 /* A will of a client connected here, as this node wants the bucket to hold it. */
 struct own {
@@ -55,11 +57,13 @@ struct theirs {
 struct node {
 	uint64_t id, seen_ms;
 	bool dead;
+	bool leaving; /* said goodbye (it stopped): dead without waiting for the timeout */
 };
 
 struct cluster_wills {
 	struct cluster_kv k; /* k.lock guards everything below but the writer's own sessions binding */
 	struct own *own[SLOTS], *qhead, *qtail;
+	bool writing; /* the writer has one of them out of the queue, on its way to the bucket */
 	struct theirs *theirs[SLOTS], *sched;
 	struct node nodes[NODES];
 	size_t nnodes;
@@ -111,12 +115,12 @@ static struct node *node_of(struct cluster_wills *w, uint64_t id, uint64_t now)
 				for (struct theirs *t = w->theirs[s]; t && !left; t = t->next)
 					left = t->origin == w->nodes[i].id;
 			if (!left) {
-				w->nodes[i] = (struct node){id, now, false};
+				w->nodes[i] = (struct node){.id = id, .seen_ms = now};
 				return &w->nodes[i];
 			}
 		}
 	if (w->nnodes == NODES) return NULL;
-	w->nodes[w->nnodes] = (struct node){id, now, false};
+	w->nodes[w->nnodes] = (struct node){.id = id, .seen_ms = now};
 	return &w->nodes[w->nnodes++];
 }
 
@@ -259,6 +263,7 @@ static void write_own(struct cluster_wills *w, kvStore *kv, struct buf *key, str
 	if (del && !o->in_bucket) goto done; /* never got there */
 	char id[512];
 	snprintf(id, sizeof(id), "%s", o->id);
+	w->writing = true;
 	pthread_mutex_unlock(&w->k.lock);
 	natsStatus st = NATS_NO_MEMORY;
 	if (!own_key(w, id, key, tmp)) {
@@ -266,6 +271,7 @@ static void write_own(struct cluster_wills *w, kvStore *kv, struct buf *key, str
 		st = del ? kvStore_Delete(kv, k) : kvStore_Put(NULL, kv, k, val, (int)len);
 	}
 	pthread_mutex_lock(&w->k.lock);
+	w->writing = false;
 	if ((o = find_own(w, id)) == NULL) { /* cannot be: only the writer frees them */
 		free(val);
 		return;
@@ -501,13 +507,18 @@ static void on_alive(natsConnection *nc, natsSubscription *sub, natsMsg *msg, vo
 	(void)nc, (void)sub;
 	struct cluster_wills *w = closure;
 	uint64_t id;
-	if (natsMsg_GetDataLength(msg) == 16 && parse_origin(natsMsg_GetData(msg), &id)) {
+	int n = natsMsg_GetDataLength(msg);
+	const char *d = natsMsg_GetData(msg);
+	bool bye = n == 16 + BYE_LEN && !memcmp(d + 16, BYE, BYE_LEN);
+	if ((n == 16 || bye) && parse_origin(d, &id)) {
 		uint64_t now = clock__ms();
 		pthread_mutex_lock(&w->k.lock);
 		struct node *nd = node_of(w, id, now);
-		if (nd) {
+		if (nd && bye) {
+			nd->leaving = true; /* dead at the next check */
+		} else if (nd) {
 			nd->seen_ms = now;
-			if (nd->dead) {
+			if (nd->dead && !nd->leaving) {
 				/* Back after a partition longer than the timeout: what was not taken yet stays its own.
 				 */
 				nd->dead = false;
@@ -541,11 +552,13 @@ static void on_alive_done(void *closure)
 /* Declares the nodes silent for the timeout dead and schedules their entries. k.lock held. */
 static void check(struct cluster_wills *w, uint64_t now)
 {
-	if (!w->up_since || now - w->up_since < w->timeout_ms) return; /* heartbeats may not have reached us yet */
+	if (!w->up_since) return;
+	/* Until this node has listened for a whole timeout, a silence may be only the beats it has not had yet. */
+	bool listened = now - w->up_since >= w->timeout_ms;
 	for (size_t i = 0; i < w->nnodes; i++) {
 		struct node *nd = &w->nodes[i];
 		uint64_t last = nd->seen_ms > w->up_since ? nd->seen_ms : w->up_since;
-		if (nd->dead || now - last < w->timeout_ms) continue;
+		if (nd->dead || (!nd->leaving && (!listened || now - last < w->timeout_ms))) continue;
 		nd->dead = true;
 		size_t n = 0;
 		for (size_t s = 0; s < SLOTS; s++)
@@ -554,9 +567,14 @@ static void check(struct cluster_wills *w, uint64_t now)
 					schedule(w, t, now + (uint64_t)t->delay * 1000u);
 					n++;
 				}
-		log__printf(&w->k.cl->b->log, LOG_T_NOTICE,
-		            "Cluster: node %016" PRIx64 " silent for %" PRIu64 " ms: taking its %zu will%s.", nd->id,
-		            now - last, n, n == 1 ? "" : "s");
+		if (nd->leaving)
+			log__printf(&w->k.cl->b->log, LOG_T_NOTICE,
+			            "Cluster: node %016" PRIx64 " left: taking its %zu will%s.", nd->id, n,
+			            n == 1 ? "" : "s");
+		else
+			log__printf(&w->k.cl->b->log, LOG_T_NOTICE,
+			            "Cluster: node %016" PRIx64 " silent for %" PRIu64 " ms: taking its %zu will%s.",
+			            nd->id, now - last, n, n == 1 ? "" : "s");
 	}
 }
 
@@ -621,6 +639,27 @@ int cluster_wills__start(struct cluster *cl)
 	return w->hb_on ? 0 : MIDGE_ERR_NOMEM;
 }
 
+/* A node that stops: its last puts and deletes go out (a client that said goodbye just before must not have its will
+ * published), then it tells the others, which take the wills of the clients it still had at once. */
+static void leave(struct cluster_wills *w)
+{
+	struct cluster *cl = w->k.cl;
+	if (!atomic_load(&cl->stats.connected)) return; /* they will find it silent */
+	uint64_t until = clock__ms() + 2000;            /* JetStream may have no leader: not for ever */
+	pthread_mutex_lock(&w->k.lock);
+	while ((w->qhead || w->writing) && clock__ms() < until) {
+		pthread_mutex_unlock(&w->k.lock);
+		nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+		pthread_mutex_lock(&w->k.lock);
+	}
+	pthread_mutex_unlock(&w->k.lock);
+	char bye[16 + BYE_LEN];
+	memcpy(bye, w->me, 16);
+	memcpy(bye + 16, BYE, BYE_LEN);
+	if (natsConnection_Publish(cl->nc, ALIVE, bye, (int)sizeof(bye)) == NATS_OK)
+		natsConnection_FlushTimeout(cl->nc, 1000);
+}
+
 void cluster_wills__stop(struct cluster *cl)
 {
 	struct cluster_wills *w = cl->wills;
@@ -632,6 +671,7 @@ void cluster_wills__stop(struct cluster *cl)
 		pthread_mutex_unlock(&w->k.lock);
 		pthread_join(w->hb, NULL);
 	}
+	if (w->k.inited) leave(w); /* after the last heartbeat */
 	if (w->alive) {
 		/* The handler may be running on the delivery thread: w stays until it says it is done. */
 		if (natsSubscription_Unsubscribe(w->alive) == NATS_OK) {

@@ -103,6 +103,29 @@ def test_killed_node_wills_published_once(cluster3, sub, raw):
         assert "Cluster: node " in n.log() and " silent for " in n.log()
 
 
+def test_stopped_node_wills_taken_at_once(cluster3, sub, raw):
+    """A node that stops (SIGTERM) publishes no will itself, as one broker that stops does, and says it leaves: the
+    other nodes take the wills of the clients it still had at once, without waiting for the timeout. A client that
+    said goodbye just before has none."""
+    _, nodes = cluster3
+    s = sub(nodes[1].port, ["will/#"], qos=1)
+    settle()
+    will_client(raw, nodes[0].port, "stay", "will/stay", "gone")
+    wills_in_bucket_settle()
+    polite = will_client(raw, nodes[0].port, "bye", "will/bye", "must-not")
+    polite.send(m.disconnect())
+    polite.expect_closed()
+    stopped = time.monotonic()
+    nodes[0].stop()
+    s.wait(1, timeout=TIMEOUT + 8)
+    delay = time.monotonic() - stopped
+    print("\nwill of the stopped node arrived %.2f s after SIGTERM" % delay)
+    assert delay < TIMEOUT
+    time.sleep(1)
+    assert [(t, p) for t, p, _, _ in s.got] == [("will/stay", "gone")], s.got
+    assert " left: taking its " in nodes[1].log() and " left: taking its " in nodes[2].log()
+
+
 def test_moved_client_will_not_published_again(cluster3, sub, raw):
     """A client that connects to node1 while its connection on node0 lives: node0 closes the old connection (0x8E)
     and publishes its will, as one broker does at a takeover. node0 killed later: that will does not come again,
