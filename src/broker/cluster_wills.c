@@ -249,7 +249,19 @@ static int own_key(struct cluster_wills *w, const char *id, struct buf *key, str
 	return 0;
 }
 
-/* Writes the head of the queue. k.lock held on entry and on return. */
+/* Drops o from the table when nothing is left to do for it. */
+static void forget(struct cluster_wills *w, struct own *o)
+{
+	if (o->queued || o->in_bucket || o->val) return;
+	for (struct own **pp = &w->own[slot(o->id)]; *pp; pp = &(*pp)->next)
+		if (*pp == o) {
+			*pp = o->next;
+			break;
+		}
+	free(o);
+}
+
+/* Writes the head of the queue. k.lock held on entry and on return; only this thread frees an own. */
 static void write_own(struct cluster_wills *w, kvStore *kv, struct buf *key, struct buf *tmp)
 {
 	struct own *o = w->qhead;
@@ -260,51 +272,40 @@ static void write_own(struct cluster_wills *w, kvStore *kv, struct buf *key, str
 	size_t len = o->len;
 	o->val = NULL;
 	bool del = !val;
-	if (del && !o->in_bucket) goto done; /* never got there */
-	char id[512];
-	snprintf(id, sizeof(id), "%s", o->id);
+	if (del && !o->in_bucket) { /* never got there */
+		forget(w, o);
+		return;
+	}
 	w->writing = true;
 	pthread_mutex_unlock(&w->k.lock);
+	/* o->id is not changed by anyone, and o stays while the writer is here. */
 	natsStatus st = NATS_NO_MEMORY;
-	if (!own_key(w, id, key, tmp)) {
+	if (!own_key(w, o->id, key, tmp)) {
 		const char *k = (const char *)buf__head(key);
 		st = del ? kvStore_Delete(kv, k) : kvStore_Put(NULL, kv, k, val, (int)len);
 	}
+	/* A key or a will NATS refuses as such (too long for its control line, past max_payload) stays refused. */
+	bool retry = st != NATS_OK && st != NATS_INVALID_ARG && st != NATS_MAX_PAYLOAD && st != NATS_NO_MEMORY;
+	if (st != NATS_OK && !retry)
+		log__printf(&w->k.cl->b->log, LOG_T_WARNING,
+		            "Cluster: the will of client %s cannot be kept in %s (%s): no other node publishes it.",
+		            o->id, BUCKET, natsStatus_GetText(st));
 	pthread_mutex_lock(&w->k.lock);
 	w->writing = false;
-	if ((o = find_own(w, id)) == NULL) { /* cannot be: only the writer frees them */
-		free(val);
-		return;
-	}
-	if (st == NATS_OK) {
-		o->in_bucket = !del;
-		free(val);
-	} else if (!w->k.stop) {
-		/* JetStream without a leader for a few seconds: again after a pause, unless a newer wish replaced it.
+	if (st == NATS_OK) o->in_bucket = !del;
+	if (retry && !w->k.stop && !o->queued) {
+		/* JetStream without a leader for a few seconds: again after a pause (unless a newer wish replaced it).
 		 */
-		if (!o->queued) {
-			o->val = val;
-			o->len = len;
-			enqueue(w, o);
-		} else {
-			free(val);
-		}
+		o->val = val;
+		o->len = len;
+		enqueue(w, o);
 		pthread_mutex_unlock(&w->k.lock);
 		cluster_kv__nap(&w->k, 250);
 		pthread_mutex_lock(&w->k.lock);
 		return;
-	} else {
-		free(val);
 	}
-done:
-	if (!o->queued && !o->in_bucket && !o->val) { /* nothing left to do for it */
-		for (struct own **pp = &w->own[slot(o->id)]; *pp; pp = &(*pp)->next)
-			if (*pp == o) {
-				*pp = o->next;
-				break;
-			}
-		free(o);
-	}
+	free(val);
+	forget(w, o);
 }
 
 /* True when the session registry names another node than origin (hex) as the client's: it connected there since. */
@@ -376,8 +377,11 @@ static void publish(struct cluster_wills *w, const uint8_t *v, size_t n, const c
 static void take_theirs(struct cluster_wills *w, kvStore *kv, struct theirs *t)
 {
 	unschedule(w, t);
-	char key[1024], origin[17];
-	snprintf(key, sizeof(key), "%s", t->key);
+	char *key = strdup(t->key), origin[17];
+	if (!key) {
+		schedule(w, t, clock__ms() + 250);
+		return;
+	}
 	snprintf(origin, sizeof(origin), "%s", t->key);
 	bool delayed = t->delay > 0;
 	pthread_mutex_unlock(&w->k.lock);
@@ -392,17 +396,17 @@ static void take_theirs(struct cluster_wills *w, kvStore *kv, struct theirs *t)
 		gone = st == NATS_ERR; /* another node took it */
 		if (won && !away) publish(w, kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), origin);
 		if (won && away)
-			log__printf(&w->k.cl->b->log, LOG_T_INFO,
-			            "Cluster: a will of node %s not published: its client "
-			            "connected again within the will's delay.",
-			            origin);
+			log__printf(
+			    &w->k.cl->b->log, LOG_T_INFO,
+			    "Cluster: will %s of node %s not published: its client connected again within the will's "
+			    "delay.",
+			    key + 17, origin);
 	}
 	kvEntry_Destroy(e);
 	pthread_mutex_lock(&w->k.lock);
-	if (won || gone || w->k.stop) return;
 	/* JetStream busy electing a leader: again soon, unless the entry went meanwhile (the watcher freed it). */
-	struct theirs *now = *find_theirs(w, key);
-	if (now == t) schedule(w, t, clock__ms() + 250);
+	if (!won && !gone && !w->k.stop && *find_theirs(w, key) == t) schedule(w, t, clock__ms() + 250);
+	free(key);
 }
 
 static void *writer_main(void *arg)
@@ -434,10 +438,15 @@ static void *writer_main(void *arg)
 		if (!kv) cluster_kv__nap(&w->k, 200); /* NATS or JetStream not there yet */
 		pthread_mutex_lock(&w->k.lock);
 		if (!kv || w->k.stop) continue;
-		if (w->qhead)
+		if (w->qhead) {
 			write_own(w, kv, &key, &tmp);
-		else if (due && due->scheduled)
-			take_theirs(w, kv, due);
+			continue;
+		}
+		/* Found again: the watcher may have freed the one above meanwhile (its node's delete came). */
+		now = clock__ms();
+		for (due = w->sched; due && due->due > now; due = due->snext) {
+		}
+		if (due) take_theirs(w, kv, due);
 	}
 	pthread_mutex_unlock(&w->k.lock);
 	buf__fini(&key);
