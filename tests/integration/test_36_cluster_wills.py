@@ -166,3 +166,4 @@ def test_will_delay_and_return_on_another_node(cluster3, sub, raw):
     assert delay >= TIMEOUT * 0.75 + 2 - 0.1
     time.sleep(2.5)
     assert [(t, p) for t, p, _, _ in s.got] == [("will/away", "late")], s.got
+    assert any("will back of node " in n.log() and "connected again" in n.log() for n in nodes[1:])
