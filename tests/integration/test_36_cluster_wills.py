@@ -42,12 +42,11 @@ def sub():
         s.close()
 
 
-def will_client(raw, port, cid, topic, payload, retain=False, v5=False, delay=None):
+def will_client(raw, port, cid, topic, payload, retain=False, v5=False, delay=None, **kw):
     """A raw client (it never reconnects by itself) connected with a will, QoS 1, keepalive 60."""
     c = raw(port)
-    kw = {}
     if v5:
-        kw = {"proto": m.MQTT5, "will_props": [(m.WILL_DELAY_INTERVAL, delay)] if delay else []}
+        kw.update(proto=m.MQTT5, will_props=[(m.WILL_DELAY_INTERVAL, delay)] if delay else [])
     c.connect(cid, keepalive=60, will=(topic, payload, 1, retain), **kw)
     return c
 
@@ -167,3 +166,24 @@ def test_will_delay_and_return_on_another_node(cluster3, sub, raw):
     time.sleep(2.5)
     assert [(t, p) for t, p, _, _ in s.got] == [("will/away", "late")], s.got
     assert any("will back of node " in n.log() and "connected again" in n.log() for n in nodes[1:])
+
+
+def test_will_waiting_in_session_when_node_dies(cluster3, sub, raw):
+    """A connection gone without DISCONNECT whose will waits in its session for the delay: node0 sends the one whose
+    delay runs out while it lives (and no other node sends it again); the one still waiting when node0 is killed
+    is sent by another node."""
+    _, nodes = cluster3
+    s = sub(nodes[1].port, ["will/#"], qos=1)
+    settle()
+    session = {"props": [(m.SESSION_EXPIRY_INTERVAL, 60)], "clean": False}
+    a = will_client(raw, nodes[0].port, "soon", "will/soon", "by-node0", v5=True, delay=1, **session)
+    b = will_client(raw, nodes[0].port, "later", "will/later", "by-another", v5=True, delay=3, **session)
+    wills_in_bucket_settle()
+    a.close()
+    assert s.wait(1, timeout=5)[0][:2] == ("will/soon", "by-node0")
+    b.close()
+    time.sleep(0.5)
+    nodes[0].kill()
+    s.wait(2, timeout=TIMEOUT + 3 + 8)
+    time.sleep(2)
+    assert [(t, p) for t, p, _, _ in s.got] == [("will/soon", "by-node0"), ("will/later", "by-another")], s.got
