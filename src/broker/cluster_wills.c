@@ -40,6 +40,8 @@ struct own {
 	bool in_bucket; /* a put of it succeeded and no delete since */
 	uint8_t *val;   /* the value to put (owned); NULL: delete */
 	size_t len;
+	uint8_t *kept; /* the value in the bucket (owned), written again should another node delete it */
+	size_t kept_len;
 	char id[];
 };
 
@@ -63,7 +65,7 @@ struct node {
 struct cluster_wills {
 	struct cluster_kv k; /* k.lock guards everything below but the writer's own sessions binding */
 	struct own *own[SLOTS], *qhead, *qtail;
-	bool writing; /* the writer has one of them out of the queue, on its way to the bucket */
+	struct own *writing; /* the one the writer has out of the queue, on its way to the bucket */
 	struct theirs *theirs[SLOTS], *sched;
 	struct node nodes[NODES];
 	size_t nnodes;
@@ -253,6 +255,7 @@ static int own_key(struct cluster_wills *w, const char *id, struct buf *key, str
 static void forget(struct cluster_wills *w, struct own *o)
 {
 	if (o->queued || o->in_bucket || o->val) return;
+	free(o->kept);
 	for (struct own **pp = &w->own[slot(o->id)]; *pp; pp = &(*pp)->next)
 		if (*pp == o) {
 			*pp = o->next;
@@ -276,7 +279,7 @@ static void write_own(struct cluster_wills *w, kvStore *kv, struct buf *key, str
 		forget(w, o);
 		return;
 	}
-	w->writing = true;
+	w->writing = o;
 	pthread_mutex_unlock(&w->k.lock);
 	/* o->id is not changed by anyone, and o stays while the writer is here. */
 	natsStatus st = NATS_NO_MEMORY;
@@ -291,8 +294,14 @@ static void write_own(struct cluster_wills *w, kvStore *kv, struct buf *key, str
 		            "Cluster: the will of client %s cannot be kept in %s (%s): no other node publishes it.",
 		            o->id, BUCKET, natsStatus_GetText(st));
 	pthread_mutex_lock(&w->k.lock);
-	w->writing = false;
-	if (st == NATS_OK) o->in_bucket = !del;
+	w->writing = NULL;
+	if (st == NATS_OK) {
+		o->in_bucket = !del;
+		free(o->kept);
+		o->kept = del ? NULL : val;
+		o->kept_len = del ? 0 : len;
+		if (!del) val = NULL;
+	}
 	if (retry && !w->k.stop && !o->queued) {
 		/* JetStream without a leader for a few seconds: again after a pause (unless a newer wish replaced it).
 		 */
@@ -469,13 +478,58 @@ static bool parse_origin(const char *s, uint64_t *id)
 	return true;
 }
 
+/* The client id of an escaped one (cluster__key: "=HH" for a byte, "=" alone for an empty id), malloc'd. */
+static char *unescape(const char *k)
+{
+	char *id = malloc(strlen(k) + 1), *o = id;
+	for (const char *p = k; id && *p; p++) {
+		unsigned v;
+		if (*p == '=' && p[1] && p[2] && sscanf(p + 1, "%2X", &v) == 1) {
+			*o++ = (char)v;
+			p += 2;
+		} else if (*p != '=') {
+			*o++ = *p;
+		}
+	}
+	if (id) *o = 0;
+	return id;
+}
+
+/* One of this node's keys is gone. Unless this node deleted it, another node took it, having counted this one dead
+ * (cut from NATS, or the process stopped, longer than the timeout) while the client stayed connected here: its will
+ * goes back to the bucket, for a death still to come. */
+static void own_gone(struct cluster_wills *w, const char *escaped)
+{
+	char *id = unescape(escaped);
+	if (!id) return;
+	pthread_mutex_lock(&w->k.lock);
+	struct own *o = find_own(w, id);
+	if (o && o->in_bucket && o->kept && !o->queued && w->writing != o) {
+		o->in_bucket = false;
+		o->val = o->kept;
+		o->len = o->kept_len;
+		o->kept = NULL;
+		enqueue(w, o);
+		log__printf(
+		    &w->k.cl->b->log, LOG_T_NOTICE,
+		    "Cluster: the will of client %s was taken by another node; it is still connected here: writing "
+		    "it again.",
+		    id);
+	}
+	pthread_mutex_unlock(&w->k.lock);
+	free(id);
+}
+
 static void on_entry(void *arg, kvEntry *e)
 {
 	struct cluster_wills *w = arg;
 	const char *key = kvEntry_Key(e);
 	uint64_t origin;
-	if (!key || strlen(key) < 18 || key[16] != '.' || !parse_origin(key, &origin) || !memcmp(key, w->me, 16))
+	if (!key || strlen(key) < 18 || key[16] != '.' || !parse_origin(key, &origin)) return;
+	if (!memcmp(key, w->me, 16)) {
+		if (kvEntry_Operation(e) != kvOp_Put) own_gone(w, key + 17);
 		return;
+	}
 	const uint8_t *v = kvEntry_Value(e);
 	int n = kvEntry_ValueLen(e);
 	bool put = kvEntry_Operation(e) == kvOp_Put && v && n >= 6;
@@ -592,11 +646,20 @@ static void *heartbeat_main(void *arg)
 	struct cluster_wills *w = arg;
 	struct cluster *cl = w->k.cl;
 	/* Several beats per timeout: one lost or late beat does not make a node dead. */
-	uint64_t every = w->timeout_ms / 4 < 1000 ? w->timeout_ms / 4 : 1000, next = 0;
+	uint64_t every = w->timeout_ms / 4 < 1000 ? w->timeout_ms / 4 : 1000, next = 0, last = 0;
 	pthread_mutex_lock(&w->k.lock);
 	while (!w->hb_stop) {
 		uint64_t now = clock__ms();
 		bool up = atomic_load(&cl->stats.connected);
+		/* This node stood still (SIGSTOP, a VM paused, swapping): the others' beats are still on their way to
+		 * it, not missing, and the others may have counted this one dead. A whole timeout again before this
+		 * node counts anyone dead; without it, a node frozen past the timeout took every other node's wills. */
+		if (last && now - last > w->timeout_ms / 2 && w->up_since) {
+			w->up_since = now;
+			log__printf(&cl->b->log, LOG_T_WARNING, "Cluster: this node stood still for %" PRIu64 " ms.",
+			            now - last);
+		}
+		last = now;
 		if (up && now >= next) {
 			pthread_mutex_unlock(&w->k.lock);
 			natsConnection_Publish(cl->nc, ALIVE, w->me, 16); /* buffered by cnats: does not block */
@@ -701,6 +764,7 @@ void cluster_wills__stop(struct cluster *cl)
 			struct own *o = w->own[i];
 			w->own[i] = o->next;
 			free(o->val);
+			free(o->kept);
 			free(o);
 		}
 		while (w->theirs[i]) {

@@ -3,6 +3,9 @@ Three midge nodes on three nats-servers with `cluster_node_timeout 2`; node0 is 
 nodes publish its clients' wills, once in the cluster: not for a client that said goodbye, retained when asked, not
 again for a client that had moved to another node (node0 published that will itself at the takeover), and, with
 a Will Delay Interval, not for a client back on another node within the delay."""
+import os
+import re
+import signal
 import threading
 import time
 
@@ -49,6 +52,11 @@ def will_client(raw, port, cid, topic, payload, retain=False, v5=False, delay=No
         kw.update(proto=m.MQTT5, will_props=[(m.WILL_DELAY_INTERVAL, delay)] if delay else [])
     c.connect(cid, keepalive=60, will=(topic, payload, 1, retain), **kw)
     return c
+
+
+def origin(node):
+    """A node's origin id as its log says it."""
+    return re.search(r"\(origin ([0-9a-f]{16})\)", node.log()).group(1)
 
 
 def wills_in_bucket_settle():
@@ -187,3 +195,29 @@ def test_will_waiting_in_session_when_node_dies(cluster3, sub, raw):
     s.wait(2, timeout=TIMEOUT + 3 + 8)
     time.sleep(2)
     assert [(t, p) for t, p, _, _ in s.got] == [("will/soon", "by-node0"), ("will/later", "by-another")], s.got
+
+
+def test_node_back_after_being_counted_dead(cluster3, sub, raw):
+    """node0 stopped (SIGSTOP) past the timeout is dead to the others: they publish the will of its client. When it
+    runs again the client is still connected to it, so node0 writes the will back; a real death later publishes
+    it again."""
+    _, nodes = cluster3
+    s = sub(nodes[1].port, ["will/#"], qos=1)
+    settle()
+    will_client(raw, nodes[0].port, "frozen", "will/frozen", "gone")
+    wills_in_bucket_settle()
+    os.kill(nodes[0].pid, signal.SIGSTOP)
+    try:
+        s.wait(1, timeout=TIMEOUT + 8)
+    finally:
+        os.kill(nodes[0].pid, signal.SIGCONT)
+    wait_for(lambda: "writing it again" in nodes[0].log(), 10, what="node0 writing its will again")
+    assert "stood still" in nodes[0].log()
+    time.sleep(TIMEOUT + 0.5)  # node0, back, counts nobody dead: their beats were late, not missing
+    assert len(s.got) == 1
+    for n in nodes[1:]:
+        assert "node %s silent" % origin(n) not in nodes[0].log()
+    nodes[0].kill()
+    s.wait(2, timeout=TIMEOUT + 8)
+    time.sleep(1.5)
+    assert [(t, p) for t, p, _, _ in s.got] == [("will/frozen", "gone")] * 2, s.got
