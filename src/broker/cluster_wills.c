@@ -403,6 +403,9 @@ static void take_theirs(struct cluster_wills *w, kvStore *kv, struct theirs *t)
 		st = take(w, key, kvEntry_Revision(e));
 		won = st == NATS_OK;
 		gone = st == NATS_ERR; /* another node took it */
+		if (gone)
+			log__printf(&w->k.cl->b->log, LOG_T_INFO, "Cluster: will %s of node %s taken by another node.",
+			            key + 17, origin);
 		if (won && !away) publish(w, kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), origin);
 		if (won && away)
 			log__printf(
