@@ -4,8 +4,9 @@
  * there. Each node says it is alive on a core NATS subject every second or less; a node silent for
  * cluster_node_timeout seconds, while the listener is itself connected to NATS, is dead, and every node that sees it
  * so tries to take each of its entries with a delete that expects the entry's revision: the one node whose delete
- * JetStream accepts publishes the will, so it goes out once in the cluster. JetStream calls block, so they run on
- * the bucket's two threads (cluster_kv.c); a third sends the heartbeats and declares deaths. */
+ * JetStream accepts publishes the will, so it goes out once in the cluster. A node that stops says so ("bye") and is
+ * dead at once; a node counted dead while it lived writes back the wills of the clients it still has. JetStream calls
+ * block, so they run on the bucket's two threads (cluster_kv.c); a third sends the heartbeats and declares deaths. */
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>

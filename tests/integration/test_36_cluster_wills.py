@@ -1,8 +1,10 @@
 """36 The cluster: wills of the clients of a node that dies (issue 12, docs/cluster.md "Wills of a node that dies").
 Three midge nodes on three nats-servers with `cluster_node_timeout 2`; node0 is killed with SIGKILL and the other
 nodes publish its clients' wills, once in the cluster: not for a client that said goodbye, retained when asked, not
-again for a client that had moved to another node (node0 published that will itself at the takeover), and, with
-a Will Delay Interval, not for a client back on another node within the delay."""
+again for a client that had moved to another node (node0 published that will itself at the takeover), with a Will
+Delay Interval not for a client back on another node within the delay, also for a will waiting in its session when
+node0 dies; a node that stops hands its wills over at once; a node frozen past the timeout gets its wills published,
+writes them back when it runs again, and counts nobody dead itself."""
 import os
 import re
 import signal
