@@ -409,7 +409,7 @@ int cluster__start(struct broker *b, char *err, size_t errlen)
 		    (unsigned long long)cl->id, shown);
 	subs__set_watch(b->subs, on_interest, cl);
 	if (cluster_registry__start(cl) || cluster_retained__start(cl) || cluster_stream__start(cl) ||
-	    cluster_sessions__start(cl))
+	    cluster_sessions__start(cl) || cluster_wills__start(cl))
 		return err__set(err, errlen, MIDGE_ERR_NOMEM, "cluster: cannot start its threads");
 	return 0;
 }
@@ -423,6 +423,7 @@ void cluster__stop(struct broker *b)
 	cluster_retained__stop(cl);
 	cluster_sessions__stop(cl);
 	cluster_stream__stop(cl);
+	cluster_wills__stop(cl);
 	jsCtx_Destroy(cl->js);
 	if (cl->nc) natsConnection_Close(cl->nc);
 	if (cl->share_nc) natsConnection_Close(cl->share_nc);

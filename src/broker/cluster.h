@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 struct broker;
+struct conn;
 struct message;
 struct session;
 struct cluster;
@@ -26,6 +27,7 @@ struct cluster_stats {
 	                                  * while reconnecting) */
 	atomic_uint_fast64_t unshared;   /* messages NATS gave this node for a shared group that had just lost its
 	                                  * last member here */
+	atomic_uint_fast64_t wills;      /* wills of clients of dead nodes this node published */
 	atomic_int connected;            /* 1 while the NATS connection is up */
 };
 
@@ -81,6 +83,14 @@ void cluster__session_end(struct cluster *cl, struct session *s);
  * is told so. Nothing for other messages (m->jsack NULL). Any thread. */
 void cluster__consumed(struct cluster *cl, struct message *m);
 
+/* c was accepted here (its session attached): its will, or none (NULL c->will), is what the other nodes publish
+ * should this node die while c is connected (docs/cluster.md, "Wills of a node that dies"). Cheap (queued for
+ * the wills' thread; the will is copied); any thread. Call in the order the client's connections attach (under the
+ * session's lock). NULL cl is ignored. */
+void cluster__will(struct cluster *cl, const struct conn *c);
+/* The will of client_id's connection here is no longer for the other nodes to publish: published, discarded, or
+ * now this node's alone. Cheap when the client had none; any thread, in the same order as cluster__will. */
+void cluster__will_gone(struct cluster *cl, const char *client_id);
 /* The counters, or NULL without a cluster. */
 const struct cluster_stats *cluster__stats(const struct cluster *cl);
 

@@ -59,6 +59,7 @@ struct cluster {
 	struct cluster_stream *stream; /* cluster_stream.c */
 	struct cluster_sessions *sessions; /* cluster_sessions.c */
 	atomic_bool stores;           /* the stream is there: QoS 1/2 messages go to it (cluster__stores) */
+	struct cluster_wills *wills;  /* cluster_wills.c */
 	pthread_mutex_t js_lock;      /* js */
 	jsCtx *js;                    /* made at the first cluster__bucket */
 };
@@ -155,5 +156,11 @@ void cluster_sessions__free(struct cluster *cl);
 int cluster_registry__start(struct cluster *cl);
 /* Stops and joins them (before the NATS connection closes) and frees what the registry holds. */
 void cluster_registry__stop(struct cluster *cl);
+
+/* ---- cluster_wills.c ---- */
+/* Starts the wills' threads (writer, watcher, heartbeat) and the heartbeat subscription. 0 or MIDGE_ERR_NOMEM. */
+int cluster_wills__start(struct cluster *cl);
+/* Stops them (before the NATS connection closes) and frees what the wills hold. */
+void cluster_wills__stop(struct cluster *cl);
 
 #endif

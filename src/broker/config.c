@@ -37,6 +37,7 @@ void config__defaults(struct config *c)
 	c->connection_messages = true;
 	c->listen_backlog = 1024;
 	c->connect_timeout = 10;
+	c->cluster_node_timeout = 5;
 	c->max_output_bytes = 16777216;
 	c->max_qos = 2;
 	c->max_topic_alias = 10;

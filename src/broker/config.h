@@ -194,6 +194,9 @@ struct config {
 	 * files): config__validate's messages name them. */
 	const char *cluster_nats_auth_file, *cluster_nats_tls_file;
 	int cluster_nats_auth_line, cluster_nats_tls_line;
+	/* `cluster_node_timeout`: seconds without a heartbeat after which another node counts as dead and its
+	 * clients' wills are published (cluster_wills.c); default 5. */
+	uint32_t cluster_node_timeout;
 	uint64_t websockets_headers_size; /* largest WebSocket handshake request head; 0 = the default, 4096 */
 	uint32_t websockets_ping_interval; /* Midge: seconds of quiet before a WebSocket ping; 0 = never; default 30 */
 	/* Midge's encryption guard (guard.h): `encrypted_topic` filters, owned */

@@ -730,6 +730,7 @@ static const struct option options[] = {
     FN("cluster_nats_cafile", config__opt_cluster),
     FN("cluster_nats_certfile", config__opt_cluster),
     FN("cluster_nats_keyfile", config__opt_cluster),
+    INT("cluster_node_timeout", set_u32, cluster_node_timeout, 1, 3600),
     /* persistence */
     BOOL("persistence", persistence),
     BOOL("retained_persistence", retained_persistence),

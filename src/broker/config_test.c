@@ -82,6 +82,7 @@ static void test_defaults(void)
 	CHECK(!c.per_listener_settings);
 	CHECK_EQ(c.listen_backlog, 1024);
 	CHECK_EQ(c.connect_timeout, 10);
+	CHECK_EQ(c.cluster_node_timeout, 5);
 	CHECK_EQ(c.max_output_bytes, 16777216);
 	config__fini(&c);
 	/* An empty file and one of comments and blanks change nothing. */
@@ -117,6 +118,7 @@ static void test_every_option(void)
 	                   "threads 4\n"
 	                   "listen_backlog 128\n"
 	                   "connect_timeout 30\n"
+	                   "cluster_node_timeout 2\n"
 	                   "max_output_bytes 65536\n"
 	                   "set_tcp_nodelay true\n"
 	                   "allow_anonymous true\n"
@@ -143,6 +145,7 @@ static void test_every_option(void)
 	CHECK_EQ(c.threads, 4);
 	CHECK_EQ(c.listen_backlog, 128);
 	CHECK_EQ(c.connect_timeout, 30);
+	CHECK_EQ(c.cluster_node_timeout, 2);
 	CHECK_EQ(c.max_output_bytes, 65536);
 	CHECK_EQ(c.nlisteners, 0);
 	CHECK_EQ(c.nwarnings, 0);
@@ -438,6 +441,10 @@ static void test_errors(void)
 	           "t.conf:1: invalid value '0' for 'listen_backlog' (expected an integer 1..65535)");
 	expect_err("connect_timeout 0",
 	           "t.conf:1: invalid value '0' for 'connect_timeout' (expected an integer 1..65535)");
+	expect_err("cluster_node_timeout 0",
+	           "t.conf:1: invalid value '0' for 'cluster_node_timeout' (expected an integer 1..3600)");
+	expect_err("cluster_node_timeout 2.5",
+	           "t.conf:1: invalid value '2.5' for 'cluster_node_timeout' (expected an integer 1..3600)");
 	expect_err(
 	    "max_output_bytes 1k",
 	    "t.conf:1: invalid value '1k' for 'max_output_bytes' (expected an integer 1024..9223372036854775807)");

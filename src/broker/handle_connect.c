@@ -185,7 +185,10 @@ static int attach_session(struct worker *w, struct conn *c, bool *present)
 		c->client_id = s->client_id;
 		persist__session_online(b, s, c);
 		/* The cluster's registry learns that this node has the client now: another node's connection goes. */
-		if (b->cluster && !c->internal) cluster__claim(b->cluster, s->client_id);
+		if (b->cluster && !c->internal) {
+			cluster__claim(b->cluster, s->client_id);
+			cluster__will(b->cluster, c); /* the other nodes publish it if this one dies */
+		}
 		/* The group is the session's rows; the resume's marks stand alone: on a full disk they go through
 		 * (they insert nothing) while a group with an insert does not. */
 		persist__group_end(b);

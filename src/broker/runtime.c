@@ -300,6 +300,8 @@ static void expire_sessions(struct broker *b)
 			bool expired = offline && s->expire_at_ms && now >= s->expire_at_ms;
 			bool will_due = offline && !expired && s->will && now >= s->will_at_ms;
 			if (expired) {
+				/* Its will goes out below (session__end): not also from another node of the cluster. */
+				if (s->will && b->cluster) cluster__will_gone(b->cluster, s->client_id);
 				s->expire_at_ms = 0; /* ends now; session__end publishes a will still waiting */
 				session__track_locked(b, s);
 				persist__session_del(b, s); /* before a new session of this id may be stored */
@@ -326,6 +328,7 @@ static void expire_sessions(struct broker *b)
 		char *will_user = NULL;
 		size_t will_domain = s->will_domain;
 		if (will) {
+			if (b->cluster) cluster__will_gone(b->cluster, s->client_id); /* this node sends it */
 			s->will = NULL;
 			will_user = s->will_user;
 			s->will_user = NULL;

@@ -144,6 +144,7 @@ static void publish_all(struct sys_state *st)
 		pub(b, "$SYS/broker/cluster/messages/malformed", "%llu", (unsigned long long)atomic_load(&cs->malformed));
 		pub(b, "$SYS/broker/cluster/messages/failed", "%llu", (unsigned long long)atomic_load(&cs->failed));
 		pub(b, "$SYS/broker/cluster/messages/unshared", "%llu", (unsigned long long)atomic_load(&cs->unshared));
+		pub(b, "$SYS/broker/cluster/wills/published", "%llu", (unsigned long long)atomic_load(&cs->wills));
 	}
 	if (f.store_on) {
 		/* Midge's own: the durable store (docs/storage.md). */

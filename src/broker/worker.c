@@ -463,6 +463,10 @@ void worker__close(struct worker *w, struct conn *c, const char *reason)
 				s->will_at_ms = now + (uint64_t)c->will_delay * 1000u;
 				c->will = NULL;
 			}
+			/* Its will is this node's to publish or drop now, unless it waits in the session for its delay or the
+			 * broker stops: then the other nodes publish it should this node go first. */
+			if (b->cluster && !c->internal && !s->will && !(shutting && c->will))
+				cluster__will_gone(b->cluster, s->client_id);
 			session__track_locked(b, s);
 			/* Before the table lets go of a clean one: a new session of this client id may be stored next. */
 			if (s->clean) persist__session_del(b, s);
