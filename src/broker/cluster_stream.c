@@ -146,6 +146,16 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 	pthread_mutex_unlock(&st->lock);
 }
 
+/* Under lock: the next ticket, pending; CLUSTER_TICKET_FAILED while the ring is full. */
+static uint64_t issue(struct cluster_stream *st)
+{
+	if (st->issued - st->done_upto >= WIN - 1) return CLUSTER_TICKET_FAILED;
+	uint64_t ticket = ++st->issued;
+	st->state[ticket % WIN] = T_PENDING;
+	st->since[ticket % WIN] = 0;
+	return ticket;
+}
+
 uint64_t cluster_stream__publish(struct cluster *cl, const char *subject, const void *data, int len, uint64_t seq)
 {
 	struct cluster_stream *st = cl->stream;
@@ -154,11 +164,8 @@ uint64_t cluster_stream__publish(struct cluster *cl, const char *subject, const 
 	char id[40], t[24];
 	if (natsMsg_Create(&msg, subject, NULL, data, len) != NATS_OK) return CLUSTER_TICKET_FAILED;
 	pthread_mutex_lock(&st->lock);
-	uint64_t ticket = CLUSTER_TICKET_FAILED;
-	if (st->issued - st->done_upto < WIN - 1) {
-		ticket = ++st->issued;
-		st->state[ticket % WIN] = T_PENDING;
-		st->since[ticket % WIN] = 0;
+	uint64_t ticket = issue(st);
+	if (ticket != CLUSTER_TICKET_FAILED) {
 		/* The message id lets the stream drop the copy a resend makes when the first one was kept after all. */
 		snprintf(id, sizeof(id), "%016" PRIx64 "-%" PRIu64, cl->id, seq);
 		snprintf(t, sizeof(t), "%" PRIu64, ticket);
@@ -186,12 +193,7 @@ uint64_t cluster_stream__ticket(struct cluster *cl)
 {
 	struct cluster_stream *st = cl->stream;
 	pthread_mutex_lock(&st->lock);
-	uint64_t ticket = CLUSTER_TICKET_FAILED;
-	if (st->issued - st->done_upto < WIN - 1) {
-		ticket = ++st->issued;
-		st->state[ticket % WIN] = T_PENDING;
-		st->since[ticket % WIN] = 0;
-	}
+	uint64_t ticket = issue(st);
 	pthread_mutex_unlock(&st->lock);
 	return ticket;
 }

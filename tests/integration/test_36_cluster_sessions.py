@@ -11,19 +11,9 @@ import pytest
 
 from conftest import wait_for
 from natsutil import available, SKIP_REASON
-from test_36_cluster import node_conf
-from test_36_cluster_stream import stream_state
+from test_36_cluster_stream import stored3, stream_state  # noqa: F401 (stored3: a fixture)
 
 pytestmark = [pytest.mark.midge_only, pytest.mark.skipif(not available(), reason=SKIP_REASON)]
-
-
-@pytest.fixture
-def stored3(broker, nats_cluster):
-    nats = nats_cluster(3)
-    nodes = [broker(node_conf(nats, "node%d" % i)) for i in range(3)]
-    for n in nodes:
-        wait_for(lambda: "acknowledged once JetStream has them" in n.log(), 20, what="the stream in use")
-    return nats, nodes
 
 
 class Persistent:

@@ -18,7 +18,7 @@ import mqttraw as m
 
 from conftest import wait_for
 from natsutil import available, SKIP_REASON
-from test_36_cluster import Sub, node_conf, retained_on, settle
+from test_36_cluster import node_conf, retained_on, settle, sub  # noqa: F401 (sub: a fixture)
 
 pytestmark = [pytest.mark.midge_only, pytest.mark.skipif(not available(), reason=SKIP_REASON)]
 
@@ -32,19 +32,6 @@ def cluster3(broker, nats_cluster):
     for n in nodes:
         wait_for(lambda: "Cluster: connected to NATS" in n.log(), 10, what="node connected to NATS")
     return nats, nodes
-
-
-@pytest.fixture
-def sub():
-    made = []
-
-    def make(*a, **kw):
-        s = Sub(*a, **kw)
-        made.append(s)
-        return s
-    yield make
-    for s in made:
-        s.close()
 
 
 def will_client(raw, port, cid, topic, payload, retain=False, v5=False, delay=None, **kw):
