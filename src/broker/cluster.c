@@ -51,9 +51,15 @@ static bool fresh(struct cluster *cl, uint64_t origin, uint64_t seq)
 	return fresh_in(cl->origins, &cl->norigins, ORIGINS, origin, seq);
 }
 
-/* The message a NATS payload carries, marked as another node's; NULL (counted) when it does not decode. */
+/* The message a NATS payload carries, marked as another node's; NULL (counted) when it does not decode, or when
+ * it is a resend to the stream (cluster_stream.c) whose first copy came already. */
 static struct message *decode(struct cluster *cl, natsMsg *msg, uint64_t *origin, uint64_t *seq)
 {
+	const char *resent = NULL;
+	if (natsMsgHeader_Get(msg, CLUSTER_RESEND_HEADER, &resent) == NATS_OK) {
+		count(&cl->stats.duplicates);
+		return NULL;
+	}
 	struct cluster_msg cm;
 	const uint8_t *p = (const uint8_t *)natsMsg_GetData(msg);
 	int n = natsMsg_GetDataLength(msg);

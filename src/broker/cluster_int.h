@@ -127,6 +127,9 @@ jsCtx *cluster__js(struct cluster *cl);
 /* ---- cluster_stream.c ---- */
 #define CLUSTER_STREAM "MIDGE_MSGS"
 #define CLUSTER_TICKET_FAILED UINT64_MAX
+/* On a message sent again to the stream: the nodes' routing subscriptions drop it (they had the first copy);
+ * persistent sessions' consumers take it from the stream, once (Nats-Msg-Id). */
+#define CLUSTER_RESEND_HEADER "Midge-Resend"
 /* Starts the thread that finds or makes the stream and sends again what JetStream did not take. 0 or
  * MIDGE_ERR_NOMEM. */
 int cluster_stream__start(struct cluster *cl);

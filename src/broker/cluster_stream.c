@@ -326,6 +326,9 @@ static void *stream_main(void *arg)
 			list = r->next;
 			natsStatus s = NATS_ERR;
 			if (!st->stop && now - st->since[r->ticket % WIN] < STORE_FOR_MS) {
+				/* The other nodes' subscriptions had the first copy (a publish reaches them whatever JetStream
+				 * answers): this one is for the stream alone (cluster.c drops it). */
+				natsMsgHeader_Set(r->msg, CLUSTER_RESEND_HEADER, "1");
 				jsPubOptions po;
 				jsPubOptions_Init(&po);
 				po.MaxWait = ACK_WAIT_MS;
