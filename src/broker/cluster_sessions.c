@@ -401,7 +401,8 @@ static uint64_t parse_reply(const char *reply, char *name, size_t n)
 
 /* The subscription a consumer's name stands for: found among this node's sessions. */
 struct found {
-	struct psub sub;
+	uint8_t options;
+	uint32_t sub_id;
 	bool copy;
 };
 
@@ -421,7 +422,8 @@ static bool lookup(struct cluster_sessions *x, const char *name, uint64_t sseq, 
 			consumer_name(want, sizeof(want), c->id, p->filter, p->len, name[34] - '0', 0);
 			/* Compared without the owner part: this node's consumers only reach this node. */
 			if (strncmp(name, want, 35)) continue;
-			f->sub = *p;
+			f->options = p->options;
+			f->sub_id = p->sub_id;
 			f->copy = false;
 			for (unsigned s = 0; s < SEEN; s++)
 				if (c->seen[s] == sseq) f->copy = true;
@@ -475,12 +477,12 @@ static void on_delivery(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
 	if (m) {
 		m->remote = true;
 		m->jsack = strdup(reply);
-		uint8_t sq = f.sub.options & MQTT_SUBOPT_QOS;
-		uint32_t ids[1] = {f.sub.sub_id};
+		uint8_t sq = f.options & MQTT_SUBOPT_QOS;
+		uint32_t ids[1] = {f.sub_id};
 		struct delivery d = {
 		    .qos = b->conf.upgrade_outgoing_qos || m->qos > sq ? sq : m->qos,
-		    .retain = (f.sub.options & MQTT_SUBOPT_RAP) && m->retain,
-		    .nsubids = f.sub.sub_id ? 1 : 0,
+		    .retain = (f.options & MQTT_SUBOPT_RAP) && m->retain,
+		    .nsubids = f.sub_id ? 1 : 0,
 		    .subids = ids,
 		};
 		session__deliver(b, NULL, s, m, &d);
