@@ -267,42 +267,38 @@ def test_fault_kill_publisher_node(stored3, persistent):
     report("kill -9 of the publisher's node (%d acknowledged by it)" % len(acked_before), s, total, t_fault, None)
 
 
-def test_fault_kill_stream_leader(stored3, persistent):
+def fault_on_stream_leader(stored3, persistent, cid, topic, fault, what):
+    """A persistent subscriber on node 2 under QoS 1 load from node 1; after 400 messages fault(nats, leader)
+    strikes the NATS server leading the stream. Every message arrives; the longest pause is reported."""
     nats, nodes = stored3
-    s = persistent("steady", ["sl/#"]).connect(nodes[2].port)
+    s = persistent(cid, [topic + "/#"]).connect(nodes[2].port)
     total = 1500
-    load = Load(nodes[1].port, "sl/x", total)
+    load = Load(nodes[1].port, topic + "/x", total)
     load.t.start()
     with s.cond:
         assert s.cond.wait_for(lambda: len(s.got) >= 400, 30)
     leader, _ = stream_state(nats)
     assert leader is not None
     t_fault = time.monotonic()
-    nats.kill(leader)
+    fault(nats, leader)
     load.finish()
     assert len(load.acked) == total
     s.wait_all(["p%d" % i for i in range(total)], 60)
     gaps = [b - a for a, b in zip(s.times, s.times[1:]) if b > t_fault]
-    report("kill -9 of the stream leader (n%d); longest pause %.2f s" % (leader, max(gaps) if gaps else 0), s, total,
-           t_fault, None)
+    report("%s (n%d); longest pause %.2f s" % (what, leader, max(gaps) if gaps else 0), s, total, t_fault, None)
+
+
+def test_fault_kill_stream_leader(stored3, persistent):
+    fault_on_stream_leader(stored3, persistent, "steady", "sl", lambda nats, i: nats.kill(i),
+                           "kill -9 of the stream leader")
+
+
+def sigstop_for_3s(nats, i):
+    nats.sigstop(i)
+    time.sleep(3)
+    nats.sigcont(i)
 
 
 def test_fault_sigstop_nats_server(stored3, persistent):
-    nats, nodes = stored3
-    s = persistent("paused", ["ss/#"]).connect(nodes[2].port)
-    total = 1500
-    load = Load(nodes[1].port, "ss/x", total)
-    load.t.start()
-    with s.cond:
-        assert s.cond.wait_for(lambda: len(s.got) >= 400, 30)
-    leader, _ = stream_state(nats)
-    t_fault = time.monotonic()
-    nats.sigstop(leader)
-    time.sleep(3)
-    nats.sigcont(leader)
-    load.finish()
-    assert len(load.acked) == total
-    s.wait_all(["p%d" % i for i in range(total)], 60)
-    gaps = [b - a for a, b in zip(s.times, s.times[1:]) if b > t_fault]
-    report("SIGSTOP of the stream leader (n%d) for 3 s; longest pause %.2f s" % (leader, max(gaps) if gaps else 0),
-           s, total, t_fault, None)
+    fault_on_stream_leader(stored3, persistent, "paused", "ss", sigstop_for_3s,
+                           "SIGSTOP of the stream leader for 3 s")
